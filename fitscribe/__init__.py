@@ -1,0 +1,104 @@
+"""fitscribe: experiment tracking with one-line autologging.
+
+>>> import fitscribe
+>>> with fitscribe.start_run():                     # doctest: +SKIP
+...     fitscribe.log_param("lr", 0.01)
+...     fitscribe.log_metric("loss", 0.25, step=1)
+
+The fluent functions and ``Client`` are re-exported here lazily: ``import fitscribe`` loads only
+the standard library and fitscribe's light modules, never SQLAlchemy, numpy or a framework.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0.dev0"
+
+_EXPORTS = {
+    "Client": "fitscribe.client",
+    # fluent: runs and logging
+    "ActiveRun": "fitscribe.fluent",
+    "set_tracking_uri": "fitscribe.fluent",
+    "get_tracking_uri": "fitscribe.fluent",
+    "set_experiment": "fitscribe.fluent",
+    "get_client": "fitscribe.fluent",
+    "start_run": "fitscribe.fluent",
+    "end_run": "fitscribe.fluent",
+    "active_run": "fitscribe.fluent",
+    "last_active_run": "fitscribe.fluent",
+    "log_param": "fitscribe.fluent",
+    "log_params": "fitscribe.fluent",
+    "log_metric": "fitscribe.fluent",
+    "log_metrics": "fitscribe.fluent",
+    "set_tag": "fitscribe.fluent",
+    "set_tags": "fitscribe.fluent",
+    "delete_tag": "fitscribe.fluent",
+    "log_artifact": "fitscribe.fluent",
+    "log_artifacts": "fitscribe.fluent",
+    "log_text": "fitscribe.fluent",
+    "log_dict": "fitscribe.fluent",
+    "log_figure": "fitscribe.fluent",
+    "log_image": "fitscribe.fluent",
+    "log_input": "fitscribe.fluent",
+    "get_artifact_uri": "fitscribe.fluent",
+    "flush": "fitscribe.fluent",
+    # fluent: reading and managing
+    "create_experiment": "fitscribe.lookup",
+    "get_experiment": "fitscribe.lookup",
+    "get_experiment_by_name": "fitscribe.lookup",
+    "search_experiments": "fitscribe.lookup",
+    "delete_experiment": "fitscribe.lookup",
+    "restore_experiment": "fitscribe.lookup",
+    "get_run": "fitscribe.lookup",
+    "delete_run": "fitscribe.lookup",
+    "restore_run": "fitscribe.lookup",
+    "get_metric_history": "fitscribe.lookup",
+    "list_artifacts": "fitscribe.lookup",
+    "download_artifacts": "fitscribe.lookup",
+    "search_runs": "fitscribe.lookup",
+    # entities
+    "Experiment": "fitscribe.entities",
+    "Run": "fitscribe.entities",
+    "RunInfo": "fitscribe.entities",
+    "RunData": "fitscribe.entities",
+    "RunStatus": "fitscribe.entities",
+    "Metric": "fitscribe.entities",
+    "Param": "fitscribe.entities",
+    "RunTag": "fitscribe.entities",
+    "Dataset": "fitscribe.entities",
+    "ViewType": "fitscribe.entities",
+}
+
+__all__ = ["__version__", *_EXPORTS]
+
+
+def __getattr__(name: str) -> Any:
+    module_name = _EXPORTS.get(name)
+    if module_name is None:
+        raise AttributeError(f"module 'fitscribe' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module_name), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
+
+
+if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
+    from fitscribe.client import Client
+    from fitscribe.entities import Dataset, Experiment, Metric, Param, Run, RunData, RunInfo, RunStatus, RunTag, ViewType
+    from fitscribe.fluent import (
+        ActiveRun, active_run, delete_tag, end_run, flush, get_artifact_uri, get_client, get_tracking_uri,
+        last_active_run, log_artifact, log_artifacts, log_dict, log_figure, log_image, log_input, log_metric,
+        log_metrics, log_param, log_params, log_text, set_experiment, set_tag, set_tags, set_tracking_uri,
+        start_run,
+    )
+    from fitscribe.lookup import (
+        create_experiment, delete_experiment, delete_run, download_artifacts, get_experiment,
+        get_experiment_by_name, get_metric_history, get_run, list_artifacts, restore_experiment, restore_run,
+        search_experiments, search_runs,
+    )

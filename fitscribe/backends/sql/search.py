@@ -1,0 +1,161 @@
+"""Compile parsed run filters and orderings (:mod:`fitscribe.search`) to SQLAlchemy expressions.
+
+Every user value becomes a bound parameter. Metrics, params and tags are tested with correlated
+``EXISTS`` subqueries on their primary keys ``(run_uuid, key)``, so a run lacking the key never
+matches (except ``IS NULL``), as in MLflow. Metric tests read ``latest_metrics``; NaN is stored as
+NULL there (so only ``!=`` matches it) and infinities as +-max double (so ordering stays right).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Sequence
+
+import sqlalchemy as sa
+
+from fitscribe.errors import InvalidValueError
+from fitscribe.search import And, Comparison, Expr, OrderBy, Or
+
+from . import tables as t
+
+__all__ = ["filter_clause", "compile_filter", "order_by_clauses", "default_order", "compare"]
+
+_RUN_COLUMNS: dict[str, sa.Column[Any]] = {
+    "run_id": t.runs.c.run_uuid,
+    "run_name": t.runs.c.name,
+    "status": t.runs.c.status,
+    "user_id": t.runs.c.user_id,
+    "artifact_uri": t.runs.c.artifact_uri,
+    "start_time": t.runs.c.start_time,
+    "end_time": t.runs.c.end_time,
+}
+
+
+def compare(column: Any, op: str, value: Any) -> Any:
+    """Return ``column <op> value`` as a SQL expression (LIKE is case-sensitive on every database)."""
+    if op == "=":
+        return column == value
+    if op == "!=":
+        return column != value
+    if op == "<":
+        return column < value
+    if op == "<=":
+        return column <= value
+    if op == ">":
+        return column > value
+    if op == ">=":
+        return column >= value
+    if op == "LIKE":
+        return column.like(value)
+    if op == "ILIKE":
+        return column.ilike(value)
+    if op == "IN":
+        return column.in_(list(value))
+    if op == "NOT IN":
+        return column.not_in(list(value))
+    if op == "IS NULL":
+        return column.is_(None)
+    if op == "IS NOT NULL":
+        return column.is_not(None)
+    raise InvalidValueError(f"The comparison {op!r} is not supported.")
+
+
+def filter_clause(expr: Expr | None) -> Any:
+    """Return the WHERE condition on ``runs`` for a parsed filter, or None for no filter."""
+    if expr is None:
+        return None
+    return compile_filter(expr, _run_comparison)
+
+
+def compile_filter(expr: Expr, leaf: Callable[[Comparison], Any]) -> Any:
+    """Return the SQL condition for a filter tree, compiling each comparison with ``leaf``."""
+    if isinstance(expr, And):
+        return sa.and_(*(compile_filter(item, leaf) for item in expr.items))
+    if isinstance(expr, Or):
+        return sa.or_(*(compile_filter(item, leaf) for item in expr.items))
+    return leaf(expr)
+
+
+def _run_comparison(cmp: Comparison) -> Any:
+    if cmp.entity == "attribute":
+        return compare(_RUN_COLUMNS[cmp.key], cmp.op, cmp.value)
+    if cmp.entity == "metric":
+        return _metric_condition(cmp)
+    if cmp.entity in ("param", "tag"):
+        table = t.params if cmp.entity == "param" else t.tags
+        return _keyed_exists(table, cmp.key, cmp.op, lambda: compare(table.c.value, cmp.op, cmp.value))
+    if cmp.entity == "dataset":
+        return _dataset_condition(cmp)
+    raise InvalidValueError(f"Runs cannot be filtered on {cmp.entity} {cmp.key!r}.")
+
+
+def _keyed_exists(table: sa.Table, key: str, op: str, condition: Callable[[], Any]) -> Any:
+    """EXISTS a row of ``table`` for this run and key (meeting ``condition``); NOT EXISTS for IS NULL."""
+    base = sa.exists().where(table.c.run_uuid == t.runs.c.run_uuid, table.c.key == key)
+    if op == "IS NULL":
+        return sa.not_(base)
+    if op == "IS NOT NULL":
+        return base
+    return base.where(condition())
+
+
+def _metric_condition(cmp: Comparison) -> Any:
+    lm = t.latest_metrics.c
+    column = {None: lm.value, "min": lm.min_value, "max": lm.max_value}[cmp.aggregate]
+
+    def condition() -> Any:
+        if cmp.op == "=":
+            # a stored +-inf is clamped to +-max double: only a finite point may equal a number
+            return sa.and_(column == cmp.value, lm.special == t.SPECIAL_FINITE) if cmp.aggregate is None else column == cmp.value
+        if cmp.op == "!=":
+            return sa.or_(column != cmp.value, column.is_(None))  # NaN differs from every number
+        return compare(column, cmp.op, cmp.value)
+
+    return _keyed_exists(t.latest_metrics, cmp.key, cmp.op, condition)
+
+
+def _dataset_condition(cmp: Comparison) -> Any:
+    i, d = t.inputs.c, t.datasets.c
+    base = sa.exists().where(i.run_uuid == t.runs.c.run_uuid, d.dataset_uuid == i.dataset_uuid)
+    if cmp.key == "context":
+        it = t.input_tags.c
+        return base.where(
+            it.run_uuid == i.run_uuid,
+            it.dataset_uuid == i.dataset_uuid,
+            it.key == "mlflow.data.context",
+            compare(it.value, cmp.op, cmp.value),
+        )
+    column = d.name if cmp.key == "name" else d.digest
+    return base.where(compare(column, cmp.op, cmp.value))
+
+
+def _sort_expression(order: OrderBy) -> Any:
+    if order.entity == "attribute":
+        return _RUN_COLUMNS[order.key]
+    if order.entity == "metric":
+        lm = t.latest_metrics.c
+        column = {None: lm.value, "min": lm.min_value, "max": lm.max_value}[order.aggregate]
+        return sa.select(column).where(lm.run_uuid == t.runs.c.run_uuid, lm.key == order.key).scalar_subquery()
+    if order.entity in ("param", "tag"):
+        table = t.params if order.entity == "param" else t.tags
+        return (
+            sa.select(table.c.value)
+            .where(table.c.run_uuid == t.runs.c.run_uuid, table.c.key == order.key)
+            .scalar_subquery()
+        )
+    raise InvalidValueError(f"Runs cannot be sorted by {order.entity} {order.key!r}.")
+
+
+def order_by_clauses(orders: Sequence[OrderBy]) -> list[Any]:
+    """Return ORDER BY terms: the user's keys with missing values (and NaN) last in both
+    directions, then the tie-breaks ``start_time DESC, run_uuid ASC``."""
+    terms: list[Any] = []
+    for order in orders:
+        expr = _sort_expression(order)
+        terms.append(sa.case((expr.is_(None), 1), else_=0))
+        terms.append(expr.asc() if order.ascending else expr.desc())
+    return terms + default_order()
+
+
+def default_order() -> list[Any]:
+    """Return the ordering of a search without order_by: newest first, then by run id."""
+    return [t.runs.c.start_time.desc(), t.runs.c.run_uuid.asc()]

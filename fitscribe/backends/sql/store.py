@@ -1,0 +1,539 @@
+"""The SQL tracking store: SQLite (embedded default), PostgreSQL and MySQL/MariaDB from one code base.
+
+Every write is one transaction, committed before the method returns, so a process killed at any
+moment loses nothing it had logged. On SQLite, writes take the lock at BEGIN (``BEGIN IMMEDIATE``)
+and wait up to a minute for it, so many processes can log into one file without "database is
+locked" errors.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from contextlib import contextmanager
+from typing import Any, Iterator, Sequence
+
+import sqlalchemy as sa
+
+from fitscribe import validation as v
+from fitscribe.config import resolve_artifact_root
+from fitscribe.entities import (
+    DatasetInput,
+    Experiment,
+    LifecycleStage,
+    Metric,
+    PagedList,
+    Param,
+    Run,
+    RunInfo,
+    RunStatus,
+    RunTag,
+    ViewType,
+)
+from fitscribe.errors import (
+    AlreadyExistsError,
+    BackendError,
+    ExperimentNotFound,
+    InvalidStateError,
+    InvalidValueError,
+    RunNotFound,
+)
+from fitscribe.uri import join_uri, path_to_file_uri, redact
+
+from . import tables as t
+from .engine import DatabaseURL, ensure_schema, make_engine, parse_database_uri
+from .reads import RunReader
+from .writes import Writer
+
+__all__ = ["SqlTrackingStore", "create_store"]
+
+_ACTIVE = LifecycleStage.ACTIVE.value
+_DELETED = LifecycleStage.DELETED.value
+
+
+def create_store(uri: str, artifact_uri: str | None = None, **_: Any) -> "SqlTrackingStore":
+    """Factory registered for the ``file``, ``sqlite``, ``postgresql`` and ``mysql`` schemes.
+
+    Args:
+        uri: The tracking URI (a folder means an embedded store: ``<folder>/tracking.db``).
+        artifact_uri: Artifact root for new experiments; default beside the database.
+    """
+    return SqlTrackingStore(uri, artifact_uri=artifact_uri)
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+class SqlTrackingStore:
+    """A :class:`~fitscribe.backends.base.TrackingStore` on a SQL database.
+
+    The constructor does no I/O; the database is opened (and created if new) on first use.
+
+    Args:
+        uri: The tracking URI.
+        artifact_uri: Artifact root for new experiments (default: ``artifacts/`` beside an embedded
+            database, else ``$FITSCRIBE_ARTIFACT_URI`` or ``./fitruns/artifacts``).
+    """
+
+    def __init__(self, uri: str, artifact_uri: str | None = None) -> None:
+        self.uri = uri
+        self._db: DatabaseURL = parse_database_uri(uri)
+        root = artifact_uri or (
+            path_to_file_uri(self._db.default_artifact_root) if self._db.default_artifact_root else None
+        )
+        self.artifact_root = resolve_artifact_root(uri, root)
+        self._engine: sa.Engine | None = None
+        self._lock = threading.Lock()
+        self._writer: Writer | None = None
+        self._reader: RunReader | None = None
+
+    def __repr__(self) -> str:
+        return f"SqlTrackingStore({redact(self.uri)!r})"
+
+    # -- connection management -------------------------------------------------------------------
+    @property
+    def engine(self) -> sa.Engine:
+        """The SQLAlchemy engine, created (and the schema checked) on first access."""
+        if self._engine is None:
+            with self._lock:
+                if self._engine is None:
+                    engine = make_engine(self._db)
+                    ensure_schema(engine, self.uri, self.artifact_root)
+                    self._writer = Writer(engine.dialect.name)
+                    self._reader = RunReader()
+                    self._engine = engine
+        return self._engine
+
+    @property
+    def dialect(self) -> str:
+        """The database dialect name: ``sqlite``, ``postgresql`` or ``mysql``."""
+        return self.engine.dialect.name
+
+    @contextmanager
+    def _write(self) -> Iterator[sa.Connection]:
+        engine = self.engine
+        try:
+            with engine.connect().execution_options(sqlite_begin="IMMEDIATE") as conn:
+                with conn.begin():
+                    yield conn
+        except sa.exc.IntegrityError as exc:
+            raise InvalidValueError(f"The database refused the write: {exc.orig}") from exc
+        except (sa.exc.OperationalError, sa.exc.InterfaceError) as exc:
+            raise BackendError(f"The tracking store {redact(self.uri)!r} failed: {exc.orig}") from exc
+
+    @contextmanager
+    def _read(self) -> Iterator[sa.Connection]:
+        engine = self.engine
+        try:
+            with engine.connect() as conn:
+                yield conn
+        except (sa.exc.OperationalError, sa.exc.InterfaceError) as exc:
+            raise BackendError(f"The tracking store {redact(self.uri)!r} failed: {exc.orig}") from exc
+
+    @property
+    def _w(self) -> Writer:
+        assert self._writer is not None
+        return self._writer
+
+    @property
+    def _r(self) -> RunReader:
+        assert self._reader is not None
+        return self._reader
+
+    def close(self) -> None:
+        """Dispose of the connection pool; the store reconnects on next use."""
+        if self._engine is not None:
+            self._engine.dispose()
+
+    # -- experiments -------------------------------------------------------------------------------
+    def create_experiment(
+        self, name: str, artifact_location: str | None = None, tags: dict[str, str] | None = None
+    ) -> str:
+        """Create an experiment and return its id.
+
+        Raises:
+            AlreadyExistsError: An experiment (active or deleted) has this name.
+            InvalidValueError: The name or a tag is invalid.
+        """
+        name = v.check_experiment_name(name)
+        checked_tags = {v.check_key(k, "tag key"): v.check_tag_value(k, val, experiment=True)
+                        for k, val in (tags or {}).items()}
+        now = _now_ms()
+        try:
+            with self._write() as conn:
+                self._refuse_existing_name(conn, name)
+                result = conn.execute(
+                    t.experiments.insert().values(
+                        name=name, artifact_location=artifact_location or "", lifecycle_stage=_ACTIVE,
+                        creation_time=now, last_update_time=now,
+                    )
+                )
+                exp_id = int(result.inserted_primary_key[0])
+                if not artifact_location:
+                    conn.execute(
+                        t.experiments.update().where(t.experiments.c.experiment_id == exp_id)
+                        .values(artifact_location=join_uri(self.artifact_root, str(exp_id)))
+                    )
+                self._w.experiment_tags(conn, exp_id, checked_tags)
+        except InvalidValueError as exc:
+            if isinstance(exc.__cause__, sa.exc.IntegrityError):
+                raise AlreadyExistsError(f"An experiment named {name!r} already exists.") from exc
+            raise
+        return str(exp_id)
+
+    def _refuse_existing_name(self, conn: sa.Connection, name: str) -> None:
+        row = conn.execute(
+            sa.select(t.experiments.c.experiment_id, t.experiments.c.lifecycle_stage)
+            .where(t.experiments.c.name == name)
+        ).first()
+        if row is not None:
+            hint = (" It is deleted: restore it (fitscribe experiments restore) or purge it first."
+                    if row.lifecycle_stage == _DELETED else " Use it, or choose another name.")
+            raise AlreadyExistsError(f"An experiment named {name!r} already exists (id {row.experiment_id}).{hint}")
+
+    def _experiment_id(self, experiment_id: str) -> int:
+        try:
+            return int(experiment_id)
+        except (TypeError, ValueError):
+            raise ExperimentNotFound(
+                f"No experiment has the id {experiment_id!r}; experiment ids are integers such as '0'."
+            ) from None
+
+    def get_experiment(self, experiment_id: str) -> Experiment:
+        """Return the experiment with this id, active or deleted.
+
+        Raises:
+            ExperimentNotFound: No experiment has this id.
+        """
+        exp_id = self._experiment_id(experiment_id)
+        with self._read() as conn:
+            found = self._r.experiments(conn, t.experiments.c.experiment_id == exp_id)
+        if not found:
+            raise ExperimentNotFound(
+                f"No experiment has the id {experiment_id!r}. List them with: fitscribe experiments list"
+            )
+        return found[0]
+
+    def get_experiment_by_name(self, name: str) -> Experiment | None:
+        """Return the experiment with this name, or None."""
+        with self._read() as conn:
+            found = self._r.experiments(conn, t.experiments.c.name == name)
+        return found[0] if found else None
+
+    def search_experiments(
+        self,
+        view_type: ViewType = ViewType.ACTIVE_ONLY,
+        max_results: int = 1000,
+        filter_string: str | None = None,
+        order_by: Sequence[str] | None = None,
+        page_token: str | None = None,
+    ) -> PagedList[Experiment]:
+        """Return one page of experiments (filter on ``name`` and ``tags.<key>``)."""
+        from .experiment_search import experiment_query
+
+        view = ViewType.parse(view_type)
+        limit = _check_max_results(max_results)
+        query, offset = experiment_query(view, filter_string, order_by, page_token)
+        with self._read() as conn:
+            found = self._r.experiments(conn, query=query.limit(limit + 1).offset(offset))
+        return _page(found, limit, offset)
+
+    def update_experiment(
+        self,
+        experiment_id: str,
+        *,
+        new_name: str | None = None,
+        lifecycle_stage: str | None = None,
+        tags: dict[str, str] | None = None,
+    ) -> None:
+        """Rename, delete/restore or tag an experiment.
+
+        Raises:
+            ExperimentNotFound: No experiment has this id.
+            AlreadyExistsError: ``new_name`` is taken.
+        """
+        exp = self.get_experiment(experiment_id)
+        exp_id = int(exp.experiment_id)
+        values: dict[str, Any] = {"last_update_time": _now_ms()}
+        if new_name is not None and new_name != exp.name:
+            values["name"] = v.check_experiment_name(new_name)
+        if lifecycle_stage is not None:
+            if lifecycle_stage not in (_ACTIVE, _DELETED):
+                raise InvalidValueError(f"Unknown lifecycle stage {lifecycle_stage!r}; use 'active' or 'deleted'.")
+            if exp_id == 0 and lifecycle_stage == _DELETED:
+                raise InvalidStateError("The Default experiment (id 0) cannot be deleted.")
+            values["lifecycle_stage"] = lifecycle_stage
+        checked = {v.check_key(k, "tag key"): v.check_tag_value(k, val, experiment=True)
+                   for k, val in (tags or {}).items()}
+        with self._write() as conn:
+            if "name" in values:
+                self._refuse_existing_name(conn, values["name"])
+            conn.execute(t.experiments.update().where(t.experiments.c.experiment_id == exp_id).values(**values))
+            if lifecycle_stage is not None:
+                conn.execute(
+                    t.runs.update().where(t.runs.c.experiment_id == exp_id)
+                    .values(lifecycle_stage=lifecycle_stage,
+                            deleted_time=_now_ms() if lifecycle_stage == _DELETED else None)
+                )
+            self._w.experiment_tags(conn, exp_id, checked)
+
+    def delete_experiment_tag(self, experiment_id: str, key: str) -> None:
+        """Remove a tag from an experiment (no error if it has none)."""
+        exp_id = int(self.get_experiment(experiment_id).experiment_id)
+        with self._write() as conn:
+            conn.execute(t.experiment_tags.delete().where(
+                t.experiment_tags.c.experiment_id == exp_id, t.experiment_tags.c.key == key))
+
+    # -- runs ------------------------------------------------------------------------------------
+    def create_run(
+        self,
+        experiment_id: str,
+        user_id: str,
+        start_time: int,
+        tags: Sequence[RunTag] = (),
+        run_name: str | None = None,
+    ) -> Run:
+        """Create a RUNNING run in an active experiment and return it.
+
+        Raises:
+            ExperimentNotFound: No experiment has this id.
+            InvalidStateError: The experiment is deleted.
+        """
+        exp = self.get_experiment(experiment_id)
+        if exp.lifecycle_stage != _ACTIVE:
+            raise InvalidStateError(
+                f"The experiment {exp.name!r} (id {exp.experiment_id}) is deleted; restore it before "
+                "creating runs in it."
+            )
+        run_name = v.check_run_name(run_name)
+        tag_list = [RunTag(v.check_key(tg.key, "tag key"), v.check_tag_value(tg.key, tg.value)) for tg in tags]
+        run_id = uuid.uuid4().hex
+        artifact_uri = join_uri(exp.artifact_location, run_id, "artifacts")
+        start = v.check_int(start_time, "start time")
+        with self._write() as conn:
+            conn.execute(t.runs.insert().values(
+                run_uuid=run_id, experiment_id=int(exp.experiment_id), name=run_name,
+                user_id=user_id or "", status=RunStatus.RUNNING.value, start_time=start, end_time=None,
+                lifecycle_stage=_ACTIVE, artifact_uri=artifact_uri,
+            ))
+            self._w.tags(conn, run_id, tag_list)
+        info = RunInfo(run_id, exp.experiment_id, run_name, user_id or "", RunStatus.RUNNING, start, None,
+                       artifact_uri, _ACTIVE)
+        from fitscribe.entities import RunData
+
+        return Run(info, RunData(tags={tg.key: tg.value for tg in tag_list}))
+
+    def get_run(self, run_id: str) -> Run:
+        """Return the run with its latest metrics, params, tags and inputs.
+
+        Raises:
+            RunNotFound: No run has this id.
+        """
+        v.check_run_id(run_id)
+        with self._read() as conn:
+            found = self._r.runs(conn, sa.select(t.runs).where(t.runs.c.run_uuid == run_id))
+        if not found:
+            raise RunNotFound(f"No run has the id {run_id!r}. Find run ids with: fitscribe runs list")
+        return found[0]
+
+    def update_run_info(
+        self,
+        run_id: str,
+        *,
+        status: RunStatus | None = None,
+        end_time: int | None = None,
+        run_name: str | None = None,
+        lifecycle_stage: str | None = None,
+    ) -> RunInfo:
+        """Change a run's status, end time, name or lifecycle stage; return the new info.
+
+        Raises:
+            RunNotFound: No run has this id.
+        """
+        values: dict[str, Any] = {}
+        if status is not None:
+            values["status"] = RunStatus.parse(status).value
+        if end_time is not None:
+            values["end_time"] = v.check_int(end_time, "end time")
+        if run_name is not None:
+            values["name"] = v.check_run_name(run_name)
+        if lifecycle_stage is not None:
+            if lifecycle_stage not in (_ACTIVE, _DELETED):
+                raise InvalidValueError(f"Unknown lifecycle stage {lifecycle_stage!r}; use 'active' or 'deleted'.")
+            values["lifecycle_stage"] = lifecycle_stage
+            values["deleted_time"] = _now_ms() if lifecycle_stage == _DELETED else None
+        v.check_run_id(run_id)
+        with self._write() as conn:
+            self._require_run(conn, run_id, active=False)
+            if values:
+                conn.execute(t.runs.update().where(t.runs.c.run_uuid == run_id).values(**values))
+            if run_name is not None:
+                self._w.tags(conn, run_id, [RunTag("mlflow.runName", run_name)])
+        return self.get_run(run_id).info
+
+    def _require_run(self, conn: sa.Connection, run_id: str, active: bool = True) -> None:
+        stage = conn.execute(
+            sa.select(t.runs.c.lifecycle_stage).where(t.runs.c.run_uuid == run_id)
+        ).scalar()
+        if stage is None:
+            raise RunNotFound(f"No run has the id {run_id!r}. Find run ids with: fitscribe runs list")
+        if active and stage != _ACTIVE:
+            raise InvalidStateError(
+                f"The run {run_id} is deleted; restore it (Client.restore_run) before logging to it."
+            )
+
+    # -- logging ---------------------------------------------------------------------------------
+    def log_batch(
+        self,
+        run_id: str,
+        metrics: Sequence[Metric] = (),
+        params: Sequence[Param] = (),
+        tags: Sequence[RunTag] = (),
+    ) -> None:
+        """Record metrics, params and tags in one transaction: all of them, or none.
+
+        Raises:
+            RunNotFound: No run has this id.
+            InvalidStateError: The run is deleted.
+            InvalidValueError: A key or value is invalid, or a param would change value.
+        """
+        v.check_run_id(run_id)
+        metrics = [_checked_metric(m) for m in metrics]
+        params = [Param(v.check_key(p.key, "param key"), v.check_param_value(p.key, p.value)) for p in params]
+        tags = [RunTag(v.check_key(tg.key, "tag key"), v.check_tag_value(tg.key, tg.value)) for tg in tags]
+        with self._write() as conn:
+            self._require_run(conn, run_id)
+            self._w.params(conn, run_id, params)
+            self._w.tags(conn, run_id, tags)
+            self._w.metrics(conn, run_id, metrics)
+
+    def log_metric(self, run_id: str, metric: Metric) -> None:
+        """Record one metric point (committed before returning)."""
+        self.log_batch(run_id, metrics=[metric])
+
+    def delete_tag(self, run_id: str, key: str) -> None:
+        """Remove a tag from a run.
+
+        Raises:
+            NotFoundError: The run has no tag with this key.
+        """
+        v.check_run_id(run_id)
+        with self._write() as conn:
+            self._require_run(conn, run_id)
+            result = conn.execute(t.tags.delete().where(t.tags.c.run_uuid == run_id, t.tags.c.key == key))
+            if result.rowcount == 0:
+                from fitscribe.errors import NotFoundError
+
+                raise NotFoundError(f"The run {run_id} has no tag {key!r}.")
+
+    def log_inputs(self, run_id: str, datasets: Sequence[DatasetInput]) -> None:
+        """Record datasets used by a run (the same dataset twice is recorded once)."""
+        from .inputs import write_inputs
+
+        v.check_run_id(run_id)
+        with self._write() as conn:
+            self._require_run(conn, run_id)
+            exp_id = conn.execute(sa.select(t.runs.c.experiment_id).where(t.runs.c.run_uuid == run_id)).scalar_one()
+            write_inputs(conn, self._w, exp_id, run_id, datasets)
+
+    # -- reads -----------------------------------------------------------------------------------
+    def get_metric_history(
+        self,
+        run_id: str,
+        key: str,
+        max_results: int | None = None,
+        page_token: str | None = None,
+    ) -> PagedList[Metric]:
+        """Return the points of one metric ordered by step, then timestamp (then logging order)."""
+        from fitscribe.search import decode_page_token
+
+        v.check_run_id(run_id)
+        offset = decode_page_token(page_token)
+        with self._read() as conn:
+            self._require_run(conn, run_id, active=False)
+            points = self._r.metric_history(conn, run_id, key, max_results, offset)
+        if max_results is not None and len(points) > max_results:
+            return _page(points, max_results, offset)
+        return PagedList(points, None)
+
+    def search_runs(
+        self,
+        experiment_ids: Sequence[str],
+        filter_string: str | None = None,
+        run_view_type: ViewType = ViewType.ACTIVE_ONLY,
+        max_results: int = 1000,
+        order_by: Sequence[str] | None = None,
+        page_token: str | None = None,
+    ) -> PagedList[Run]:
+        """Return one page of runs of the given experiments matching the filter.
+
+        Raises:
+            InvalidValueError: The filter or order_by is malformed (the message shows where).
+        """
+        from fitscribe.search import decode_page_token, parse_filter, parse_order_by
+
+        from .search import default_order, filter_clause, order_by_clauses
+
+        limit = _check_max_results(max_results)
+        offset = decode_page_token(page_token)
+        condition = filter_clause(parse_filter(filter_string))
+        orders = order_by_clauses(parse_order_by(order_by)) if order_by else default_order()
+        exp_ids = [self._experiment_id(e) for e in experiment_ids]
+        view = ViewType.parse(run_view_type)
+        query = sa.select(t.runs).where(
+            t.runs.c.experiment_id.in_(exp_ids), t.runs.c.lifecycle_stage.in_(view.stages())
+        )
+        if condition is not None:
+            query = query.where(condition)
+        query = query.order_by(*orders).limit(limit + 1).offset(offset)
+        with self._read() as conn:
+            found = self._r.runs(conn, query)
+        return _page(found, limit, offset)
+
+    # -- garbage collection ----------------------------------------------------------------------
+    def deleted_run_ids(self, older_than_ms: int | None = None) -> list[str]:
+        """Return ids of deleted runs (deleted before the epoch-ms time ``older_than_ms`` if given)."""
+        query = sa.select(t.runs.c.run_uuid).where(t.runs.c.lifecycle_stage == _DELETED)
+        if older_than_ms is not None:
+            query = query.where(sa.func.coalesce(t.runs.c.deleted_time, 0) < older_than_ms)
+        with self._read() as conn:
+            return [r[0] for r in conn.execute(query)]
+
+    def purge_run(self, run_id: str) -> None:
+        """Erase a deleted run and all it recorded.
+
+        Raises:
+            InvalidStateError: The run is not deleted (delete it first).
+        """
+        v.check_run_id(run_id)
+        with self._write() as conn:
+            stage = conn.execute(sa.select(t.runs.c.lifecycle_stage).where(t.runs.c.run_uuid == run_id)).scalar()
+            if stage is None:
+                raise RunNotFound(f"No run has the id {run_id!r}.")
+            if stage != _DELETED:
+                raise InvalidStateError(f"The run {run_id} is not deleted; delete it before purging it.")
+            for table in (t.input_tags, t.inputs, t.metrics, t.latest_metrics, t.params, t.tags):
+                conn.execute(table.delete().where(table.c.run_uuid == run_id))
+            conn.execute(t.runs.delete().where(t.runs.c.run_uuid == run_id))
+
+
+def _checked_metric(m: Metric) -> Metric:
+    key = v.check_key(m.key, "metric key")
+    value = v.check_metric_value(key, m.value)
+    return Metric(key, value, v.check_int(m.timestamp, "timestamp"), v.check_int(m.step, "step"))
+
+
+def _check_max_results(max_results: int) -> int:
+    if isinstance(max_results, bool) or not isinstance(max_results, int) or not 1 <= max_results <= 50000:
+        raise InvalidValueError(f"max_results must be an integer from 1 to 50000, not {max_results!r}.")
+    return max_results
+
+
+def _page(items: list[Any], limit: int, offset: int) -> PagedList[Any]:
+    from fitscribe.search import encode_page_token
+
+    if len(items) > limit:
+        return PagedList(items[:limit], encode_page_token(offset + limit))
+    return PagedList(items, None)

@@ -1,0 +1,209 @@
+"""The SQL schema, as SQLAlchemy Core tables shared by SQLite, PostgreSQL and MySQL/MariaDB.
+
+Alembic revisions in ``migrations/versions`` create and evolve these tables; this module is the
+current shape, used to build queries. A change here needs a new revision.
+
+Metric values are stored as a float plus a ``special`` code so NaN and +-inf survive on every
+database exactly (MySQL stores neither): ``special`` is 0 for a finite value, 1 for NaN (value NULL),
+2 for +inf and 3 for -inf (value clamped to +-max double so comparisons and sorting still work).
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import mysql
+
+__all__ = [
+    "SCHEMA_REVISION",
+    "Str",
+    "LongText",
+    "BigId",
+    "Double",
+    "metadata",
+    "experiments",
+    "experiment_tags",
+    "runs",
+    "tags",
+    "params",
+    "metrics",
+    "latest_metrics",
+    "datasets",
+    "inputs",
+    "input_tags",
+    "SPECIAL_FINITE",
+    "SPECIAL_NAN",
+    "SPECIAL_POS_INF",
+    "SPECIAL_NEG_INF",
+]
+
+SCHEMA_REVISION = "0001"
+"""The Alembic revision these tables correspond to (a new database is stamped with it)."""
+
+SPECIAL_FINITE = 0
+SPECIAL_NAN = 1
+SPECIAL_POS_INF = 2
+SPECIAL_NEG_INF = 3
+
+metadata = sa.MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+# An autoincrementing 64-bit key that is SQLite's rowid on SQLite (fast inserts there).
+BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
+
+def Str(length: int) -> sa.types.TypeEngine[str]:
+    """A VARCHAR compared case-sensitively everywhere (MySQL's default collation ignores case)."""
+    return sa.String(length).with_variant(
+        mysql.VARCHAR(length, charset="utf8mb4", collation="utf8mb4_bin"), "mysql", "mariadb"
+    )
+
+
+LongText = sa.Text().with_variant(mysql.MEDIUMTEXT(charset="utf8mb4", collation="utf8mb4_bin"), "mysql", "mariadb")
+Double = sa.Float(precision=53).with_variant(sa.Double(), "mysql", "mariadb", "postgresql")
+
+experiments = sa.Table(
+    "experiments",
+    metadata,
+    sa.Column("experiment_id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("name", Str(500), nullable=False, unique=True),
+    sa.Column("artifact_location", LongText, nullable=False),
+    sa.Column("lifecycle_stage", Str(32), nullable=False),
+    sa.Column("creation_time", sa.BigInteger, nullable=False),
+    sa.Column("last_update_time", sa.BigInteger, nullable=False),
+)
+
+experiment_tags = sa.Table(
+    "experiment_tags",
+    metadata,
+    sa.Column(
+        "experiment_id",
+        sa.Integer,
+        sa.ForeignKey("experiments.experiment_id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("key", Str(250), primary_key=True),
+    sa.Column("value", LongText, nullable=False),
+)
+
+runs = sa.Table(
+    "runs",
+    metadata,
+    sa.Column("run_uuid", Str(32), primary_key=True),
+    sa.Column(
+        "experiment_id",
+        sa.Integer,
+        sa.ForeignKey("experiments.experiment_id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("name", Str(250), nullable=True),
+    sa.Column("user_id", Str(256), nullable=False),
+    sa.Column("status", Str(20), nullable=False),
+    sa.Column("start_time", sa.BigInteger, nullable=False),
+    sa.Column("end_time", sa.BigInteger, nullable=True),
+    sa.Column("lifecycle_stage", Str(32), nullable=False),
+    sa.Column("deleted_time", sa.BigInteger, nullable=True),
+    sa.Column("artifact_uri", LongText, nullable=False),
+    sa.Index("ix_runs_experiment_id_start_time", "experiment_id", "start_time"),
+)
+
+tags = sa.Table(
+    "tags",
+    metadata,
+    sa.Column(
+        "run_uuid", Str(32), sa.ForeignKey("runs.run_uuid", ondelete="CASCADE"), primary_key=True
+    ),
+    sa.Column("key", Str(250), primary_key=True),
+    sa.Column("value", LongText, nullable=False),
+)
+
+params = sa.Table(
+    "params",
+    metadata,
+    sa.Column(
+        "run_uuid", Str(32), sa.ForeignKey("runs.run_uuid", ondelete="CASCADE"), primary_key=True
+    ),
+    sa.Column("key", Str(250), primary_key=True),
+    sa.Column("value", LongText, nullable=False),
+)
+
+metrics = sa.Table(
+    "metrics",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column(
+        "run_uuid", Str(32), sa.ForeignKey("runs.run_uuid", ondelete="CASCADE"), nullable=False
+    ),
+    sa.Column("key", Str(250), nullable=False),
+    sa.Column("value", Double, nullable=True),
+    sa.Column("special", sa.SmallInteger, nullable=False),
+    sa.Column("timestamp", sa.BigInteger, nullable=False),
+    sa.Column("step", sa.BigInteger, nullable=False),
+    sa.Index("ix_metrics_run_uuid_key_step", "run_uuid", "key", "step", "timestamp"),
+)
+
+latest_metrics = sa.Table(
+    "latest_metrics",
+    metadata,
+    sa.Column(
+        "run_uuid", Str(32), sa.ForeignKey("runs.run_uuid", ondelete="CASCADE"), primary_key=True
+    ),
+    sa.Column("key", Str(250), primary_key=True),
+    sa.Column("value", Double, nullable=True),
+    sa.Column("special", sa.SmallInteger, nullable=False),
+    sa.Column("timestamp", sa.BigInteger, nullable=False),
+    sa.Column("step", sa.BigInteger, nullable=False),
+    sa.Column("min_value", Double, nullable=True),
+    sa.Column("max_value", Double, nullable=True),
+    sa.Index("ix_latest_metrics_key_value", "key", "value"),
+)
+
+datasets = sa.Table(
+    "datasets",
+    metadata,
+    sa.Column("dataset_uuid", Str(32), primary_key=True),
+    sa.Column(
+        "experiment_id",
+        sa.Integer,
+        sa.ForeignKey("experiments.experiment_id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("name", Str(500), nullable=False),
+    sa.Column("digest", Str(36), nullable=False),
+    sa.Column("source_type", Str(36), nullable=False),
+    sa.Column("source", LongText, nullable=False),
+    sa.Column("schema", LongText, nullable=True),
+    sa.Column("profile", LongText, nullable=True),
+    sa.UniqueConstraint("experiment_id", "name", "digest"),
+)
+
+inputs = sa.Table(
+    "inputs",
+    metadata,
+    sa.Column(
+        "run_uuid", Str(32), sa.ForeignKey("runs.run_uuid", ondelete="CASCADE"), primary_key=True
+    ),
+    sa.Column(
+        "dataset_uuid",
+        Str(32),
+        sa.ForeignKey("datasets.dataset_uuid", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+)
+
+input_tags = sa.Table(
+    "input_tags",
+    metadata,
+    sa.Column("run_uuid", Str(32), primary_key=True),
+    sa.Column("dataset_uuid", Str(32), primary_key=True),
+    sa.Column("key", Str(255), primary_key=True),
+    sa.Column("value", Str(500), nullable=False),
+    sa.ForeignKeyConstraint(
+        ["run_uuid", "dataset_uuid"], ["inputs.run_uuid", "inputs.dataset_uuid"], ondelete="CASCADE"
+    ),
+)

@@ -1,0 +1,194 @@
+"""Statements that record metrics, params and tags, per dialect (upserts differ between databases).
+
+Metric values are encoded as (value, special) so NaN and +-inf survive everywhere; see tables.py.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Iterable, Sequence
+
+import sqlalchemy as sa
+
+from fitscribe.entities import Metric, Param, RunTag
+from fitscribe.errors import InvalidValueError
+
+from . import tables as t
+
+__all__ = [
+    "encode_value",
+    "decode_value",
+    "decode_bound",
+    "Writer",
+]
+
+_MAX_DOUBLE = 1.7976931348623157e308
+
+
+def encode_value(value: float) -> tuple[float | None, int]:
+    """Return the (value, special) columns for a float."""
+    if math.isnan(value):
+        return None, t.SPECIAL_NAN
+    if math.isinf(value):
+        return (_MAX_DOUBLE, t.SPECIAL_POS_INF) if value > 0 else (-_MAX_DOUBLE, t.SPECIAL_NEG_INF)
+    return value, t.SPECIAL_FINITE
+
+
+def decode_value(value: float | None, special: int) -> float:
+    """Return the float stored as (value, special)."""
+    if special == t.SPECIAL_FINITE and value is not None:
+        return float(value)
+    if special == t.SPECIAL_POS_INF:
+        return math.inf
+    if special == t.SPECIAL_NEG_INF:
+        return -math.inf
+    return math.nan
+
+
+def decode_bound(value: float | None) -> float | None:
+    """Return a stored min/max (clamped infinities become infinities again)."""
+    if value is None:
+        return None
+    if value >= _MAX_DOUBLE:
+        return math.inf
+    if value <= -_MAX_DOUBLE:
+        return -math.inf
+    return float(value)
+
+
+class Writer:
+    """Builds and caches the write statements for one dialect."""
+
+    def __init__(self, dialect: str) -> None:
+        self.dialect = dialect
+        self._latest_upsert = self._build_latest_upsert()
+        self._tag_upsert = self._build_upsert(t.tags, ["value"])
+        self._param_insert = self._build_insert_ignore(t.params)
+        self._exp_tag_upsert = self._build_upsert(t.experiment_tags, ["value"])
+        self._metric_insert = t.metrics.insert()
+
+    # -- statement builders -------------------------------------------------------------------
+    def _insert(self, table: sa.Table) -> Any:
+        if self.dialect == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert
+        elif self.dialect in ("mysql", "mariadb"):
+            from sqlalchemy.dialects.mysql import insert
+        else:
+            from sqlalchemy.dialects.sqlite import insert
+        return insert(table)
+
+    def _build_upsert(self, table: sa.Table, update_cols: list[str]) -> Any:
+        stmt = self._insert(table)
+        if self.dialect in ("mysql", "mariadb"):
+            return stmt.on_duplicate_key_update({c: stmt.inserted[c] for c in update_cols})
+        keys = [c.name for c in table.primary_key.columns]
+        return stmt.on_conflict_do_update(index_elements=keys, set_={c: stmt.excluded[c] for c in update_cols})
+
+    def _build_insert_ignore(self, table: sa.Table) -> Any:
+        stmt = self._insert(table)
+        if self.dialect in ("mysql", "mariadb"):
+            return stmt.prefix_with("IGNORE")
+        return stmt.on_conflict_do_nothing()
+
+    def _build_latest_upsert(self) -> Any:
+        lm = t.latest_metrics
+        stmt = self._insert(lm)
+        new = stmt.inserted if self.dialect in ("mysql", "mariadb") else stmt.excluded
+        newer = sa.or_(new.step > lm.c.step, sa.and_(new.step == lm.c.step, new.timestamp >= lm.c.timestamp))
+
+        def pick(col: str) -> Any:
+            return sa.case((newer, new[col]), else_=lm.c[col])
+
+        def bound(col: str, cmp: Any) -> Any:
+            return sa.case(
+                (new[col].is_(None), lm.c[col]),
+                (lm.c[col].is_(None), new[col]),
+                (cmp(new[col], lm.c[col]), new[col]),
+                else_=lm.c[col],
+            )
+
+        # Order matters on MySQL, which evaluates assignments left to right on the updated row:
+        # min/max first, then value and special, then timestamp, and step last.
+        updates = [
+            ("min_value", bound("min_value", lambda a, b: a < b)),
+            ("max_value", bound("max_value", lambda a, b: a > b)),
+            ("value", pick("value")),
+            ("special", pick("special")),
+            ("timestamp", pick("timestamp")),
+            ("step", pick("step")),
+        ]
+        if self.dialect in ("mysql", "mariadb"):
+            return stmt.on_duplicate_key_update(updates)
+        return stmt.on_conflict_do_update(index_elements=["run_uuid", "key"], set_=dict(updates))
+
+    # -- execution ------------------------------------------------------------------------------
+    def metrics(self, conn: sa.Connection, run_id: str, metrics: Sequence[Metric]) -> None:
+        """Append metric points and fold them into latest/min/max."""
+        if not metrics:
+            return
+        rows = []
+        latest: dict[str, dict[str, Any]] = {}
+        for m in metrics:
+            value, special = encode_value(m.value)
+            row = {"run_uuid": run_id, "key": m.key, "value": value, "special": special,
+                   "timestamp": m.timestamp, "step": m.step}
+            rows.append(row)
+            _fold(latest, row)
+        conn.execute(self._metric_insert, rows)
+        conn.execute(self._latest_upsert, list(latest.values()))
+
+    def params(self, conn: sa.Connection, run_id: str, params: Sequence[Param]) -> None:
+        """Insert params; a key logged before with another value is an error naming both values."""
+        if not params:
+            return
+        wanted: dict[str, str] = {}
+        for p in params:
+            if p.key in wanted and wanted[p.key] != p.value:
+                raise InvalidValueError(
+                    f"The param {p.key!r} appears twice in one batch with different values "
+                    f"{wanted[p.key]!r} and {p.value!r}; params are write-once."
+                )
+            wanted[p.key] = p.value
+        conn.execute(self._param_insert, [{"run_uuid": run_id, "key": k, "value": v} for k, v in wanted.items()])
+        stored = conn.execute(
+            sa.select(t.params.c.key, t.params.c.value).where(
+                t.params.c.run_uuid == run_id, t.params.c.key.in_(list(wanted))
+            )
+        ).all()
+        for key, value in stored:
+            if value != wanted[key]:
+                raise InvalidValueError(
+                    f"The param {key!r} of run {run_id} is already {value!r}; it cannot change to "
+                    f"{wanted[key]!r}. Params are write-once: log the new value under another key, "
+                    "or start a new run."
+                )
+
+    def tags(self, conn: sa.Connection, run_id: str, tags: Iterable[RunTag]) -> None:
+        """Insert or replace run tags (the last value for a key in the batch wins)."""
+        merged = {tag.key: tag.value for tag in tags}
+        if merged:
+            conn.execute(self._tag_upsert, [{"run_uuid": run_id, "key": k, "value": v} for k, v in merged.items()])
+
+    def experiment_tags(self, conn: sa.Connection, experiment_id: int, tags: dict[str, str]) -> None:
+        """Insert or replace experiment tags."""
+        if tags:
+            conn.execute(
+                self._exp_tag_upsert,
+                [{"experiment_id": experiment_id, "key": k, "value": v} for k, v in tags.items()],
+            )
+
+
+def _fold(latest: dict[str, dict[str, Any]], row: dict[str, Any]) -> None:
+    """Fold one encoded point into the batch's per-key latest/min/max row."""
+    value = row["value"]
+    current = latest.get(row["key"])
+    if current is None:
+        latest[row["key"]] = dict(row, min_value=value, max_value=value)
+        return
+    if value is not None:
+        if current["min_value"] is None or value < current["min_value"]:
+            current["min_value"] = value
+        if current["max_value"] is None or value > current["max_value"]:
+            current["max_value"] = value
+    if (row["step"], row["timestamp"]) >= (current["step"], current["timestamp"]):
+        current.update(value=value, special=row["special"], step=row["step"], timestamp=row["timestamp"])

@@ -1,0 +1,373 @@
+"""The ``fitscribe`` command: look at and tidy a tracking store from the shell.
+
+    fitscribe experiments list|create|delete|restore|rename
+    fitscribe runs list|describe|delete|restore
+    fitscribe artifacts list|download
+    fitscribe db upgrade [URI]
+    fitscribe gc [--older-than 30d] [--dry-run]
+
+Every command takes ``--tracking-uri`` (default: ``FITSCRIBE_TRACKING_URI``, else ``./fitruns``).
+Errors print ``error: <what was wrong and how to fix it>`` and exit with status 1. Importing this
+module is cheap: the store and SQLAlchemy load when a command runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import re
+import sys
+import time
+from typing import TYPE_CHECKING, Any, Callable, Sequence
+
+if TYPE_CHECKING:
+    from fitscribe.client import Client
+    from fitscribe.entities import Experiment, Run
+
+__all__ = ["main", "build_parser"]
+
+
+# -- formatting ------------------------------------------------------------------------------------
+def _time(ms: int | None) -> str:
+    if ms is None:
+        return "-"
+    return dt.datetime.fromtimestamp(ms / 1000).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _duration(start: int | None, end: int | None) -> str:
+    if start is None:
+        return "-"
+    seconds = ((end if end is not None else int(time.time() * 1000)) - start) / 1000
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    minutes, secs = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{secs:02d}s"
+
+
+def _size(n: int | None) -> str:
+    if n is None:
+        return ""
+    size = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if size < 1024 or unit == "GiB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return str(n)
+
+
+def _table(headers: Sequence[str], rows: Sequence[Sequence[Any]], out: Callable[[str], None]) -> None:
+    """Print rows as aligned columns (values longer than 60 characters are cut with '...')."""
+    cells = [[_cut(str(c)) for c in row] for row in rows]
+    widths = [max([len(h)] + [len(r[i]) for r in cells]) for i, h in enumerate(headers)]
+    out("  ".join(h.ljust(w) for h, w in zip(headers, widths)).rstrip())
+    out("  ".join("-" * w for w in widths))
+    for row in cells:
+        out("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip())
+
+
+def _cut(text: str, limit: int = 60) -> str:
+    text = text.replace("\n", " ")
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _metric(value: float) -> str:
+    return f"{value:.6g}"
+
+
+def _parse_age(text: str) -> int:
+    """Return milliseconds for '30d', '12h', '15m', '45s' or '2w'."""
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*", text)
+    if not m:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an age; write e.g. 30d, 12h, 15m, 45s or 2w")
+    factor = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}[m.group(2)]
+    return int(float(m.group(1)) * factor * 1000)
+
+
+# -- commands --------------------------------------------------------------------------------------
+class _Commands:
+    """The command implementations, each reading parsed arguments and writing to ``out``."""
+
+    def __init__(self, args: argparse.Namespace, out: Callable[[str], None]) -> None:
+        from fitscribe.client import Client
+
+        self.args = args
+        self.out = out
+        self.client: Client = Client(args.tracking_uri)
+
+    def _json(self, data: Any) -> None:
+        self.out(json.dumps(data, indent=2, sort_keys=False, allow_nan=True))
+
+    def _experiment_id(self, ref: str) -> str:
+        """Accept an experiment id or name."""
+        exp = self.client.get_experiment_by_name(ref)
+        if exp is not None:
+            return exp.experiment_id
+        if ref.isdigit():
+            return self.client.get_experiment(ref).experiment_id
+        from fitscribe.errors import ExperimentNotFound
+
+        raise ExperimentNotFound(f"No experiment has the name or id {ref!r}; see `fitscribe experiments list`.")
+
+    # experiments
+    def experiments_list(self) -> None:
+        from fitscribe.entities import ViewType
+
+        view = ViewType.ALL if self.args.all else ViewType.ACTIVE_ONLY
+        experiments: list[Experiment] = []
+        token = None
+        while True:
+            page = self.client.search_experiments(view, 1000, self.args.filter, ["experiment_id ASC"], token)
+            experiments += page
+            token = page.token
+            if not token:
+                break
+        if self.args.json:
+            self._json([_experiment_dict(e) for e in experiments])
+            return
+        rows = [(e.experiment_id, e.name, e.lifecycle_stage, _time(e.creation_time), e.artifact_location) for e in experiments]
+        _table(["ID", "NAME", "STAGE", "CREATED", "ARTIFACT LOCATION"], rows, self.out)
+
+    def experiments_create(self) -> None:
+        exp_id = self.client.create_experiment(self.args.name, self.args.artifact_location)
+        self.out(f"Created experiment {self.args.name!r} with id {exp_id}.")
+
+    def experiments_delete(self) -> None:
+        exp_id = self._experiment_id(self.args.experiment)
+        self.client.delete_experiment(exp_id)
+        self.out(f"Deleted experiment {exp_id} (restore it with `fitscribe experiments restore {exp_id}`).")
+
+    def experiments_restore(self) -> None:
+        exp_id = self._experiment_id(self.args.experiment)
+        self.client.restore_experiment(exp_id)
+        self.out(f"Restored experiment {exp_id}.")
+
+    def experiments_rename(self) -> None:
+        exp_id = self._experiment_id(self.args.experiment)
+        self.client.rename_experiment(exp_id, self.args.new_name)
+        self.out(f"Renamed experiment {exp_id} to {self.args.new_name!r}.")
+
+    # runs
+    def runs_list(self) -> None:
+        from fitscribe.entities import ViewType
+
+        if self.args.experiment:
+            ids = [self._experiment_id(e) for e in self.args.experiment]
+        else:
+            ids = [e.experiment_id for e in self.client.search_experiments(ViewType.ACTIVE_ONLY, 50000)]
+        view = ViewType.ALL if self.args.all else ViewType.ACTIVE_ONLY
+        runs = self.client.search_runs(ids, self.args.filter or "", view, self.args.max_results, self.args.order_by or None)
+        if self.args.json:
+            self._json([r.to_dict() for r in runs])
+            return
+        metric_keys = sorted({k for r in runs for k in r.data.metrics})[: self.args.metric_columns]
+        headers = ["RUN ID", "NAME", "STATUS", "STARTED", "DURATION"] + [m.upper() for m in metric_keys]
+        rows = [
+            [r.info.run_id, r.info.run_name or "", r.info.status.value, _time(r.info.start_time),
+             _duration(r.info.start_time, r.info.end_time)]
+            + [_metric(r.data.metrics[k]) if k in r.data.metrics else "-" for k in metric_keys]
+            for r in runs
+        ]
+        _table(headers, rows, self.out)
+        more = " (more exist: raise --max-results or narrow --filter)" if runs.token else ""
+        self.out(f"{len(runs)} run(s){more}")
+
+    def runs_describe(self) -> None:
+        run: Run = self.client.get_run(self.args.run_id)
+        if self.args.json:
+            self._json(run.to_dict())
+            return
+        info = run.info
+        exp = self.client.get_experiment(info.experiment_id)
+        fields = [
+            ("run id", info.run_id), ("name", info.run_name or ""), ("experiment", f"{exp.name} ({exp.experiment_id})"),
+            ("status", info.status.value), ("lifecycle", info.lifecycle_stage), ("user", info.user_id),
+            ("started", _time(info.start_time)), ("ended", _time(info.end_time)),
+            ("duration", _duration(info.start_time, info.end_time)), ("artifacts", info.artifact_uri),
+        ]
+        width = max(len(k) for k, _ in fields)
+        for key, value in fields:
+            self.out(f"{key.ljust(width)}  {value}")
+        for title, mapping in (("params", run.data.params), ("tags", run.data.tags)):
+            self.out(f"\n{title} ({len(mapping)})")
+            if mapping:
+                _table(["KEY", "VALUE"], sorted(mapping.items()), self.out)
+        self.out(f"\nmetrics ({len(run.data.metrics)})")
+        if run.data.metrics:
+            summaries = run.data.metric_summaries
+            rows = []
+            for key, value in sorted(run.data.metrics.items()):
+                s = summaries.get(key)
+                rows.append([key, _metric(value), "-" if s is None or s.min is None else _metric(s.min),
+                             "-" if s is None or s.max is None else _metric(s.max), "-" if s is None else s.step])
+            _table(["KEY", "LAST", "MIN", "MAX", "STEP"], rows, self.out)
+
+    def runs_delete(self) -> None:
+        for run_id in self.args.run_ids:
+            self.client.delete_run(run_id)
+            self.out(f"Deleted run {run_id}.")
+        self.out("Restore with `fitscribe runs restore <id>`; `fitscribe gc` erases deleted runs for good.")
+
+    def runs_restore(self) -> None:
+        for run_id in self.args.run_ids:
+            self.client.restore_run(run_id)
+            self.out(f"Restored run {run_id}.")
+
+    # artifacts
+    def artifacts_list(self) -> None:
+        infos = self.client.list_artifacts(self.args.run_id, self.args.path)
+        if self.args.json:
+            self._json([{"path": i.path, "is_dir": i.is_dir, "file_size": i.file_size} for i in infos])
+            return
+        if not infos:
+            self.out("(no artifacts here)")
+            return
+        _table(["PATH", "SIZE"], [(i.path + ("/" if i.is_dir else ""), _size(i.file_size)) for i in infos], self.out)
+
+    def artifacts_download(self) -> None:
+        local = self.client.download_artifacts(self.args.run_id, self.args.path or "", self.args.dst)
+        self.out(local)
+
+    # maintenance
+    def db_upgrade(self) -> None:
+        from fitscribe.config import resolve_tracking_uri
+        from fitscribe.uri import redact
+
+        uri = resolve_tracking_uri(self.args.uri or self.args.tracking_uri)
+        from fitscribe.backends.sql.engine import make_engine, parse_database_uri, upgrade_schema
+
+        engine = make_engine(parse_database_uri(uri))
+        try:
+            before, after = upgrade_schema(engine)
+        finally:
+            engine.dispose()
+        if before == after:
+            self.out(f"{redact(uri)} is already at schema revision {after}.")
+        else:
+            self.out(f"Upgraded {redact(uri)} from schema revision {before or '(empty)'} to {after}.")
+
+    def gc(self) -> None:
+        older = None
+        if self.args.older_than is not None:
+            older = int(time.time() * 1000) - self.args.older_than
+        run_ids = self.args.run_ids or self.client.deleted_run_ids(older)
+        if not run_ids:
+            self.out("Nothing to purge: no deleted runs" + (" that old." if older else "."))
+            return
+        verb = "Would purge" if self.args.dry_run else "Purged"
+        for i, run_id in enumerate(run_ids, 1):
+            if not self.args.dry_run:
+                self.client.purge_run(run_id)
+            self.out(f"{verb} run {run_id} ({i}/{len(run_ids)})")
+        self.out(f"{verb} {len(run_ids)} run(s) and their artifacts.")
+
+
+def _experiment_dict(e: Experiment) -> dict[str, Any]:
+    return {
+        "experiment_id": e.experiment_id, "name": e.name, "artifact_location": e.artifact_location,
+        "lifecycle_stage": str(e.lifecycle_stage), "creation_time": e.creation_time,
+        "last_update_time": e.last_update_time, "tags": dict(e.tags),
+    }
+
+
+# -- parser ----------------------------------------------------------------------------------------
+def build_parser() -> argparse.ArgumentParser:
+    """Return the argument parser of the ``fitscribe`` command."""
+    from fitscribe import __version__
+
+    uri_help = "tracking store (default: $FITSCRIBE_TRACKING_URI, else ./fitruns)"
+    # accepted before or after the command; SUPPRESS keeps a subcommand from resetting it to None
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--tracking-uri", metavar="URI", default=argparse.SUPPRESS, help=uri_help)
+    parser = argparse.ArgumentParser(prog="fitscribe", description="Look at and tidy a fitscribe tracking store.")
+    parser.add_argument("--tracking-uri", metavar="URI", default=None, help=uri_help)
+    parser.add_argument("--version", action="version", version=f"fitscribe {__version__}")
+    groups = parser.add_subparsers(dest="group", metavar="COMMAND", required=True)
+
+    def command(sub: Any, name: str, handler: str, help_text: str) -> argparse.ArgumentParser:
+        p: argparse.ArgumentParser = sub.add_parser(name, help=help_text, description=help_text, parents=[common])
+        p.set_defaults(handler=handler)
+        return p
+
+    exp = groups.add_parser("experiments", help="list, create, delete, restore, rename experiments").add_subparsers(
+        dest="action", metavar="ACTION", required=True
+    )
+    p = command(exp, "list", "experiments_list", "List experiments.")
+    p.add_argument("--all", action="store_true", help="include deleted experiments")
+    p.add_argument("--filter", help="e.g. \"name LIKE 'mnist%'\"")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p = command(exp, "create", "experiments_create", "Create an experiment.")
+    p.add_argument("name")
+    p.add_argument("--artifact-location", help="where its runs store artifacts (default: under the store)")
+    for name, help_text in (("delete", "Move an experiment and its runs to the trash."), ("restore", "Restore a deleted experiment.")):
+        p = command(exp, name, f"experiments_{name}", help_text)
+        p.add_argument("experiment", help="experiment name or id")
+    p = command(exp, "rename", "experiments_rename", "Rename an experiment.")
+    p.add_argument("experiment", help="experiment name or id")
+    p.add_argument("new_name")
+
+    runs = groups.add_parser("runs", help="list, describe, delete, restore runs").add_subparsers(
+        dest="action", metavar="ACTION", required=True
+    )
+    p = command(runs, "list", "runs_list", "List runs, newest first.")
+    p.add_argument("--experiment", "-e", action="append", help="experiment name or id (repeatable; default: all)")
+    p.add_argument("--filter", "-f", help="e.g. \"metrics.acc > 0.9 AND params.model = 'rf'\"")
+    p.add_argument("--order-by", "-o", action="append", help="e.g. \"metrics.acc DESC\" (repeatable)")
+    p.add_argument("--max-results", "-n", type=int, default=100, help="at most this many runs (default 100)")
+    p.add_argument("--metric-columns", type=int, default=4, help="metric columns to show (default 4)")
+    p.add_argument("--all", action="store_true", help="include deleted runs")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p = command(runs, "describe", "runs_describe", "Show a run's info, params, metrics and tags.")
+    p.add_argument("run_id")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    for name, help_text in (("delete", "Move runs to the trash."), ("restore", "Restore deleted runs.")):
+        p = command(runs, name, f"runs_{name}", help_text)
+        p.add_argument("run_ids", nargs="+", metavar="RUN_ID")
+
+    arts = groups.add_parser("artifacts", help="list and download a run's artifacts").add_subparsers(
+        dest="action", metavar="ACTION", required=True
+    )
+    p = command(arts, "list", "artifacts_list", "List a run's artifacts under a path.")
+    p.add_argument("--run-id", "-r", required=True)
+    p.add_argument("--path", "-p", help="folder inside the run's artifacts")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p = command(arts, "download", "artifacts_download", "Download an artifact file or folder; print where it is.")
+    p.add_argument("--run-id", "-r", required=True)
+    p.add_argument("--path", "-p", help="file or folder (default: everything)")
+    p.add_argument("--dst", "-d", help="destination folder (default: a new temporary folder)")
+
+    db = groups.add_parser("db", help="database maintenance").add_subparsers(dest="action", metavar="ACTION", required=True)
+    p = command(db, "upgrade", "db_upgrade", "Migrate a tracking database to this version's schema (back it up first).")
+    p.add_argument("uri", nargs="?", help="database URI or store folder (default: --tracking-uri)")
+
+    p = command(groups, "gc", "gc", "Erase deleted runs and their artifacts for good.")
+    p.add_argument("--older-than", type=_parse_age, metavar="AGE", help="only runs deleted at least this long ago (30d, 12h...)")
+    p.add_argument("--run-ids", nargs="+", metavar="RUN_ID", help="only these deleted runs")
+    p.add_argument("--dry-run", action="store_true", help="list what would be erased, erase nothing")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None, out: Callable[[str], None] = print) -> int:
+    """Run the ``fitscribe`` command; return the exit status (0 ok, 1 error, 2 usage)."""
+    from fitscribe.errors import FitscribeError
+
+    args = build_parser().parse_args(argv)
+    commands = _Commands(args, out)
+    try:
+        getattr(commands, args.handler)()
+    except FitscribeError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:  # `fitscribe runs list | head`
+        return 0
+    finally:
+        commands.client.close()
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

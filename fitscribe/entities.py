@@ -1,0 +1,307 @@
+"""The data model: frozen dataclasses for experiments, runs, metrics, params, tags and datasets.
+
+Names and fields follow MLflow's entities (``run.info.run_id``, ``run.data.params``...) so code
+written against MLflow reads fitscribe's objects unchanged. Times are milliseconds since the epoch.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+from dataclasses import dataclass, field
+from typing import Any, Generic, Iterable, TypeVar
+
+__all__ = [
+    "LifecycleStage",
+    "RunStatus",
+    "ViewType",
+    "Experiment",
+    "Metric",
+    "MetricSummary",
+    "Param",
+    "RunTag",
+    "ExperimentTag",
+    "Dataset",
+    "DatasetInput",
+    "InputTag",
+    "RunInfo",
+    "RunData",
+    "RunInputs",
+    "Run",
+    "PagedList",
+]
+
+T = TypeVar("T")
+
+
+class LifecycleStage(str, enum.Enum):
+    """Whether an experiment or run is active or in the trash (restorable until purged)."""
+
+    ACTIVE = "active"
+    DELETED = "deleted"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class RunStatus(str, enum.Enum):
+    """The status of a run; compares equal to MLflow's status strings (``"FINISHED"``...)."""
+
+    RUNNING = "RUNNING"
+    SCHEDULED = "SCHEDULED"
+    FINISHED = "FINISHED"
+    FAILED = "FAILED"
+    KILLED = "KILLED"
+
+    def __str__(self) -> str:
+        return self.value
+
+    @property
+    def is_terminated(self) -> bool:
+        """True for FINISHED, FAILED and KILLED."""
+        return self in (RunStatus.FINISHED, RunStatus.FAILED, RunStatus.KILLED)
+
+    @classmethod
+    def parse(cls, value: "RunStatus | str") -> "RunStatus":
+        """Return the status named by ``value`` (case-insensitive).
+
+        Raises:
+            InvalidValueError: ``value`` names no status.
+        """
+        if isinstance(value, RunStatus):
+            return value
+        try:
+            return cls(str(value).upper())
+        except ValueError:
+            from fitscribe.errors import InvalidValueError
+
+            allowed = ", ".join(s.value for s in cls)
+            raise InvalidValueError(f"Unknown run status {value!r}; use one of {allowed}.") from None
+
+
+class ViewType(str, enum.Enum):
+    """Which lifecycle stages a search returns."""
+
+    ACTIVE_ONLY = "ACTIVE_ONLY"
+    DELETED_ONLY = "DELETED_ONLY"
+    ALL = "ALL"
+
+    def __str__(self) -> str:
+        return self.value
+
+    @classmethod
+    def parse(cls, value: "ViewType | str | int") -> "ViewType":
+        """Return the view type named by ``value`` (MLflow's ints 1, 2, 3 are accepted too).
+
+        Raises:
+            InvalidValueError: ``value`` names no view type.
+        """
+        if isinstance(value, ViewType):
+            return value
+        if isinstance(value, int) and not isinstance(value, bool):
+            mapping = {1: cls.ACTIVE_ONLY, 2: cls.DELETED_ONLY, 3: cls.ALL}
+            if value in mapping:
+                return mapping[value]
+        try:
+            return cls(str(value).upper())
+        except ValueError:
+            from fitscribe.errors import InvalidValueError
+
+            raise InvalidValueError(
+                f"Unknown view type {value!r}; use ACTIVE_ONLY, DELETED_ONLY or ALL."
+            ) from None
+
+    def stages(self) -> tuple[str, ...]:
+        """The lifecycle stage strings this view includes."""
+        if self is ViewType.ACTIVE_ONLY:
+            return (LifecycleStage.ACTIVE.value,)
+        if self is ViewType.DELETED_ONLY:
+            return (LifecycleStage.DELETED.value,)
+        return (LifecycleStage.ACTIVE.value, LifecycleStage.DELETED.value)
+
+
+@dataclass(frozen=True)
+class ExperimentTag:
+    """A key/value tag on an experiment."""
+
+    key: str
+    value: str
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """A named group of runs."""
+
+    experiment_id: str
+    name: str
+    artifact_location: str
+    lifecycle_stage: str = LifecycleStage.ACTIVE.value
+    tags: dict[str, str] = field(default_factory=dict)
+    creation_time: int | None = None
+    last_update_time: int | None = None
+
+
+@dataclass(frozen=True)
+class Metric:
+    """One point of a metric's history. ``value`` may be NaN or +-inf and is returned exactly."""
+
+    key: str
+    value: float
+    timestamp: int
+    step: int = 0
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Metric):
+            return NotImplemented
+        same_value = self.value == other.value or (math.isnan(self.value) and math.isnan(other.value))
+        return (self.key, self.timestamp, self.step) == (other.key, other.timestamp, other.step) and same_value
+
+    def __hash__(self) -> int:
+        return hash((self.key, self.timestamp, self.step))
+
+
+@dataclass(frozen=True)
+class MetricSummary:
+    """The latest point of a metric with the minimum and maximum over its history (NaN excluded)."""
+
+    key: str
+    latest: float
+    step: int
+    timestamp: int
+    min: float | None
+    max: float | None
+
+
+@dataclass(frozen=True)
+class Param:
+    """A run parameter: write-once, always a string."""
+
+    key: str
+    value: str
+
+
+@dataclass(frozen=True)
+class RunTag:
+    """A mutable key/value tag on a run."""
+
+    key: str
+    value: str
+
+
+@dataclass(frozen=True)
+class InputTag:
+    """A key/value tag on a dataset input (e.g. ``mlflow.data.context = "training"``)."""
+
+    key: str
+    value: str
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """A dataset description: name, content digest, where it came from, and its schema."""
+
+    name: str
+    digest: str
+    source_type: str = "local"
+    source: str = ""
+    schema: str | None = None
+    profile: str | None = None
+
+
+@dataclass(frozen=True)
+class DatasetInput:
+    """A dataset used by a run, with tags such as its context (training, evaluation)."""
+
+    dataset: Dataset
+    tags: tuple[InputTag, ...] = ()
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """Metadata of a run: ids, status, times, artifact location."""
+
+    run_id: str
+    experiment_id: str
+    run_name: str | None
+    user_id: str
+    status: RunStatus
+    start_time: int
+    end_time: int | None
+    artifact_uri: str
+    lifecycle_stage: str = LifecycleStage.ACTIVE.value
+
+    @property
+    def run_uuid(self) -> str:
+        """The run id (MLflow's deprecated alias)."""
+        return self.run_id
+
+
+@dataclass(frozen=True)
+class RunData:
+    """What a run recorded: latest metric values, params and tags.
+
+    ``metrics`` maps each key to its latest value (largest step, then latest timestamp), as in MLflow;
+    ``metric_summaries`` adds the min and max over the whole history.
+    """
+
+    metrics: dict[str, float] = field(default_factory=dict)
+    params: dict[str, str] = field(default_factory=dict)
+    tags: dict[str, str] = field(default_factory=dict)
+    metric_summaries: dict[str, MetricSummary] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RunInputs:
+    """The datasets a run used."""
+
+    dataset_inputs: tuple[DatasetInput, ...] = ()
+
+
+@dataclass(frozen=True)
+class Run:
+    """A run: its info, its data and its inputs."""
+
+    info: RunInfo
+    data: RunData
+    inputs: RunInputs = field(default_factory=RunInputs)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-friendly dict (used by ``fitscribe runs describe --json``)."""
+        info = self.info
+        return {
+            "info": {
+                "run_id": info.run_id,
+                "experiment_id": info.experiment_id,
+                "run_name": info.run_name,
+                "user_id": info.user_id,
+                "status": info.status.value,
+                "start_time": info.start_time,
+                "end_time": info.end_time,
+                "artifact_uri": info.artifact_uri,
+                "lifecycle_stage": info.lifecycle_stage,
+            },
+            "data": {
+                "metrics": dict(self.data.metrics),
+                "params": dict(self.data.params),
+                "tags": dict(self.data.tags),
+            },
+            "inputs": [
+                {
+                    "name": d.dataset.name,
+                    "digest": d.dataset.digest,
+                    "source_type": d.dataset.source_type,
+                    "source": d.dataset.source,
+                    "schema": d.dataset.schema,
+                    "tags": {t.key: t.value for t in d.tags},
+                }
+                for d in self.inputs.dataset_inputs
+            ],
+        }
+
+
+class PagedList(list[T], Generic[T]):
+    """A list holding one page of results, with ``token`` for the next page (None on the last)."""
+
+    def __init__(self, items: Iterable[T], token: str | None) -> None:
+        super().__init__(items)
+        self.token = token

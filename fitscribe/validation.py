@@ -1,0 +1,188 @@
+"""Validation of names, keys and values, shared by every store so all backends agree.
+
+Limits follow MLflow's (so data moves both ways): keys up to 250 characters of letters, digits,
+``_ - . / :`` and spaces; param values up to 6,000 characters; tag values up to 8,000; experiment
+names up to 500; run names up to 250. The explicit API raises on a breach; autolog truncates.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+import posixpath
+import re
+from typing import Any
+
+from fitscribe.errors import InvalidValueError
+
+__all__ = [
+    "MAX_KEY_LENGTH",
+    "MAX_PARAM_VALUE_LENGTH",
+    "MAX_TAG_VALUE_LENGTH",
+    "MAX_EXPERIMENT_TAG_VALUE_LENGTH",
+    "MAX_EXPERIMENT_NAME_LENGTH",
+    "MAX_RUN_NAME_LENGTH",
+    "check_key",
+    "check_param_value",
+    "check_tag_value",
+    "check_experiment_name",
+    "check_run_name",
+    "check_run_id",
+    "check_metric_value",
+    "check_int",
+]
+
+MAX_KEY_LENGTH = 250
+MAX_PARAM_VALUE_LENGTH = 6000
+MAX_TAG_VALUE_LENGTH = 8000
+MAX_EXPERIMENT_TAG_VALUE_LENGTH = 20000
+MAX_EXPERIMENT_NAME_LENGTH = 500
+MAX_RUN_NAME_LENGTH = 250
+_MAX_INT64 = 2**63 - 1
+
+_KEY_RE = re.compile(r"^[\w/.\- :]+$")
+_RUN_ID_RE = re.compile(r"^[a-zA-Z0-9][\w\-]{0,63}$")
+
+
+def check_key(key: Any, what: str = "key") -> str:
+    """Validate a metric, param or tag key and return it.
+
+    Raises:
+        InvalidValueError: The key is empty, too long, has forbidden characters or is not a
+            normalised relative path (``a//b``, ``./a``, ``../a``, ``/a``).
+    """
+    if not isinstance(key, str) or not key:
+        raise InvalidValueError(f"The {what} {key!r} is invalid: give a non-empty string.")
+    if len(key) > MAX_KEY_LENGTH:
+        raise InvalidValueError(
+            f"The {what} {key[:40]!r}... is {len(key)} characters long; the limit is {MAX_KEY_LENGTH}."
+        )
+    if not _KEY_RE.match(key):
+        raise InvalidValueError(
+            f"The {what} {key!r} has characters that are not allowed; use letters, digits, spaces "
+            "and _ - . / : only."
+        )
+    if posixpath.normpath(key) != key or key.startswith("/") or key.startswith(".."):
+        raise InvalidValueError(
+            f"The {what} {key!r} is not a normalised path (no '..', leading '/', './' or '//'); "
+            f"e.g. use {posixpath.normpath(key).lstrip('/')!r}."
+        )
+    return key
+
+
+def _check_text_value(value: Any, limit: int, what: str, key: str) -> str:
+    text = value if isinstance(value, str) else str(value)
+    if len(text) > limit:
+        raise InvalidValueError(
+            f"The {what} of {key!r} is {len(text)} characters long; the limit is {limit}. "
+            f"Log long text as an artifact instead (log_text)."
+        )
+    return text
+
+
+def check_param_value(key: str, value: Any) -> str:
+    """Return a param's value as a string, checked against the 6,000-character limit.
+
+    Raises:
+        InvalidValueError: The value is too long.
+    """
+    return _check_text_value(value, MAX_PARAM_VALUE_LENGTH, "param value", key)
+
+
+def check_tag_value(key: str, value: Any, *, experiment: bool = False) -> str:
+    """Return a tag's value as a string, checked against its limit (8,000; 20,000 for experiments).
+
+    Raises:
+        InvalidValueError: The value is too long.
+    """
+    limit = MAX_EXPERIMENT_TAG_VALUE_LENGTH if experiment else MAX_TAG_VALUE_LENGTH
+    return _check_text_value(value, limit, "tag value", key)
+
+
+def check_experiment_name(name: Any) -> str:
+    """Validate an experiment name and return it.
+
+    Raises:
+        InvalidValueError: The name is not a non-empty string of at most 500 characters.
+    """
+    if not isinstance(name, str) or not name.strip():
+        raise InvalidValueError(f"The experiment name {name!r} is invalid: give a non-empty string.")
+    if len(name) > MAX_EXPERIMENT_NAME_LENGTH:
+        raise InvalidValueError(
+            f"The experiment name {name[:40]!r}... is {len(name)} characters long; "
+            f"the limit is {MAX_EXPERIMENT_NAME_LENGTH}."
+        )
+    return name
+
+
+def check_run_name(name: Any) -> str | None:
+    """Validate a run name (None allowed) and return it.
+
+    Raises:
+        InvalidValueError: The name is not a string or is over 250 characters.
+    """
+    if name is None:
+        return None
+    if not isinstance(name, str):
+        raise InvalidValueError(f"The run name {name!r} is invalid: give a string.")
+    if len(name) > MAX_RUN_NAME_LENGTH:
+        raise InvalidValueError(
+            f"The run name {name[:40]!r}... is {len(name)} characters long; the limit is "
+            f"{MAX_RUN_NAME_LENGTH}."
+        )
+    return name
+
+
+def check_run_id(run_id: Any) -> str:
+    """Validate the shape of a run id and return it.
+
+    Raises:
+        InvalidValueError: The id is not a string of letters, digits, ``_`` and ``-``.
+    """
+    if not isinstance(run_id, str) or not _RUN_ID_RE.match(run_id):
+        raise InvalidValueError(
+            f"The run id {run_id!r} is invalid: run ids are 32 hexadecimal characters, as in "
+            "run.info.run_id."
+        )
+    return run_id
+
+
+def check_metric_value(key: str, value: Any) -> float:
+    """Return a metric value as a float; NaN and +-inf are allowed.
+
+    Raises:
+        InvalidValueError: The value is not a real number (strings, None, complex are refused).
+    """
+    if isinstance(value, numbers.Real) and not isinstance(value, bool):
+        return float(value)
+    if isinstance(value, bool):
+        return float(value)
+    try:
+        # numpy scalars and 0-d arrays
+        if hasattr(value, "item") and getattr(value, "ndim", 0) == 0:
+            item = value.item()
+            if isinstance(item, numbers.Real):
+                return float(item)
+    except (TypeError, ValueError):
+        pass
+    raise InvalidValueError(
+        f"The value of metric {key!r} is {value!r} ({type(value).__name__}); metrics are numbers. "
+        "Log text as a param or tag instead."
+    )
+
+
+def check_int(value: Any, what: str) -> int:
+    """Return ``value`` as a 64-bit int (steps, timestamps).
+
+    Raises:
+        InvalidValueError: The value is not an integer or does not fit in 64 bits.
+    """
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        if isinstance(value, float) and value.is_integer() and not math.isinf(value):
+            value = int(value)
+        else:
+            raise InvalidValueError(f"The {what} {value!r} is invalid: give an integer.")
+    number = int(value)
+    if not -_MAX_INT64 - 1 <= number <= _MAX_INT64:
+        raise InvalidValueError(f"The {what} {number} does not fit in a 64-bit integer.")
+    return number

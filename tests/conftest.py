@@ -1,0 +1,109 @@
+"""Shared fixtures: a clean environment for every test, and fresh databases on real servers.
+
+PostgreSQL (127.0.0.1:5432, user postgres) and MariaDB (127.0.0.1:3306, root) must be running.
+Locally, a test needing an unreachable server is skipped with the reason; in CI (``CI`` set)
+it fails instead, so the store suite is never silently skipped there.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from typing import Iterator
+
+import pytest
+
+PG_ADMIN_URL = os.environ.get("FITSCRIBE_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+MYSQL_ADMIN_URL = os.environ.get("FITSCRIBE_TEST_MYSQL", "mysql+pymysql://root@127.0.0.1:3306/test")
+
+
+@pytest.fixture(autouse=True)
+def _clean_fitscribe_state(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Clear FITSCRIBE_* variables, run in a private working folder, and reset the fluent session."""
+    for name in list(os.environ):
+        if name.startswith("FITSCRIBE_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("FITSCRIBE_STRICT", "1")
+    monkeypatch.chdir(tmp_path_factory.mktemp("cwd"))
+    import fitscribe.fluent
+
+    fitscribe.fluent.reset()
+    yield
+    fitscribe.fluent.reset()
+
+
+def _server_unavailable(kind: str, exc: Exception) -> None:
+    message = f"{kind} server not reachable: {exc}"
+    if os.environ.get("CI"):
+        pytest.fail(message + " (CI must run the store suite on every database; start the server)")
+    pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def _pg_admin() -> Iterator[object]:
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
+    except Exception as exc:  # any driver error means the server is not usable
+        _server_unavailable("PostgreSQL", exc)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def _mysql_admin() -> Iterator[object]:
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(MYSQL_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
+    except Exception as exc:  # any driver error means the server is not usable
+        _server_unavailable("MariaDB/MySQL", exc)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def postgresql_uri(_pg_admin: object) -> Iterator[str]:
+    """A fresh, empty PostgreSQL database; dropped afterwards."""
+    import sqlalchemy as sa
+
+    name = f"fs_test_{uuid.uuid4().hex[:12]}"
+    engine: sa.Engine = _pg_admin  # type: ignore[assignment]
+    with engine.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    yield f"postgresql://postgres@127.0.0.1:5432/{name}"
+    with engine.connect() as conn:
+        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture
+def mysql_uri(_mysql_admin: object) -> Iterator[str]:
+    """A fresh, empty MariaDB database; dropped afterwards."""
+    import sqlalchemy as sa
+
+    name = f"fs_test_{uuid.uuid4().hex[:12]}"
+    engine: sa.Engine = _mysql_admin  # type: ignore[assignment]
+    with engine.connect() as conn:
+        conn.execute(sa.text(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4"))
+    yield f"mysql://root@127.0.0.1:3306/{name}?charset=utf8mb4"
+    with engine.connect() as conn:
+        conn.execute(sa.text(f"DROP DATABASE IF EXISTS `{name}`"))
+
+
+@pytest.fixture(
+    params=[
+        "sqlite",
+        pytest.param("postgresql", marks=pytest.mark.postgres),
+        pytest.param("mysql", marks=pytest.mark.mysql),
+    ]
+)
+def tracking_uri(request: pytest.FixtureRequest, tmp_path: object) -> str:
+    """A tracking URI for a new store on each database: SQLite file, PostgreSQL, MariaDB."""
+    if request.param == "sqlite":
+        return str(tmp_path / "store")  # type: ignore[operator]
+    return str(request.getfixturevalue(f"{request.param}_uri"))
