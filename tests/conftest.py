@@ -98,12 +98,16 @@ def mysql_uri(_mysql_admin: object) -> Iterator[str]:
 @pytest.fixture(
     params=[
         "sqlite",
+        "sqlite-direct",
         pytest.param("postgresql", marks=pytest.mark.postgres),
         pytest.param("mysql", marks=pytest.mark.mysql),
     ]
 )
-def tracking_uri(request: pytest.FixtureRequest, tmp_path: object) -> str:
-    """A tracking URI for a new store on each database: SQLite file, PostgreSQL, MariaDB."""
-    if request.param == "sqlite":
+def tracking_uri(request: pytest.FixtureRequest, tmp_path: object, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A tracking URI for a new store on each database: SQLite file (with its metric journal, and
+    without: every point committed straight to the database), PostgreSQL, MariaDB."""
+    if request.param.startswith("sqlite"):
+        if request.param == "sqlite-direct":
+            monkeypatch.setenv("FITSCRIBE_METRIC_JOURNAL", "0")
         return str(tmp_path / "store")  # type: ignore[operator]
     return str(request.getfixturevalue(f"{request.param}_uri"))

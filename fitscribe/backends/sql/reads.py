@@ -95,22 +95,27 @@ class RunReader:
         inputs = self._inputs(conn, ids)
         return [
             Run(
-                RunInfo(
-                    run_id=r.run_uuid,
-                    experiment_id=str(r.experiment_id),
-                    run_name=r.name,
-                    user_id=r.user_id,
-                    status=RunStatus(r.status),
-                    start_time=r.start_time,
-                    end_time=r.end_time,
-                    artifact_uri=r.artifact_uri,
-                    lifecycle_stage=r.lifecycle_stage,
-                ),
+                self.info(r),
                 RunData(latest[r.run_uuid], params[r.run_uuid], tags[r.run_uuid], summaries[r.run_uuid]),
                 RunInputs(inputs.get(r.run_uuid, ())),
             )
             for r in rows
         ]
+
+    @staticmethod
+    def info(r: Any) -> RunInfo:
+        """Return the RunInfo of a ``runs`` row."""
+        return RunInfo(
+            run_id=r.run_uuid,
+            experiment_id=str(r.experiment_id),
+            run_name=r.name,
+            user_id=r.user_id,
+            status=RunStatus(r.status),
+            start_time=r.start_time,
+            end_time=r.end_time,
+            artifact_uri=r.artifact_uri,
+            lifecycle_stage=r.lifecycle_stage,
+        )
 
     def _inputs(self, conn: sa.Connection, ids: Sequence[str]) -> dict[str, tuple[DatasetInput, ...]]:
         found: dict[str, list[DatasetInput]] = defaultdict(list)
@@ -147,9 +152,18 @@ class RunReader:
             query = query.limit(max_results + 1).offset(offset)
         elif offset:
             query = query.offset(offset)
-        result = conn.execute(query)
-        points = []
-        finite = t.SPECIAL_FINITE
-        for value, special, timestamp, step in result:
-            points.append(Metric(key, value if special == finite else decode_value(value, special), timestamp, step))
-        return points
+        if conn.dialect.name == "sqlite":  # the DBAPI cursor directly: no per-row result processing
+            compiled = query.compile(conn, compile_kwargs={"literal_binds": False})
+            params = compiled.construct_params()
+            cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+            try:
+                cursor.execute(str(compiled), tuple(params[name] for name in compiled.positiontup or ()))
+                rows: Any = cursor.fetchall()
+            finally:
+                cursor.close()
+        else:
+            rows = conn.execute(query)
+        return [
+            Metric(key, value if not special else decode_value(value, special), timestamp, step)
+            for value, special, timestamp, step in rows
+        ]

@@ -8,9 +8,11 @@ locked" errors.
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 import uuid
+import warnings
 from contextlib import contextmanager
 from typing import Any, Iterator, Sequence
 
@@ -34,6 +36,7 @@ from fitscribe.entities import (
 from fitscribe.errors import (
     AlreadyExistsError,
     BackendError,
+    FitscribeWarning,
     ExperimentNotFound,
     InvalidStateError,
     InvalidValueError,
@@ -85,9 +88,15 @@ class SqlTrackingStore:
         )
         self.artifact_root = resolve_artifact_root(uri, root)
         self._engine: sa.Engine | None = None
+        self._engine_pid = 0
         self._lock = threading.Lock()
         self._writer: Writer | None = None
         self._reader: RunReader | None = None
+        # metric journal (embedded SQLite only): see journal.py
+        self._journal: Any = None
+        self._journal_folder = _journal_folder(self._db)
+        self._active_runs: dict[str, float] = {}
+        self._valid_keys: set[str] = set()
 
     def __repr__(self) -> str:
         return f"SqlTrackingStore({redact(self.uri)!r})"
@@ -96,6 +105,10 @@ class SqlTrackingStore:
     @property
     def engine(self) -> sa.Engine:
         """The SQLAlchemy engine, created (and the schema checked) on first access."""
+        if self._engine is not None and self._engine_pid != os.getpid():
+            # a forked child must not share its parent's connections
+            self._engine.dispose(close=False)
+            self._engine_pid = os.getpid()
         if self._engine is None:
             with self._lock:
                 if self._engine is None:
@@ -104,6 +117,9 @@ class SqlTrackingStore:
                     self._writer = Writer(engine.dialect.name)
                     self._reader = RunReader()
                     self._engine = engine
+                    self._engine_pid = os.getpid()
+                    if self._journal_folder:
+                        self._replay_orphaned_journals()
         return self._engine
 
     @property
@@ -124,8 +140,10 @@ class SqlTrackingStore:
             raise BackendError(f"The tracking store {redact(self.uri)!r} failed: {exc.orig}") from exc
 
     @contextmanager
-    def _read(self) -> Iterator[sa.Connection]:
+    def _read(self, flush: bool = True) -> Iterator[sa.Connection]:
         engine = self.engine
+        if flush:
+            self.flush()
         try:
             with engine.connect() as conn:
                 yield conn
@@ -143,9 +161,103 @@ class SqlTrackingStore:
         return self._reader
 
     def close(self) -> None:
-        """Dispose of the connection pool; the store reconnects on next use."""
+        """Flush the metric journal and dispose of the connection pool (reconnects on next use)."""
+        journal, self._journal = self._journal, None
+        if journal is not None and journal.owned_by_this_process:
+            journal.close(remove=self._remove_journal_row)
         if self._engine is not None:
             self._engine.dispose()
+
+    def flush(self) -> None:
+        """Return once every point logged by this process is in the database.
+
+        Raises:
+            BackendError: The database did not take the points in time (they stay in the journal).
+        """
+        journal = self._journal
+        if journal is not None and journal.owned_by_this_process:
+            journal.flush()
+
+    # -- metric journal --------------------------------------------------------------------------
+    def _journal_for_write(self) -> Any:
+        journal = self._journal
+        if journal is None or not journal.owned_by_this_process:
+            from .journal import MetricJournal
+
+            self.engine  # replay orphans before starting a journal of our own
+            with self._lock:
+                if self._journal is None or not self._journal.owned_by_this_process:
+                    self._journal = MetricJournal(self._journal_folder, self._apply_journal)
+                    import atexit
+
+                    atexit.register(self._close_journal_at_exit, self._journal)
+                journal = self._journal
+        return journal
+
+    def _close_journal_at_exit(self, journal: Any) -> None:
+        if journal is self._journal:
+            self._journal = None
+        journal.close(remove=self._remove_journal_row)
+
+    def _apply_journal(self, journal_id: str, entries: list[tuple[str, list[Any]]], position: int) -> None:
+        """Copy journal entries into the database and record the position, in one transaction.
+
+        Points of runs that no longer exist (purged meanwhile) are dropped with a warning.
+        """
+        try:
+            with self._write() as conn:
+                self._w.metric_points(conn, entries)
+                self._w.journal_position(conn, journal_id, position)
+            return
+        except InvalidValueError:  # a foreign key failed: some run is gone
+            pass
+        run_ids = sorted({run_id for run_id, _ in entries})
+        with self._write() as conn:
+            existing = set(conn.execute(sa.select(t.runs.c.run_uuid).where(t.runs.c.run_uuid.in_(run_ids))).scalars())
+            kept = [(r, rows) for r, rows in entries if r in existing]
+            self._w.metric_points(conn, kept)
+            self._w.journal_position(conn, journal_id, position)
+        gone = sorted(set(run_ids) - existing)
+        warnings.warn(f"Dropped metric points logged to runs that were purged meanwhile: {', '.join(gone)}.",
+                      FitscribeWarning, stacklevel=2)
+
+    def _remove_journal_row(self, journal_id: str) -> None:
+        with self._write() as conn:
+            conn.execute(t.journals.delete().where(t.journals.c.journal_id == journal_id))
+
+    def _replay_orphaned_journals(self) -> None:
+        from .journal import replay_orphans
+
+        def position_of(journal_id: str) -> int:
+            with self._read(flush=False) as conn:
+                found = conn.execute(
+                    sa.select(t.journals.c.position).where(t.journals.c.journal_id == journal_id)
+                ).scalar()
+            return int(found or 0)
+
+        replay_orphans(self._journal_folder, position_of, self._apply_journal, self._remove_journal_row)
+
+    def _check_active_run(self, run_id: str) -> None:
+        """Refuse logging to a missing or deleted run (checked at most every few seconds per run)."""
+        now = time.monotonic()
+        checked = self._active_runs.get(run_id)
+        if checked is not None and now - checked < _ACTIVE_RUN_RECHECK_S:
+            return
+        v.check_run_id(run_id)
+        with self._read(flush=False) as conn:
+            self._require_run(conn, run_id)
+        if len(self._active_runs) > 10_000:
+            self._active_runs.clear()
+        self._active_runs[run_id] = now
+
+    def _metric_key(self, key: Any) -> str:
+        if key in self._valid_keys:
+            return key  # type: ignore[no-any-return]
+        checked = v.check_key(key, "metric key")
+        if len(self._valid_keys) > 100_000:
+            self._valid_keys.clear()
+        self._valid_keys.add(checked)
+        return checked
 
     # -- experiments -------------------------------------------------------------------------------
     def create_experiment(
@@ -301,25 +413,32 @@ class SqlTrackingStore:
             ExperimentNotFound: No experiment has this id.
             InvalidStateError: The experiment is deleted.
         """
-        exp = self.get_experiment(experiment_id)
-        if exp.lifecycle_stage != _ACTIVE:
-            raise InvalidStateError(
-                f"The experiment {exp.name!r} (id {exp.experiment_id}) is deleted; restore it before "
-                "creating runs in it."
-            )
+        exp_id = self._experiment_id(experiment_id)
         run_name = v.check_run_name(run_name)
         tag_list = [RunTag(v.check_key(tg.key, "tag key"), v.check_tag_value(tg.key, tg.value)) for tg in tags]
         run_id = uuid.uuid4().hex
-        artifact_uri = join_uri(exp.artifact_location, run_id, "artifacts")
         start = v.check_int(start_time, "start time")
+        e = t.experiments.c
         with self._write() as conn:
+            exp = conn.execute(
+                sa.select(e.name, e.artifact_location, e.lifecycle_stage).where(e.experiment_id == exp_id)
+            ).first()
+            if exp is None:
+                raise ExperimentNotFound(
+                    f"No experiment has the id {experiment_id!r}. List them with: fitscribe experiments list"
+                )
+            if exp.lifecycle_stage != _ACTIVE:
+                raise InvalidStateError(
+                    f"The experiment {exp.name!r} (id {exp_id}) is deleted; restore it before creating runs in it."
+                )
+            artifact_uri = join_uri(exp.artifact_location, run_id, "artifacts")
             conn.execute(t.runs.insert().values(
-                run_uuid=run_id, experiment_id=int(exp.experiment_id), name=run_name,
+                run_uuid=run_id, experiment_id=exp_id, name=run_name,
                 user_id=user_id or "", status=RunStatus.RUNNING.value, start_time=start, end_time=None,
                 lifecycle_stage=_ACTIVE, artifact_uri=artifact_uri,
             ))
             self._w.tags(conn, run_id, tag_list)
-        info = RunInfo(run_id, exp.experiment_id, run_name, user_id or "", RunStatus.RUNNING, start, None,
+        info = RunInfo(run_id, str(exp_id), run_name, user_id or "", RunStatus.RUNNING, start, None,
                        artifact_uri, _ACTIVE)
         from fitscribe.entities import RunData
 
@@ -365,13 +484,16 @@ class SqlTrackingStore:
             values["lifecycle_stage"] = lifecycle_stage
             values["deleted_time"] = _now_ms() if lifecycle_stage == _DELETED else None
         v.check_run_id(run_id)
+        self.flush()  # a run marked finished has all its points stored
+        self._active_runs.pop(run_id, None)
         with self._write() as conn:
             self._require_run(conn, run_id, active=False)
             if values:
                 conn.execute(t.runs.update().where(t.runs.c.run_uuid == run_id).values(**values))
             if run_name is not None:
                 self._w.tags(conn, run_id, [RunTag("mlflow.runName", run_name)])
-        return self.get_run(run_id).info
+            row = conn.execute(sa.select(t.runs).where(t.runs.c.run_uuid == run_id)).one()
+        return self._r.info(row)
 
     def _require_run(self, conn: sa.Connection, run_id: str, active: bool = True) -> None:
         stage = conn.execute(
@@ -399,6 +521,9 @@ class SqlTrackingStore:
             InvalidStateError: The run is deleted.
             InvalidValueError: A key or value is invalid, or a param would change value.
         """
+        if self._journal_folder and metrics and not params and not tags:
+            self._journal_metrics(run_id, metrics)
+            return
         v.check_run_id(run_id)
         metrics = [_checked_metric(m) for m in metrics]
         params = [Param(v.check_key(p.key, "param key"), v.check_param_value(p.key, p.value)) for p in params]
@@ -410,8 +535,31 @@ class SqlTrackingStore:
             self._w.metrics(conn, run_id, metrics)
 
     def log_metric(self, run_id: str, metric: Metric) -> None:
-        """Record one metric point (committed before returning)."""
-        self.log_batch(run_id, metrics=[metric])
+        """Record one metric point; it is durable (survives a crash of this process) on return."""
+        if self._journal_folder:
+            self._journal_metrics(run_id, (metric,))
+        else:
+            self.log_batch(run_id, metrics=[metric])
+
+    def _journal_metrics(self, run_id: str, metrics: Sequence[Metric]) -> None:
+        """Validate metric points and append them to this process's journal (see journal.py)."""
+        rows = []
+        append, key_of, valid = rows.append, self._metric_key, self._valid_keys
+        for m in metrics:
+            key = m.key
+            if key not in valid:
+                key = key_of(key)
+            value = m.value
+            if type(value) is not float:
+                value = v.check_metric_value(key, value)
+            timestamp, step = m.timestamp, m.step
+            if type(timestamp) is not int or not -_MAX_INT64 <= timestamp <= _MAX_INT64:
+                timestamp = v.check_int(timestamp, "timestamp")
+            if type(step) is not int or not -_MAX_INT64 <= step <= _MAX_INT64:
+                step = v.check_int(step, "step")
+            append((key, value, timestamp, step))
+        self._check_active_run(run_id)
+        self._journal_for_write().append(run_id, rows)
 
     def delete_tag(self, run_id: str, key: str) -> None:
         """Remove a tag from a run.
@@ -508,6 +656,7 @@ class SqlTrackingStore:
             InvalidStateError: The run is not deleted (delete it first).
         """
         v.check_run_id(run_id)
+        self.flush()
         with self._write() as conn:
             stage = conn.execute(sa.select(t.runs.c.lifecycle_stage).where(t.runs.c.run_uuid == run_id)).scalar()
             if stage is None:
@@ -517,6 +666,21 @@ class SqlTrackingStore:
             for table in (t.input_tags, t.inputs, t.metrics, t.latest_metrics, t.params, t.tags):
                 conn.execute(table.delete().where(table.c.run_uuid == run_id))
             conn.execute(t.runs.delete().where(t.runs.c.run_uuid == run_id))
+
+
+_MAX_INT64 = 2**63 - 1
+_ACTIVE_RUN_RECHECK_S = 5.0
+
+
+def _journal_folder(db: DatabaseURL) -> str | None:
+    """The metric journal folder of an embedded SQLite store, or None (journal off)."""
+    from .journal import JOURNAL_DIRNAME, journals_supported
+
+    if not db.url.startswith("sqlite") or not db.folder or not journals_supported():
+        return None
+    if os.environ.get("FITSCRIBE_METRIC_JOURNAL", "1").strip().lower() in ("0", "false", "no", "off"):
+        return None
+    return os.path.join(db.folder, JOURNAL_DIRNAME)
 
 
 def _checked_metric(m: Metric) -> Metric:

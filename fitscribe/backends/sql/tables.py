@@ -30,6 +30,7 @@ __all__ = [
     "datasets",
     "inputs",
     "input_tags",
+    "journals",
     "SPECIAL_FINITE",
     "SPECIAL_NAN",
     "SPECIAL_POS_INF",
@@ -206,4 +207,13 @@ input_tags = sa.Table(
     sa.ForeignKeyConstraint(
         ["run_uuid", "dataset_uuid"], ["inputs.run_uuid", "inputs.dataset_uuid"], ondelete="CASCADE"
     ),
+)
+
+# How far each per-process metric journal of an embedded store has been copied into this database
+# (see journal.py); updated in the same transaction as the points, so a replay never duplicates.
+journals = sa.Table(
+    "journals",
+    metadata,
+    sa.Column("journal_id", Str(64), primary_key=True),
+    sa.Column("position", sa.BigInteger, nullable=False),
 )

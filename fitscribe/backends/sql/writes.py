@@ -23,6 +23,8 @@ __all__ = [
 ]
 
 _MAX_DOUBLE = 1.7976931348623157e308
+_METRIC_COLUMNS = ("run_uuid", "key", "value", "special", "timestamp", "step")
+_SQLITE_METRIC_INSERT = f"INSERT INTO metrics ({', '.join(_METRIC_COLUMNS)}) VALUES (?, ?, ?, ?, ?, ?)"
 
 
 def encode_value(value: float) -> tuple[float | None, int]:
@@ -66,6 +68,7 @@ class Writer:
         self._param_insert = self._build_insert_ignore(t.params)
         self._exp_tag_upsert = self._build_upsert(t.experiment_tags, ["value"])
         self._metric_insert = t.metrics.insert()
+        self._journal_upsert = self._build_upsert(t.journals, ["position"])
 
     # -- statement builders -------------------------------------------------------------------
     def _insert(self, table: sa.Table) -> Any:
@@ -123,19 +126,49 @@ class Writer:
 
     # -- execution ------------------------------------------------------------------------------
     def metrics(self, conn: sa.Connection, run_id: str, metrics: Sequence[Metric]) -> None:
-        """Append metric points and fold them into latest/min/max."""
-        if not metrics:
+        """Append metric points of one run and fold them into latest/min/max."""
+        if metrics:
+            self.metric_points(conn, [(run_id, [(m.key, m.value, m.timestamp, m.step) for m in metrics])])
+
+    def metric_points(self, conn: sa.Connection, entries: Sequence[tuple[str, Sequence[tuple[str, float, int, int]]]]) -> None:
+        """Append points ``[(run_id, [(key, value, timestamp, step), ...]), ...]`` and fold them
+        into latest/min/max: one multi-row INSERT and one upsert for all runs and keys."""
+        rows: list[tuple[Any, ...]] = []
+        latest: dict[tuple[str, str], list[Any]] = {}
+        append, get = rows.append, latest.get
+        for run_id, points in entries:
+            for key, raw, timestamp, step in points:
+                if -_MAX_DOUBLE <= raw <= _MAX_DOUBLE:  # finite (NaN fails every comparison)
+                    value, special = raw, t.SPECIAL_FINITE
+                else:
+                    value, special = encode_value(raw)
+                append((run_id, key, value, special, timestamp, step))
+                current = get((run_id, key))
+                if current is None:
+                    latest[(run_id, key)] = [value, special, timestamp, step, value, value]
+                    continue
+                if value is not None:
+                    if current[4] is None or value < current[4]:
+                        current[4] = value
+                    if current[5] is None or value > current[5]:
+                        current[5] = value
+                if step > current[3] or (step == current[3] and timestamp >= current[2]):
+                    current[0], current[1], current[2], current[3] = value, special, timestamp, step
+        if not rows:
             return
-        rows = []
-        latest: dict[str, dict[str, Any]] = {}
-        for m in metrics:
-            value, special = encode_value(m.value)
-            row = {"run_uuid": run_id, "key": m.key, "value": value, "special": special,
-                   "timestamp": m.timestamp, "step": m.step}
-            rows.append(row)
-            _fold(latest, row)
-        conn.execute(self._metric_insert, rows)
-        conn.execute(self._latest_upsert, list(latest.values()))
+        if self.dialect == "sqlite":  # the DBAPI's executemany directly: no per-row processing
+            conn.exec_driver_sql(_SQLITE_METRIC_INSERT, rows)
+        else:
+            conn.execute(self._metric_insert, [dict(zip(_METRIC_COLUMNS, row)) for row in rows])
+        conn.execute(self._latest_upsert, [
+            {"run_uuid": run_id, "key": key, "value": c[0], "special": c[1], "timestamp": c[2], "step": c[3],
+             "min_value": c[4], "max_value": c[5]}
+            for (run_id, key), c in latest.items()
+        ])
+
+    def journal_position(self, conn: sa.Connection, journal_id: str, position: int) -> None:
+        """Record how far a metric journal has been copied into the database."""
+        conn.execute(self._journal_upsert, [{"journal_id": journal_id, "position": position}])
 
     def params(self, conn: sa.Connection, run_id: str, params: Sequence[Param]) -> None:
         """Insert params; a key logged before with another value is an error naming both values."""
@@ -176,19 +209,3 @@ class Writer:
                 self._exp_tag_upsert,
                 [{"experiment_id": experiment_id, "key": k, "value": v} for k, v in tags.items()],
             )
-
-
-def _fold(latest: dict[str, dict[str, Any]], row: dict[str, Any]) -> None:
-    """Fold one encoded point into the batch's per-key latest/min/max row."""
-    value = row["value"]
-    current = latest.get(row["key"])
-    if current is None:
-        latest[row["key"]] = dict(row, min_value=value, max_value=value)
-        return
-    if value is not None:
-        if current["min_value"] is None or value < current["min_value"]:
-            current["min_value"] = value
-        if current["max_value"] is None or value > current["max_value"]:
-            current["max_value"] = value
-    if (row["step"], row["timestamp"]) >= (current["step"], current["timestamp"]):
-        current.update(value=value, special=row["special"], step=row["step"], timestamp=row["timestamp"])

@@ -145,11 +145,17 @@ def upgrade() -> None:
             ondelete="CASCADE", name="fk_input_tags_run_uuid_inputs",
         ),
     )
+    op.create_table(
+        "journals",
+        sa.Column("journal_id", Str(64), nullable=False),
+        sa.Column("position", sa.BigInteger, nullable=False),
+        sa.PrimaryKeyConstraint("journal_id", name="pk_journals"),
+    )
 
 
 def downgrade() -> None:
     for name in (
-        "input_tags", "inputs", "datasets", "latest_metrics", "metrics", "params", "tags", "runs",
+        "journals", "input_tags", "inputs", "datasets", "latest_metrics", "metrics", "params", "tags", "runs",
         "experiment_tags", "experiments",
     ):
         op.drop_table(name)
