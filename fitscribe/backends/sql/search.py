@@ -145,14 +145,17 @@ def _sort_expression(order: OrderBy) -> Any:
     raise InvalidValueError(f"Runs cannot be sorted by {order.entity} {order.key!r}.")
 
 
-def order_by_clauses(orders: Sequence[OrderBy]) -> list[Any]:
+def order_by_clauses(orders: Sequence[OrderBy], dialect: str = "sqlite") -> list[Any]:
     """Return ORDER BY terms: the user's keys with missing values (and NaN) last in both
     directions, then the tie-breaks ``start_time DESC, run_uuid ASC``."""
     terms: list[Any] = []
     for order in orders:
         expr = _sort_expression(order)
-        terms.append(sa.case((expr.is_(None), 1), else_=0))
-        terms.append(expr.asc() if order.ascending else expr.desc())
+        term = expr.asc() if order.ascending else expr.desc()
+        if dialect in ("sqlite", "postgresql"):
+            terms.append(term.nulls_last())  # one evaluation of a subquery key per row
+        else:  # MySQL/MariaDB have no NULLS LAST
+            terms += [sa.case((expr.is_(None), 1), else_=0), term]
     return terms + default_order()
 
 

@@ -627,7 +627,7 @@ class SqlTrackingStore:
         limit = _check_max_results(max_results)
         offset = decode_page_token(page_token)
         condition = filter_clause(parse_filter(filter_string))
-        orders = order_by_clauses(parse_order_by(order_by)) if order_by else default_order()
+        orders = order_by_clauses(parse_order_by(order_by), self.dialect) if order_by else default_order()
         exp_ids = [self._experiment_id(e) for e in experiment_ids]
         view = ViewType.parse(run_view_type)
         query = sa.select(t.runs).where(
