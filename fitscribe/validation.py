@@ -38,7 +38,8 @@ MAX_TAG_VALUE_LENGTH = 8000
 MAX_EXPERIMENT_TAG_VALUE_LENGTH = 20000
 MAX_EXPERIMENT_NAME_LENGTH = 500
 MAX_RUN_NAME_LENGTH = 250
-_MAX_INT64 = 2**63 - 1
+MAX_INT64 = 2**63 - 1
+"""The largest step or timestamp a store keeps (a signed 64-bit integer)."""
 
 _KEY_RE = re.compile(r"^[\w/.\- :]+$")
 _RUN_ID_RE = re.compile(r"^[a-zA-Z0-9][\w\-]{0,63}$")
@@ -183,6 +184,6 @@ def check_int(value: Any, what: str) -> int:
         else:
             raise InvalidValueError(f"The {what} {value!r} is invalid: give an integer.")
     number = int(value)
-    if not -_MAX_INT64 - 1 <= number <= _MAX_INT64:
+    if not -MAX_INT64 - 1 <= number <= MAX_INT64:
         raise InvalidValueError(f"The {what} {number} does not fit in a 64-bit integer.")
     return number

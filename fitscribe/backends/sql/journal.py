@@ -26,6 +26,8 @@ from typing import Callable, Sequence
 
 from fitscribe.errors import BackendError, FitscribeWarning
 
+from .tables import MAX_DOUBLE
+
 __all__ = ["MetricJournal", "Row", "replay_orphans", "journals_supported", "FLUSH_INTERVAL_S"]
 
 Row = tuple  # (key, value: float, timestamp: int, step: int)
@@ -33,11 +35,9 @@ Apply = Callable[[str, list[tuple[str, list[Row]]], int], None]
 """Copies ``[(run_id, rows), ...]`` into the database and sets the journal's position, atomically."""
 
 FLUSH_INTERVAL_S = 0.02
-ROTATE_BYTES = 32 * 1024 * 1024
 MAX_PENDING_POINTS = 2_000_000
 FLUSH_TIMEOUT_S = 120.0
 JOURNAL_DIRNAME = "journal"
-_MAX_DOUBLE = 1.7976931348623157e308
 
 
 def journals_supported() -> bool:
@@ -128,7 +128,7 @@ class MetricJournal:
             k = keys.get(key)
             if k is None:
                 k = keys[key] = json.dumps(key)
-            if -_MAX_DOUBLE <= value <= _MAX_DOUBLE:
+            if -MAX_DOUBLE <= value <= MAX_DOUBLE:
                 append(f"[{k},{value!r},{timestamp},{step}]")
             else:  # NaN fails both comparisons
                 v = "NaN" if value != value else ("Infinity" if value > 0 else "-Infinity")

@@ -145,7 +145,7 @@ def _sort_expression(order: OrderBy) -> Any:
     raise InvalidValueError(f"Runs cannot be sorted by {order.entity} {order.key!r}.")
 
 
-def order_by_clauses(orders: Sequence[OrderBy], dialect: str = "sqlite") -> list[Any]:
+def order_by_clauses(orders: Sequence[OrderBy], dialect: str) -> list[Any]:
     """Return ORDER BY terms: the user's keys with missing values (and NaN) last in both
     directions, then the tie-breaks ``start_time DESC, run_uuid ASC``."""
     terms: list[Any] = []

@@ -525,14 +525,14 @@ class SqlTrackingStore:
             self._journal_metrics(run_id, metrics)
             return
         v.check_run_id(run_id)
-        metrics = [_checked_metric(m) for m in metrics]
+        rows = self._metric_rows(metrics)
         params = [Param(v.check_key(p.key, "param key"), v.check_param_value(p.key, p.value)) for p in params]
         tags = [RunTag(v.check_key(tg.key, "tag key"), v.check_tag_value(tg.key, tg.value)) for tg in tags]
         with self._write() as conn:
             self._require_run(conn, run_id)
             self._w.params(conn, run_id, params)
             self._w.tags(conn, run_id, tags)
-            self._w.metrics(conn, run_id, metrics)
+            self._w.metric_points(conn, [(run_id, rows)])
 
     def log_metric(self, run_id: str, metric: Metric) -> None:
         """Record one metric point; it is durable (survives a crash of this process) on return."""
@@ -543,7 +543,14 @@ class SqlTrackingStore:
 
     def _journal_metrics(self, run_id: str, metrics: Sequence[Metric]) -> None:
         """Validate metric points and append them to this process's journal (see journal.py)."""
-        rows = []
+        rows = self._metric_rows(metrics)
+        self._check_active_run(run_id)
+        self._journal_for_write().append(run_id, rows)
+
+    def _metric_rows(self, metrics: Sequence[Metric]) -> list[tuple[str, float, int, int]]:
+        """Validate metric points into ``(key, value, timestamp, step)`` rows; plain floats and ints
+        with an already-seen key take a fast path, anything else the full checks in validation.py."""
+        rows: list[tuple[str, float, int, int]] = []
         append, key_of, valid = rows.append, self._metric_key, self._valid_keys
         for m in metrics:
             key = m.key
@@ -553,13 +560,12 @@ class SqlTrackingStore:
             if type(value) is not float:
                 value = v.check_metric_value(key, value)
             timestamp, step = m.timestamp, m.step
-            if type(timestamp) is not int or not -_MAX_INT64 <= timestamp <= _MAX_INT64:
+            if type(timestamp) is not int or not -v.MAX_INT64 <= timestamp <= v.MAX_INT64:
                 timestamp = v.check_int(timestamp, "timestamp")
-            if type(step) is not int or not -_MAX_INT64 <= step <= _MAX_INT64:
+            if type(step) is not int or not -v.MAX_INT64 <= step <= v.MAX_INT64:
                 step = v.check_int(step, "step")
             append((key, value, timestamp, step))
-        self._check_active_run(run_id)
-        self._journal_for_write().append(run_id, rows)
+        return rows
 
     def delete_tag(self, run_id: str, key: str) -> None:
         """Remove a tag from a run.
@@ -668,7 +674,6 @@ class SqlTrackingStore:
             conn.execute(t.runs.delete().where(t.runs.c.run_uuid == run_id))
 
 
-_MAX_INT64 = 2**63 - 1
 _ACTIVE_RUN_RECHECK_S = 5.0
 
 
@@ -681,12 +686,6 @@ def _journal_folder(db: DatabaseURL) -> str | None:
     if os.environ.get("FITSCRIBE_METRIC_JOURNAL", "1").strip().lower() in ("0", "false", "no", "off"):
         return None
     return os.path.join(db.folder, JOURNAL_DIRNAME)
-
-
-def _checked_metric(m: Metric) -> Metric:
-    key = v.check_key(m.key, "metric key")
-    value = v.check_metric_value(key, m.value)
-    return Metric(key, value, v.check_int(m.timestamp, "timestamp"), v.check_int(m.step, "step"))
 
 
 def _check_max_results(max_results: int) -> int:

@@ -31,6 +31,7 @@ __all__ = [
     "inputs",
     "input_tags",
     "journals",
+    "MAX_DOUBLE",
     "SPECIAL_FINITE",
     "SPECIAL_NAN",
     "SPECIAL_POS_INF",
@@ -40,6 +41,8 @@ __all__ = [
 SCHEMA_REVISION = "0001"
 """The Alembic revision these tables correspond to (a new database is stamped with it)."""
 
+MAX_DOUBLE = 1.7976931348623157e308
+"""The largest finite double; +-inf are stored clamped to it (special 2 and 3)."""
 SPECIAL_FINITE = 0
 SPECIAL_NAN = 1
 SPECIAL_POS_INF = 2

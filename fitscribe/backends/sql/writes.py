@@ -10,7 +10,7 @@ from typing import Any, Iterable, Sequence
 
 import sqlalchemy as sa
 
-from fitscribe.entities import Metric, Param, RunTag
+from fitscribe.entities import Param, RunTag
 from fitscribe.errors import InvalidValueError
 
 from . import tables as t
@@ -22,7 +22,6 @@ __all__ = [
     "Writer",
 ]
 
-_MAX_DOUBLE = 1.7976931348623157e308
 _METRIC_COLUMNS = ("run_uuid", "key", "value", "special", "timestamp", "step")
 _SQLITE_METRIC_INSERT = f"INSERT INTO metrics ({', '.join(_METRIC_COLUMNS)}) VALUES (?, ?, ?, ?, ?, ?)"
 
@@ -32,7 +31,7 @@ def encode_value(value: float) -> tuple[float | None, int]:
     if math.isnan(value):
         return None, t.SPECIAL_NAN
     if math.isinf(value):
-        return (_MAX_DOUBLE, t.SPECIAL_POS_INF) if value > 0 else (-_MAX_DOUBLE, t.SPECIAL_NEG_INF)
+        return (t.MAX_DOUBLE, t.SPECIAL_POS_INF) if value > 0 else (-t.MAX_DOUBLE, t.SPECIAL_NEG_INF)
     return value, t.SPECIAL_FINITE
 
 
@@ -51,9 +50,9 @@ def decode_bound(value: float | None) -> float | None:
     """Return a stored min/max (clamped infinities become infinities again)."""
     if value is None:
         return None
-    if value >= _MAX_DOUBLE:
+    if value >= t.MAX_DOUBLE:
         return math.inf
-    if value <= -_MAX_DOUBLE:
+    if value <= -t.MAX_DOUBLE:
         return -math.inf
     return float(value)
 
@@ -125,11 +124,6 @@ class Writer:
         return stmt.on_conflict_do_update(index_elements=["run_uuid", "key"], set_=dict(updates))
 
     # -- execution ------------------------------------------------------------------------------
-    def metrics(self, conn: sa.Connection, run_id: str, metrics: Sequence[Metric]) -> None:
-        """Append metric points of one run and fold them into latest/min/max."""
-        if metrics:
-            self.metric_points(conn, [(run_id, [(m.key, m.value, m.timestamp, m.step) for m in metrics])])
-
     def metric_points(self, conn: sa.Connection, entries: Sequence[tuple[str, Sequence[tuple[str, float, int, int]]]]) -> None:
         """Append points ``[(run_id, [(key, value, timestamp, step), ...]), ...]`` and fold them
         into latest/min/max: one multi-row INSERT and one upsert for all runs and keys."""
@@ -138,7 +132,7 @@ class Writer:
         append, get = rows.append, latest.get
         for run_id, points in entries:
             for key, raw, timestamp, step in points:
-                if -_MAX_DOUBLE <= raw <= _MAX_DOUBLE:  # finite (NaN fails every comparison)
+                if -t.MAX_DOUBLE <= raw <= t.MAX_DOUBLE:  # finite (NaN fails every comparison)
                     value, special = raw, t.SPECIAL_FINITE
                 else:
                     value, special = encode_value(raw)
