@@ -73,7 +73,14 @@ _EXPORTS = {
 __all__ = ["__version__", *_EXPORTS]
 
 
+_SUBPACKAGES = ("flavors",)
+
+
 def __getattr__(name: str) -> Any:
+    if name in _SUBPACKAGES:  # fitscribe.flavors.sklearn... after a plain `import fitscribe`
+        import importlib
+
+        return importlib.import_module(f"fitscribe.{name}")
     module_name = _EXPORTS.get(name)
     if module_name is None:
         raise AttributeError(f"module 'fitscribe' has no attribute {name!r}")

@@ -11,6 +11,9 @@ if [ ! -x "$VENV/bin/python" ]; then
   "$PYTHON" -m venv "$VENV"
 fi
 "$VENV/bin/python" -m pip install --quiet --upgrade pip
+# PyTorch first, pinned: the CPU build of 2.13.0 is on this machine's disk; any other release
+# would download a multi-GB CUDA build when lightning asks for torch.
+"$VENV/bin/python" -m pip install --quiet "torch==${FITSCRIBE_TORCH_VERSION:-2.13.0}"
 "$VENV/bin/python" -m pip install --quiet -e ".[dev]"
 
 # The store suite runs on SQLite, PostgreSQL and MariaDB: start the servers if they are down.

@@ -1,0 +1,232 @@
+"""Environment files for a saved model: ``requirements.txt``, ``conda.yaml``, ``python_env.yaml``.
+
+Requirements come from the distributions that the model's classes are imported from, found with
+``importlib.metadata`` in this process: no subprocess and no reloading of the model (MLflow spends
+seconds there). Each is pinned to the installed version; a local version label such as ``+cpu`` is
+left out of the pin (it cannot be installed from PyPI) and kept in a comment.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata as metadata
+import os
+import re
+import sys
+import warnings
+from typing import Any, Iterable, Sequence
+
+from fitscribe.errors import FitscribeWarning, InvalidValueError
+
+__all__ = [
+    "EnvironmentInspector",
+    "INSPECTOR",
+    "module_of",
+    "requirements_for",
+    "write_environment",
+    "check_installed_versions",
+]
+
+REQUIREMENTS = "requirements.txt"
+CONDA = "conda.yaml"
+PYTHON_ENV = "python_env.yaml"
+
+# Import names whose distribution is named differently; tried before a full scan of site-packages.
+_KNOWN_DISTRIBUTIONS = {
+    "sklearn": "scikit-learn",
+    "yaml": "PyYAML",
+    "PIL": "Pillow",
+    "pytorch_lightning": "pytorch-lightning",
+    "lightning_fabric": "lightning",
+    "google": "protobuf",
+    "cv2": "opencv-python",
+    "skimage": "scikit-image",
+    "dateutil": "python-dateutil",
+    "attr": "attrs",
+    "fitscribe": "fitscribe",
+}
+_NAME_RE = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
+
+
+def _canonical(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+class EnvironmentInspector:
+    """Map import names to installed distributions, cheaply and with a per-object cache.
+
+    The common case (import name equals the distribution name, or a well-known alias) costs one
+    metadata lookup; only an unknown module triggers ``packages_distributions()``, once.
+    """
+
+    def __init__(self) -> None:
+        self._by_module: dict[str, str | None] = {}
+        self._index: dict[str, list[str]] | None = None
+
+    def distribution_of(self, top_level: str) -> str | None:
+        """Return the distribution name providing the top-level module, or None (stdlib, local code)."""
+        if top_level in self._by_module:
+            return self._by_module[top_level]
+        found = self._lookup(top_level)
+        self._by_module[top_level] = found
+        return found
+
+    def _lookup(self, top_level: str) -> str | None:
+        if top_level in sys.stdlib_module_names or top_level in ("__main__", "builtins"):
+            return None
+        for candidate in (_KNOWN_DISTRIBUTIONS.get(top_level), top_level):
+            if candidate is None:
+                continue
+            try:
+                return str(metadata.distribution(candidate).metadata["Name"])
+            except metadata.PackageNotFoundError:
+                continue
+        if self._index is None:
+            self._index = dict(metadata.packages_distributions())
+        names = self._index.get(top_level)
+        return names[0] if names else None
+
+    def version(self, distribution: str) -> str | None:
+        """Return the installed version of a distribution, or None."""
+        try:
+            return metadata.version(distribution)
+        except metadata.PackageNotFoundError:
+            return None
+
+
+INSPECTOR = EnvironmentInspector()
+
+
+def module_of(obj: Any) -> str:
+    """Return the top-level module name of an object's class (or of a class or function itself)."""
+    target = obj if isinstance(obj, type) or callable(obj) and hasattr(obj, "__module__") else type(obj)
+    module = getattr(target, "__module__", None) or ""
+    return module.split(".")[0]
+
+
+def _pin(distribution: str, inspector: EnvironmentInspector) -> str | None:
+    version = inspector.version(distribution)
+    if version is None:
+        return None
+    public, _, local = version.partition("+")
+    line = f"{distribution}=={public}"
+    return f"{line}  # installed: {version}" if local else line
+
+
+def requirements_for(
+    modules: Iterable[str],
+    distributions: Iterable[str] = (),
+    pip_requirements: Sequence[str] | None = None,
+    extra_pip_requirements: Sequence[str] | None = None,
+    inspector: EnvironmentInspector | None = None,
+) -> list[str]:
+    """Return pinned requirement lines for the given top-level modules and distributions.
+
+    fitscribe itself always comes first. ``pip_requirements`` replaces the inferred list (fitscribe
+    is still added unless listed); ``extra_pip_requirements`` is appended, replacing an inferred
+    line for the same distribution.
+
+    Raises:
+        InvalidValueError: Both ``pip_requirements`` and ``extra_pip_requirements`` were given, or
+            a line is not a requirement.
+    """
+    if pip_requirements is not None and extra_pip_requirements is not None:
+        raise InvalidValueError(
+            "Give either pip_requirements (replaces the inferred list) or extra_pip_requirements "
+            "(extends it), not both."
+        )
+    inspector = inspector or INSPECTOR
+    lines: dict[str, str] = {}
+    if pip_requirements is not None:
+        wanted: list[str] = ["fitscribe"]
+        user = list(pip_requirements)
+    else:
+        wanted = ["fitscribe", *distributions]
+        for module in modules:
+            dist = inspector.distribution_of(module)
+            if dist is not None:
+                wanted.append(dist)
+        user = list(extra_pip_requirements or [])
+    for dist in wanted:
+        key = _canonical(dist)
+        if key not in lines:
+            pin = _pin(dist, inspector)
+            if pin is not None:
+                lines[key] = pin
+    for raw in user:
+        line = str(raw).strip()
+        match = _NAME_RE.match(line)
+        if not line or line.startswith("#"):
+            continue
+        if match is None and not line.startswith("-"):
+            raise InvalidValueError(
+                f"{raw!r} is not a pip requirement; give lines like 'scikit-learn==1.5.0' or 'numpy>=1.26'."
+            )
+        key = _canonical(match.group(1)) if match else line
+        lines[key] = line
+    return list(lines.values())
+
+
+def write_environment(folder: str, requirements: Sequence[str], inspector: EnvironmentInspector | None = None) -> None:
+    """Write ``requirements.txt``, ``conda.yaml`` and ``python_env.yaml`` into a model folder."""
+    import yaml
+
+    inspector = inspector or INSPECTOR
+    python = "{}.{}.{}".format(*sys.version_info[:3])
+    with open(os.path.join(folder, REQUIREMENTS), "w", encoding="utf-8") as fh:
+        fh.write("\n".join(requirements) + "\n")
+    plain = [line.split("  #")[0] for line in requirements]
+    pip_version = inspector.version("pip")
+    conda = {
+        "name": "fitscribe-env",
+        "channels": ["conda-forge"],
+        "dependencies": [f"python={python}", f"pip<={pip_version}" if pip_version else "pip", {"pip": plain}],
+    }
+    build = [f"{name}=={inspector.version(name)}" if inspector.version(name) else name for name in ("pip", "setuptools", "wheel")]
+    python_env = {"python": python, "build_dependencies": build, "dependencies": [f"-r {REQUIREMENTS}"]}
+    with open(os.path.join(folder, CONDA), "w", encoding="utf-8") as fh:
+        yaml.safe_dump(conda, fh, default_flow_style=False, sort_keys=False)
+    with open(os.path.join(folder, PYTHON_ENV), "w", encoding="utf-8") as fh:
+        yaml.safe_dump(python_env, fh, default_flow_style=False, sort_keys=False)
+
+
+def read_requirements(folder: str) -> dict[str, str]:
+    """Return distribution -> pinned version from a model folder's ``requirements.txt`` (``==`` lines only)."""
+    path = os.path.join(folder, REQUIREMENTS)
+    pins: dict[str, str] = {}
+    if not os.path.isfile(path):
+        return pins
+    with open(path, encoding="utf-8") as fh:
+        for raw in fh:
+            line = raw.split("#")[0].strip()
+            name, sep, version = line.partition("==")
+            if sep and name and version:
+                pins[name.strip().split("[")[0]] = version.strip().split(";")[0].strip()
+    return pins
+
+
+def check_installed_versions(
+    folder: str, distributions: Iterable[str], inspector: EnvironmentInspector | None = None, stacklevel: int = 4
+) -> None:
+    """Warn when an installed framework's version differs from the one the model was saved with."""
+    inspector = inspector or INSPECTOR
+    pins = {_canonical(name): (name, version) for name, version in read_requirements(folder).items()}
+    for dist in distributions:
+        entry = pins.get(_canonical(dist))
+        if entry is None:
+            continue
+        installed = inspector.version(dist)
+        saved = entry[1]
+        if installed is None:
+            warnings.warn(
+                f"The model was saved with {entry[0]}=={saved}, which is not installed here; loading it "
+                f"will probably fail. Install it: pip install '{entry[0]}=={saved}'",
+                FitscribeWarning,
+                stacklevel=stacklevel,
+            )
+        elif installed.split("+")[0] != saved:
+            warnings.warn(
+                f"The model was saved with {entry[0]}=={saved} but {installed} is installed; it may load "
+                f"or predict differently. To match: pip install '{entry[0]}=={saved}'",
+                FitscribeWarning,
+                stacklevel=stacklevel,
+            )

@@ -1,0 +1,198 @@
+"""The model directory and its descriptor, the ``MLmodel`` YAML file.
+
+A saved model is a folder: ``MLmodel`` (MLflow's field names, so MLflow's loaders and tools read
+it), the model file(s), ``requirements.txt``, ``conda.yaml``, ``python_env.yaml`` and optionally
+``input_example.json``. fitscribe adds one top-level block, ``fitscribe:``, holding the flavor our
+loader uses (by registry name, never a module path), its format version, the Python and fitscribe
+versions, and a sha256 for every file in the folder, checked on load.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import os
+import sys
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from fitscribe.errors import InvalidValueError, NotFoundError
+
+__all__ = ["MLMODEL", "Model", "ModelIntegrityError", "hash_folder", "folder_size"]
+
+MLMODEL = "MLmodel"
+_CHUNK = 1 << 20
+
+
+class ModelIntegrityError(InvalidValueError):
+    """A model file is missing, changed or was added after the model was saved."""
+
+
+@dataclass
+class Model:
+    """The contents of an ``MLmodel`` file.
+
+    Attributes:
+        flavors: Flavor name to its configuration block (ours and MLflow's).
+        run_id: The run the model was logged to, if any.
+        artifact_path: The model's path inside the run's artifacts, if logged.
+        utc_time_created: Naive UTC time of saving, as MLflow writes it.
+        model_uuid: A uuid4 hex identifying this saved model.
+        signature: ``{"inputs": json, "outputs": json, "params": json}`` or None.
+        saved_input_example_info: Where and how the input example is stored, or None.
+        model_size_bytes: Total size of the folder at save time.
+        metadata: A free-form dict given by the user.
+        fitscribe: fitscribe's own block: ``flavor``, ``flavor_version``, ``version``,
+            ``python_version``, ``files`` (relative path -> sha256).
+        extra: Top-level keys written by other tools (MLflow), kept as they are.
+    """
+
+    flavors: dict[str, dict[str, Any]] = field(default_factory=dict)
+    run_id: str | None = None
+    artifact_path: str | None = None
+    utc_time_created: str = field(default_factory=lambda: str(_dt.datetime.now(_dt.timezone.utc).replace(tzinfo=None)))
+    model_uuid: str = field(default_factory=lambda: uuid.uuid4().hex)
+    signature: dict[str, Any] | None = None
+    saved_input_example_info: dict[str, Any] | None = None
+    model_size_bytes: int | None = None
+    metadata: dict[str, Any] | None = None
+    fitscribe: dict[str, Any] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    _KNOWN = (
+        "artifact_path", "flavors", "model_uuid", "run_id", "utc_time_created", "signature",
+        "saved_input_example_info", "model_size_bytes", "metadata", "fitscribe",
+    )
+
+    @property
+    def flavor_name(self) -> str | None:
+        """The registry name of the flavor fitscribe loads this model with, if fitscribe saved it."""
+        name = self.fitscribe.get("flavor")
+        return str(name) if name else None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the descriptor as the mapping written to ``MLmodel`` (None values left out)."""
+        out: dict[str, Any] = {}
+        for key in self._KNOWN:
+            value = getattr(self, key)
+            if value is not None and value != {}:
+                out[key] = value
+        out.update(self.extra)
+        out["flavors"] = self.flavors
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "Model":
+        """Build a descriptor from a parsed ``MLmodel`` mapping, keeping unknown keys in ``extra``."""
+        known = {k: data[k] for k in cls._KNOWN if k in data and data[k] is not None}
+        extra = {k: v for k, v in data.items() if k not in cls._KNOWN}
+        flavors = known.pop("flavors", None)
+        if not isinstance(flavors, dict):
+            raise InvalidValueError(
+                f"The MLmodel file has no 'flavors' mapping (got {flavors!r}); it is not a model descriptor."
+            )
+        model = cls(flavors=flavors, extra=extra, **known)
+        if "utc_time_created" not in data:
+            model.utc_time_created = ""
+        return model
+
+    def save(self, folder: str) -> None:
+        """Write ``MLmodel`` into ``folder``."""
+        import yaml
+
+        with open(os.path.join(folder, MLMODEL), "w", encoding="utf-8") as fh:
+            yaml.safe_dump(self.to_dict(), fh, default_flow_style=False, sort_keys=False)
+
+    @classmethod
+    def load(cls, folder: str) -> "Model":
+        """Read the ``MLmodel`` file of a model folder.
+
+        Raises:
+            NotFoundError: The folder or its ``MLmodel`` file does not exist.
+            InvalidValueError: The file is not valid YAML or not a model descriptor.
+        """
+        import yaml
+
+        path = os.path.join(folder, MLMODEL)
+        if not os.path.isdir(folder):
+            raise NotFoundError(f"No model folder at {folder!r}.")
+        if not os.path.isfile(path):
+            raise NotFoundError(
+                f"{folder!r} holds no {MLMODEL} file, so it is not a saved model. "
+                "Point at the folder written by save_model/log_model."
+            )
+        try:
+            with open(path, encoding="utf-8") as fh:
+                data = yaml.safe_load(fh)
+        except yaml.YAMLError as exc:
+            raise InvalidValueError(f"The {MLMODEL} file at {path!r} is not valid YAML: {exc}") from exc
+        if not isinstance(data, dict):
+            raise InvalidValueError(f"The {MLMODEL} file at {path!r} does not hold a mapping.")
+        return cls.from_dict(data)
+
+    def verify(self, folder: str) -> None:
+        """Check every file against the sha256 recorded at save time.
+
+        Models saved by other tools (no ``fitscribe.files`` block) are not checked.
+
+        Raises:
+            ModelIntegrityError: A recorded file is missing or its content changed; names the file.
+        """
+        recorded = self.fitscribe.get("files")
+        if not isinstance(recorded, dict):
+            return
+        for rel, expected in recorded.items():
+            path = os.path.join(folder, *str(rel).split("/"))
+            if not os.path.isfile(path):
+                raise ModelIntegrityError(
+                    f"The model file {rel!r} is missing from {folder!r}; the model is incomplete. "
+                    "Save or download the whole model folder again."
+                )
+            actual = _sha256(path)
+            if actual != expected:
+                raise ModelIntegrityError(
+                    f"The model file {rel!r} in {folder!r} does not match the sha256 recorded when it was "
+                    f"saved (recorded {expected[:12]}..., found {actual[:12]}...): it was corrupted or "
+                    "replaced. Refusing to load it; save or download the model again."
+                )
+
+    def seal(self, folder: str) -> None:
+        """Record hashes and total size of ``folder``'s files, then write ``MLmodel``."""
+        self.fitscribe["files"] = hash_folder(folder)
+        self.model_size_bytes = folder_size(folder)
+        self.save(folder)
+
+
+def _sha256(path: str) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(_CHUNK), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _walk(folder: str) -> list[str]:
+    out = []
+    for root, dirs, files in os.walk(folder):
+        dirs.sort()
+        for name in sorted(files):
+            rel = os.path.relpath(os.path.join(root, name), folder).replace(os.sep, "/")
+            if rel != MLMODEL:
+                out.append(rel)
+    return out
+
+
+def hash_folder(folder: str) -> dict[str, str]:
+    """Return relative POSIX path -> sha256 for every file under ``folder`` except ``MLmodel``."""
+    return {rel: _sha256(os.path.join(folder, rel)) for rel in _walk(folder)}
+
+
+def folder_size(folder: str) -> int:
+    """Return the total size in bytes of the files under ``folder``."""
+    return sum(os.path.getsize(os.path.join(folder, rel)) for rel in _walk(folder))
+
+
+def python_version() -> str:
+    """Return the running Python's version as ``major.minor.micro``."""
+    return "{}.{}.{}".format(*sys.version_info[:3])

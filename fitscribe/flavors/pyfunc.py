@@ -1,0 +1,256 @@
+"""One ``predict(data)`` for every model, and custom Python models.
+
+``load_model(uri)`` loads a model of any flavor (sklearn, xgboost, pytorch, onnx, a custom
+:class:`PythonModel`) as a :class:`PyFuncModel` whose ``predict`` accepts pandas DataFrames, numpy
+arrays, dicts and lists and enforces the model's signature first.
+
+A custom model subclasses :class:`PythonModel` (``load_context`` once, ``predict`` per call) and is
+saved with ``artifacts`` (name -> local file or folder, copied into the model and handed back as
+local paths in ``context.artifacts``) and ``code_paths``.
+
+Security: a custom model is stored with cloudpickle, so loading one runs code. Load only models
+you or a trusted colleague saved; prefer the ONNX or XGBoost flavors for models from elsewhere.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass, field
+from typing import Any, Callable, Sequence
+
+from fitscribe.errors import InvalidValueError
+from fitscribe.flavors.base import ModelInfo, SavedFlavor, class_modules
+from fitscribe.flavors.model import Model
+from fitscribe.flavors.signature import ModelSignature
+
+__all__ = ["PythonModel", "PythonModelContext", "PyFuncModel", "save_model", "log_model", "load_model", "FLAVOR"]
+
+PYTHON_MODEL_FILE = "python_model.pkl"
+ARTIFACTS_DIR = "artifacts"
+
+
+@dataclass(frozen=True)
+class PythonModelContext:
+    """What a :class:`PythonModel` gets in ``load_context``: local paths of its artifacts and its config."""
+
+    artifacts: dict[str, str] = field(default_factory=dict)
+    model_config: dict[str, Any] = field(default_factory=dict)
+
+
+class PythonModel:
+    """Base class of custom models: override ``predict`` (and ``load_context`` if needed).
+
+    >>> class AddN(PythonModel):
+    ...     def __init__(self, n):
+    ...         self.n = n
+    ...     def predict(self, context, model_input, params=None):
+    ...         return model_input + self.n
+    """
+
+    def load_context(self, context: PythonModelContext) -> None:
+        """Prepare the model once after loading (read artifacts, build sessions). Optional."""
+
+    def predict(self, context: PythonModelContext, model_input: Any, params: dict[str, Any] | None = None) -> Any:
+        """Return predictions for ``model_input`` (already checked against the signature)."""
+        raise NotImplementedError(f"{type(self).__name__} must implement predict(context, model_input, params=None).")
+
+
+class PyFuncModel:
+    """A loaded model of any flavor with one ``predict`` that enforces the signature.
+
+    Attributes:
+        metadata: The model's ``MLmodel`` descriptor.
+        flavor: Name of the flavor that loaded it.
+    """
+
+    def __init__(self, native: Any, predict_fn: Callable[[Any], Any], descriptor: Model, flavor: str, folder: str) -> None:
+        self._native = native
+        self._predict = predict_fn
+        self.metadata = descriptor
+        self.flavor = flavor
+        self.model_path = folder
+        self._signature = ModelSignature.from_dict(descriptor.signature)
+
+    def __repr__(self) -> str:
+        return f"<PyFuncModel flavor={self.flavor!r} path={self.model_path!r}>"
+
+    @property
+    def signature(self) -> ModelSignature | None:
+        """The model's signature, or None."""
+        return self._signature
+
+    @property
+    def input_example(self) -> Any:
+        """The saved input example, or None."""
+        from fitscribe.flavors.examples import load_example
+
+        return load_example(self.model_path, self.metadata.saved_input_example_info)
+
+    def predict(self, data: Any, params: dict[str, Any] | None = None) -> Any:
+        """Check ``data`` against the signature, convert it, and return the model's predictions.
+
+        Raises:
+            SchemaError: A required column is missing, or a value cannot be converted safely.
+        """
+        if self._signature is not None:
+            data = self._signature.enforce(data)
+        if params:
+            return self._predict(data, params)  # type: ignore[call-arg]
+        return self._predict(data)
+
+    def get_raw_model(self) -> Any:
+        """Return the underlying native model object (estimator, Booster, nn.Module...)."""
+        return self._native
+
+    def unwrap_python_model(self) -> PythonModel:
+        """Return the user's PythonModel instance (custom models only).
+
+        Raises:
+            InvalidValueError: The model is not a custom PythonModel.
+        """
+        if not isinstance(self._native, PythonModel):
+            raise InvalidValueError(
+                f"This model was saved with the {self.flavor!r} flavor, not as a PythonModel; use get_raw_model()."
+            )
+        return self._native
+
+
+def load_model(model_uri: str, dst_path: str | None = None) -> PyFuncModel:
+    """Load a model of any flavor for generic inference.
+
+    Args:
+        model_uri: ``runs:/<run_id>/<path>``, ``models:/<name>/<version>``, a local path...
+        dst_path: Download into this folder instead of a temporary one.
+
+    Raises:
+        NotFoundError: Nothing is at ``model_uri``.
+        ModelIntegrityError: A model file changed since it was saved.
+    """
+    from fitscribe.flavors.loading import open_model
+
+    opened = open_model(model_uri, None, dst_path)
+    native = opened.flavor.load(opened.folder, opened.descriptor)
+    predict_fn = opened.flavor.predictor(native, opened.folder, opened.descriptor)
+    return PyFuncModel(native, predict_fn, opened.descriptor, opened.flavor.name, opened.folder)
+
+
+class _PyfuncFlavor:
+    """Custom :class:`PythonModel` subclasses, stored with cloudpickle."""
+
+    name = "pyfunc"
+    format_version = 1
+    frameworks = ("cloudpickle",)
+
+    def handles(self, model: Any) -> bool:
+        return isinstance(model, PythonModel)
+
+    def save(self, model: Any, folder: str, options: dict[str, Any]) -> SavedFlavor:
+        import cloudpickle
+
+        if not isinstance(model, PythonModel):
+            raise InvalidValueError(
+                f"python_model must be an instance of fitscribe.flavors.pyfunc.PythonModel, got {type(model).__name__}."
+            )
+        artifacts = _copy_artifacts(folder, options.get("artifacts") or {})
+        with open(os.path.join(folder, PYTHON_MODEL_FILE), "wb") as fh:
+            cloudpickle.dump(model, fh)
+        section: dict[str, Any] = {
+            "python_model": PYTHON_MODEL_FILE,
+            "cloudpickle_version": cloudpickle.__version__,
+            "artifacts": artifacts,
+        }
+        if options.get("model_config"):
+            section["model_config"] = dict(options["model_config"])
+        return SavedFlavor({"pyfunc": section}, class_modules(model), ["cloudpickle"])
+
+    def load(self, folder: str, descriptor: Model) -> Any:
+        import cloudpickle
+
+        section = descriptor.flavors.get("pyfunc") or descriptor.flavors.get("python_function") or {}
+        if "python_model" not in section or descriptor.flavor_name != "pyfunc":
+            raise InvalidValueError(
+                f"The model at {folder!r} is an MLflow custom pyfunc model; it needs MLflow's PythonModel "
+                "class to load. Load it with mlflow.pyfunc.load_model, or re-save it with fitscribe."
+            )
+        with open(os.path.join(folder, section["python_model"]), "rb") as fh:
+            model = cloudpickle.load(fh)
+        artifacts = {name: os.path.join(folder, *str(entry["path"]).split("/")) for name, entry in section.get("artifacts", {}).items()}
+        model.load_context(PythonModelContext(artifacts, dict(section.get("model_config") or {})))
+        return model
+
+    def predictor(self, native: Any, folder: str, descriptor: Model) -> Callable[[Any], Any]:
+        section = descriptor.flavors.get("pyfunc") or {}
+        context = PythonModelContext(
+            {name: os.path.join(folder, *str(e["path"]).split("/")) for name, e in section.get("artifacts", {}).items()},
+            dict(section.get("model_config") or {}),
+        )
+
+        def predict(data: Any, params: dict[str, Any] | None = None) -> Any:
+            return native.predict(context, data, params=params) if params else native.predict(context, data)
+
+        return predict
+
+
+def _copy_artifacts(folder: str, artifacts: dict[str, Any]) -> dict[str, dict[str, str]]:
+    out: dict[str, dict[str, str]] = {}
+    for name, source in artifacts.items():
+        from fitscribe.flavors.loading import resolve_model_uri
+
+        local = resolve_model_uri(str(source))
+        rel = f"{ARTIFACTS_DIR}/{os.path.basename(os.path.normpath(local))}"
+        target = os.path.join(folder, *rel.split("/"))
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        if os.path.exists(target):
+            raise InvalidValueError(f"Two artifacts would be stored as {rel!r}; give files with different names.")
+        if os.path.isdir(local):
+            shutil.copytree(local, target)
+        else:
+            shutil.copy2(local, target)
+        out[str(name)] = {"path": rel, "uri": str(source)}
+    return out
+
+
+FLAVOR = _PyfuncFlavor()
+
+
+def save_model(
+    path: str,
+    python_model: PythonModel,
+    artifacts: dict[str, str] | None = None,
+    code_paths: Sequence[str] | None = None,
+    model_config: dict[str, Any] | None = None,
+    **options: Any,
+) -> Model:
+    """Save a custom :class:`PythonModel` with its artifacts and code into a new folder.
+
+    Args:
+        path: A folder that does not exist yet.
+        python_model: The model instance (stored with cloudpickle).
+        artifacts: Name -> local path or artifact URI; copied into the model, given back as local
+            paths in ``context.artifacts``.
+        code_paths: Local modules the model imports, copied into ``code/``.
+        model_config: A dict handed to the model as ``context.model_config``.
+        **options: signature, input_example, pip_requirements, extra_pip_requirements, metadata.
+    """
+    from fitscribe.flavors.saving import save_model as _save
+
+    return _save(python_model, path, flavor=FLAVOR, code_paths=code_paths, artifacts=artifacts,
+                 model_config=model_config, **options)
+
+
+def log_model(
+    name: str = "model",
+    python_model: PythonModel | None = None,
+    artifacts: dict[str, str] | None = None,
+    code_paths: Sequence[str] | None = None,
+    registered_model_name: str | None = None,
+    **options: Any,
+) -> ModelInfo:
+    """Log a custom :class:`PythonModel` into the active run (or a new one); see :func:`save_model`."""
+    from fitscribe.flavors.saving import log_model as _log
+
+    if python_model is None:
+        raise InvalidValueError("Pass python_model=<a PythonModel instance> to log a custom model.")
+    return _log(python_model, name, flavor=FLAVOR, code_paths=code_paths, artifacts=artifacts,
+                registered_model_name=registered_model_name, **options)
