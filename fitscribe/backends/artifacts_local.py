@@ -119,6 +119,39 @@ class LocalArtifactStore:
             self._copy_file(source, target, into_store=False)
         return target
 
+    def scratch_folder(self) -> str:
+        """Create and return a hidden temporary folder inside the root (same filesystem).
+
+        Content written there can be moved into place with :meth:`adopt_folder` instead of
+        copied. The caller removes the folder; one left by a crash is hidden from :meth:`list`.
+        """
+        os.makedirs(self.root, exist_ok=True)
+        return tempfile.mkdtemp(prefix=_TMP_PREFIX, dir=self.root)
+
+    def adopt_folder(self, local_dir: str, artifact_path: str) -> bool:
+        """Move a local folder into place as ``<root>/<artifact_path>`` with one rename.
+
+        Returns:
+            True when moved; False when that is not possible (the destination exists, or the
+            folder is on another filesystem): the caller then copies with :meth:`put`.
+
+        Raises:
+            InvalidValueError: ``artifact_path`` is empty, absolute or climbs out of the root.
+        """
+        relative = check_relative_path(artifact_path)
+        if not relative:
+            raise InvalidValueError("adopt_folder needs a destination folder inside the root, not the root itself.")
+        dest = self._path(relative)
+        self._check_inside(dest)
+        if os.path.lexists(dest):
+            return False
+        os.makedirs(os.path.dirname(dest), exist_ok=True)
+        try:
+            os.rename(local_dir, dest)
+        except OSError:
+            return False
+        return True
+
     def list(self, path: str | None = None) -> list[FileInfo]:
         """List the direct children of a folder, sorted by path.
 
@@ -144,6 +177,8 @@ class LocalArtifactStore:
         root = os.path.realpath(self.root)
         infos: list[FileInfo] = []
         for name in sorted(os.listdir(folder)):
+            if name.startswith(_TMP_PREFIX):
+                continue
             child = os.path.join(folder, name)
             if not os.path.exists(child) or not _is_within(os.path.realpath(child), root):
                 continue

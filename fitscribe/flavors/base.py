@@ -27,11 +27,14 @@ class SavedFlavor:
             MLflow's ``python_function``/framework blocks so MLflow's loaders can read the model).
         modules: Top-level modules the model's classes come from (for ``requirements.txt``).
         distributions: Distributions always pinned (the framework, the pickler).
+        hashes: sha256 of files the flavor hashed while writing them (relative path -> hex), so
+            they are not read again (see :class:`fitscribe.flavors.model.HashingWriter`).
     """
 
     sections: dict[str, dict[str, Any]]
     modules: set[str] = field(default_factory=set)
     distributions: list[str] = field(default_factory=list)
+    hashes: dict[str, str] = field(default_factory=dict)
 
 
 class Flavor(Protocol):

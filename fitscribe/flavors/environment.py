@@ -60,6 +60,7 @@ class EnvironmentInspector:
 
     def __init__(self) -> None:
         self._by_module: dict[str, str | None] = {}
+        self._versions: dict[str, str | None] = {}
         self._index: dict[str, list[str]] | None = None
 
     def distribution_of(self, top_level: str) -> str | None:
@@ -77,20 +78,31 @@ class EnvironmentInspector:
             if candidate is None:
                 continue
             try:
-                return str(metadata.distribution(candidate).metadata["Name"])
+                dist = metadata.distribution(candidate)
             except metadata.PackageNotFoundError:
                 continue
+            name = str(dist.metadata["Name"])
+            self._versions.setdefault(name, dist.version)
+            return name
         if self._index is None:
             self._index = dict(metadata.packages_distributions())
         names = self._index.get(top_level)
         return names[0] if names else None
 
     def version(self, distribution: str) -> str | None:
-        """Return the installed version of a distribution, or None."""
-        try:
-            return metadata.version(distribution)
-        except metadata.PackageNotFoundError:
-            return None
+        """Return the installed version of a distribution, or None (cached: reading metadata costs ~1 ms)."""
+        if distribution not in self._versions:
+            try:
+                self._versions[distribution] = metadata.version(distribution)
+            except metadata.PackageNotFoundError:
+                self._versions[distribution] = None
+        return self._versions[distribution]
+
+    def forget(self) -> None:
+        """Drop cached lookups, e.g. after installing or upgrading packages in this process."""
+        self._by_module.clear()
+        self._versions.clear()
+        self._index = None
 
 
 INSPECTOR = EnvironmentInspector()

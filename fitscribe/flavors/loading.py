@@ -16,7 +16,7 @@ import tempfile
 from dataclasses import dataclass
 from typing import Any
 
-from fitscribe.errors import ConfigError, FitscribeError, InvalidValueError, MissingDependencyError, NotFoundError
+from fitscribe.errors import ConfigError, FitscribeError, InvalidValueError, MissingDependencyError, NotFoundError, RunNotFound
 from fitscribe.flavors.base import FLAVORS, Flavor
 from fitscribe.flavors.environment import check_installed_versions
 from fitscribe.flavors.model import Model
@@ -67,10 +67,12 @@ def _download(client: Any, run_id: str, path: str, dst: str | None) -> str:
     target = dst or tempfile.mkdtemp(prefix="fitscribe-model-")
     try:
         return str(client.download_artifacts(run_id, path, target))
+    except RunNotFound:
+        raise
     except NotFoundError as exc:
         raise NotFoundError(
-            f"The run {run_id} has no model at {path!r}: {exc} "
-            "List the run's artifacts with `fitscribe artifacts list --run-id <id>`."
+            f"The run {run_id} has no model at {path!r} ({exc}). "
+            f"List the run's artifacts with: fitscribe artifacts list --run-id {run_id}"
         ) from exc
 
 

@@ -19,14 +19,16 @@ from typing import Any
 
 from fitscribe.errors import InvalidValueError, NotFoundError
 
-__all__ = ["MLMODEL", "Model", "ModelIntegrityError", "hash_folder", "folder_size"]
+__all__ = ["MLMODEL", "Model", "ModelIntegrityError", "HashingWriter", "hash_folder", "folder_size"]
 
 MLMODEL = "MLmodel"
 _CHUNK = 1 << 20
+# Not hashed: the descriptor itself, and the environment files, which users may edit to adjust pins.
+_UNHASHED = frozenset({MLMODEL, "requirements.txt", "conda.yaml", "python_env.yaml", "registered_model_meta"})
 
 
 class ModelIntegrityError(InvalidValueError):
-    """A model file is missing, changed or was added after the model was saved."""
+    """A model file is missing, or its content changed after the model was saved."""
 
 
 @dataclass
@@ -157,9 +159,14 @@ class Model:
                     "replaced. Refusing to load it; save or download the model again."
                 )
 
-    def seal(self, folder: str) -> None:
-        """Record hashes and total size of ``folder``'s files, then write ``MLmodel``."""
-        self.fitscribe["files"] = hash_folder(folder)
+    def seal(self, folder: str, known: dict[str, str] | None = None) -> None:
+        """Record hashes and total size of ``folder``'s files, then write ``MLmodel``.
+
+        Args:
+            folder: The model folder.
+            known: Hashes already computed while writing (relative path -> sha256), not re-read.
+        """
+        self.fitscribe["files"] = hash_folder(folder, known)
         self.model_size_bytes = folder_size(folder)
         self.save(folder)
 
@@ -178,19 +185,45 @@ def _walk(folder: str) -> list[str]:
         dirs.sort()
         for name in sorted(files):
             rel = os.path.relpath(os.path.join(root, name), folder).replace(os.sep, "/")
-            if rel != MLMODEL:
+            if rel not in _UNHASHED:
                 out.append(rel)
     return out
 
 
-def hash_folder(folder: str) -> dict[str, str]:
-    """Return relative POSIX path -> sha256 for every file under ``folder`` except ``MLmodel``."""
-    return {rel: _sha256(os.path.join(folder, rel)) for rel in _walk(folder)}
+class HashingWriter:
+    """A write-only file wrapper that computes the sha256 of what passes through it.
+
+    >>> import io
+    >>> w = HashingWriter(io.BytesIO()); _ = w.write(b"abc"); w.hexdigest()[:12]
+    'ba7816bf8f01'
+    """
+
+    def __init__(self, fh: Any) -> None:
+        self._fh = fh
+        self._digest = hashlib.sha256()
+
+    def write(self, data: Any) -> int:
+        """Hash and write ``data``; return what the wrapped file's ``write`` returns."""
+        self._digest.update(data)
+        return int(self._fh.write(data))
+
+    def hexdigest(self) -> str:
+        """Return the sha256 of everything written so far."""
+        return self._digest.hexdigest()
+
+
+def hash_folder(folder: str, known: dict[str, str] | None = None) -> dict[str, str]:
+    """Return relative POSIX path -> sha256 for every file under ``folder`` but MLmodel and the environment files."""
+    known = known or {}
+    return {rel: known.get(rel) or _sha256(os.path.join(folder, rel)) for rel in _walk(folder)}
 
 
 def folder_size(folder: str) -> int:
     """Return the total size in bytes of the files under ``folder``."""
-    return sum(os.path.getsize(os.path.join(folder, rel)) for rel in _walk(folder))
+    total = 0
+    for root, _dirs, files in os.walk(folder):
+        total += sum(os.path.getsize(os.path.join(root, name)) for name in files)
+    return total
 
 
 def python_version() -> str:

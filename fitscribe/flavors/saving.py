@@ -145,7 +145,7 @@ def save_model(
             "version": __version__,
             "python_version": python_version(),
         }
-        descriptor.seal(folder)
+        descriptor.seal(folder, saved.hashes)
     except BaseException:
         shutil.rmtree(folder, ignore_errors=True)
         raise
@@ -237,10 +237,16 @@ def log_model(
 def _log_into(
     client: Any, run_id: str, model: Any, name: str, flavor: Any, registered: str | None, options: dict[str, Any]
 ) -> ModelInfo:
-    with tempfile.TemporaryDirectory(prefix="fitscribe-model-") as tmp:
+    store = client._artifact_store(run_id)
+    scratch = getattr(store, "scratch_folder", None)  # a local store: write in place, then rename
+    tmp = scratch() if scratch is not None else tempfile.mkdtemp(prefix="fitscribe-model-")
+    try:
         local = os.path.join(tmp, "model")
         descriptor = save_model(model, local, flavor=flavor, run_id=run_id, artifact_path=name, **options)
-        client.log_artifacts(run_id, local, name)
+        if scratch is None or not store.adopt_folder(local, name):
+            client.log_artifacts(run_id, local, name)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
     run = client.get_run(run_id)
     history = json.loads(run.data.tags.get(_HISTORY_TAG, "[]") or "[]")
     history.append(_history_entry(descriptor))

@@ -184,9 +184,7 @@ def _safe_cast(values: Any, target: str, what: str) -> Any:
     tgt = np.dtype(target)
     if source == tgt or target == "object":
         return values
-    if np.can_cast(source, tgt, casting="safe"):
-        return values.astype(tgt)
-    if source.kind in "iu" and tgt.kind == "f":
+    if source.kind in "iu" and tgt.kind == "f":  # numpy calls int64 -> float64 "safe"; it is not above 2**53
         bits = _EXACT_INT_BITS.get(tgt.name, 53)
         if values.size == 0 or int(np.max(np.abs(values.astype(np.int64)))) <= 2**bits:
             return values.astype(tgt)
@@ -194,6 +192,8 @@ def _safe_cast(values: Any, target: str, what: str) -> Any:
             f"{what} has integers too large to be exact as {tgt.name} (largest {np.max(np.abs(values))}); "
             f"pass {tgt.name} values."
         )
+    if np.can_cast(source, tgt, casting="safe"):
+        return values.astype(tgt)
     if source.kind == "f" and tgt.kind == "f":  # float64 -> float32: allowed when finite values fit
         finite = values[np.isfinite(values)]
         if finite.size == 0 or float(np.max(np.abs(finite))) <= float(np.finfo(tgt).max):

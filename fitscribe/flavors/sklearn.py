@@ -28,7 +28,7 @@ from typing import Any, Callable, Iterator, Sequence
 from fitscribe.errors import InvalidValueError, MissingDependencyError
 from fitscribe.flavors.base import ModelInfo, SavedFlavor, class_modules
 from fitscribe.flavors.environment import INSPECTOR
-from fitscribe.flavors.model import Model, python_version
+from fitscribe.flavors.model import HashingWriter, Model, python_version
 from fitscribe.flavors.signature import ModelSignature
 
 __all__ = ["save_model", "log_model", "load_model", "FLAVOR", "SERIALIZATION_FORMATS"]
@@ -92,12 +92,12 @@ class _SklearnFlavor:
             )
         import sklearn
 
-        path = os.path.join(folder, MODEL_FILE)
-        if fmt == "cloudpickle":
-            _dump_cloudpickle(model, path)
-        else:
-            with open(path, "wb") as fh:
-                pickle.dump(model, fh, protocol=pickle.DEFAULT_PROTOCOL)
+        with open(os.path.join(folder, MODEL_FILE), "wb") as fh:
+            writer = HashingWriter(fh)
+            if fmt == "cloudpickle":
+                _dump_cloudpickle(model, writer)
+            else:
+                pickle.dump(model, writer, protocol=pickle.DEFAULT_PROTOCOL)
         predict_fn = options.get("predict_fn", "predict")
         sections: dict[str, dict[str, Any]] = {
             "python_function": {
@@ -121,7 +121,7 @@ class _SklearnFlavor:
             proto = onnx_flavor.convert_sklearn(model, options.get("input_example"))
             sections["onnx"] = onnx_flavor.write_onnx(proto, folder)
             distributions += ["onnx", "onnxruntime"]
-        return SavedFlavor(sections, _model_modules(model), distributions)
+        return SavedFlavor(sections, _model_modules(model), distributions, {MODEL_FILE: writer.hexdigest()})
 
     def example_output(self, model: Any, example: Any) -> Any:
         try:
@@ -161,15 +161,14 @@ class _SklearnFlavor:
         return method  # type: ignore[no-any-return]
 
 
-def _dump_cloudpickle(model: Any, path: str) -> None:
+def _dump_cloudpickle(model: Any, fh: Any) -> None:
     import cloudpickle
 
     local = _local_modules(model)
     for module in local:
         cloudpickle.register_pickle_by_value(module)
     try:
-        with open(path, "wb") as fh:
-            cloudpickle.dump(model, fh, protocol=pickle.DEFAULT_PROTOCOL)
+        cloudpickle.dump(model, fh, protocol=pickle.DEFAULT_PROTOCOL)
     finally:
         for module in local:
             cloudpickle.unregister_pickle_by_value(module)

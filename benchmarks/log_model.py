@@ -1,0 +1,119 @@
+"""Model logging cost: ``sklearn.log_model`` of a 100-tree RandomForest against cloudpickling it
+to a file, environment-file generation, and pyfunc ``predict`` overhead on one row.
+
+Targets (issue 3): log_model within 1.5x of the bare cloudpickle dump; environment files under
+20 ms; pyfunc predict under 1 ms over the native predict for one row.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+
+import _harness as h
+
+
+def _train(p: dict):  # noqa: ANN202 - sklearn objects
+    from sklearn.datasets import make_classification
+    from sklearn.ensemble import RandomForestClassifier
+
+    X, y = make_classification(n_samples=p["rows"], n_features=20, random_state=0)
+    return RandomForestClassifier(n_estimators=100, random_state=0, n_jobs=1).fit(X, y), X
+
+
+def _flavors(bench: h.Bench):  # noqa: ANN202 - the library's sklearn and pyfunc modules
+    if bench.lib == "fitscribe":
+        import fitscribe
+        from fitscribe.flavors import pyfunc, sklearn
+
+        fitscribe.set_tracking_uri(os.path.join(bench.tmp, "store"))
+        return fitscribe, sklearn, pyfunc
+    import mlflow
+    import mlflow.pyfunc
+    import mlflow.sklearn
+
+    os.makedirs(os.path.join(bench.tmp, "store"), exist_ok=True)
+    mlflow.set_tracking_uri(f"sqlite:///{os.path.join(bench.tmp, 'store', 'mlflow.db')}")
+    return mlflow, mlflow.sklearn, mlflow.pyfunc
+
+
+def workload(bench: h.Bench, p: dict) -> dict:
+    import cloudpickle
+
+    model, X = _train(p)
+    lib, sk, pyfunc = _flavors(bench)
+    folder = tempfile.mkdtemp(dir=bench.tmp)
+
+    def dump() -> None:
+        with open(os.path.join(folder, "model.pkl"), "wb") as fh:
+            cloudpickle.dump(model, fh)
+
+    dump_s = bench.median_seconds(dump, p["repeats"])
+    size = os.path.getsize(os.path.join(folder, "model.pkl"))
+    with lib.start_run():
+        sk.log_model(model, name="warmup") if bench.lib == "mlflow" else sk.log_model(model, "warmup")
+        times, uri = [], ""
+        for i in range(p["repeats"]):
+            with bench.timer() as t:
+                info = sk.log_model(model, name=f"m{i}") if bench.lib == "mlflow" else sk.log_model(model, f"m{i}")
+            times.append(t.seconds)
+            uri = info.model_uri
+    log_s = sorted(times)[len(times) // 2]
+    out = {"dump_ms": dump_s * 1000, "log_model_ms": log_s * 1000, "ratio": log_s / dump_s, "model_mb": size / 1e6}
+    out.update(_environment_ms(bench, model))
+    out.update(_predict_overhead(bench, pyfunc, uri, model, X, p["repeats"]))
+    return out
+
+
+def _environment_ms(bench: h.Bench, model) -> dict:  # noqa: ANN001
+    if bench.lib != "fitscribe":
+        return {}
+    from fitscribe.flavors import environment
+    from fitscribe.flavors.sklearn import _model_modules
+
+    def generate() -> None:
+        with tempfile.TemporaryDirectory() as tmp:
+            reqs = environment.requirements_for(_model_modules(model), ["scikit-learn", "numpy", "scipy", "cloudpickle"])
+            environment.write_environment(tmp, reqs)
+
+    inspector = environment.EnvironmentInspector()  # cold: nothing cached yet
+    with bench.timer() as t:
+        environment.requirements_for(_model_modules(model), ["scikit-learn", "cloudpickle"], inspector=inspector)
+    return {"env_cold_ms": t.seconds * 1000, "env_ms": bench.median_seconds(generate, 20) * 1000}
+
+
+def _predict_overhead(bench: h.Bench, pyfunc, uri: str, model, X, repeats: int) -> dict:  # noqa: ANN001
+    loaded = pyfunc.load_model(uri)
+    row = X[:1]
+    n = 300
+
+    def native() -> None:
+        for _ in range(n):
+            model.predict(row)
+
+    def wrapped() -> None:
+        for _ in range(n):
+            loaded.predict(row)
+
+    native_s = bench.median_seconds(native, repeats) / n
+    wrapped_s = bench.median_seconds(wrapped, repeats) / n
+    return {"predict_native_ms": native_s * 1000, "predict_pyfunc_ms": wrapped_s * 1000,
+            "predict_overhead_ms": (wrapped_s - native_s) * 1000}
+
+
+FIGURES = [
+    h.Figure("model_mb", "RandomForest(100 trees) pickled size", "MB", "info"),
+    h.Figure("dump_ms", "cloudpickle.dump to a file (baseline)", "ms", "info"),
+    h.Figure("log_model_ms", "sklearn.log_model into a run", "ms", "lower"),
+    h.Figure("ratio", "  log_model / bare dump", "x", "lower"),
+    h.Figure("env_cold_ms", "requirements inference, cold", "ms", "info"),
+    h.Figure("env_ms", "environment files (requirements, conda, python_env)", "ms", "info"),
+    h.Figure("predict_native_ms", "native predict, 1 row", "ms", "info"),
+    h.Figure("predict_pyfunc_ms", "pyfunc predict, 1 row", "ms", "lower"),
+    h.Figure("predict_overhead_ms", "  pyfunc overhead", "ms", "lower"),
+]
+
+if __name__ == "__main__":
+    h.main(__file__, "log_model of a 100-tree RandomForest; environment files; pyfunc overhead",
+           workload, FIGURES, lambda quick: {"rows": 2_000 if quick else 10_000, "repeats": 3 if quick else 5})
