@@ -36,7 +36,6 @@ _KNOWN_DISTRIBUTIONS = {
     "yaml": "PyYAML",
     "PIL": "Pillow",
     "pytorch_lightning": "pytorch-lightning",
-    "lightning_fabric": "lightning",
     "google": "protobuf",
     "cv2": "opencv-python",
     "skimage": "scikit-image",

@@ -159,6 +159,30 @@ class Model:
                     "replaced. Refusing to load it; save or download the model again."
                 )
 
+    def model_file(self, folder: str, relative: str) -> str:
+        """Return the path of a file a flavor block names, refusing one it must not load.
+
+        The path must stay inside ``folder``; for models saved by fitscribe it must also be one of
+        the files whose sha256 was recorded (and so checked by :meth:`verify`), so an edited
+        ``MLmodel`` cannot point a loader at an unchecked pickle.
+
+        Raises:
+            ModelIntegrityError: The path leaves the folder or was not recorded at save time.
+        """
+        from fitscribe.uri import check_relative_path
+
+        try:
+            rel = check_relative_path(str(relative), "model file")
+        except InvalidValueError as exc:
+            raise ModelIntegrityError(f"The MLmodel file in {folder!r} names a model file outside the model: {exc}") from exc
+        recorded = self.fitscribe.get("files")
+        if isinstance(recorded, dict) and rel not in recorded:
+            raise ModelIntegrityError(
+                f"The MLmodel file in {folder!r} points at {rel!r}, which has no sha256 recorded at save time; "
+                "refusing to load it. Save the model again."
+            )
+        return os.path.join(folder, *rel.split("/"))
+
     def seal(self, folder: str, known: dict[str, str] | None = None) -> None:
         """Record hashes and total size of ``folder``'s files, then write ``MLmodel``.
 
@@ -206,6 +230,10 @@ class HashingWriter:
         """Hash and write ``data``; return what the wrapped file's ``write`` returns."""
         self._digest.update(data)
         return int(self._fh.write(data))
+
+    def flush(self) -> None:
+        """Flush the wrapped file (``torch.save`` and others call it)."""
+        self._fh.flush()
 
     def hexdigest(self) -> str:
         """Return the sha256 of everything written so far."""

@@ -173,7 +173,7 @@ class _PyfuncFlavor:
                 f"The model at {folder!r} is an MLflow custom pyfunc model; it needs MLflow's PythonModel "
                 "class to load. Load it with mlflow.pyfunc.load_model, or re-save it with fitscribe."
             )
-        with open(os.path.join(folder, section["python_model"]), "rb") as fh:
+        with open(descriptor.model_file(folder, section["python_model"]), "rb") as fh:
             model = cloudpickle.load(fh)
         artifacts = {name: os.path.join(folder, *str(entry["path"]).split("/")) for name, entry in section.get("artifacts", {}).items()}
         model.load_context(PythonModelContext(artifacts, dict(section.get("model_config") or {})))

@@ -134,7 +134,7 @@ class _SklearnFlavor:
         if section is None:
             raise InvalidValueError(f"The model at {folder!r} has no 'sklearn' flavor block.")
         fmt = section.get("serialization_format", "cloudpickle")
-        path = os.path.join(folder, str(section.get("pickled_model", MODEL_FILE)))
+        path = descriptor.model_file(folder, str(section.get("pickled_model", MODEL_FILE)))
         if fmt == "skops":
             try:
                 import skops.io as sio
