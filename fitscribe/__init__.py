@@ -68,6 +68,8 @@ _EXPORTS = {
     "RunTag": "fitscribe.entities",
     "Dataset": "fitscribe.entities",
     "ViewType": "fitscribe.entities",
+    "RegisteredModel": "fitscribe.entities",
+    "ModelVersion": "fitscribe.entities",
 }
 
 __all__ = ["__version__", *_EXPORTS]
@@ -97,7 +99,10 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from fitscribe.client import Client
-    from fitscribe.entities import Dataset, Experiment, Metric, Param, Run, RunData, RunInfo, RunStatus, RunTag, ViewType
+    from fitscribe.entities import (
+        Dataset, Experiment, Metric, ModelVersion, Param, RegisteredModel, Run, RunData, RunInfo, RunStatus, RunTag,
+        ViewType,
+    )
     from fitscribe.fluent import (
         ActiveRun, active_run, delete_tag, end_run, flush, get_artifact_uri, get_client, get_tracking_uri,
         last_active_run, log_artifact, log_artifacts, log_dict, log_figure, log_image, log_input, log_metric,

@@ -36,6 +36,7 @@ from fitscribe.entities import (
     ViewType,
 )
 from fitscribe.errors import ExperimentNotFound
+from fitscribe.model_registry import RegistryClientMixin
 from fitscribe.uri import check_relative_path
 
 if TYPE_CHECKING:
@@ -48,8 +49,11 @@ def _now_ms() -> int:
     return int(time.time() * 1000)
 
 
-class Client:
-    """Explicit access to experiments, runs and artifacts in one tracking store.
+class Client(RegistryClientMixin):
+    """Explicit access to experiments, runs, artifacts and the model registry of one tracking store.
+
+    The model registry methods (``create_registered_model``, ``create_model_version``,
+    ``get_model_version_by_alias``...) come from :class:`~fitscribe.model_registry.RegistryClientMixin`.
 
     Args:
         tracking_uri: Where runs are recorded: a folder (embedded SQLite store), ``sqlite:///``,

@@ -1,7 +1,8 @@
 """The data model: frozen dataclasses for experiments, runs, metrics, params, tags and datasets.
 
-Names and fields follow MLflow's entities (``run.info.run_id``, ``run.data.params``...) so code
-written against MLflow reads fitscribe's objects unchanged. Times are milliseconds since the epoch.
+Names and fields follow MLflow's entities (``run.info.run_id``, ``run.data.params``,
+``model_version.current_stage``...) so code written against MLflow reads fitscribe's objects
+unchanged. Times are milliseconds since the epoch.
 """
 
 from __future__ import annotations
@@ -29,6 +30,9 @@ __all__ = [
     "RunInputs",
     "Run",
     "PagedList",
+    "ModelVersionStage",
+    "ModelVersion",
+    "RegisteredModel",
 ]
 
 T = TypeVar("T")
@@ -305,3 +309,68 @@ class PagedList(list[T], Generic[T]):
     def __init__(self, items: Iterable[T], token: str | None) -> None:
         super().__init__(items)
         self.token = token
+
+
+class ModelVersionStage(str, enum.Enum):
+    """MLflow's model version stages; compares equal to their strings (``"Production"``...)."""
+
+    NONE = "None"
+    STAGING = "Staging"
+    PRODUCTION = "Production"
+    ARCHIVED = "Archived"
+
+    def __str__(self) -> str:
+        return self.value
+
+    @classmethod
+    def parse(cls, value: "ModelVersionStage | str") -> "ModelVersionStage":
+        """Return the stage named by ``value`` (case-insensitive, as MLflow accepts it).
+
+        Raises:
+            InvalidValueError: ``value`` names no stage.
+        """
+        if isinstance(value, ModelVersionStage):
+            return value
+        for stage in cls:
+            if isinstance(value, str) and value.lower() == stage.value.lower():
+                return stage
+        from fitscribe.errors import InvalidValueError
+
+        allowed = ", ".join(s.value for s in cls)
+        raise InvalidValueError(f"Unknown model version stage {value!r}; use one of {allowed}.")
+
+
+@dataclass(frozen=True)
+class ModelVersion:
+    """One version of a registered model: where the model files are (``source``) and its metadata.
+
+    Version numbers start at 1 and are never reused, even after a version is deleted.
+    """
+
+    name: str
+    version: int
+    creation_timestamp: int
+    last_updated_timestamp: int | None = None
+    description: str | None = None
+    source: str = ""
+    run_id: str | None = None
+    status: str = "READY"
+    current_stage: str = ModelVersionStage.NONE.value
+    tags: dict[str, str] = field(default_factory=dict)
+    aliases: list[str] = field(default_factory=list)
+    user_id: str | None = None
+    run_link: str | None = None
+
+
+@dataclass(frozen=True)
+class RegisteredModel:
+    """A named model with versions; ``aliases`` maps each alias to a version number and
+    ``latest_versions`` holds the newest version in each stage."""
+
+    name: str
+    creation_timestamp: int
+    last_updated_timestamp: int | None = None
+    description: str | None = None
+    latest_versions: list[ModelVersion] = field(default_factory=list)
+    tags: dict[str, str] = field(default_factory=dict)
+    aliases: dict[str, int] = field(default_factory=dict)

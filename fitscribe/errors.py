@@ -16,11 +16,14 @@ __all__ = [
     "NotFoundError",
     "RunNotFound",
     "ExperimentNotFound",
+    "ModelNotFound",
+    "ModelVersionNotFound",
     "AlreadyExistsError",
     "InvalidStateError",
     "BackendError",
     "MissingDependencyError",
     "SchemaVersionError",
+    "RegistryNotSupportedError",
     "FitscribeWarning",
 ]
 
@@ -47,6 +50,14 @@ class RunNotFound(NotFoundError):
 
 class ExperimentNotFound(NotFoundError):
     """No experiment has the given id or name."""
+
+
+class ModelNotFound(NotFoundError):
+    """No registered model has the given name."""
+
+
+class ModelVersionNotFound(NotFoundError):
+    """A registered model has no version with the given number, or no version with the given alias."""
 
 
 class AlreadyExistsError(FitscribeError):
@@ -91,6 +102,10 @@ class MissingDependencyError(FitscribeError, ImportError):
 
 class SchemaVersionError(FitscribeError):
     """The database schema is older or newer than this version of fitscribe expects."""
+
+
+class RegistryNotSupportedError(FitscribeError):
+    """The tracking store has no model registry (registered models need a database store)."""
 
 
 class FitscribeWarning(UserWarning):

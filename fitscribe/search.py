@@ -35,8 +35,11 @@ __all__ = [
     "OrderBy",
     "RUN_ATTRIBUTES",
     "EXPERIMENT_ATTRIBUTES",
+    "REGISTERED_MODEL_ATTRIBUTES",
+    "MODEL_VERSION_ATTRIBUTES",
     "parse_filter",
     "parse_experiment_filter",
+    "parse_registry_filter",
     "parse_order_by",
     "encode_page_token",
     "decode_page_token",
@@ -109,6 +112,26 @@ EXPERIMENT_ATTRIBUTES: dict[str, tuple[str, str]] = {
     "experiment_id": ("experiment_id", _STRING),
     "creation_time": ("creation_time", _NUMBER),
     "last_update_time": ("last_update_time", _NUMBER),
+}
+REGISTERED_MODEL_ATTRIBUTES: dict[str, tuple[str, str]] = {
+    "name": ("name", _STRING),
+    "creation_timestamp": ("creation_timestamp", _NUMBER),
+    "last_updated_timestamp": ("last_updated_timestamp", _NUMBER),
+    "timestamp": ("last_updated_timestamp", _NUMBER),
+}
+MODEL_VERSION_ATTRIBUTES: dict[str, tuple[str, str]] = {
+    "name": ("name", _STRING),
+    "version_number": ("version_number", _NUMBER),
+    "version": ("version_number", _NUMBER),
+    "run_id": ("run_id", _STRING),
+    "source_path": ("source", _STRING),
+    "source": ("source", _STRING),
+    "current_stage": ("current_stage", _STRING),
+    "status": ("status", _STRING),
+    "user_id": ("user_id", _STRING),
+    "creation_timestamp": ("creation_timestamp", _NUMBER),
+    "last_updated_timestamp": ("last_updated_timestamp", _NUMBER),
+    "timestamp": ("last_updated_timestamp", _NUMBER),
 }
 _DATASET_FIELDS = ("name", "digest", "context")
 
@@ -406,6 +429,25 @@ def parse_experiment_filter(filter_string: str | None) -> Expr | None:
     return _Parser(filter_string, EXPERIMENT_ATTRIBUTES, {"tag", "attribute"}).parse()
 
 
+def parse_registry_filter(filter_string: str | None, attributes: dict[str, tuple[str, str]]) -> Expr | None:
+    """Parse a registered model or model version filter: the given attributes and ``tags.<key>``.
+
+    Args:
+        filter_string: e.g. ``"name = 'churn' AND tags.team = 'risk'"``; None or '' matches all.
+        attributes: :data:`REGISTERED_MODEL_ATTRIBUTES` or :data:`MODEL_VERSION_ATTRIBUTES`.
+
+    Raises:
+        InvalidValueError: The filter is malformed or names a field these objects do not have.
+    """
+    if filter_string is None or filter_string == "":
+        return None
+    if not isinstance(filter_string, str):
+        raise InvalidValueError(f"A search filter must be a string, not {type(filter_string).__name__}.")
+    if not filter_string.strip():
+        raise InvalidValueError("The search filter is only whitespace; pass '' or None to match all.")
+    return _Parser(filter_string, attributes, {"tag", "attribute"}).parse()
+
+
 def iter_comparisons(expr: Expr | None) -> Iterator[Comparison]:
     """Yield every comparison in a parsed filter."""
     if expr is None:
@@ -417,12 +459,17 @@ def iter_comparisons(expr: Expr | None) -> Iterator[Comparison]:
             yield from iter_comparisons(item)
 
 
-def parse_order_by(order_by: Sequence[str] | None, experiments: bool = False) -> list[OrderBy]:
+def parse_order_by(
+    order_by: Sequence[str] | None,
+    experiments: bool = False,
+    attributes: dict[str, tuple[str, str]] | None = None,
+) -> list[OrderBy]:
     """Parse ``["metrics.acc DESC", "params.`model type`", "start_time"]`` into sort keys.
 
     Args:
         order_by: Clauses ``<field> [ASC|DESC]``; the direction defaults to ascending.
         experiments: Parse experiment fields (``name``, ``creation_time``...) instead of run fields.
+        attributes: Parse these attributes only (e.g. :data:`MODEL_VERSION_ATTRIBUTES`).
 
     Raises:
         InvalidValueError: A clause is malformed or names an unknown field.
@@ -431,8 +478,9 @@ def parse_order_by(order_by: Sequence[str] | None, experiments: bool = False) ->
         return []
     if isinstance(order_by, str):
         raise InvalidValueError(f"order_by must be a list of strings, e.g. [{order_by!r}], not a single string.")
-    attributes = EXPERIMENT_ATTRIBUTES if experiments else RUN_ATTRIBUTES
-    entities = {"attribute"} if experiments else {"metric", "param", "tag", "attribute"}
+    entities = {"attribute"} if experiments or attributes else {"metric", "param", "tag", "attribute"}
+    if attributes is None:
+        attributes = EXPERIMENT_ATTRIBUTES if experiments else RUN_ATTRIBUTES
     result = []
     for clause in order_by:
         if not isinstance(clause, str) or not clause.strip():

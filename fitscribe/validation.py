@@ -2,7 +2,9 @@
 
 Limits follow MLflow's (so data moves both ways): keys up to 250 characters of letters, digits,
 ``_ - . / :`` and spaces; param values up to 6,000 characters; tag values up to 8,000; experiment
-names up to 500; run names up to 250. The explicit API raises on a breach; autolog truncates.
+names up to 500; run names up to 250; registered model names up to 256 (no ``/``); model aliases up
+to 255 letters, digits, ``_`` and ``-``; model descriptions up to 5,000. The explicit API raises on a
+breach; autolog truncates.
 """
 
 from __future__ import annotations
@@ -30,6 +32,14 @@ __all__ = [
     "check_run_id",
     "check_metric_value",
     "check_int",
+    "MAX_MODEL_NAME_LENGTH",
+    "MAX_ALIAS_LENGTH",
+    "MAX_DESCRIPTION_LENGTH",
+    "check_model_name",
+    "check_model_version",
+    "check_alias",
+    "check_description",
+    "check_source",
 ]
 
 MAX_KEY_LENGTH = 250
@@ -38,11 +48,16 @@ MAX_TAG_VALUE_LENGTH = 8000
 MAX_EXPERIMENT_TAG_VALUE_LENGTH = 20000
 MAX_EXPERIMENT_NAME_LENGTH = 500
 MAX_RUN_NAME_LENGTH = 250
+MAX_MODEL_NAME_LENGTH = 256
+MAX_ALIAS_LENGTH = 255
+MAX_DESCRIPTION_LENGTH = 5000
 MAX_INT64 = 2**63 - 1
 """The largest step or timestamp a store keeps (a signed 64-bit integer)."""
 
 _KEY_RE = re.compile(r"^[\w/.\- :]+$")
 _RUN_ID_RE = re.compile(r"^[a-zA-Z0-9][\w\-]{0,63}$")
+_ALIAS_RE = re.compile(r"^[\w\-]+$")
+_VERSION_ALIAS_RE = re.compile(r"^[vV]\d+$")
 
 
 def check_key(key: Any, what: str = "key") -> str:
@@ -187,3 +202,100 @@ def check_int(value: Any, what: str) -> int:
     if not -MAX_INT64 - 1 <= number <= MAX_INT64:
         raise InvalidValueError(f"The {what} {number} does not fit in a 64-bit integer.")
     return number
+
+
+def check_model_name(name: Any, what: str = "registered model name") -> str:
+    """Validate a registered model name and return it.
+
+    Raises:
+        InvalidValueError: The name is empty, longer than 256 characters or contains ``/``.
+    """
+    if not isinstance(name, str) or not name.strip():
+        raise InvalidValueError(f"The {what} {name!r} is invalid: give a non-empty string such as 'churn-model'.")
+    if len(name) > MAX_MODEL_NAME_LENGTH:
+        raise InvalidValueError(
+            f"The {what} {name[:40]!r}... is {len(name)} characters long; the limit is {MAX_MODEL_NAME_LENGTH}."
+        )
+    if "/" in name:
+        raise InvalidValueError(
+            f"The {what} {name!r} contains '/', which separates the name from the version in model URIs "
+            f"(models:/<name>/<version>); use '-', '_' or '.' instead, e.g. {name.replace('/', '-')!r}."
+        )
+    return name
+
+
+def check_model_version(version: Any) -> int:
+    """Return a model version number given as an int or a numeric string (``3`` or ``"3"``).
+
+    Raises:
+        InvalidValueError: The version is not a whole number.
+    """
+    if isinstance(version, str) and version.strip().isdigit():
+        version = int(version.strip())
+    if isinstance(version, bool) or not isinstance(version, numbers.Integral) or not 0 <= version <= MAX_INT64:
+        raise InvalidValueError(
+            f"The model version {version!r} is invalid: give a version number such as 3 or '3'."
+        )
+    return int(version)
+
+
+def check_alias(alias: Any) -> str:
+    """Validate a model alias (e.g. ``"champion"``) and return it.
+
+    Raises:
+        InvalidValueError: The alias is empty, over 255 characters, has characters other than
+            letters, digits, ``_`` and ``-``, or is reserved (``latest``, ``v<digits>``).
+    """
+    if not isinstance(alias, str) or not alias:
+        raise InvalidValueError(f"The model alias {alias!r} is invalid: give a non-empty string such as 'champion'.")
+    if len(alias) > MAX_ALIAS_LENGTH:
+        raise InvalidValueError(
+            f"The model alias {alias[:40]!r}... is {len(alias)} characters long; the limit is {MAX_ALIAS_LENGTH}."
+        )
+    if not _ALIAS_RE.match(alias):
+        raise InvalidValueError(
+            f"The model alias {alias!r} has characters that are not allowed; use letters, digits, '_' and '-' only."
+        )
+    if alias.lower() == "latest":
+        raise InvalidValueError(
+            f"The model alias {alias!r} is reserved: models:/<name>/latest already means the newest version. "
+            "Choose another alias, e.g. 'champion'."
+        )
+    if _VERSION_ALIAS_RE.match(alias):
+        raise InvalidValueError(
+            f"The model alias {alias!r} is reserved: 'v<number>' reads as a version number. "
+            "Choose another alias, e.g. 'champion'."
+        )
+    return alias
+
+
+def check_description(description: Any) -> str | None:
+    """Validate a registered model or model version description (None allowed) and return it.
+
+    Raises:
+        InvalidValueError: The description is not a string or is over 5,000 characters.
+    """
+    if description is None:
+        return None
+    if not isinstance(description, str):
+        raise InvalidValueError(f"The description {description!r} is invalid: give a string.")
+    if len(description) > MAX_DESCRIPTION_LENGTH:
+        raise InvalidValueError(
+            f"The description is {len(description)} characters long; the limit is {MAX_DESCRIPTION_LENGTH}. "
+            "Log long documentation as an artifact of the run instead (log_text)."
+        )
+    return description
+
+
+def check_source(source: Any) -> str:
+    """Validate the source of a model version (the URI of its model files) and return it.
+
+    Raises:
+        InvalidValueError: The source is not a non-empty string.
+    """
+    if not isinstance(source, str) or not source.strip():
+        raise InvalidValueError(
+            f"The model source {source!r} is invalid: give the URI of the model files, "
+            "e.g. 'runs:/<run_id>/model' or the run's artifact URI."
+        )
+    return source

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 import fitscribe
+from fitscribe.backends.sql.tables import SCHEMA_REVISION
 from fitscribe.cli import main
 
 
@@ -106,9 +107,9 @@ def test_errors_are_one_clear_line(populated: dict[str, str], capsys: pytest.Cap
 def test_db_upgrade_on_current_store(tmp_path: Path) -> None:
     fitscribe.Client(str(tmp_path / "s")).create_run("0")
     code, out = _run("db", "upgrade", str(tmp_path / "s"))
-    assert code == 0 and "already at schema revision 0001" in out
+    assert code == 0 and f"already at schema revision {SCHEMA_REVISION}" in out
     code, out = _run("--tracking-uri", str(tmp_path / "new"), "db", "upgrade")
-    assert code == 0 and "from schema revision (empty) to 0001" in out
+    assert code == 0 and f"from schema revision (empty) to {SCHEMA_REVISION}" in out
 
 
 def test_tracking_uri_before_or_after_the_command(tmp_path: Path) -> None:

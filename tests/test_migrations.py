@@ -25,7 +25,11 @@ def _schema(engine: sa.Engine) -> dict[str, object]:
         columns = [(c["name"], str(c["type"]).split(" ")[0], c["nullable"]) for c in inspector.get_columns(table)]
         indexes = sorted((i["name"], tuple(i["column_names"])) for i in inspector.get_indexes(table))
         pk = tuple(inspector.get_pk_constraint(table)["constrained_columns"])
-        fks = sorted((tuple(f["constrained_columns"]), f["referred_table"]) for f in inspector.get_foreign_keys(table))
+        fks = sorted(
+            (tuple(f["constrained_columns"]), f["referred_table"], tuple(f["referred_columns"]),
+             tuple(sorted((k, str(v).upper()) for k, v in f.get("options", {}).items() if k in ("ondelete", "onupdate"))))
+            for f in inspector.get_foreign_keys(table)
+        )
         result[table] = (columns, indexes, pk, fks)
     return result
 
@@ -47,16 +51,26 @@ def test_migrations_match_tables(tracking_uri: str) -> None:
     engine.dispose()
 
 
-def test_schema_0001_database_still_opens(tmp_path: Path) -> None:
-    """A store written at schema revision 0001 (committed file) is read and written by this version."""
+def test_schema_0001_database_is_refused_until_upgraded(tmp_path: Path) -> None:
+    """A store written at schema revision 0001 (committed file, never regenerated) is refused with the
+    upgrade command; after ``fitscribe db upgrade`` its runs are intact and the model registry works."""
     folder = tmp_path / "old"
     folder.mkdir()
     shutil.copy(DATA / "schema_0001.db", folder / "tracking.db")
+    with pytest.raises(SchemaVersionError, match=r"'0001'.*'0002'.*fitscribe db upgrade"):
+        fitscribe.Client(str(folder)).search_runs("0")
+    engine = make_engine(parse_database_uri(str(folder)))
+    assert upgrade_schema(engine) == ("0001", tables.SCHEMA_REVISION)
+    engine.dispose()
     client = fitscribe.Client(str(folder))
     (run,) = client.search_runs("0")
     assert run.data.params == {"lr": "0.1"} and run.data.metrics == {"loss": 0.25}
     client.log_metric(run.info.run_id, "loss", 0.125, step=2)
     assert [m.value for m in client.get_metric_history(run.info.run_id, "loss")] == [0.5, 0.25, 0.125]
+    client.create_registered_model("old-model")
+    version = client.create_model_version("old-model", f"runs:/{run.info.run_id}/model", run_id=run.info.run_id)
+    assert client.get_latest_versions("old-model") == [version] and version.version == 1
+    client.close()
 
 
 def test_newer_or_unknown_revision_is_refused(tmp_path: Path) -> None:
@@ -67,7 +81,7 @@ def test_newer_or_unknown_revision_is_refused(tmp_path: Path) -> None:
     with engine.begin() as conn:
         conn.execute(sa.text("UPDATE alembic_version SET version_num = '9999'"))
     engine.dispose()
-    with pytest.raises(SchemaVersionError, match=r"'9999'.*'0001'.*fitscribe db upgrade"):
+    with pytest.raises(SchemaVersionError, match=rf"'9999'.*'{tables.SCHEMA_REVISION}'.*fitscribe db upgrade"):
         fitscribe.Client(str(tmp_path / "s")).get_experiment("0")
 
 

@@ -43,6 +43,18 @@ def test_mlflow_client_names_are_present() -> None:
     assert expected <= {n for n, _ in _public_callables(fitscribe.Client)}
 
 
+def test_mlflow_registry_names_are_present() -> None:
+    expected = {
+        "create_registered_model", "get_registered_model", "rename_registered_model", "update_registered_model",
+        "delete_registered_model", "search_registered_models", "get_latest_versions", "set_registered_model_tag",
+        "delete_registered_model_tag", "create_model_version", "get_model_version", "update_model_version",
+        "delete_model_version", "search_model_versions", "transition_model_version_stage", "set_model_version_tag",
+        "delete_model_version_tag", "set_registered_model_alias", "delete_registered_model_alias",
+        "get_model_version_by_alias",
+    }
+    assert expected <= {n for n, _ in _public_callables(fitscribe.Client)}
+
+
 def test_environment_variables_are_documented_in_readme() -> None:
     readme = (ROOT / "README.md").read_text()
     names = [v for k, v in vars(fitscribe.config).items() if k.startswith("ENV_")]

@@ -11,12 +11,13 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from fitscribe._plugins import Registry
-from fitscribe.backends.base import ArtifactStore, FileInfo, TrackingStore
+from fitscribe.backends.base import ArtifactStore, FileInfo, ModelRegistryStore, TrackingStore
 from fitscribe.uri import redact, scheme_key
 
 __all__ = [
     "TrackingStore",
     "ArtifactStore",
+    "ModelRegistryStore",
     "FileInfo",
     "tracking_stores",
     "artifact_stores",

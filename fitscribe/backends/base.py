@@ -1,8 +1,10 @@
-"""The two narrow interfaces every backend implements: ``TrackingStore`` and ``ArtifactStore``.
+"""The narrow interfaces backends implement: ``TrackingStore``, ``ArtifactStore`` and, optionally,
+``ModelRegistryStore``.
 
 Nothing above this layer knows which backend it talks to. Third-party backends implement these
 Protocols and register a factory under the entry-point groups ``fitscribe.tracking_stores`` and
-``fitscribe.artifact_stores``; ``fitscribe.testing`` holds conformance suites to check them.
+``fitscribe.artifact_stores``; ``fitscribe.testing`` holds conformance suites to check them. A
+tracking store with a model registry exposes it as its ``registry`` attribute.
 """
 
 from __future__ import annotations
@@ -13,8 +15,10 @@ from fitscribe.entities import (
     DatasetInput,
     Experiment,
     Metric,
+    ModelVersion,
     PagedList,
     Param,
+    RegisteredModel,
     Run,
     RunInfo,
     RunStatus,
@@ -22,7 +26,7 @@ from fitscribe.entities import (
     ViewType,
 )
 
-__all__ = ["TrackingStore", "ArtifactStore", "FileInfo"]
+__all__ = ["TrackingStore", "ArtifactStore", "ModelRegistryStore", "FileInfo"]
 
 
 class FileInfo:
@@ -194,4 +198,120 @@ class ArtifactStore(Protocol):
 
     def open(self, artifact_path: str) -> Iterator[bytes]:
         """Stream a file's bytes in chunks."""
+        ...
+
+
+@runtime_checkable
+class ModelRegistryStore(Protocol):
+    """Registered models, their numbered versions, tags and aliases (MlflowClient's registry API).
+
+    A tracking store offers one as its ``registry`` attribute. Version numbers start at 1 and are
+    never reused; ``version`` arguments accept an int or a numeric string. Missing models raise
+    ``ModelNotFound``, missing versions and aliases ``ModelVersionNotFound``. Times are epoch ms.
+    """
+
+    def create_registered_model(
+        self, name: str, tags: dict[str, str] | None = None, description: str | None = None
+    ) -> RegisteredModel:
+        """Create a registered model (``AlreadyExistsError`` if the name is taken)."""
+        ...
+
+    def get_registered_model(self, name: str) -> RegisteredModel:
+        """Return a registered model with its tags, aliases and latest version per stage."""
+        ...
+
+    def rename_registered_model(self, name: str, new_name: str) -> RegisteredModel:
+        """Rename a registered model; its versions, tags and aliases follow."""
+        ...
+
+    def update_registered_model(self, name: str, description: str | None) -> RegisteredModel:
+        """Set a registered model's description."""
+        ...
+
+    def delete_registered_model(self, name: str) -> None:
+        """Delete a registered model with its versions, tags and aliases."""
+        ...
+
+    def search_registered_models(
+        self,
+        filter_string: str | None = None,
+        max_results: int = 100,
+        order_by: Sequence[str] | None = None,
+        page_token: str | None = None,
+    ) -> PagedList[RegisteredModel]:
+        """Return one page of registered models (filter on ``name`` and ``tags.<key>``)."""
+        ...
+
+    def set_registered_model_tag(self, name: str, key: str, value: str) -> None:
+        """Set a tag on a registered model."""
+        ...
+
+    def delete_registered_model_tag(self, name: str, key: str) -> None:
+        """Remove a tag from a registered model."""
+        ...
+
+    def set_registered_model_alias(self, name: str, alias: str, version: int | str) -> None:
+        """Point an alias at a version (moving it if it exists)."""
+        ...
+
+    def delete_registered_model_alias(self, name: str, alias: str) -> None:
+        """Remove an alias."""
+        ...
+
+    def get_model_version_by_alias(self, name: str, alias: str) -> ModelVersion:
+        """Return the version an alias points at."""
+        ...
+
+    def create_model_version(
+        self,
+        name: str,
+        source: str,
+        run_id: str | None = None,
+        tags: dict[str, str] | None = None,
+        description: str | None = None,
+        *,
+        run_link: str | None = None,
+        user_id: str | None = None,
+    ) -> ModelVersion:
+        """Add the next version to a registered model (safe under concurrent callers)."""
+        ...
+
+    def get_model_version(self, name: str, version: int | str) -> ModelVersion:
+        """Return one model version."""
+        ...
+
+    def update_model_version(self, name: str, version: int | str, description: str | None) -> ModelVersion:
+        """Set a model version's description."""
+        ...
+
+    def delete_model_version(self, name: str, version: int | str) -> None:
+        """Delete a model version with its tags and the aliases pointing at it."""
+        ...
+
+    def search_model_versions(
+        self,
+        filter_string: str | None = None,
+        max_results: int = 10000,
+        order_by: Sequence[str] | None = None,
+        page_token: str | None = None,
+    ) -> PagedList[ModelVersion]:
+        """Return one page of model versions (filter on ``name``, ``run_id``, ``source``, tags...)."""
+        ...
+
+    def get_latest_versions(self, name: str, stages: Sequence[str] | None = None) -> list[ModelVersion]:
+        """Return the newest version in each stage (or in the given stages)."""
+        ...
+
+    def transition_model_version_stage(
+        self, name: str, version: int | str, stage: str, archive_existing_versions: bool = False
+    ) -> ModelVersion:
+        """Move a version to a stage, optionally archiving the others in that stage."""
+        ...
+
+    def set_model_version_tag(self, name: str, version: int | str, key: str, value: str) -> None:
+        """Set a tag on a model version."""
+        ...
+
+    def delete_model_version_tag(self, name: str, version: int | str, key: str) -> None:
+        """Remove a tag from a model version."""
         ...

@@ -14,7 +14,7 @@ import time
 import uuid
 import warnings
 from contextlib import contextmanager
-from typing import Any, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
 import sqlalchemy as sa
 
@@ -48,6 +48,9 @@ from . import tables as t
 from .engine import DatabaseURL, ensure_schema, make_engine, parse_database_uri
 from .reads import RunReader
 from .writes import Writer
+
+if TYPE_CHECKING:
+    from .registry import SqlModelRegistry
 
 __all__ = ["SqlTrackingStore", "create_store"]
 
@@ -97,6 +100,7 @@ class SqlTrackingStore:
         self._journal_folder = _journal_folder(self._db)
         self._active_runs: dict[str, float] = {}
         self._valid_keys: set[str] = set()
+        self._registry: SqlModelRegistry | None = None
 
     def __repr__(self) -> str:
         return f"SqlTrackingStore({redact(self.uri)!r})"
@@ -121,6 +125,15 @@ class SqlTrackingStore:
                     if self._journal_folder:
                         self._replay_orphaned_journals()
         return self._engine
+
+    @property
+    def registry(self) -> "SqlModelRegistry":
+        """The model registry in this database: registered models, versions, tags and aliases."""
+        if self._registry is None:
+            from .registry import SqlModelRegistry
+
+            self._registry = SqlModelRegistry(self)
+        return self._registry
 
     @property
     def dialect(self) -> str:

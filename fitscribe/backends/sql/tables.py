@@ -6,6 +6,10 @@ current shape, used to build queries. A change here needs a new revision.
 Metric values are stored as a float plus a ``special`` code so NaN and +-inf survive on every
 database exactly (MySQL stores neither): ``special`` is 0 for a finite value, 1 for NaN (value NULL),
 2 for +inf and 3 for -inf (value clamped to +-max double so comparisons and sorting still work).
+
+The model registry's tables hang off ``registered_models.name`` with ``ON UPDATE CASCADE``, so
+renaming a model is one UPDATE; ``next_version`` is the number its next version gets (versions are
+never reused), and incrementing it first serialises concurrent version creation on the model's row.
 """
 
 from __future__ import annotations
@@ -31,6 +35,11 @@ __all__ = [
     "inputs",
     "input_tags",
     "journals",
+    "registered_models",
+    "registered_model_tags",
+    "model_versions",
+    "model_version_tags",
+    "registered_model_aliases",
     "MAX_DOUBLE",
     "SPECIAL_FINITE",
     "SPECIAL_NAN",
@@ -38,7 +47,7 @@ __all__ = [
     "SPECIAL_NEG_INF",
 ]
 
-SCHEMA_REVISION = "0001"
+SCHEMA_REVISION = "0002"
 """The Alembic revision these tables correspond to (a new database is stamped with it)."""
 
 MAX_DOUBLE = 1.7976931348623157e308
@@ -219,4 +228,77 @@ journals = sa.Table(
     metadata,
     sa.Column("journal_id", Str(64), primary_key=True),
     sa.Column("position", sa.BigInteger, nullable=False),
+)
+
+# -- model registry (revision 0002) -----------------------------------------------------------------
+registered_models = sa.Table(
+    "registered_models",
+    metadata,
+    sa.Column("name", Str(256), primary_key=True),
+    sa.Column("creation_time", sa.BigInteger, nullable=False),
+    sa.Column("last_updated_time", sa.BigInteger, nullable=False),
+    sa.Column("description", LongText, nullable=True),
+    sa.Column("next_version", sa.Integer, nullable=False),
+)
+
+registered_model_tags = sa.Table(
+    "registered_model_tags",
+    metadata,
+    sa.Column(
+        "name",
+        Str(256),
+        sa.ForeignKey("registered_models.name", ondelete="CASCADE", onupdate="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("key", Str(250), primary_key=True),
+    sa.Column("value", LongText, nullable=False),
+)
+
+model_versions = sa.Table(
+    "model_versions",
+    metadata,
+    sa.Column(
+        "name",
+        Str(256),
+        sa.ForeignKey("registered_models.name", ondelete="CASCADE", onupdate="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("version", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("creation_time", sa.BigInteger, nullable=False),
+    sa.Column("last_updated_time", sa.BigInteger, nullable=False),
+    sa.Column("description", LongText, nullable=True),
+    sa.Column("user_id", Str(256), nullable=True),
+    sa.Column("current_stage", Str(20), nullable=False),
+    sa.Column("source", LongText, nullable=False),
+    sa.Column("run_id", Str(64), nullable=True),
+    sa.Column("run_link", LongText, nullable=True),
+    sa.Column("status", Str(20), nullable=False),
+    sa.Index("ix_model_versions_run_id", "run_id"),
+)
+
+model_version_tags = sa.Table(
+    "model_version_tags",
+    metadata,
+    sa.Column("name", Str(256), primary_key=True),
+    sa.Column("version", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("key", Str(250), primary_key=True),
+    sa.Column("value", LongText, nullable=False),
+    sa.ForeignKeyConstraint(
+        ["name", "version"], ["model_versions.name", "model_versions.version"],
+        ondelete="CASCADE", onupdate="CASCADE",
+    ),
+)
+
+# An alias points at an existing version: deleting the version removes its aliases.
+registered_model_aliases = sa.Table(
+    "registered_model_aliases",
+    metadata,
+    sa.Column("name", Str(256), primary_key=True),
+    sa.Column("alias", Str(256), primary_key=True),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.ForeignKeyConstraint(
+        ["name", "version"], ["model_versions.name", "model_versions.version"],
+        ondelete="CASCADE", onupdate="CASCADE",
+    ),
+    sa.Index("ix_registered_model_aliases_name_version", "name", "version"),
 )

@@ -68,6 +68,15 @@ class Writer:
         self._exp_tag_upsert = self._build_upsert(t.experiment_tags, ["value"])
         self._metric_insert = t.metrics.insert()
         self._journal_upsert = self._build_upsert(t.journals, ["position"])
+        self._upserts: dict[tuple[str, ...], Any] = {}
+
+    def upsert(self, table: sa.Table, update_cols: list[str]) -> Any:
+        """Return an INSERT that replaces ``update_cols`` when the primary key exists (built once per table)."""
+        key = (table.name, *update_cols)
+        stmt = self._upserts.get(key)
+        if stmt is None:
+            stmt = self._upserts[key] = self._build_upsert(table, update_cols)
+        return stmt
 
     # -- statement builders -------------------------------------------------------------------
     def _insert(self, table: sa.Table) -> Any:
