@@ -72,10 +72,10 @@ _EXPORTS = {
     "ModelVersion": "fitscribe.entities",
 }
 
-__all__ = ["__version__", *_EXPORTS]
+__all__ = ["__version__", *_EXPORTS, "flavors", "autolog"]
 
 
-_SUBPACKAGES = ("flavors",)
+_SUBPACKAGES = ("flavors", "autolog")
 
 
 def __getattr__(name: str) -> Any:

@@ -264,6 +264,22 @@ def _end_run_id(run_id: str, status: RunStatus) -> None:
     _PROCESS.last_client = client
 
 
+def _detach_run(run_id: str) -> None:
+    """Take a run off the current stack without ending it (autolog ends it in the background)."""
+    stack = _STACK.get()
+    if stack and stack[-1].info.run_id == run_id:
+        _STACK.set(stack[:-1])
+    client = _PROCESS.open_runs.pop(run_id, None) or get_client()
+    _PROCESS.last_run_id = run_id
+    _PROCESS.last_client = client
+
+
+def _wait_for_autolog() -> None:
+    session = sys.modules.get("fitscribe.autolog._session")
+    if session is not None:
+        session.DEFERRED.wait()
+
+
 def end_run(status: RunStatus | str = "FINISHED") -> None:
     """End the current run (no-op if there is none) with FINISHED, FAILED or KILLED."""
     stack = _STACK.get()
@@ -284,6 +300,7 @@ def last_active_run() -> Run | None:
         return get_client().get_run(current.info.run_id)
     if _PROCESS.last_run_id is None or _PROCESS.last_client is None:
         return None
+    _wait_for_autolog()
     return _PROCESS.last_client.get_run(_PROCESS.last_run_id)
 
 
@@ -397,6 +414,7 @@ def get_artifact_uri(artifact_path: str | None = None) -> str:
 
 
 def flush() -> None:
-    """Block until everything logged so far by the fluent API is stored."""
+    """Block until everything logged so far by the fluent API and autolog is stored."""
+    _wait_for_autolog()
     for client in list(_PROCESS.clients.values()):
         client.flush()

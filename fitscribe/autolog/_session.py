@@ -1,0 +1,359 @@
+"""What happens around one patched training call: the run, the guard, containment, the report.
+
+:func:`call_patched` is the heart of every integration. For the outermost patched call it:
+
+1. finds the run to log into: the user's active run, or a new run it opens (tagged
+   ``mlflow.autologging=<integration>``) and closes (FINISHED, FAILED if training raised,
+   KILLED on KeyboardInterrupt);
+2. sets a ``ContextVar`` guard so nested patched calls (Pipeline steps, search clones, ``fit``
+   calling ``partial_fit``) just run the original;
+3. runs the integration's ``before`` hook, the original exactly once with the caller's
+   arguments, then the ``after`` hook; the original's result and exceptions pass through
+   untouched;
+4. contains every exception of ours: a warning naming the integration (which then switches itself
+   off for the process), or re-raised in strict mode (``FITSCRIBE_STRICT=1``, set by our tests);
+5. writes the ``fitscribe.autolog.report.json`` artifact: what was logged, what was skipped, why.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import warnings
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Callable
+
+from fitscribe.config import ENV_STRICT
+from fitscribe.errors import FitscribeWarning
+from fitscribe.validation import MAX_TAG_VALUE_LENGTH
+
+if TYPE_CHECKING:  # pragma: no cover
+    from fitscribe.autolog._config import AutologConfig, Integration
+    from fitscribe.client import Client
+
+__all__ = ["TrainingCall", "call_patched", "strict_mode", "contain", "REPORT_FILE", "is_global_rank_zero"]
+
+REPORT_FILE = "fitscribe.autolog.report.json"
+_ACTIVE: ContextVar["TrainingCall | None"] = ContextVar("fitscribe_autolog_call", default=None)
+_RANK_VARIABLES = ("RANK", "SLURM_PROCID", "OMPI_COMM_WORLD_RANK", "PMI_RANK", "JSM_NAMESPACE_RANK")
+
+
+class _Deferred:
+    """One background thread finishing autologged runs (plots, report, run end) after fit returns.
+
+    ``wait()`` blocks until everything submitted so far is done; ``fitscribe.flush()``,
+    ``fitscribe.last_active_run()`` and interpreter exit call it, so nothing is lost.
+    """
+
+    def __init__(self) -> None:
+        import threading
+
+        self._cond = threading.Condition()
+        self._jobs: list[Callable[[], None]] = []
+        self._busy = 0
+        self._thread: Any = None
+
+    def submit(self, job: Callable[[], None]) -> None:
+        """Queue ``job`` to run on the background thread."""
+        import atexit
+        import threading
+
+        with self._cond:
+            self._jobs.append(job)
+            self._busy += 1
+            if self._thread is None or not self._thread.is_alive():
+                if self._thread is None:
+                    atexit.register(self.wait)
+                self._thread = threading.Thread(target=self._loop, name="fitscribe-autolog", daemon=True)
+                self._thread.start()
+            self._cond.notify_all()
+
+    def _loop(self) -> None:
+        while True:
+            with self._cond:
+                while not self._jobs:
+                    if not self._cond.wait(timeout=5.0) and not self._jobs:
+                        self._thread = None
+                        return
+                job = self._jobs.pop(0)
+            try:
+                job()
+            except Exception as exc:  # a job's own steps are contained; this is a last resort
+                warnings.warn(f"fitscribe autolog could not finish a run in the background: {exc}", FitscribeWarning, stacklevel=1)
+            finally:
+                with self._cond:
+                    self._busy -= 1
+                    self._cond.notify_all()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until all submitted jobs are done; return False on timeout."""
+        with self._cond:
+            return self._cond.wait_for(lambda: self._busy == 0, timeout=timeout)
+
+
+DEFERRED = _Deferred()
+"""The background finisher of autologged runs."""
+
+
+def strict_mode() -> bool:
+    """Return True when autolog must re-raise its own errors (``FITSCRIBE_STRICT=1``)."""
+    return os.environ.get(ENV_STRICT, "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def is_global_rank_zero() -> bool:
+    """Return False in a distributed worker whose global rank is not 0 (read from the environment)."""
+    for name in _RANK_VARIABLES:
+        value = os.environ.get(name)
+        if value is not None and value.strip().isdigit():
+            return int(value) == 0
+    return True
+
+
+def current_call() -> "TrainingCall | None":
+    """Return the autologged training call in progress in this context, if any."""
+    return _ACTIVE.get()
+
+
+class SkippedItem(Exception):
+    """Raised by an integration step to skip one item with a reason recorded in the report."""
+
+
+def contain(integration: "Integration", what: str, exc: BaseException) -> None:
+    """Handle an exception raised by our own code: re-raise in strict mode, else warn once and
+    switch the integration off for the rest of the process."""
+    if strict_mode():
+        raise exc
+    if not integration.failed:
+        integration.failed = True
+        if not integration.config.silent:
+            warnings.warn(
+                f"fitscribe autolog for {integration.name} failed while {what} and is now off for this "
+                f"process; your training is not affected. Cause: {type(exc).__name__}: {exc}",
+                FitscribeWarning,
+                stacklevel=4,
+            )
+
+
+@dataclass
+class TrainingCall:
+    """The state of one outermost autologged call: its run, its client and its report."""
+
+    integration: "Integration"
+    config: "AutologConfig"
+    target: Any
+    run_id: str | None = None
+    managed: bool = False
+    logged: dict[str, list[str]] = field(default_factory=dict)
+    skipped: list[dict[str, str]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    timings_ms: dict[str, float] = field(default_factory=dict)
+    state: dict[str, Any] = field(default_factory=dict)
+    later: list[tuple[str, Callable[[], Any]]] = field(default_factory=list)
+
+    @property
+    def client(self) -> "Client":
+        """The client of the fluent API (same store as the run)."""
+        from fitscribe import fluent
+
+        return fluent.get_client()
+
+    def record(self, kind: str, *names: str) -> None:
+        """Note items that were logged, for the report."""
+        self.logged.setdefault(kind, []).extend(names)
+
+    def skip(self, item: str, reason: str) -> None:
+        """Note an item that was not logged, and why."""
+        self.skipped.append({"item": item, "reason": reason})
+
+    def step(self, what: str, fn: Callable[[], Any]) -> Any:
+        """Run one best-effort logging step: a failure is recorded (or raised in strict mode),
+        never propagated to training, and never stops the other steps."""
+        start = time.perf_counter()
+        try:
+            return fn()
+        except SkippedItem as exc:
+            self.skip(what, str(exc))
+        except Exception as exc:  # our own failure: contained, reported
+            if strict_mode():
+                raise
+            self.skip(what, f"{type(exc).__name__}: {exc}")
+        finally:
+            self.timings_ms[what] = round((time.perf_counter() - start) * 1000, 3)
+        return None
+
+    def defer(self, what: str, fn: Callable[[], Any]) -> None:
+        """Run a best-effort step after training returns, on the background finisher.
+
+        ``fn`` must only use data it owns (copies, predictions), never the user's live objects.
+        """
+        self.later.append((what, fn))
+
+    def finish(self) -> None:
+        """End a successful call: now when nothing is deferred, else in the background."""
+        if not self.later:
+            self.close_run("FINISHED")
+            return
+        if self.managed:
+            from fitscribe import fluent
+
+            fluent._detach_run(self.run_id)  # the user's code goes on without this run being current
+
+        def job() -> None:
+            for what, fn in self.later:
+                self.step(what, fn)
+            self.close_run("FINISHED", detached=True)
+
+        DEFERRED.submit(job)
+
+    def report(self) -> dict[str, Any]:
+        """Return the report written as the run's ``fitscribe.autolog.report.json`` artifact."""
+        from fitscribe import __version__
+
+        return {
+            "integration": self.integration.name,
+            "fitscribe_version": __version__,
+            "target": f"{type(self.target).__module__}.{type(self.target).__qualname__}",
+            "managed_run": self.managed,
+            "logged": self.logged,
+            "skipped": self.skipped,
+            "notes": self.notes,
+            "timings_ms": self.timings_ms,
+        }
+
+    # -- run lifecycle ------------------------------------------------------------------------
+
+    def open_run(self) -> None:
+        """Use the active run, or start one tagged with the integration's name."""
+        from fitscribe import fluent
+
+        active = fluent.active_run()
+        if active is not None:
+            self.run_id = active.info.run_id
+            return
+        tags = {"mlflow.autologging": self.integration.name}
+        for key, value in (self.config.extra_tags or {}).items():
+            if key == "mlflow.autologging":
+                self.notes.append("extra_tags key 'mlflow.autologging' is reserved and was ignored")
+                continue
+            text = str(value)
+            if len(text) > MAX_TAG_VALUE_LENGTH:
+                self.notes.append(f"extra tag {key!r} truncated from {len(text)} to {MAX_TAG_VALUE_LENGTH} characters")
+                text = text[:MAX_TAG_VALUE_LENGTH]
+            tags[key] = text
+        run = fluent.start_run(tags=tags)
+        self.run_id = run.info.run_id
+        self.managed = True
+
+    def close_run(self, status: str, detached: bool = False) -> None:
+        """Write the report, then end the run if autolog opened it."""
+        from fitscribe import fluent
+
+        if self.run_id is None:
+            return
+        try:
+            self.client.log_dict(self.run_id, self.report(), REPORT_FILE)
+        except Exception as exc:  # the report must not hide the training result
+            if strict_mode():
+                raise
+            warnings.warn(f"fitscribe autolog could not write its report: {exc}", FitscribeWarning, stacklevel=3)
+        if self.managed:
+            active = None if detached else fluent.active_run()
+            if active is not None and active.info.run_id == self.run_id:
+                fluent.end_run(status)
+            else:
+                self.client.set_terminated(self.run_id, status)
+                self.client.flush()
+
+
+def _should_log(integration: "Integration") -> bool:
+    if not integration.enabled or integration.failed or _ACTIVE.get() is not None:
+        return False
+    if integration.disabled_here():
+        return False
+    if not is_global_rank_zero():
+        return False
+    if integration.config.exclusive:
+        from fitscribe import fluent
+
+        return fluent.active_run() is None
+    return True
+
+
+def call_patched(
+    integration: "Integration",
+    original: Callable[..., Any],
+    target: Any,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    before: Callable[[TrainingCall], None] | None = None,
+    after: Callable[[TrainingCall, Any], None] | None = None,
+) -> Any:
+    """Call ``original(*args, **kwargs)`` with autologging around it (see the module docstring)."""
+    if not _should_log(integration):
+        return original(*args, **kwargs)
+    call = TrainingCall(integration, integration.config, target)
+    token = _ACTIVE.set(call)
+    try:
+        try:
+            call.open_run()
+            if before is not None:
+                before(call)
+        except Exception as exc:  # our preamble failed: train without autolog
+            _abandon(call, exc, "preparing to log")
+            return original(*args, **kwargs)
+        try:
+            result = original(*args, **kwargs)
+        except KeyboardInterrupt:
+            call.close_run("KILLED")
+            raise
+        except BaseException:
+            call.close_run("FAILED")
+            raise
+        status = "FINISHED"
+        try:
+            if after is not None:
+                after(call, result)
+        except Exception as exc:
+            status = _after_failed(call, exc)
+        if status == "FINISHED":
+            call.finish()
+        else:
+            call.close_run(status)
+        return result
+    finally:
+        _ACTIVE.reset(token)
+
+
+def _abandon(call: TrainingCall, exc: Exception, what: str) -> None:
+    try:
+        if call.managed:
+            call.close_run("FINISHED")
+    finally:
+        contain(call.integration, what, exc)
+
+
+def _after_failed(call: TrainingCall, exc: Exception) -> str:
+    if strict_mode():
+        call.close_run("FINISHED")
+        raise exc
+    call.skip("after training", f"{type(exc).__name__}: {exc}")
+    contain(call.integration, "logging after training", exc)
+    return "FINISHED"
+
+
+def write_report_now(call: TrainingCall) -> None:
+    """Write the report of ``call`` immediately (integrations with their own run lifecycle)."""
+    if call.run_id is not None:
+        call.client.log_dict(call.run_id, call.report(), REPORT_FILE)
+
+
+def to_json(value: Any) -> str:
+    """Serialise a value for a param or tag: JSON for containers, ``str`` otherwise."""
+    if isinstance(value, (dict, list, tuple)):
+        try:
+            return json.dumps(value, default=str)
+        except (TypeError, ValueError):
+            return str(value)
+    return str(value)
