@@ -156,3 +156,14 @@ def test_python_model_without_predict_and_non_model_are_refused(tmp_path: Path) 
     pyfunc.save_model(str(tmp_path / "bare"), python_model=pyfunc.PythonModel())
     with pytest.raises(NotImplementedError, match="must implement predict"):
         pyfunc.load_model(str(tmp_path / "bare")).predict([1])
+
+
+def test_column_dicts_of_column_vectors_and_frames_for_named_tensors() -> None:
+    sig = ModelSignature(inputs=[ColSpec("double", "a"), ColSpec("double", "b")])
+    frame = sig.enforce({"a": np.ones((3, 1)), "b": [1.0, 2.0, 3.0]})
+    assert frame.shape == (3, 2)
+    with pytest.raises(SchemaError, match=r"Input 'a' has shape \(3, 2\)"):
+        sig.enforce({"a": np.ones((3, 2)), "b": [1.0, 2.0, 3.0]})
+    named = ModelSignature(inputs=[TensorSpec("float32", (-1,), "x"), TensorSpec("float32", (-1,), "y")])
+    out = named.enforce(pd.DataFrame({"x": [1.0, 2.0], "y": [3.0, 4.0]}))
+    assert set(out) == {"x", "y"} and out["x"].dtype == np.float32

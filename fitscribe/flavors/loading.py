@@ -46,8 +46,6 @@ def _client() -> Any:
 
 
 def _registry_source(client: Any, name: str, alias: str | None, ref: str | None) -> str:
-    if not hasattr(client, "get_model_version"):
-        raise ConfigError("This tracking store has no model registry, so models:/ URIs cannot be resolved.")
     if alias is not None:
         version = client.get_model_version_by_alias(name, alias)
     elif ref is not None and ref.isdigit():

@@ -226,7 +226,18 @@ def _to_frame(data: Any, columns: Sequence[ColSpec]) -> Any:
     if isinstance(data, pd.Series):
         return data.to_frame() if data.name is not None else pd.DataFrame({columns[0].name: data})
     if isinstance(data, dict):
-        return pd.DataFrame({k: np.atleast_1d(v) for k, v in data.items()})
+        columns_data = {}
+        for key, value in data.items():
+            array = np.atleast_1d(np.asarray(value))
+            if array.ndim == 2 and array.shape[1] == 1:
+                array = array.ravel()
+            if array.ndim != 1:
+                raise SchemaError(
+                    f"Input {key!r} has shape {array.shape}; a column takes one value per row. "
+                    "Pass a list or a 1-D array per column."
+                )
+            columns_data[key] = array
+        return pd.DataFrame(columns_data)
     if isinstance(data, list) and data and all(isinstance(r, dict) for r in data):
         return pd.DataFrame(data)
     array = np.asarray(data)
@@ -278,6 +289,8 @@ def _enforce_tensors(data: Any, tensors: Sequence[TensorSpec]) -> Any:
     import numpy as np
 
     if len(tensors) > 1 or tensors[0].name is not None and isinstance(data, dict):
+        if hasattr(data, "columns") and all(t.name in data.columns for t in tensors):
+            data = {t.name: data[t.name].to_numpy() for t in tensors}  # one column per named tensor
         if not isinstance(data, dict):
             raise SchemaError(
                 f"The model takes {len(tensors)} named tensors {[t.name for t in tensors]}; pass a dict of arrays."
