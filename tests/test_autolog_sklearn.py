@@ -319,3 +319,47 @@ def test_autolog_imports_no_framework_and_patches_on_import(tmp_path: Path) -> N
     assert out.returncode == 0, out.stderr
     heavy, tag, _ms = out.stdout.split()
     assert (heavy, tag) == ("[]", "sklearn")
+
+
+def test_post_training_metrics_even_for_functions_imported_before_autolog() -> None:
+    from sklearn.metrics import accuracy_score, f1_score  # bound before autolog() is called
+
+    inner = accuracy_score.__wrapped__
+    X, y = load_iris(return_X_y=True)
+    X_train, X_test, y_train, y_test = X[::2], X[1::2], y[::2], y[1::2]
+    fitscribe.autolog(log_models=False, log_plots=False)
+    model = LogisticRegression(max_iter=300).fit(X_train, y_train)
+    preds = model.predict(X_test)
+    first = accuracy_score(y_test, preds)
+    accuracy_score(y_test, preds)
+    f1 = f1_score(y_test, preds, average="macro")
+    score = model.score(X_test, y_test)
+    accuracy_score(y_test, y_test)  # not a prediction of an autologged model: not logged
+    (run,) = _runs()
+    metrics = run.data.metrics
+    assert metrics["accuracy_score_X_test"] == pytest.approx(first)
+    assert metrics["accuracy_score-2_X_test"] == pytest.approx(first)
+    assert metrics["f1_score_X_test"] == pytest.approx(f1)
+    assert metrics["LogisticRegression_score_X_test"] == pytest.approx(score)
+    assert not any(k.startswith("accuracy_score-3") for k in metrics)
+    with open(fitscribe.download_artifacts(run.info.run_id, "metric_info.json")) as fh:
+        info = json.load(fh)
+    assert info["f1_score_X_test"] == "f1_score(y_test, preds, average='macro')"
+    fitscribe.autolog(disable=True)
+    cell = next(c for c in accuracy_score.__closure__ if c.cell_contents is inner)
+    assert cell.cell_contents is inner  # put back exactly
+
+
+def test_available_if_methods_are_wrapped_without_changing_hasattr() -> None:
+    from sklearn.decomposition import PCA
+    from sklearn.pipeline import Pipeline
+
+    raw = Pipeline.__dict__["fit_transform"]
+    fitscribe.autolog(log_models=False, log_plots=False)
+    assert not hasattr(make_pipeline(StandardScaler(), LogisticRegression()), "fit_transform")
+    out = make_pipeline(StandardScaler(), PCA(2)).fit_transform(np.random.default_rng(0).random((10, 3)))
+    assert out.shape == (10, 2)
+    (run,) = _runs()
+    assert run.data.tags["estimator_name"] == "Pipeline"
+    fitscribe.autolog(disable=True)
+    assert Pipeline.__dict__["fit_transform"] is raw

@@ -10,11 +10,36 @@ from __future__ import annotations
 
 import functools
 import threading
+import types
 from typing import Any, Callable
 
 __all__ = ["Patch", "PatchSet", "is_patched", "original_of"]
 
 _MARKER = "__fitscribe_patch__"
+
+
+class _DescriptorWrapper:
+    """Wraps a method-producing descriptor (not a plain function) such as scikit-learn's
+    ``available_if``: attribute lookup still goes through the original descriptor (so
+    ``hasattr`` keeps its meaning), and the method it yields is wrapped."""
+
+    def __init__(self, raw: Any, make_wrapper: Callable[[Callable[..., Any]], Callable[..., Any]]) -> None:
+        self.raw = raw
+
+        def unbound(obj: Any, *args: Any, **kwargs: Any) -> Any:
+            return raw.__get__(obj, type(obj))(*args, **kwargs)
+
+        inner = getattr(raw, "fn", None) or getattr(raw, "fget", None) or getattr(raw, "__func__", None)
+        self.function = functools.wraps(inner)(make_wrapper(unbound)) if inner is not None else make_wrapper(unbound)
+
+    def __get__(self, obj: Any, owner: Any = None) -> Any:
+        bound = self.raw.__get__(obj, owner)  # raises AttributeError when the method is unavailable
+        if obj is None:
+            return bound
+        return types.MethodType(self.function, obj)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.raw, name)
 
 
 def is_patched(obj: Any) -> bool:
@@ -63,10 +88,15 @@ class Patch:
         if is_patched(self.raw):
             raise ValueError(f"{getattr(owner, '__qualname__', owner)}.{name} is already patched by fitscribe")
         kind = type(self.raw) if isinstance(self.raw, (staticmethod, classmethod)) else None
-        function = self.raw.__func__ if kind is not None else self.raw
-        wrapper = functools.wraps(function)(make_wrapper(function))
-        setattr(wrapper, _MARKER, self)
-        self.wrapper: Any = kind(wrapper) if kind is not None else wrapper
+        self.wrapper: Any
+        if kind is None and not isinstance(self.raw, types.FunctionType) and hasattr(self.raw, "__get__"):
+            self.wrapper = _DescriptorWrapper(self.raw, make_wrapper)  # e.g. scikit-learn's available_if
+            setattr(self.wrapper, _MARKER, self)
+        else:
+            function = self.raw.__func__ if kind is not None else self.raw
+            wrapper = functools.wraps(function)(make_wrapper(function))
+            setattr(wrapper, _MARKER, self)
+            self.wrapper = kind(wrapper) if kind is not None else wrapper
         self.applied = False
 
     def apply(self) -> "Patch":

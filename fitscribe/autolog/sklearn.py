@@ -29,6 +29,7 @@ from typing import Any, Callable
 from fitscribe.autolog import _logging as log
 from fitscribe.autolog._config import AutologConfig, Integration
 from fitscribe.autolog._session import TrainingCall, call_patched, current_call
+from fitscribe.autolog._sklearn_post import PREDICT_METHODS as _PREDICT_METHODS
 
 __all__ = ["autolog", "INTEGRATION"]
 
@@ -52,11 +53,15 @@ class SklearnIntegration(Integration):
         "serialization_format": "cloudpickle",
         "pos_label": None,
         "max_metric_rows": 100_000,
+        "log_post_training_metrics": True,
     }
 
     def __init__(self) -> None:
         super().__init__()
         self._pending: list[ModuleType] = []
+        from fitscribe.autolog._sklearn_post import PostTraining
+
+        self.post = PostTraining(self)
 
     def configure(self, config: AutologConfig, options: dict[str, Any]) -> AutologConfig:
         """Validate scikit-learn options (``max_tuning_runs`` >= 0 or None)."""
@@ -79,10 +84,13 @@ class SklearnIntegration(Integration):
         while self._pending:
             self._patch_classes(self._pending.pop(), estimator)
         self._patch_classes(module, estimator)
+        if module.__name__ == "sklearn.metrics" and self.config.options.get("log_post_training_metrics"):
+            self.post.patch_metrics(module)
 
     def disable(self) -> None:
         """Switch off, restore every patched method and forget modules waiting to be patched."""
         super().disable()
+        self.post.revert()
         self._pending = []
 
     def _patch_classes(self, module: ModuleType, estimator: type) -> None:
@@ -92,8 +100,14 @@ class SklearnIntegration(Integration):
             if value.__name__.startswith("_") or value.__name__ in _EXCLUDED_CLASSES or inspect.isabstract(value):
                 continue
             for method in _TRAINING_METHODS:  # patched on the concrete class even when inherited
-                if callable(getattr(value, method, None)):
+                if _has_method(value, method):
                     self.patches.patch(value, method, self._wrapper)
+            if self.config.options.get("log_post_training_metrics"):
+                for method in _PREDICT_METHODS:
+                    if _has_method(value, method):
+                        self.patches.patch(value, method, self.post.predict_wrapper)
+                if _has_method(value, "score"):
+                    self.patches.patch(value, "score", self.post.score_wrapper)
 
     def _wrapper(self, original: Callable[..., Any]) -> Callable[..., Any]:
         integration = self
@@ -153,6 +167,8 @@ class _Fit:
 
         config = call.config
         fitted = self.estimator
+        if config.options.get("log_post_training_metrics") and call.run_id is not None:
+            call.integration.post.remember_model(fitted, call.run_id)  # type: ignore[attr-defined]
         if self.is_search:
             call.step("search results", lambda: _log_search(call, fitted))
         if config.log_training_metrics and self.y is not None and hasattr(fitted, "predict"):
@@ -171,6 +187,13 @@ class _Fit:
             call.step("model", lambda: _log_model(call, fitted, "model", self.example))
             if self.is_search and hasattr(fitted, "best_estimator_"):
                 call.step("best_estimator", lambda: _log_model(call, fitted.best_estimator_, "best_estimator", self.example))
+
+
+def _has_method(cls: type, name: str) -> bool:
+    try:
+        return callable(getattr(cls, name, None))
+    except Exception:  # a descriptor that fails on the class: leave it alone
+        return False
 
 
 def _bind(original: Callable[..., Any], estimator: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
@@ -256,6 +279,7 @@ def autolog(
     serialization_format: str = "cloudpickle",
     pos_label: Any = None,
     max_metric_rows: int = 100_000,
+    log_post_training_metrics: bool = True,
 ) -> None:
     """Record scikit-learn training; these settings win over ``fitscribe.autolog()``'s.
 
@@ -275,6 +299,8 @@ def autolog(
         serialization_format: ``"cloudpickle"`` or ``"pickle"``.
         pos_label: With it, binary precision/recall/F1 use ``average="binary"``.
         max_metric_rows: Sample the training set to this many rows for metrics and plots.
+        log_post_training_metrics: Log ``sklearn.metrics`` results on predictions of autologged
+            models to their runs (``accuracy_score_X_test``...), and ``model.score`` calls.
     """
     config = AutologConfig(
         log_models=log_models, log_input_examples=log_input_examples, log_model_signatures=log_model_signatures,
@@ -289,6 +315,7 @@ def autolog(
     INTEGRATION.enable(INTEGRATION.configure(config, {
         "max_tuning_runs": max_tuning_runs, "serialization_format": serialization_format,
         "pos_label": pos_label, "max_metric_rows": max_metric_rows,
+        "log_post_training_metrics": log_post_training_metrics,
     }))
     INTEGRATION.explicit = True
 
