@@ -72,6 +72,7 @@ class Interop:
     results: dict[str, Any] = field(default_factory=dict)
     job_output: str = ""
     user_modules: list[str] = field(default_factory=list)
+    paths: dict[str, Path] = field(default_factory=dict)
 
     def folder(self, case: str) -> str:
         return str(self.root / "models" / case)
@@ -102,11 +103,11 @@ class Interop:
         self.tasks.append({"id": case, "op": "save", "flavor": flavor, "path": self.folder(case),
                            "model_pickle": str(self.root / pickled), "kwargs": kwargs, **task})
 
-    def needs(self, case: str, task: dict[str, Any]) -> dict[str, Any]:
-        """Return ``task``, or raise the error that stopped ``case``, which it depends on."""
+    def needs(self, case: str, value: Any) -> Any:
+        """Return ``value``, or raise the error that stopped ``case``, which it depends on."""
         if case in self.prep_errors:
             raise self.prep_errors[case]
-        return task
+        return value
 
     def result(self, case: str) -> dict[str, Any]:
         """Return MLflow's outcome for ``case``, or fail with the reason it has none."""
@@ -247,10 +248,14 @@ def _prepare_code_paths(ix: Interop) -> None:
     """A model whose class lives in the user's code: plain pickle plus ``code_paths``, both ways."""
     import fitscribe.flavors.sklearn as fs_sklearn
 
-    def ours() -> dict[str, Any]:
-        path, ix.models["code_ours"] = _user_module(ix, "interop_shift_ours")
-        fs_sklearn.save_model(ix.models["code_ours"], ix.folder("ours_code"), serialization_format="pickle",
-                              code_paths=[str(path)])
+    def ours_by_value() -> dict[str, Any]:
+        ix.paths["code_ours"], ix.models["code_ours"] = _user_module(ix, "interop_shift_ours")
+        fs_sklearn.save_model(ix.models["code_ours"], ix.folder("ours_by_value"))
+        return {"op": "load", "flavor": "sklearn", "path": ix.folder("ours_by_value"), "inputs": ix.inputs()}
+
+    def ours_code() -> dict[str, Any]:
+        model, path = ix.needs("ours_by_value", ix.models.get("code_ours")), ix.paths.get("code_ours")
+        fs_sklearn.save_model(model, ix.folder("ours_code"), serialization_format="pickle", code_paths=[str(path)])
         return {"op": "load", "flavor": "sklearn", "path": ix.folder("ours_code"), "inputs": ix.inputs()}
 
     def theirs() -> None:
@@ -260,7 +265,9 @@ def _prepare_code_paths(ix: Interop) -> None:
         kwargs = {"serialization_format": "pickle", "code_paths": [str(path)], "pip_requirements": _pins("scikit-learn")}
         ix.mlflow_save("mlflow_code", "sklearn", "code_mlflow.pkl", kwargs, sys_path=[str(path.parent)])
 
-    ix.prepare("ours_code", ours)
+    # By value first: the MLflow process has not imported the module from ours_code's code/ folder yet.
+    ix.prepare("ours_by_value", ours_by_value)
+    ix.prepare("ours_code", ours_code)
     ix.prepare("mlflow_code", theirs)
 
 
@@ -449,6 +456,16 @@ def test_mlflow_loads_our_model_with_code_paths(interop: Interop) -> None:
     assert set(expected) == {10, 11}
     _same(interop.array("ours_code", "native_predict"), expected)
     _same(interop.array("ours_code", "pyfunc_predict"), expected)
+
+
+def test_mlflow_loads_our_cloudpickle_of_a_local_class_without_its_code(interop: Interop) -> None:
+    """fitscribe pickles classes of the user's own modules by value: MLflow needs no code_paths."""
+    outcome = interop.result("ours_by_value")
+    assert not os.path.exists(os.path.join(interop.folder("ours_by_value"), "code"))
+    assert outcome["native_class"] == "interop_shift_ours.ShiftedLogisticRegression"
+    expected = interop.models["code_ours"].predict(interop.X)
+    _same(interop.array("ours_by_value", "native_predict"), expected)
+    _same(interop.array("ours_by_value", "pyfunc_predict"), expected)
 
 
 _FRESH_LOAD = """
