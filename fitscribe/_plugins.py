@@ -100,11 +100,8 @@ class Registry(Generic[T]):
         if self._entry_points_read:
             return
         self._entry_points_read = True
-        from importlib.metadata import entry_points
-
-        for ep in entry_points(group=self.group):
-            key = ep.name.lower()
-            dist = getattr(ep.dist, "name", "an unknown distribution")
+        for name, value, dist in entry_points(self.group):
+            key = name.lower()
             if key in self._builtin_keys:
                 warnings.warn(
                     f"The {self.kind} {key!r} from {dist} clashes with fitscribe's built-in one; "
@@ -113,7 +110,58 @@ class Registry(Generic[T]):
                     stacklevel=3,
                 )
                 continue
-            self._paths.setdefault(key, ep.value)
+            self._paths.setdefault(key, value)
+
+
+def entry_points(group: str) -> list[tuple[str, str, str]]:
+    """Return ``(name, value, distribution)`` for every entry point of ``group`` installed on ``sys.path``.
+
+    Reads only the ``entry_points.txt`` files of installed distributions, and parses only those
+    that mention the group: a few milliseconds, where ``importlib.metadata.entry_points`` costs
+    tens (it parses every distribution's metadata). The first distribution of a name on
+    ``sys.path`` wins, as with ``importlib.metadata``.
+    """
+    import os
+    import sys
+
+    found: list[tuple[str, str, str]] = []
+    seen: set[str] = set()
+    header = f"[{group}]"
+    for base in sys.path:
+        base = base or "."
+        try:
+            entries = os.listdir(base)
+        except OSError:
+            continue
+        for entry in entries:
+            if not entry.endswith((".dist-info", ".egg-info")):
+                continue
+            dist = entry.rsplit(".", 1)[0].split("-")[0].replace("_", "-").lower()
+            if dist in seen:
+                continue
+            try:
+                with open(os.path.join(base, entry, "entry_points.txt"), encoding="utf-8") as fh:
+                    text = fh.read()
+            except OSError:
+                seen.add(dist)
+                continue
+            seen.add(dist)
+            if header in text:
+                found.extend((name, value, dist) for name, value in _section(text, header))
+    return found
+
+
+def _section(text: str, header: str) -> list[tuple[str, str]]:
+    items: list[tuple[str, str]] = []
+    inside = False
+    for raw in text.splitlines():
+        line = raw.strip()
+        if line.startswith("["):
+            inside = line == header
+        elif inside and "=" in line and not line.startswith(("#", ";")):
+            name, _, value = line.partition("=")
+            items.append((name.strip(), value.strip()))
+    return items
 
 
 def _import_path(path: str) -> Any:

@@ -15,6 +15,9 @@ fi
 # would download a multi-GB CUDA build when lightning asks for torch.
 "$VENV/bin/python" -m pip install --quiet "torch==${FITSCRIBE_TORCH_VERSION:-2.13.0}"
 "$VENV/bin/python" -m pip install --quiet -e ".[dev]"
+# The real MLflow in its own venv, for tests/test_mlflow_interop.py (returns at once when up to date).
+bash scripts/mlflow_venv.sh "$VENV/bin/python" >/dev/null
+export FITSCRIBE_MLFLOW_PYTHON="$(cd "${FITSCRIBE_MLFLOW_VENV:-.venv-mlflow}" && pwd)/bin/python"
 
 # The store suite runs on SQLite, PostgreSQL and MariaDB: start the servers if they are down.
 if command -v pg_isready >/dev/null && ! pg_isready -q -h 127.0.0.1 -p 5432; then

@@ -10,7 +10,6 @@ from __future__ import annotations
 import threading
 import warnings
 from contextvars import ContextVar
-from dataclasses import dataclass, field, replace
 from types import ModuleType
 from typing import Any, Callable
 
@@ -20,7 +19,6 @@ from fitscribe.errors import FitscribeWarning, InvalidValueError
 __all__ = ["AutologConfig", "Integration"]
 
 
-@dataclass(frozen=True)
 class AutologConfig:
     """Options shared by every integration; ``options`` holds the framework-specific ones.
 
@@ -39,22 +37,51 @@ class AutologConfig:
         options: Framework-specific options (e.g. ``max_tuning_runs`` for scikit-learn).
     """
 
-    log_models: bool = True
-    log_input_examples: bool = False
-    log_model_signatures: bool = True
-    log_datasets: bool = True
-    log_training_metrics: bool = True
-    log_plots: bool = True
-    disable: bool = False
-    exclusive: bool = False
-    silent: bool = False
-    extra_tags: dict[str, Any] | None = None
-    registered_model_name: str | None = None
-    options: dict[str, Any] = field(default_factory=dict)
+    __slots__ = (
+        "log_models", "log_input_examples", "log_model_signatures", "log_datasets", "log_training_metrics",
+        "log_plots", "disable", "exclusive", "silent", "extra_tags", "registered_model_name", "options",
+    )
+
+    def __init__(
+        self,
+        log_models: bool = True,
+        log_input_examples: bool = False,
+        log_model_signatures: bool = True,
+        log_datasets: bool = True,
+        log_training_metrics: bool = True,
+        log_plots: bool = True,
+        disable: bool = False,
+        exclusive: bool = False,
+        silent: bool = False,
+        extra_tags: dict[str, Any] | None = None,
+        registered_model_name: str | None = None,
+        options: dict[str, Any] | None = None,
+    ) -> None:
+        self.log_models = log_models
+        self.log_input_examples = log_input_examples
+        self.log_model_signatures = log_model_signatures
+        self.log_datasets = log_datasets
+        self.log_training_metrics = log_training_metrics
+        self.log_plots = log_plots
+        self.disable = disable
+        self.exclusive = exclusive
+        self.silent = silent
+        self.extra_tags = dict(extra_tags) if extra_tags else None
+        self.registered_model_name = registered_model_name
+        self.options = dict(options or {})
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in self.__slots__)
+        return f"AutologConfig({fields})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, AutologConfig) and all(getattr(self, n) == getattr(other, n) for n in self.__slots__)
 
     def with_options(self, **options: Any) -> "AutologConfig":
         """Return a copy with framework-specific options merged in."""
-        return replace(self, options={**self.options, **options})
+        values = {name: getattr(self, name) for name in self.__slots__}
+        values["options"] = {**self.options, **options}
+        return AutologConfig(**values)
 
 
 class Integration:

@@ -9,8 +9,6 @@ original loader.
 
 from __future__ import annotations
 
-import importlib.abc
-import importlib.machinery
 import importlib.util
 import sys
 import threading
@@ -22,12 +20,12 @@ __all__ = ["ImportHooks", "HOOKS"]
 Callback = Callable[[ModuleType], None]
 
 
-class _Loader(importlib.abc.Loader):
+class _Loader:
     def __init__(self, inner: Any, hooks: "ImportHooks") -> None:
         self.inner = inner
         self.hooks = hooks
 
-    def create_module(self, spec: importlib.machinery.ModuleSpec) -> ModuleType | None:
+    def create_module(self, spec: Any) -> ModuleType | None:
         create = getattr(self.inner, "create_module", None)
         return create(spec) if create is not None else None
 
@@ -42,7 +40,7 @@ class _Loader(importlib.abc.Loader):
         return getattr(self.inner, name)
 
 
-class _Finder(importlib.abc.MetaPathFinder):
+class _Finder:
     def __init__(self, hooks: "ImportHooks") -> None:
         self.hooks = hooks
         self._busy = threading.local()

@@ -22,7 +22,6 @@ import os
 import time
 import warnings
 from contextvars import ContextVar
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable
 
 from fitscribe.config import ENV_STRICT
@@ -136,21 +135,32 @@ def contain(integration: "Integration", what: str, exc: BaseException) -> None:
             )
 
 
-@dataclass
 class TrainingCall:
-    """The state of one outermost autologged call: its run, its client and its report."""
+    """The state of one outermost autologged call: its run, its client and its report.
 
-    integration: "Integration"
-    config: "AutologConfig"
-    target: Any
-    run_id: str | None = None
-    managed: bool = False
-    logged: dict[str, list[str]] = field(default_factory=dict)
-    skipped: list[dict[str, str]] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-    timings_ms: dict[str, float] = field(default_factory=dict)
-    state: dict[str, Any] = field(default_factory=dict)
-    later: list[tuple[str, Callable[[], Any]]] = field(default_factory=list)
+    Attributes:
+        integration: The integration whose patch made this call.
+        config: The integration's options for this call.
+        target: The object being trained (estimator, Booster, Trainer...).
+        run_id: The run logged into (set by :meth:`open_run`).
+        managed: True when autolog opened the run (and so ends it).
+        logged, skipped, notes, timings_ms: What the report says.
+        state: Scratch space for the integration (predictions, copies).
+        later: Steps deferred until after training (see :meth:`defer`).
+    """
+
+    def __init__(self, integration: "Integration", config: "AutologConfig", target: Any) -> None:
+        self.integration = integration
+        self.config = config
+        self.target = target
+        self.run_id: str | None = None
+        self.managed = False
+        self.logged: dict[str, list[str]] = {}
+        self.skipped: list[dict[str, str]] = []
+        self.notes: list[str] = []
+        self.timings_ms: dict[str, float] = {}
+        self.state: dict[str, Any] = {}
+        self.later: list[tuple[str, Callable[[], Any]]] = []
 
     @property
     def client(self) -> "Client":

@@ -20,16 +20,21 @@ nothing and costs nothing for the parts of scikit-learn a script never uses.
 
 from __future__ import annotations
 
-import inspect
 import os
 import sys
 from types import ModuleType
 from typing import Any, Callable
 
-from fitscribe.autolog import _logging as log
+from typing import TYPE_CHECKING
+
 from fitscribe.autolog._config import AutologConfig, Integration
-from fitscribe.autolog._session import TrainingCall, call_patched, current_call
-from fitscribe.autolog._sklearn_post import PREDICT_METHODS as _PREDICT_METHODS
+from fitscribe.autolog._session import call_patched, current_call
+
+if TYPE_CHECKING:  # pragma: no cover
+    from fitscribe.autolog._session import TrainingCall
+    from fitscribe.autolog._sklearn_post import PostTraining
+
+_PREDICT_METHODS = ("predict", "predict_proba", "predict_log_proba", "transform")
 
 __all__ = ["autolog", "INTEGRATION"]
 
@@ -59,9 +64,16 @@ class SklearnIntegration(Integration):
     def __init__(self) -> None:
         super().__init__()
         self._pending: list[ModuleType] = []
-        from fitscribe.autolog._sklearn_post import PostTraining
+        self._post: "PostTraining | None" = None
 
-        self.post = PostTraining(self)
+    @property
+    def post(self) -> "PostTraining":
+        """Post-training metrics bookkeeping (created on first use)."""
+        if self._post is None:
+            from fitscribe.autolog._sklearn_post import PostTraining
+
+            self._post = PostTraining(self)
+        return self._post
 
     def configure(self, config: AutologConfig, options: dict[str, Any]) -> AutologConfig:
         """Validate scikit-learn options (``max_tuning_runs`` >= 0 or None)."""
@@ -90,14 +102,15 @@ class SklearnIntegration(Integration):
     def disable(self) -> None:
         """Switch off, restore every patched method and forget modules waiting to be patched."""
         super().disable()
-        self.post.revert()
+        if self._post is not None:
+            self._post.revert()
         self._pending = []
 
     def _patch_classes(self, module: ModuleType, estimator: type) -> None:
         for value in list(vars(module).values()):
             if not (isinstance(value, type) and issubclass(value, estimator) and value.__module__ == module.__name__):
                 continue
-            if value.__name__.startswith("_") or value.__name__ in _EXCLUDED_CLASSES or inspect.isabstract(value):
+            if value.__name__.startswith("_") or value.__name__ in _EXCLUDED_CLASSES or getattr(value, "__abstractmethods__", None):
                 continue
             for method in _TRAINING_METHODS:  # patched on the concrete class even when inherited
                 if _has_method(value, method):
@@ -150,7 +163,9 @@ class _Fit:
         base = getattr(search, "BaseSearchCV", None)
         return (base is not None and isinstance(self.estimator, base)) or type(self.estimator).__name__ in _SEARCH_CLASSES
 
-    def before(self, call: TrainingCall) -> None:
+    def before(self, call: "TrainingCall") -> None:
+        from fitscribe.autolog import _logging as log
+
         config = call.config
         call.step("params", lambda: log.log_params(call, _flat_params(self.estimator, deep=not self.is_search)))
         call.step("tags", lambda: log.set_tags(call, {
@@ -162,7 +177,8 @@ class _Fit:
         if config.log_datasets and self.X is not None:
             call.step("dataset", lambda: log.log_dataset(call, self.X, self.y, "train"))
 
-    def after(self, call: TrainingCall, result: Any) -> None:
+    def after(self, call: "TrainingCall", result: Any) -> None:
+        from fitscribe.autolog import _logging as log
         from fitscribe.autolog import _sklearn_metrics as metrics
 
         config = call.config
@@ -197,6 +213,8 @@ def _has_method(cls: type, name: str) -> bool:
 
 
 def _bind(original: Callable[..., Any], estimator: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
+    import inspect
+
     try:
         return dict(inspect.signature(original).bind_partial(estimator, *args, **kwargs).arguments)
     except (TypeError, ValueError):
@@ -215,7 +233,7 @@ def _params_snapshot(estimator: Any) -> Any:
     return clone(estimator)
 
 
-def _log_html(call: TrainingCall, estimator: Any) -> None:
+def _log_html(call: "TrainingCall", estimator: Any) -> None:
     from sklearn.utils import estimator_html_repr
 
     assert call.run_id is not None
@@ -223,7 +241,7 @@ def _log_html(call: TrainingCall, estimator: Any) -> None:
     call.record("artifacts", "estimator.html")
 
 
-def _log_model(call: TrainingCall, estimator: Any, name: str, example: Any) -> None:
+def _log_model(call: "TrainingCall", estimator: Any, name: str, example: Any) -> None:
     from fitscribe.flavors import sklearn as flavor
 
     config = call.config
@@ -254,7 +272,7 @@ def _signature(estimator: Any, example: Any) -> Any:
     return infer_signature(example, output)
 
 
-def _log_search(call: TrainingCall, search: Any) -> None:
+def _log_search(call: "TrainingCall", search: Any) -> None:
     from fitscribe.autolog import _sklearn_search
 
     _sklearn_search.log_search(call, search)

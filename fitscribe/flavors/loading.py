@@ -121,10 +121,12 @@ def _flavor_for(descriptor: Model, folder: str, wanted: str | None) -> Flavor:
     if wanted is not None:
         if descriptor.flavor_name == wanted or wanted in available:
             return FLAVORS.get(wanted)
-        saved = descriptor.flavor_name or ", ".join(sorted(available))
+        suggested = descriptor.flavor_name or next((n for n in _FOREIGN_ORDER if n in available), "pyfunc")
+        saved = descriptor.flavor_name or ", ".join(sorted(available - {"python_function"}))
+        alternative = "" if suggested == "pyfunc" else ", or fitscribe.flavors.pyfunc.load_model for predict()"
         raise InvalidValueError(
             f"The model at {folder!r} was saved with the {saved!r} flavor, not {wanted!r}. Load it with "
-            f"fitscribe.flavors.{descriptor.flavor_name or 'pyfunc'}.load_model, or fitscribe.flavors.pyfunc.load_model."
+            f"fitscribe.flavors.{suggested}.load_model{alternative}."
         )
     if descriptor.flavor_name:
         return FLAVORS.get(descriptor.flavor_name)

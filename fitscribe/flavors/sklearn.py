@@ -158,7 +158,10 @@ class _SklearnFlavor:
         method = getattr(native, str(name), None)
         if method is None:
             raise InvalidValueError(f"The loaded model has no method {name!r} (predict_fn in MLmodel).")
-        return method  # type: ignore[no-any-return]
+        def predict(data: Any, params: dict[str, Any] | None = None) -> Any:
+            return method(data)  # scikit-learn's predict takes no inference params (MLflow ignores them too)
+
+        return predict
 
 
 def _dump_cloudpickle(model: Any, fh: Any) -> None:
