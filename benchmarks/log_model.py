@@ -51,12 +51,17 @@ def workload(bench: h.Bench, p: dict) -> dict:
 
     dump_s = bench.median_seconds(dump, p["repeats"])
     size = os.path.getsize(os.path.join(folder, "model.pkl"))
+    def log(name: str):  # noqa: ANN202 - same format on both sides (MLflow 3 defaults to skops)
+        if bench.lib == "mlflow":
+            return sk.log_model(model, name=name, serialization_format="cloudpickle")
+        return sk.log_model(model, name)
+
     with lib.start_run():
-        sk.log_model(model, name="warmup") if bench.lib == "mlflow" else sk.log_model(model, "warmup")
+        log("warmup")
         times, uri = [], ""
         for i in range(p["repeats"]):
             with bench.timer() as t:
-                info = sk.log_model(model, name=f"m{i}") if bench.lib == "mlflow" else sk.log_model(model, f"m{i}")
+                info = log(f"m{i}")
             times.append(t.seconds)
             uri = info.model_uri
     log_s = sorted(times)[len(times) // 2]

@@ -217,6 +217,11 @@ def _walk(folder: str) -> list[str]:
 class HashingWriter:
     """A write-only file wrapper that computes the sha256 of what passes through it.
 
+    Chunks are hashed on a helper thread while the caller goes on serialising (``hashlib``
+    releases the GIL), so hashing a large model costs almost no extra wall time. Only chunks the
+    writer cannot change afterwards are queued (``bytes``, and views of other objects such as the
+    numpy buffers pickle passes); a ``bytearray`` is hashed in place after the queue drains.
+
     >>> import io
     >>> w = HashingWriter(io.BytesIO()); _ = w.write(b"abc"); w.hexdigest()[:12]
     'ba7816bf8f01'
@@ -225,18 +230,50 @@ class HashingWriter:
     def __init__(self, fh: Any) -> None:
         self._fh = fh
         self._digest = hashlib.sha256()
+        self._queue: Any = None
+        self._thread: Any = None
+
+    def _start(self) -> None:
+        import queue
+        import threading
+
+        self._queue = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name="fitscribe-sha256", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            chunk = self._queue.get()
+            if chunk is None:
+                return
+            self._digest.update(chunk)
+
+    def _drain(self) -> None:
+        if self._thread is not None:
+            self._queue.put(None)
+            self._thread.join()
+            self._thread = None
 
     def write(self, data: Any) -> int:
-        """Hash and write ``data``; return what the wrapped file's ``write`` returns."""
-        self._digest.update(data)
-        return int(self._fh.write(data))
+        """Write ``data`` and hash it; return what the wrapped file's ``write`` returns."""
+        written = int(self._fh.write(data))
+        owner = data.obj if isinstance(data, memoryview) else data
+        if isinstance(data, bytes) or isinstance(data, memoryview) and not isinstance(owner, bytearray):
+            if self._thread is None:
+                self._start()
+            self._queue.put(data)
+        else:
+            self._drain()
+            self._digest.update(data)
+        return written
 
     def flush(self) -> None:
         """Flush the wrapped file (``torch.save`` and others call it)."""
         self._fh.flush()
 
     def hexdigest(self) -> str:
-        """Return the sha256 of everything written so far."""
+        """Return the sha256 of everything written so far (waits for the helper thread)."""
+        self._drain()
         return self._digest.hexdigest()
 
 
