@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as _dt
 import hashlib
 import os
+import pickle
 import sys
 import uuid
 from dataclasses import dataclass, field
@@ -219,8 +220,9 @@ class HashingWriter:
 
     Chunks are hashed on a helper thread while the caller goes on serialising (``hashlib``
     releases the GIL), so hashing a large model costs almost no extra wall time. Only chunks the
-    writer cannot change afterwards are queued (``bytes``, and views of other objects such as the
-    numpy buffers pickle passes); a ``bytearray`` is hashed in place after the queue drains.
+    writer cannot reuse afterwards are queued (``bytes``, and the ``PickleBuffer`` views of live
+    arrays that pickle passes); any other buffer (a ``bytearray``, a ``memoryview`` over a buffer
+    the writer may refill, as ``torch.save`` does) is hashed in place after the queue drains.
 
     >>> import io
     >>> w = HashingWriter(io.BytesIO()); _ = w.write(b"abc"); w.hexdigest()[:12]
@@ -257,8 +259,7 @@ class HashingWriter:
     def write(self, data: Any) -> int:
         """Write ``data`` and hash it; return what the wrapped file's ``write`` returns."""
         written = int(self._fh.write(data))
-        owner = data.obj if isinstance(data, memoryview) else data
-        if isinstance(data, bytes) or isinstance(data, memoryview) and not isinstance(owner, bytearray):
+        if isinstance(data, (bytes, pickle.PickleBuffer)):  # immutable, or pickle's view of a live array
             if self._thread is None:
                 self._start()
             self._queue.put(data)
