@@ -276,3 +276,20 @@ def test_mlmodel_cannot_point_the_loader_at_an_unchecked_file(data, tmp_path: Pa
     (path / "MLmodel").write_text(original.replace("pickled_model: model.pkl", "pickled_model: ../evil.pkl"))
     with pytest.raises(ModelIntegrityError, match="outside the model"):
         sk_flavor.load_model(str(path))
+
+
+def test_hashing_writer_matches_sha256_with_reused_buffers() -> None:
+    import hashlib
+    import io
+    import pickle
+
+    from fitscribe.flavors.model import HashingWriter
+
+    out = io.BytesIO()
+    writer = HashingWriter(out)
+    pickle.dump({"big": np.arange(300_000, dtype=np.float64), "small": [1, 2]}, writer, protocol=5)
+    buffer = bytearray(b"first")
+    writer.write(memoryview(buffer))
+    buffer[:] = b"again"  # a writer that refills its buffer, as torch.save does
+    writer.write(memoryview(buffer))
+    assert writer.hexdigest() == hashlib.sha256(out.getvalue()).hexdigest()
