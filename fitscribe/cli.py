@@ -5,6 +5,7 @@
     fitscribe artifacts list|download
     fitscribe db upgrade [URI]
     fitscribe gc [--older-than 30d] [--dry-run]
+    fitscribe server [--backend-store-uri URI] [--artifacts-destination URI] [--host H] [--port P]
 
 Every command takes ``--tracking-uri`` (default: ``FITSCRIBE_TRACKING_URI``, else ``./fitruns``).
 Errors print ``error: <what was wrong and how to fix it>`` and exit with status 1. Importing this
@@ -262,6 +263,18 @@ class _Commands:
             self.out(f"{verb} run {run_id} ({i}/{len(run_ids)})")
         self.out(f"{verb} {len(run_ids)} run(s) and their artifacts.")
 
+    def server(self) -> None:
+        from fitscribe.config import resolve_tracking_uri
+        from fitscribe.server.run import serve
+
+        def announce(line: str) -> None:
+            self.out(line)
+            sys.stdout.flush()  # the URL must reach a pipe at once
+
+        a = self.args
+        serve(a.backend_store_uri or resolve_tracking_uri(a.tracking_uri), a.artifacts_destination, host=a.host,
+              port=a.port, workers=a.workers, serve_artifacts=not a.no_serve_artifacts, announce=announce)
+
 
 def _experiment_dict(e: Experiment) -> dict[str, Any]:
     return {
@@ -345,6 +358,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--older-than", type=_parse_age, metavar="AGE", help="only runs deleted at least this long ago (30d, 12h...)")
     p.add_argument("--run-ids", nargs="+", metavar="RUN_ID", help="only these deleted runs")
     p.add_argument("--dry-run", action="store_true", help="list what would be erased, erase nothing")
+
+    p = command(groups, "server", "server", "Serve MLflow's REST API and artifact proxy (needs fitscribe[server]).")
+    p.add_argument("--backend-store-uri", metavar="URI", help="tracking store (default: --tracking-uri)")
+    p.add_argument("--artifacts-destination", metavar="URI", help="where proxied artifacts are kept (default: beside the store)")
+    p.add_argument("--no-serve-artifacts", action="store_true", help="no artifact proxy: clients write to artifact locations directly")
+    p.add_argument("--host", default="127.0.0.1", help="interface to listen on (default 127.0.0.1: this machine only)")
+    p.add_argument("--port", type=int, default=5000, help="TCP port (default 5000; 0 picks a free one)")
+    p.add_argument("--workers", type=int, default=1, help="server processes (default 1)")
     return parser
 
 

@@ -1,0 +1,98 @@
+"""The one table mapping exceptions to MLflow error codes and HTTP statuses, and the error body.
+
+A request that fails because of what the caller sent is answered with a 4xx status: MLflow's client
+retries 5xx answers for minutes. Only a bug in fitscribe (an exception no row of the table
+matches) is an ``INTERNAL_ERROR`` 500; it is logged with its traceback, and its text is not sent.
+
+Error bodies are MLflow's ``{"error_code": ..., "message": ...}`` plus ``"fitscribe_error"``: the
+name of the :mod:`fitscribe.errors` class, so fitscribe's REST client can raise the same class.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from starlette.responses import JSONResponse
+
+from fitscribe import errors as e
+
+__all__ = ["ERROR_TABLE", "EndpointNotFound", "MethodNotAllowed", "NotSupported", "error_code_for", "error_body", "error_response"]
+
+_log = logging.getLogger("fitscribe.server")
+
+
+class EndpointNotFound(e.NotFoundError):
+    """No endpoint answers this path and method on this server."""
+
+
+class MethodNotAllowed(EndpointNotFound):
+    """The path exists on this server, but not for this HTTP method."""
+
+
+class NotSupported(e.FitscribeError):
+    """The server understands the request but does not offer the feature (e.g. multipart uploads)."""
+
+
+ERROR_TABLE: dict[type[BaseException], tuple[str, int]] = {
+    MethodNotAllowed: ("ENDPOINT_NOT_FOUND", 405),
+    EndpointNotFound: ("ENDPOINT_NOT_FOUND", 404),
+    NotSupported: ("NOT_IMPLEMENTED", 501),  # not retried by MLflow's client
+    e.NotFoundError: ("RESOURCE_DOES_NOT_EXIST", 404),
+    e.AlreadyExistsError: ("RESOURCE_ALREADY_EXISTS", 400),  # 400, not 409: MLflow's table
+    e.InvalidValueError: ("INVALID_PARAMETER_VALUE", 400),
+    e.ConfigError: ("INVALID_PARAMETER_VALUE", 400),
+    e.InvalidStateError: ("INVALID_PARAMETER_VALUE", 400),  # e.g. logging to a deleted run
+    e.RegistryNotSupportedError: ("BAD_REQUEST", 400),
+    e.MissingDependencyError: ("NOT_IMPLEMENTED", 501),  # the server lacks an extra; retrying won't help
+    e.BackendError: ("TEMPORARILY_UNAVAILABLE", 503),  # database or storage unreachable: worth a retry
+    e.SchemaVersionError: ("INTERNAL_ERROR", 500),  # the operator must run `fitscribe db upgrade`
+    e.FitscribeError: ("BAD_REQUEST", 400),
+}
+"""Exception class -> (MLflow error code, HTTP status); the nearest class in the MRO wins."""
+
+_BUG = ("INTERNAL_ERROR", 500)
+
+
+def error_code_for(exc: BaseException) -> tuple[str, int]:
+    """Return the MLflow error code and HTTP status for an exception (INTERNAL_ERROR for a bug)."""
+    for cls in type(exc).__mro__:
+        found = ERROR_TABLE.get(cls)
+        if found is not None:
+            return found
+    return _BUG
+
+
+def _public_class(exc: BaseException) -> str | None:
+    """The name of the nearest :mod:`fitscribe.errors` class of ``exc``, or None."""
+    for cls in type(exc).__mro__:
+        if cls.__module__ == e.__name__:
+            return cls.__name__
+    return None
+
+
+def error_body(exc: BaseException) -> tuple[dict[str, Any], int]:
+    """Return the JSON body and HTTP status answering ``exc``.
+
+    Args:
+        exc: The exception a handler raised.
+
+    Returns:
+        ``({"error_code", "message", "fitscribe_error"?}, status)``.
+    """
+    code, status = error_code_for(exc)
+    if (code, status) == _BUG:
+        _log.error("Unexpected error while answering a request", exc_info=exc)
+        message = f"Internal server error ({type(exc).__name__}); this is a bug in fitscribe, see the server log."
+        return {"error_code": code, "message": message}, status
+    body: dict[str, Any] = {"error_code": code, "message": str(exc)}
+    name = _public_class(exc)
+    if name is not None:
+        body["fitscribe_error"] = name
+    return body, status
+
+
+def error_response(exc: BaseException) -> JSONResponse:
+    """Return the JSON response answering ``exc`` (see :data:`ERROR_TABLE`)."""
+    body, status = error_body(exc)
+    return JSONResponse(body, status_code=status)

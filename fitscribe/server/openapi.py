@@ -1,0 +1,126 @@
+"""The OpenAPI 3.1 description of what the server answers, built from the endpoint declarations.
+
+Every RPC endpoint's fields come from the same declaration the server checks requests against, so the
+document cannot drift from the handlers. The artifact proxy and the plain routes are described here.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+from fitscribe.server.routes import API_PREFIXES, Endpoint, Field
+
+__all__ = ["build_openapi"]
+
+_SCHEMAS: dict[str, dict[str, Any]] = {
+    "string": {"type": "string"},
+    "int64": {"oneOf": [{"type": "integer", "format": "int64"}, {"type": "string", "pattern": r"^-?\d+$"}]},
+    "double": {"oneOf": [{"type": "number"}, {"type": "string", "enum": ["NaN", "Infinity", "-Infinity"]}]},
+    "bool": {"type": "boolean"},
+    "strings": {"type": "array", "items": {"type": "string"}},
+    "objects": {"type": "array", "items": {"type": "object"}},
+    "object": {"type": "object"},
+}
+_QUERY_SCHEMAS = {**_SCHEMAS, "int64": {"type": "integer", "format": "int64"},
+                  "double": {"type": "string"}, "bool": {"type": "string", "enum": ["true", "false"]}}
+
+_ERROR = {"$ref": "#/components/schemas/Error"}
+
+
+def _responses(ok: dict[str, Any], *statuses: str) -> dict[str, Any]:
+    out: dict[str, Any] = {"200": ok}
+    for status in statuses or ("400", "404"):
+        out[status] = {"description": "MLflow-style error", "content": {"application/json": {"schema": _ERROR}}}
+    return out
+
+
+_JSON_OK = {"description": "The answer (a JSON object)", "content": {"application/json": {"schema": {"type": "object"}}}}
+
+
+def _operation(ep: Endpoint) -> dict[str, Any]:
+    path_names = {f.name for f in ep.fields if "{" + f.name + "}" in ep.path}
+    op: dict[str, Any] = {"operationId": f"{ep.method.lower()}_{ep.path.replace('/', '_').replace('-', '_')}",
+                          "summary": ep.summary, "responses": _responses(_JSON_OK)}
+    parameters = [{"name": f.name, "in": "path", "required": True, "schema": {"type": "string"}}
+                  for f in ep.fields if f.name in path_names]
+    others = [f for f in ep.fields if f.name not in path_names]
+    if ep.method == "GET":
+        parameters += [_query_parameter(f) for f in others]
+    elif others:
+        op["requestBody"] = {"required": any(f.required for f in others),
+                             "content": {"application/json": {"schema": _body_schema(others)}}}
+    if parameters:
+        op["parameters"] = parameters
+    return op
+
+
+def _query_parameter(field: Field) -> dict[str, Any]:
+    param: dict[str, Any] = {"name": field.name, "in": "query", "required": field.required,
+                             "schema": _QUERY_SCHEMAS[field.type]}
+    if field.type in ("strings", "objects"):
+        param["explode"] = True
+    return param
+
+
+def _body_schema(items: Sequence[Field]) -> dict[str, Any]:
+    schema: dict[str, Any] = {"type": "object", "properties": {f.name: _SCHEMAS[f.type] for f in items}}
+    required = [f.name for f in items if f.required]
+    if required:
+        schema["required"] = required
+    return schema
+
+
+def _proxy_paths(prefix: str) -> dict[str, Any]:
+    path_param = [{"name": "path", "in": "path", "required": True, "schema": {"type": "string"},
+                   "description": "Relative to the artifact destination, e.g. 1/<run_id>/artifacts/model.pkl"}]
+    raw = {"description": "The file's bytes", "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}
+    return {
+        f"{prefix}/artifacts": {"get": {
+            "operationId": "list_proxied_artifacts", "summary": "List a folder of the artifact destination.",
+            "parameters": [{"name": "path", "in": "query", "required": False, "schema": {"type": "string"}}],
+            "responses": _responses(_JSON_OK, "400")}},
+        f"{prefix}/artifacts/{{path}}": {
+            "parameters": path_param,
+            "get": {"operationId": "download_artifact", "summary": "Download a file.",
+                    "responses": _responses(raw, "400", "404")},
+            "put": {"operationId": "upload_artifact", "summary": "Upload a file (raw bytes as the body).",
+                    "requestBody": {"required": False, "content": {"application/octet-stream": {
+                        "schema": {"type": "string", "format": "binary"}}}},
+                    "responses": _responses(_JSON_OK, "400")},
+            "delete": {"operationId": "delete_artifact", "summary": "Delete a file or folder.",
+                       "responses": _responses(_JSON_OK, "400")},
+        },
+    }
+
+
+def _plain_paths() -> dict[str, Any]:
+    text = {"description": "Plain text", "content": {"text/plain": {"schema": {"type": "string"}}}}
+    return {
+        "/health": {"get": {"operationId": "health", "summary": "Liveness probe: answers OK.", "responses": {"200": text}}},
+        "/version": {"get": {"operationId": "version", "summary": "The fitscribe version.", "responses": {"200": text}}},
+        "/api/3.0/mlflow/server-info": {"get": {"operationId": "server_info", "summary": "Capabilities, for MLflow's client.",
+                                                "responses": {"200": _JSON_OK}}},
+        "/openapi.json": {"get": {"operationId": "openapi", "summary": "This document.", "responses": {"200": _JSON_OK}}},
+    }
+
+
+def build_openapi(endpoints: Sequence[Endpoint], *, serve_artifacts: bool, version: str) -> dict[str, Any]:
+    """Return the OpenAPI document of a server answering ``endpoints`` (and the proxy if served).
+
+    Only the canonical ``/api/...`` paths are listed; ``/ajax-api/...`` mirrors them.
+    """
+    paths: dict[str, Any] = _plain_paths()
+    for ep in endpoints:
+        paths.setdefault(f"{API_PREFIXES[0]}/{ep.path}", {})[ep.method.lower()] = _operation(ep)
+    if serve_artifacts:
+        paths.update(_proxy_paths("/api/2.0/mlflow-artifacts"))
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "fitscribe tracking server", "version": version,
+                 "description": "MLflow's REST API 2.0 (tracking, MLflow 3 logged models, artifact proxy)."},
+        "paths": paths,
+        "components": {"schemas": {"Error": {
+            "type": "object", "required": ["error_code", "message"],
+            "properties": {"error_code": {"type": "string"}, "message": {"type": "string"},
+                           "fitscribe_error": {"type": "string"}}}}},
+    }

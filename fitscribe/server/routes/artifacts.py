@@ -1,0 +1,184 @@
+"""Artifacts: the tracking API's ``artifacts/list``, and the artifact proxy.
+
+The proxy (``/api/2.0/mlflow-artifacts/artifacts/<path>``) serves the artifact destination to
+clients of runs whose artifact URI is ``mlflow-artifacts:/...``: PUT uploads the request body,
+streamed to a hidden temporary file and renamed into place; GET streams a file back, or lists a
+folder (``?path=``, basenames only, as MLflow answers); DELETE removes a file or folder. Paths with
+``..``, absolute paths, backslashes and ``#`` are refused with 400.
+"""
+
+from __future__ import annotations
+
+import mimetypes
+import os
+import posixpath
+import shutil
+import tempfile
+from typing import Any, AsyncIterator, Awaitable, Callable
+from urllib.parse import quote
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+from fitscribe.errors import BackendError, InvalidValueError
+from fitscribe.server.errors import NotSupported, error_response
+from fitscribe.server.params import Params
+from fitscribe.server.routes import Endpoint, fields
+from fitscribe.server.serialization import file_info_to_json
+from fitscribe.server.state import ServerState, check_proxy_path
+
+__all__ = ["ENDPOINTS", "proxy_routes", "PROXY_PREFIXES"]
+
+PROXY_PREFIXES = ("/api/2.0/mlflow-artifacts", "/ajax-api/2.0/mlflow-artifacts")
+_WRITE_CHUNK = 1024 * 1024
+
+
+def list_artifacts(s: ServerState, p: Params) -> dict[str, Any]:
+    """Answer the files and folders directly under ``path`` of a run's artifacts (run-relative paths)."""
+    root = s.tracking.get_run(p.run_id()).info.artifact_uri
+    relative = check_proxy_path(p.text("path") or "")
+    infos = s.artifact_store_for(root).list(relative or None)
+    out: dict[str, Any] = {"root_uri": root}
+    if infos:
+        out["files"] = [file_info_to_json(i.path, i.is_dir, i.file_size) for i in infos]
+    return out
+
+
+ENDPOINTS = (
+    Endpoint("GET", "artifacts/list", list_artifacts, "List a run's artifacts under a path.",
+             fields("run_id run_uuid path page_token")),
+)
+
+
+# -- the proxy ---------------------------------------------------------------------------------
+Raw = Callable[[Request, ServerState], Awaitable[Response]]
+
+
+def _guarded(handler: Raw) -> Callable[[Request], Awaitable[Response]]:
+    """Answer a raw handler's exceptions through the error table."""
+
+    async def call(request: Request) -> Response:
+        try:
+            return await handler(request, request.app.state.server)
+        except ClientDisconnect:
+            return Response(status_code=400)  # nobody is listening any more
+        except Exception as exc:  # answered through the error table; bugs are logged there
+            return error_response(exc)
+
+    call.__name__ = handler.__name__
+    call.__doc__ = handler.__doc__
+    return call
+
+
+async def proxy_list(request: Request, s: ServerState) -> Response:
+    """List a folder of the artifact destination: ``{"files": [{path: basename, is_dir, file_size}]}``."""
+    relative = check_proxy_path(request.query_params.get("path") or "")
+    store = s.proxy_store()
+    infos = await run_in_threadpool(store.list, relative or None)
+    files = [file_info_to_json(posixpath.basename(i.path), i.is_dir, i.file_size) for i in infos]
+    return JSONResponse({"files": files} if files else {})
+
+
+async def proxy_download(request: Request, s: ServerState) -> Response:
+    """Stream a file of the artifact destination (404 if missing, 400 for a folder)."""
+    relative = check_proxy_path(request.path_params["path"], file=True)
+    store = s.proxy_store()
+    chunks = await run_in_threadpool(store.open, relative)
+    name = posixpath.basename(relative)
+    quoted = quote(name)
+    disposition = f'attachment; filename="{name}"' if quoted == name else f"attachment; filename*=utf-8''{quoted}"
+    headers = {"Content-Disposition": disposition, "X-Content-Type-Options": "nosniff"}
+    local_path = getattr(store, "local_path", None)
+    if callable(local_path):
+        headers["Content-Length"] = str(await run_in_threadpool(_size, local_path(relative)))
+    media_type = mimetypes.guess_type(name)[0] or "application/octet-stream"
+    return StreamingResponse(chunks, media_type=media_type, headers=headers)
+
+
+def _size(path: str) -> int:
+    return os.path.getsize(path)
+
+
+async def _receive(stream: AsyncIterator[bytes], path: str) -> None:
+    """Write a request body to ``path`` as it arrives, in writes of about 1 MiB off the event loop."""
+    with open(path, "wb") as handle:
+        buffer = bytearray()
+        async for chunk in stream:
+            buffer += chunk
+            if len(buffer) >= _WRITE_CHUNK:
+                data, buffer = buffer, bytearray()
+                await run_in_threadpool(handle.write, data)
+        if buffer:
+            await run_in_threadpool(handle.write, buffer)
+
+
+def _move_into_place(source: str, target: str) -> None:
+    """Rename an uploaded file over ``target`` (same filesystem), creating its folder."""
+    if os.path.isdir(target):
+        raise InvalidValueError(f"Cannot upload to {target!r}: a folder of that name exists.")
+    try:
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        raise InvalidValueError(f"Cannot upload to {target!r}: one of its parent folders is a file.") from None
+    try:
+        os.replace(source, target)
+    except OSError as exc:
+        raise BackendError(f"Could not store the upload at {target!r}: {exc}") from exc
+
+
+async def proxy_upload(request: Request, s: ServerState) -> Response:
+    """Store the request body as a file of the artifact destination (replacing any file there)."""
+    relative = check_proxy_path(request.path_params["path"], file=True)
+    store = s.proxy_store()
+    scratch, local_path = getattr(store, "scratch_folder", None), getattr(store, "local_path", None)
+    if callable(scratch) and callable(local_path):  # a local store: stream in place, rename once
+        folder = await run_in_threadpool(scratch)
+        try:
+            upload = os.path.join(folder, "upload")
+            await _receive(request.stream(), upload)
+            target = await run_in_threadpool(local_path, relative)
+            await run_in_threadpool(_move_into_place, upload, target)
+        finally:
+            await run_in_threadpool(shutil.rmtree, folder, True)
+        return JSONResponse({})
+    with tempfile.TemporaryDirectory(prefix="fitscribe-upload-") as tmp:  # any other store: via put()
+        upload = os.path.join(tmp, posixpath.basename(relative))
+        await _receive(request.stream(), upload)
+        await run_in_threadpool(store.put, upload, posixpath.dirname(relative) or None)
+    return JSONResponse({})
+
+
+async def proxy_delete(request: Request, s: ServerState) -> Response:
+    """Delete a file or folder of the artifact destination (nothing there is fine)."""
+    relative = check_proxy_path(request.path_params["path"])
+    if not relative:
+        raise InvalidValueError("Refusing to delete the whole artifact destination; name a file or folder.")
+    store = s.proxy_store()
+    await run_in_threadpool(store.delete, relative)
+    return JSONResponse({})
+
+
+async def multipart_unsupported(request: Request, s: ServerState) -> Response:
+    """Refuse multipart uploads: MLflow's client then falls back to one PUT."""
+    raise NotSupported("Multipart upload is not supported for the current artifact repository")
+
+
+async def presigned_unsupported(request: Request, s: ServerState) -> Response:
+    """Refuse presigned downloads: MLflow's client then downloads through the proxy."""
+    raise NotSupported("Presigned URLs are not supported for the current artifact repository")
+
+
+def proxy_routes() -> list[Route]:
+    """Return the artifact proxy's routes under each of :data:`PROXY_PREFIXES`."""
+    table: list[tuple[str, str, Raw]] = [
+        ("GET", "artifacts", proxy_list),
+        ("GET", "artifacts/{path:path}", proxy_download),
+        ("PUT", "artifacts/{path:path}", proxy_upload),
+        ("DELETE", "artifacts/{path:path}", proxy_delete),
+        ("POST", "mpu/create/{path:path}", multipart_unsupported),
+        ("GET", "presigned/{path:path}", presigned_unsupported),
+    ]
+    return [Route(f"{prefix}/{path}", _guarded(handler), methods=[method])
+            for prefix in PROXY_PREFIXES for method, path, handler in table]

@@ -1,0 +1,224 @@
+"""The OFFICIAL mlflow client (3.x, in its own virtualenv) against ``fitscribe server``.
+
+One subprocess of MLflow's python (``.venv-mlflow``, built by ``scripts/mlflow_venv.sh``; or
+``FITSCRIBE_MLFLOW_PYTHON``) runs :data:`CLIENT_SCRIPT` with ``MLFLOW_TRACKING_URI`` pointing at a
+server on 127.0.0.1 (port 0, a thread of this process) backed by SQLite, with artifact serving on.
+The script writes what MLflow saw to a JSON file; the tests then read everything back with
+``fitscribe.Client`` on the same SQLite store and assert exact equality. Without MLflow's python the
+tests are skipped locally, with the reason, and fail in CI (``CI`` set).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import textwrap
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+
+import fitscribe
+from fitscribe.server import create_app
+from fitscribe.server.run import ThreadedServer
+
+REPO = Path(__file__).resolve().parent.parent
+T0 = 1_700_000_000_000  # timestamps of the metric history, so they can be compared exactly
+
+CLIENT_SCRIPT = textwrap.dedent('''
+    import json, math, os, sys, tempfile
+    import mlflow
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
+    out, T0 = {}, int(sys.argv[2])
+    client = MlflowClient()
+
+    def code_of(call):
+        try:
+            call()
+        except MlflowException as exc:
+            return exc.error_code
+        return "no error"
+
+    exp_id = mlflow.create_experiment("mlflow-client", tags={"team": "vision"})
+    mlflow.set_experiment("mlflow-client")
+    with mlflow.start_run(run_name="main") as run:
+        run_id = run.info.run_id
+        mlflow.log_params({"lr": 0.01, "layers": 3, "optimizer": "adam"})
+        mlflow.log_param("note", None)
+        for i in range(50):
+            client.log_metric(run_id, "loss", 1.0 / (i + 1), timestamp=T0 + i, step=i)
+        mlflow.log_metric("nan_metric", float("nan"), step=0, timestamp=T0)
+        mlflow.log_metric("inf_metric", float("inf"), step=0, timestamp=T0)
+        mlflow.set_tags({"stage": "dev", "owner": "ann"})
+        mlflow.set_tag("doomed", "x")
+        client.delete_tag(run_id, "doomed")
+        folder = tempfile.mkdtemp()
+        with open(os.path.join(folder, "hello.txt"), "w") as f:
+            f.write("hello from mlflow\\n")
+        mlflow.log_artifact(os.path.join(folder, "hello.txt"), artifact_path="notes")
+        mlflow.log_dict({"a": 1}, "config/params.json")
+        import pandas as pd
+        df = pd.DataFrame({"x": [1.0, 2.0, 3.0], "y": [0, 1, 0]})
+        mlflow.log_input(mlflow.data.from_pandas(df, name="train-df"), context="training")
+        from sklearn.linear_model import LogisticRegression
+        X = df[["x"]].to_numpy()
+        model = LogisticRegression().fit(X, df["y"])
+        info = mlflow.sklearn.log_model(model, name="model")
+        out["model_id"] = info.model_id
+    out.update(experiment_id=exp_id, run_id=run_id, run_name="main")
+    out["history"] = [[m.step, m.timestamp, m.value] for m in client.get_metric_history(run_id, "loss")]
+    got = client.get_run(run_id)
+    out["mlflow_params"] = got.data.params
+    out["mlflow_tags"] = {k: v for k, v in got.data.tags.items()}
+    out["mlflow_metrics"] = {k: (None if math.isnan(v) else v) for k, v in got.data.metrics.items()}
+    out["status"] = got.info.status
+    out["artifact_uri"] = got.info.artifact_uri
+    out["root_listing"] = sorted(f.path for f in client.list_artifacts(run_id))
+    out["notes_listing"] = sorted(f.path for f in client.list_artifacts(run_id, "notes"))
+    local = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path="notes/hello.txt")
+    out["downloaded"] = open(local).read()
+    out["loaded_runs_uri"] = mlflow.pyfunc.load_model(f"runs:/{run_id}/model").predict(X).tolist()
+    out["loaded_models_uri"] = mlflow.sklearn.load_model(f"models:/{info.model_id}").predict(X).tolist()
+    out["predicted"] = model.predict(X).tolist()
+
+    # several runs for search_runs with a filter and an order_by
+    for name, kind, acc in [("s1", "a", 0.9), ("s2", "b", 0.95), ("s3", "a", 0.7), ("s4", "a", 0.3)]:
+        with mlflow.start_run(run_name=name):
+            mlflow.log_param("kind", kind)
+            mlflow.log_metric("acc", acc)
+    found = client.search_runs([exp_id], "metrics.acc > 0.5 and params.kind = 'a'", order_by=["metrics.acc DESC"])
+    out["search_names"] = [r.info.run_name for r in found]
+    frame = mlflow.search_runs([exp_id], filter_string="params.kind = 'a'", order_by=["metrics.acc ASC"])
+    out["search_frame_names"] = frame["tags.mlflow.runName"].tolist()
+    page = client.search_runs([exp_id], order_by=["attributes.start_time ASC"], max_results=2)
+    out["paged_names"] = [[r.info.run_name for r in page]]
+    while page.token:
+        page = client.search_runs([exp_id], order_by=["attributes.start_time ASC"], max_results=2, page_token=page.token)
+        out["paged_names"].append([r.info.run_name for r in page])
+    out["experiments"] = sorted(e.name for e in client.search_experiments(filter_string="name LIKE 'mlflow-%'"))
+    client.set_experiment_tag(exp_id, "reviewed", "yes")
+    other = client.create_experiment("to-rename")
+    client.rename_experiment(other, "renamed")
+    client.delete_experiment(other)
+    client.restore_experiment(other)
+    out["renamed"] = client.get_experiment(other).name
+
+    out["errors"] = {
+        "missing_run": code_of(lambda: client.get_run("0" * 32)),
+        "duplicate_experiment": code_of(lambda: client.create_experiment("mlflow-client")),
+        "changed_param": code_of(lambda: client.log_param(run_id, "lr", "0.5")),
+        "bad_key": code_of(lambda: client.log_metric(run_id, "bad$key", 1.0)),
+        "missing_experiment": code_of(lambda: client.get_experiment("987654")),
+    }
+    json.dump(out, open(sys.argv[1], "w"))
+''')
+
+
+def _mlflow_python() -> str:
+    """Return the MLflow venv's python, or skip (fail in CI) with the reason."""
+    configured = os.environ.get("FITSCRIBE_MLFLOW_PYTHON")
+    python = os.path.abspath(configured) if configured else str(REPO / ".venv-mlflow" / "bin" / "python")
+    if not os.path.isfile(python):
+        how = "from FITSCRIBE_MLFLOW_PYTHON" if configured else "the default; or set FITSCRIBE_MLFLOW_PYTHON"
+        message = f"No MLflow python at {python!r} ({how}); create it with `bash scripts/mlflow_venv.sh`"
+        if os.environ.get("CI"):
+            pytest.fail(message + " (CI must run the MLflow interoperability tests)")
+        pytest.skip(message)
+    return python
+
+
+@dataclass
+class Session:
+    store: str
+    artifacts: str
+    url: str
+    seen: dict[str, Any]
+
+
+@pytest.fixture(scope="module")
+def session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Session]:
+    """Serve a fresh SQLite store, run the MLflow client script against it once, keep what it saw."""
+    python = _mlflow_python()
+    root = tmp_path_factory.mktemp("mlflow-client")
+    store, artifacts = str(root / "store"), str(root / "artifacts")
+    script, result = root / "client.py", root / "result.json"
+    script.write_text(CLIENT_SCRIPT)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "FITSCRIBE_"))}
+    with ThreadedServer(create_app(store, artifacts)) as server:
+        env.update(MLFLOW_TRACKING_URI=server.url, MLFLOW_DISABLE_TELEMETRY="true", DO_NOT_TRACK="true",
+                   MLFLOW_HTTP_REQUEST_MAX_RETRIES="0", MLFLOW_HTTP_REQUEST_TIMEOUT="60")
+        job = subprocess.run([python, str(script), str(result), str(T0)], cwd=root, env=env,
+                             capture_output=True, text=True, timeout=600)
+        assert job.returncode == 0, f"MLflow's client failed against the server:\n{job.stdout}\n{job.stderr}"
+        yield Session(store, artifacts, server.url, json.loads(result.read_text()))
+
+
+def test_fitscribe_reads_back_the_experiment(session: Session) -> None:
+    client = fitscribe.Client(session.store)
+    exp = client.get_experiment(session.seen["experiment_id"])
+    assert exp.name == "mlflow-client"
+    assert exp.tags == {"team": "vision", "reviewed": "yes"}
+    assert exp.artifact_location == f"mlflow-artifacts:/{exp.experiment_id}"
+    assert session.seen["experiments"] == ["mlflow-client"]
+    assert session.seen["renamed"] == "renamed"
+
+
+def test_fitscribe_reads_back_the_run(session: Session) -> None:
+    seen = session.seen
+    run = fitscribe.Client(session.store).get_run(seen["run_id"])
+    assert run.info.run_name == "main" and run.info.status == "FINISHED" and run.info.end_time is not None
+    assert run.info.artifact_uri == seen["artifact_uri"] == f"mlflow-artifacts:/{seen['experiment_id']}/{seen['run_id']}/artifacts"
+    assert run.data.params == {"lr": "0.01", "layers": "3", "optimizer": "adam", "note": "None"} == seen["mlflow_params"]
+    assert {"stage": "dev", "owner": "ann"}.items() <= run.data.tags.items()
+    assert "doomed" not in run.data.tags and run.data.tags["mlflow.runName"] == "main"
+    assert run.data.tags == seen["mlflow_tags"]
+    assert math.isnan(run.data.metrics["nan_metric"]) and run.data.metrics["inf_metric"] == math.inf
+    assert run.data.metrics["loss"] == seen["mlflow_metrics"]["loss"] == 1.0 / 50
+    assert seen["mlflow_metrics"]["inf_metric"] == math.inf and seen["mlflow_metrics"]["nan_metric"] is None
+    dataset = run.inputs.dataset_inputs[0]
+    assert dataset.dataset.name == "train-df" and {(t.key, t.value) for t in dataset.tags} == {("mlflow.data.context", "training")}
+
+
+def test_metric_history_is_exact(session: Session) -> None:
+    history = fitscribe.Client(session.store).get_metric_history(session.seen["run_id"], "loss")
+    expected = [[i, T0 + i, 1.0 / (i + 1)] for i in range(50)]
+    assert [[m.step, m.timestamp, m.value] for m in history] == expected
+    assert session.seen["history"] == expected  # also what MLflow's client reads (no duplicate from log_model)
+
+
+def test_artifacts_went_through_the_proxy(session: Session) -> None:
+    seen = session.seen
+    run_dir = Path(session.artifacts, seen["experiment_id"], seen["run_id"], "artifacts")
+    assert (run_dir / "notes" / "hello.txt").read_text() == "hello from mlflow\n"
+    assert json.loads((run_dir / "config" / "params.json").read_text()) == {"a": 1}
+    assert seen["root_listing"] == ["config", "notes"]
+    assert seen["notes_listing"] == ["notes/hello.txt"]
+    assert seen["downloaded"] == "hello from mlflow\n"
+
+
+def test_log_model_and_load_it_back(session: Session) -> None:
+    seen = session.seen
+    model_dir = Path(session.artifacts, seen["experiment_id"], "models", seen["model_id"], "artifacts")
+    assert (model_dir / "MLmodel").is_file()
+    assert seen["loaded_runs_uri"] == seen["loaded_models_uri"] == seen["predicted"]
+
+
+def test_search_runs_with_filter_and_order_by(session: Session) -> None:
+    assert session.seen["search_names"] == ["s1", "s3"]
+    assert session.seen["search_frame_names"] == ["s4", "s3", "s1"]
+    assert session.seen["paged_names"] == [["main", "s1"], ["s2", "s3"], ["s4"]]
+
+
+def test_error_codes_seen_by_the_mlflow_client(session: Session) -> None:
+    assert session.seen["errors"] == {
+        "missing_run": "RESOURCE_DOES_NOT_EXIST",
+        "duplicate_experiment": "RESOURCE_ALREADY_EXISTS",
+        "changed_param": "INVALID_PARAMETER_VALUE",
+        "bad_key": "INVALID_PARAMETER_VALUE",
+        "missing_experiment": "RESOURCE_DOES_NOT_EXIST",
+    }
