@@ -44,8 +44,9 @@ def _runs() -> list[fitscribe.Run]:
     return fitscribe.search_runs(output_format="list", order_by=["attributes.start_time ASC"])
 
 
-def _report(run_id: str) -> dict:
-    with open(fitscribe.download_artifacts(run_id, "fitscribe.autolog.report.json")) as fh:
+def _report(run_id: str, name: str = "fitscribe.autolog.report.json") -> dict:
+    fitscribe.flush()
+    with open(fitscribe.download_artifacts(run_id, name)) as fh:
         return json.load(fh)
 
 
@@ -150,7 +151,8 @@ def test_second_fit_in_a_user_run_skips_conflicting_params(binary) -> None:
         LogisticRegression(C=2.0).fit(X, y)
     reports = fitscribe.get_run(run.info.run_id).data.params
     assert reports["C"] == "1.0"
-    report = _report(run.info.run_id)
+    assert _report(run.info.run_id)["skipped"] == []
+    report = _report(run.info.run_id, "fitscribe.autolog.report-2.json")
     assert any("the run already has C='1.0'" in item["reason"] for item in report["skipped"])
 
 
@@ -363,3 +365,23 @@ def test_available_if_methods_are_wrapped_without_changing_hasattr() -> None:
     assert run.data.tags["estimator_name"] == "Pipeline"
     fitscribe.autolog(disable=True)
     assert Pipeline.__dict__["fit_transform"] is raw
+
+
+def test_a_process_exiting_right_after_fit_loses_nothing(tmp_path: Path) -> None:
+    script = textwrap.dedent(
+        """
+        import fitscribe
+        fitscribe.autolog()
+        from sklearn.linear_model import LogisticRegression
+        LogisticRegression().fit([[0.0], [1.0], [2.0], [3.0]], [0, 0, 1, 1])
+        """  # no flush: plots and metrics are finished in the background before the interpreter exits
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FITSCRIBE_")}
+    out = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and out.stderr == "", out.stderr
+    client = fitscribe.Client(str(tmp_path / "fitruns"))
+    (run,) = client.search_runs([e.experiment_id for e in client.search_experiments()])
+    assert run.info.status == "FINISHED" and "training_roc_auc" in run.data.metrics
+    assert {"training_confusion_matrix.png", "estimator.html", "fitscribe.autolog.report.json"} <= {
+        f.path for f in client.list_artifacts(run.info.run_id)}
+    client.close()

@@ -53,6 +53,7 @@ class _Deferred:
         self._jobs: list[Callable[[], None]] = []
         self._busy = 0
         self._thread: Any = None
+        self._exit_hook = False
 
     def submit(self, job: Callable[[], None]) -> None:
         """Queue ``job`` to run on the background thread."""
@@ -63,8 +64,14 @@ class _Deferred:
             self._jobs.append(job)
             self._busy += 1
             if self._thread is None or not self._thread.is_alive():
-                if self._thread is None:
-                    atexit.register(self.wait)
+                if not self._exit_hook:
+                    self._exit_hook = True
+                    # Before atexit handlers (which close stores and journals): at thread shutdown.
+                    register = getattr(threading, "_register_atexit", None)
+                    try:
+                        register(self.wait) if register is not None else atexit.register(self.wait)
+                    except RuntimeError:  # the interpreter is already shutting down
+                        atexit.register(self.wait)
                 self._thread = threading.Thread(target=self._loop, name="fitscribe-autolog", daemon=True)
                 self._thread.start()
             self._cond.notify_all()
@@ -263,7 +270,7 @@ class TrainingCall:
         if self.run_id is None:
             return
         try:
-            self.client.log_dict(self.run_id, self.report(), REPORT_FILE)
+            self.client.log_dict(self.run_id, self.report(), _report_name(self.run_id))
         except Exception as exc:  # the report must not hide the training result
             if strict_mode():
                 raise
@@ -275,6 +282,20 @@ class TrainingCall:
             else:
                 self.client.set_terminated(self.run_id, status)
                 self.client.flush()
+
+
+_REPORTS: dict[str, int] = {}
+
+
+def _report_name(run_id: str) -> str:
+    """``fitscribe.autolog.report.json``; a second autologged call into the same (user) run writes
+    ``fitscribe.autolog.report-2.json`` and so on, so no report overwrites another."""
+    count = _REPORTS.get(run_id, 0) + 1
+    _REPORTS[run_id] = count
+    if len(_REPORTS) > 10_000:
+        _REPORTS.clear()
+        _REPORTS[run_id] = count
+    return REPORT_FILE if count == 1 else REPORT_FILE.replace(".json", f"-{count}.json")
 
 
 def _should_log(integration: "Integration") -> bool:
@@ -356,7 +377,7 @@ def _after_failed(call: TrainingCall, exc: Exception) -> str:
 def write_report_now(call: TrainingCall) -> None:
     """Write the report of ``call`` immediately (integrations with their own run lifecycle)."""
     if call.run_id is not None:
-        call.client.log_dict(call.run_id, call.report(), REPORT_FILE)
+        call.client.log_dict(call.run_id, call.report(), _report_name(call.run_id))
 
 
 def to_json(value: Any) -> str:

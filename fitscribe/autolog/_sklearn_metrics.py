@@ -47,56 +47,89 @@ def _default_score(estimator: Any) -> str | None:
     return None
 
 
-def training_metrics(call: "TrainingCall", estimator: Any, X: Any, y: Any, weight: Any) -> dict[str, float]:
-    """Compute MLflow's training metrics for a classifier or regressor; keep predictions for plots."""
+class Predictions:
+    """What training metrics and plots need, taken from the live estimator while ``fit`` returns:
+    copies of the targets and weights, the predictions, the class labels and, for a custom
+    ``score``, its value. Everything else is computed later, on the background finisher."""
+
+    def __init__(self, kind: str, y: Any, pred: Any, proba: Any, weight: Any, classes: Any, default: str | None) -> None:
+        self.kind = kind
+        self.y = y
+        self.pred = pred
+        self.proba = proba
+        self.weight = weight
+        self.classes = classes
+        self.default = default
+        self.score: float | None = None
+
+
+def predictions(call: "TrainingCall", estimator: Any, X: Any, y: Any, weight: Any) -> Predictions | None:
+    """Run the one prediction pass (sampling large training sets); None for other estimators."""
+    import numpy as np
     from sklearn.base import is_classifier, is_regressor
 
     limit = int(call.config.options.get("max_metric_rows", 100_000))
     X, y, weight = _sample(call, X, y, weight, limit)
-    metrics: dict[str, float] = {}
-    if is_classifier(estimator):
-        metrics.update(call.step("classifier metrics", lambda: _classifier(call, estimator, X, y, weight)) or {})
-    elif is_regressor(estimator):
-        metrics.update(call.step("regressor metrics", lambda: _regressor(call, estimator, X, y, weight)) or {})
+    y_copy = np.array(y, copy=True)
+    w_copy = None if weight is None else np.array(weight, copy=True)
     default = _default_score(estimator)
-    if default == "accuracy" and "training_accuracy_score" in metrics:
-        metrics["training_score"] = metrics["training_accuracy_score"]
-    elif default == "r2" and "training_r2_score" in metrics:
-        metrics["training_score"] = metrics["training_r2_score"]
-    elif hasattr(estimator, "score"):
+    if is_classifier(estimator):
+        proba = call.step("predict_proba", lambda: estimator.predict_proba(X)) if hasattr(estimator, "predict_proba") else None
+        pred = _labels_from_proba(estimator, proba) if proba is not None else None
+        if pred is None:
+            pred = estimator.predict(X)
+        out = Predictions("classifier", y_copy, np.asarray(pred), proba, w_copy, getattr(estimator, "classes_", None), default)
+    elif is_regressor(estimator):
+        out = Predictions("regressor", y_copy, np.asarray(estimator.predict(X)), None, w_copy, None, default)
+    else:
+        out = Predictions("other", y_copy, None, None, w_copy, None, default)
+    if default is None and hasattr(estimator, "score"):
         value = call.step("training_score", lambda: estimator.score(X, y, sample_weight=weight) if weight is not None else estimator.score(X, y))
-        if value is not None:
-            metrics["training_score"] = float(value)
+        out.score = None if value is None else float(value)
+    return out
+
+
+def training_metrics(call: "TrainingCall", p: Predictions) -> dict[str, float]:
+    """Compute MLflow's training metrics from the predictions (no estimator needed)."""
+    metrics: dict[str, float] = {}
+    if p.kind == "classifier":
+        metrics.update(call.step("classifier metrics", lambda: _classifier(call, p)) or {})
+    elif p.kind == "regressor":
+        metrics.update(call.step("regressor metrics", lambda: _regressor(p)) or {})
+    if p.default == "accuracy" and "training_accuracy_score" in metrics:
+        metrics["training_score"] = metrics["training_accuracy_score"]
+    elif p.default == "r2" and "training_r2_score" in metrics:
+        metrics["training_score"] = metrics["training_r2_score"]
+    elif p.score is not None:
+        metrics["training_score"] = p.score
     return {k: v for k, v in metrics.items() if v is not None and not isinstance(v, bool)}
 
 
-def _classifier(call: "TrainingCall", estimator: Any, X: Any, y: Any, weight: Any) -> dict[str, float]:
+def _classifier(call: "TrainingCall", p: Predictions) -> dict[str, float]:
     from sklearn import metrics as m
 
-    proba = call.step("predict_proba", lambda: estimator.predict_proba(X)) if hasattr(estimator, "predict_proba") else None
-    pred = _labels_from_proba(estimator, proba) if proba is not None else None
-    if pred is None:
-        pred = estimator.predict(X)
-    call.state["y_true"], call.state["y_pred"] = y, pred
+    y, pred, weight = p.y, p.pred, p.weight
     pos_label = call.config.options.get("pos_label")
     average = "binary" if pos_label is not None else "weighted"
     extra = {"pos_label": pos_label} if pos_label is not None else {}
-    out = {
-        "training_precision_score": m.precision_score(y, pred, average=average, sample_weight=weight, zero_division=0, **extra),
-        "training_recall_score": m.recall_score(y, pred, average=average, sample_weight=weight, zero_division=0, **extra),
-        "training_f1_score": m.f1_score(y, pred, average=average, sample_weight=weight, zero_division=0, **extra),
+    precision, recall, f1, _ = m.precision_recall_fscore_support(
+        y, pred, average=average, sample_weight=weight, zero_division=0, **extra
+    )
+    out: dict[str, Any] = {
+        "training_precision_score": precision,
+        "training_recall_score": recall,
+        "training_f1_score": f1,
         "training_accuracy_score": m.accuracy_score(y, pred, sample_weight=weight),
     }
-    if proba is not None:
-        call.state["y_proba"] = proba
-        out.update(_probability_metrics(call, estimator, y, proba, weight))
+    if p.proba is not None:
+        out.update(_probability_metrics(call, p))
     return {k: float(v) for k, v in out.items() if v is not None}
 
 
-def _probability_metrics(call: "TrainingCall", estimator: Any, y: Any, proba: Any, weight: Any) -> dict[str, Any]:
+def _probability_metrics(call: "TrainingCall", p: Predictions) -> dict[str, Any]:
     from sklearn import metrics as m
 
-    classes = getattr(estimator, "classes_", None)
+    y, proba, weight, classes = p.y, p.proba, p.weight, p.classes
     out = {"training_log_loss": call.step("training_log_loss", lambda: m.log_loss(y, proba, sample_weight=weight, labels=classes))}
     if proba.shape[1] == 2:
         out["training_roc_auc"] = call.step("training_roc_auc", lambda: m.roc_auc_score(y, proba[:, 1], sample_weight=weight))
@@ -124,10 +157,10 @@ def _labels_from_proba(estimator: Any, proba: Any) -> Any:
     return np.asarray(estimator.classes_).take(np.argmax(proba, axis=1), axis=0)
 
 
-def _regressor(call: "TrainingCall", estimator: Any, X: Any, y: Any, weight: Any) -> dict[str, float]:
+def _regressor(p: Predictions) -> dict[str, float]:
     from sklearn import metrics as m
 
-    pred = estimator.predict(X)
+    y, pred, weight = p.y, p.pred, p.weight
     mse = m.mean_squared_error(y, pred, sample_weight=weight, multioutput="uniform_average")
     return {
         "training_mean_squared_error": float(mse),
@@ -154,21 +187,19 @@ def _png(fig: Any) -> bytes:
     return buffer.getvalue()
 
 
-def log_plots(call: "TrainingCall", labels: list[Any]) -> None:
-    """Save the confusion matrix (classifiers) and ROC/PR curves (binary) of the training predictions.
-
-    Uses only the predictions kept in ``call.state``, so it can run after fit has returned.
-    """
-    y, pred = call.state.get("y_true"), call.state.get("y_pred")
-    if y is None or pred is None:
+def log_plots(call: "TrainingCall", p: Predictions) -> None:
+    """Save the confusion matrix (classifiers) and ROC/PR curves (binary) of the training predictions."""
+    y, pred = p.y, p.pred
+    if p.kind != "classifier" or pred is None:
         return
+    labels = list(p.classes) if p.classes is not None else []
     try:
         import matplotlib  # noqa: F401
     except ImportError:
         call.skip("plots", "matplotlib is not installed (pip install matplotlib)")
         return
     call.step("training_confusion_matrix.png", lambda: _put(call, "training_confusion_matrix.png", _confusion(y, pred, labels)))
-    proba = call.state.get("y_proba")
+    proba = p.proba
     if proba is not None and len(labels) == 2:
         call.step("training_roc_curve.png", lambda: _put(call, "training_roc_curve.png", _roc(y, proba[:, 1], labels[1])))
         call.step(

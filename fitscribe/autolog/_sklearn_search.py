@@ -31,10 +31,23 @@ def log_search(call: "TrainingCall", search: Any) -> None:
     results = getattr(search, "cv_results_", None)
     if results is None:
         return
-    call.step("cv_results.csv", lambda: _log_csv(call, results))
+    # Written after fit returns, from copies: the user may refit or mutate the search object.
+    import copy
+
+    results = copy.deepcopy(results)
+    seed = _seed_snapshot(search.estimator)
+    call.defer("cv_results.csv", lambda: _log_csv(call, results))
     runs = call.config.options.get("max_tuning_runs", 5)
     if runs != 0:
-        call.step("child runs", lambda: _children(call, search, results, runs))
+        call.defer("child runs", lambda: _children(call, seed, results, runs))
+
+
+def _seed_snapshot(seed: Any) -> dict[str, str]:
+    return {
+        "__name__": type(seed).__name__,
+        "__class__": f"{type(seed).__module__}.{type(seed).__qualname__}",
+        **{str(k): str(v) for k, v in seed.get_params(deep=True).items()},
+    }
 
 
 def _log_csv(call: "TrainingCall", results: dict[str, Any]) -> None:
@@ -67,7 +80,7 @@ def _rank_column(call: "TrainingCall", results: dict[str, Any]) -> str | None:
     return ranks[0]
 
 
-def _children(call: "TrainingCall", search: Any, results: dict[str, Any], limit: int | None) -> None:
+def _children(call: "TrainingCall", seed: dict[str, str], results: dict[str, Any], limit: int | None) -> None:
     import numpy as np
 
     column = _rank_column(call, results)
@@ -77,8 +90,7 @@ def _children(call: "TrainingCall", search: Any, results: dict[str, Any], limit:
     chosen = candidates if limit is None else candidates[:limit]
     if len(chosen) < len(candidates):
         call.notes.append(f"logged the {len(chosen)} best of {len(candidates)} candidates as child runs (max_tuning_runs)")
-    seed = search.estimator
-    seed_params = {str(k): str(v) for k, v in seed.get_params(deep=True).items()}
+    seed_params = {k: v for k, v in seed.items() if not k.startswith("__")}
     client, parent = call.client, call.client.get_run(call.run_id)  # type: ignore[arg-type]
     numeric = [k for k, v in results.items() if not k.startswith(("param", "split")) and np.asarray(v).dtype.kind in "fiub"]
     for i in chosen:
@@ -86,8 +98,8 @@ def _children(call: "TrainingCall", search: Any, results: dict[str, Any], limit:
         tags = [
             RunTag("mlflow.parentRunId", parent.info.run_id),
             RunTag("mlflow.autologging", call.integration.name),
-            RunTag("estimator_name", type(seed).__name__),
-            RunTag("estimator_class", f"{type(seed).__module__}.{type(seed).__qualname__}"),
+            RunTag("estimator_name", seed["__name__"]),
+            RunTag("estimator_class", seed["__class__"]),
         ]
         run = client.create_run(parent.info.experiment_id, start_time=parent.info.start_time,
                                 tags={t.key: t.value for t in tags})

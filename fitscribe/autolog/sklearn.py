@@ -187,15 +187,13 @@ class _Fit:
             call.integration.post.remember_model(fitted, call.run_id)  # type: ignore[attr-defined]
         if self.is_search:
             call.step("search results", lambda: _log_search(call, fitted))
-        if config.log_training_metrics and self.y is not None and hasattr(fitted, "predict"):
-            values = call.step("training metrics", lambda: metrics.training_metrics(call, fitted, self.X, self.y, self.weight))
-            if values:
-                call.step("log training metrics", lambda: log.log_metrics(call, values))
+        wants_plots = config.log_plots and _is_classifier(fitted)
+        if (config.log_training_metrics or wants_plots) and self.y is not None and hasattr(fitted, "predict"):
+            preds = call.step("predictions", lambda: metrics.predictions(call, fitted, self.X, self.y, self.weight))
+            if preds is not None:
+                call.defer("training metrics", lambda: _log_training_metrics(call, preds, config.log_training_metrics, wants_plots))
         elif config.log_training_metrics and self.y is None:
             call.skip("training metrics", "fit was called without y (unsupervised): nothing to score against")
-        if config.log_plots and "y_pred" in call.state:
-            labels = list(getattr(fitted, "classes_", []))
-            call.defer("plots", lambda: metrics.log_plots(call, labels))
         snapshot = call.step("estimator.html", lambda: _params_snapshot(fitted))
         if snapshot is not None:
             call.defer("estimator.html", lambda: _log_html(call, snapshot))
@@ -203,6 +201,24 @@ class _Fit:
             call.step("model", lambda: _log_model(call, fitted, "model", self.example))
             if self.is_search and hasattr(fitted, "best_estimator_"):
                 call.step("best_estimator", lambda: _log_model(call, fitted.best_estimator_, "best_estimator", self.example))
+
+
+def _is_classifier(estimator: Any) -> bool:
+    from sklearn.base import is_classifier
+
+    return bool(is_classifier(estimator))
+
+
+def _log_training_metrics(call: "TrainingCall", preds: Any, log_metrics: bool, plots: bool) -> None:
+    from fitscribe.autolog import _logging as log
+    from fitscribe.autolog import _sklearn_metrics as metrics
+
+    if log_metrics:
+        values = call.step("compute training metrics", lambda: metrics.training_metrics(call, preds))
+        if values:
+            call.step("log training metrics", lambda: log.log_metrics(call, values))
+    if plots:
+        call.step("plots", lambda: metrics.log_plots(call, preds))
 
 
 def _has_method(cls: type, name: str) -> bool:
