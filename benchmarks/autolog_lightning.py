@@ -1,0 +1,180 @@
+"""Lightning autolog overhead: the same 5-epoch fit with and without autolog, in one process.
+
+Figures: ``autolog()`` call time (and whether it imported Lightning); the first autologged fit
+(one-off imports: flavors, store); then bare and autologged fits of a small MLP (20 -> 64 -> 1,
+10,000 training rows, 2,000 validation rows, batch 64, 5 epochs, one torch thread) taken in turns, so that machine
+noise hits both alike. "Added" is the median of autologged minus the median of bare, with the
+model logged: first until ``fit`` returns (what the training script waits for), then including the
+work autolog finishes in the background (model summary, report, closing the run), via ``flush()``.
+A last figure adds step metrics every 10 global steps. Each figure is given as the median wall
+time and as the least CPU time of the process (all threads) over the repeats: other work on a busy
+machine only ever adds time, so on a shared machine the CPU minimum is the steadier estimate.
+The steadiest figure is autolog's fixed cost, from many 2-batch fits where it dominates: per-epoch
+work is a few callback reads, so this fixed cost is nearly all autolog adds to any fit.
+
+Target (issue 4): < 5% added with the model logged. MLflow, for scale: 5.5x.
+"""
+
+from __future__ import annotations
+
+import gc
+import statistics
+import sys
+import time
+
+import _harness as h
+
+
+def _lib(bench: h.Bench):  # noqa: ANN202
+    import os
+
+    if bench.lib == "fitscribe":
+        import fitscribe
+
+        fitscribe.set_tracking_uri(os.path.join(bench.tmp, "store"))
+        return fitscribe
+    import mlflow
+
+    os.makedirs(os.path.join(bench.tmp, "store"), exist_ok=True)
+    mlflow.set_tracking_uri(f"sqlite:///{os.path.join(bench.tmp, 'store', 'mlflow.db')}")
+    return mlflow
+
+
+def _quiet() -> None:
+    import logging
+    import warnings
+
+    import torch
+
+    torch.set_num_threads(1)  # one intra-op thread: steadier timings on a small, shared machine
+    logging.getLogger("lightning.pytorch").setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore", message=r"`isinstance\(treespec, LeafSpec\)` is deprecated")
+    warnings.filterwarnings("ignore", message=r"The '\w+_dataloader' does not have many workers")
+
+
+def _task(p: dict):  # noqa: ANN202
+    import lightning.pytorch as pl
+    import torch
+
+    class MLP(pl.LightningModule):
+        def __init__(self, n_in: int = 20, hidden: int = 64, lr: float = 1e-3) -> None:
+            super().__init__()
+            self.save_hyperparameters()
+            self.net = torch.nn.Sequential(torch.nn.Linear(n_in, hidden), torch.nn.ReLU(), torch.nn.Linear(hidden, 1))
+
+        def forward(self, x):  # noqa: ANN001, ANN202
+            return self.net(x)
+
+        def training_step(self, batch, batch_idx):  # noqa: ANN001, ANN202
+            loss = torch.nn.functional.mse_loss(self(batch[0]), batch[1])
+            self.log("train_loss", loss, on_step=True, on_epoch=True)
+            return loss
+
+        def validation_step(self, batch, batch_idx):  # noqa: ANN001, ANN202
+            self.log("val_loss", torch.nn.functional.mse_loss(self(batch[0]), batch[1]))
+
+        def configure_optimizers(self):  # noqa: ANN202
+            return torch.optim.Adam(self.parameters(), lr=self.hparams.lr)
+
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(p["rows"] + p["rows"] // 5, 20, generator=gen)
+    y = x @ torch.randn(20, 1, generator=gen) + 0.1 * torch.randn(len(x), 1, generator=gen)
+    data = torch.utils.data.TensorDataset(x, y)
+    train = torch.utils.data.Subset(data, range(p["rows"]))
+    val = torch.utils.data.Subset(data, range(p["rows"], len(data)))
+    loader = torch.utils.data.DataLoader
+
+    def fit(tiny: bool = False) -> tuple[float, float]:
+        """Fit once (``tiny``: 1 epoch of 2 batches); return (wall s, CPU s of this process, all threads)."""
+        torch.manual_seed(0)
+        limits = {"max_epochs": 1, "limit_train_batches": 2, "limit_val_batches": 1} if tiny else {"max_epochs": p["epochs"]}
+        trainer = pl.Trainer(accelerator="cpu", logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                             enable_model_summary=False, **limits)
+        model = MLP()
+        gc.collect()  # the previous fits' garbage is not this fit's cost
+        start, cpu = time.perf_counter(), time.process_time()
+        trainer.fit(model, loader(train, batch_size=64, shuffle=True), loader(val, batch_size=256))
+        return time.perf_counter() - start, time.process_time() - cpu
+
+    return fit
+
+
+def _enable(lib, step_every: int | None = None) -> None:  # noqa: ANN001
+    if step_every is None:
+        lib.autolog()
+    elif lib.__name__ == "fitscribe":
+        lib.autolog.lightning.autolog(log_every_n_step=step_every)
+    else:
+        lib.pytorch.autolog(log_every_n_step=step_every)
+
+
+def _flush(lib, took: tuple[float, float]) -> tuple[float, float]:  # noqa: ANN001
+    """Wait for autolog's background work; return ``took`` plus the time (wall, CPU) that took."""
+    start, cpu = time.perf_counter(), time.process_time()
+    flush = getattr(lib, "flush", None)
+    if callable(flush):
+        flush()
+    return took[0] + time.perf_counter() - start, took[1] + time.process_time() - cpu
+
+
+def workload(bench: h.Bench, p: dict) -> dict:
+    lib = _lib(bench)
+    _quiet()
+    start = time.perf_counter()
+    lib.autolog()
+    out: dict = {"autolog_call_ms": (time.perf_counter() - start) * 1000, "imported_lightning": "lightning" in sys.modules}
+    fit = _task(p)
+    out["first_fit_s"] = _flush(lib, fit())[0]  # autologged: one-off imports of flavors and store
+    bare, auto, flushed, stepped = [], [], [], []
+    for _ in range(p["repeats"]):
+        lib.autolog(disable=True)
+        bare.append(fit())
+        _enable(lib)
+        took = fit()
+        auto.append(took)
+        flushed.append(_flush(lib, took))
+        lib.autolog(disable=True)
+        _enable(lib, step_every=10)
+        stepped.append(_flush(lib, fit()))
+        if bench.lib == "fitscribe":
+            lib.autolog.lightning.autolog(disable=True)
+    tiny_bare, tiny_auto = [], []
+    for _ in range(p["tiny_repeats"]):  # autolog's fixed cost per fit: run, params, model, report
+        lib.autolog(disable=True)
+        tiny_bare.append(fit(tiny=True)[0])
+        _enable(lib)
+        tiny_auto.append(_flush(lib, fit(tiny=True))[0])
+    lib.autolog(disable=True)
+    out["fixed_ms"] = (statistics.median(tiny_auto) - statistics.median(tiny_bare)) * 1000
+    out["fixed_share"] = out["fixed_ms"] / 1000 / statistics.median(t[0] for t in bare)
+    for kind, index, pick in (("", 0, statistics.median), ("cpu_", 1, min)):
+        base, ours, done, steps = (pick(t[index] for t in series) for series in (bare, auto, flushed, stepped))
+        out.update({
+            f"{kind}bare_s": base, f"{kind}added_ms": (ours - base) * 1000, f"{kind}ratio": ours / base,
+            f"{kind}flushed_ratio": done / base, f"{kind}step_ratio": steps / base,
+        })
+    return out
+
+
+FIGURES = [
+    h.Figure("autolog_call_ms", "autolog() call", "ms", "lower"),
+    h.Figure("imported_lightning", "  imported Lightning", "", "info"),
+    h.Figure("first_fit_s", "first autologged fit (one-off imports)", "s", "lower"),
+    h.Figure("bare_s", "MLP 5 epochs bare fit, median wall time", "s", "info"),
+    h.Figure("added_ms", "  added by autolog until fit returns (model logged)", "ms", "lower"),
+    h.Figure("ratio", "  autologged / bare", "x", "lower"),
+    h.Figure("flushed_ratio", "  autologged + background finish / bare", "x", "lower"),
+    h.Figure("step_ratio", "  with step metrics every 10 steps / bare", "x", "lower"),
+    h.Figure("fixed_ms", "autolog's fixed cost per fit (1-epoch, 2-batch fits, incl. finish)", "ms", "lower"),
+    h.Figure("fixed_share", "  as a share of the 5-epoch bare fit above", "x", "lower"),
+    h.Figure("cpu_bare_s", "MLP 5 epochs bare fit, least CPU time", "s", "info"),
+    h.Figure("cpu_added_ms", "  added by autolog until fit returns (model logged)", "ms", "lower"),
+    h.Figure("cpu_ratio", "  autologged / bare", "x", "lower"),
+    h.Figure("cpu_flushed_ratio", "  autologged + background finish / bare", "x", "lower"),
+    h.Figure("cpu_step_ratio", "  with step metrics every 10 steps / bare", "x", "lower"),
+]
+
+if __name__ == "__main__":
+    h.main(__file__, "Lightning autolog overhead (median of fits taken in turns, after a warm-up)", workload, FIGURES,
+           lambda quick: {"repeats": 3 if quick else 5, "tiny_repeats": 5 if quick else 15, "epochs": 5,
+                         "rows": 2_000 if quick else 10_000})
