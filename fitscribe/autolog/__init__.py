@@ -36,6 +36,8 @@ INTEGRATIONS: Registry[Integration] = Registry(
     "fitscribe.autologgers",
     {
         "sklearn": "fitscribe.autolog.sklearn:INTEGRATION",
+        "xgboost": "fitscribe.autolog.xgboost:INTEGRATION",
+        "lightning": "fitscribe.autolog.lightning:INTEGRATION",
     },
 )
 _SUBMODULES = ("sklearn", "xgboost", "lightning")
