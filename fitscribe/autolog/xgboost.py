@@ -29,7 +29,6 @@ nothing of its own: the pipeline's run is the one run.
 
 from __future__ import annotations
 
-import inspect
 import json
 import os
 import re
@@ -38,12 +37,23 @@ import time
 from types import FunctionType, ModuleType
 from typing import Any, Callable, Mapping
 
-from fitscribe.autolog import _logging as log
 from fitscribe.autolog._config import AutologConfig, Integration
 from fitscribe.autolog._patch import _MARKER, is_patched, original_of
 from fitscribe.autolog._session import SkippedItem, TrainingCall, call_patched, current_call, strict_mode
 
 __all__ = ["autolog", "INTEGRATION", "IMPORTANCE_TYPES"]
+
+
+class _LazyLogging:
+    """``fitscribe.autolog._logging``, imported on first use: ``autolog()`` stays cheap."""
+
+    def __getattr__(self, name: str) -> Any:
+        from fitscribe.autolog import _logging
+
+        return getattr(_logging, name)
+
+
+log = _LazyLogging()
 
 IMPORTANCE_TYPES = ("weight", "gain", "cover", "total_gain", "total_cover")
 _TRAIN_OWNERS = ("xgboost", "xgboost.training", "xgboost.sklearn")
@@ -264,6 +274,8 @@ def _metric_key(data: str, metric: str) -> str:
 
 def _bind(original: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
     try:
+        import inspect
+
         return dict(inspect.signature(original).bind_partial(*args, **kwargs).arguments)
     except (TypeError, ValueError):  # the original will raise the user's TypeError itself
         return dict(kwargs)
@@ -336,6 +348,8 @@ class _Train:
 def _train_params(original: Callable[..., Any], bound: dict[str, Any]) -> dict[str, Any]:
     params = bound.get("params") or {}
     out: dict[str, Any] = dict(params.items() if isinstance(params, Mapping) else params)
+    import inspect
+
     default = inspect.signature(original).parameters["num_boost_round"].default
     out["num_boost_round"] = bound.get("num_boost_round", default)
     for name in ("early_stopping_rounds", "maximize", "verbose_eval"):
