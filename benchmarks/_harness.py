@@ -184,13 +184,15 @@ def db_file(lib: str, folder: str) -> str:
 
 
 def count_metric_rows(lib: str, folder: str, run_ids: list[str], key: str) -> int:
-    """Count a metric's points with plain SQL, bypassing the client (both schemas have
-    ``metrics(run_uuid, key, ...)``): a cross-check independent of the read API."""
+    """Count a metric's points with plain SQL, bypassing the client: a cross-check independent of
+    the read API (MLflow has one ``metrics`` row per point; fitscribe packs them in ``metric_chunks``
+    rows whose ``points`` column holds their count)."""
     import sqlite3
 
     marks = ",".join("?" * len(run_ids))
+    count, table = ("SUM(points)", "metric_chunks") if lib == "fitscribe" else ("COUNT(*)", "metrics")
     with sqlite3.connect(db_file(lib, folder)) as conn:
-        sql = f"SELECT COUNT(*) FROM metrics WHERE key = ? AND run_uuid IN ({marks})"
+        sql = f"SELECT COALESCE({count}, 0) FROM {table} WHERE key = ? AND run_uuid IN ({marks})"
         return int(conn.execute(sql, [key, *run_ids]).fetchone()[0])
 
 

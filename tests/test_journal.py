@@ -15,7 +15,8 @@ import pytest
 import sqlalchemy as sa
 
 import fitscribe
-from fitscribe.backends.sql.journal import read_entries
+from fitscribe.backends.sql.journal import _encode, read_entries
+from fitscribe.backends.sql.writes import Writer
 from fitscribe.errors import FitscribeWarning
 
 
@@ -58,28 +59,67 @@ def test_points_survive_sigkill_and_are_replayed_once(tmp_path: Path) -> None:
     again.close()
 
 
-def test_replay_starts_at_the_recorded_position_and_ignores_a_torn_line(tmp_path: Path) -> None:
+def _insert_points(store: Path, journal_id: str, position: int, run_id: str, values: list[float]) -> None:
+    """Record points as already copied from a journal up to ``position`` (as its flush would have)."""
+    engine = sa.create_engine(f"sqlite:///{store / 'tracking.db'}")
+    with engine.begin() as conn:
+        conn.execute(sa.text("INSERT INTO journals (journal_id, position) VALUES (:j, :p)"), {"j": journal_id, "p": position})
+        Writer("sqlite").metric_points(conn, [(run_id, ["m"] * len(values), values, [1] * len(values), list(range(len(values))))])
+    engine.dispose()
+
+
+def test_replay_starts_at_the_recorded_position_and_ignores_a_torn_record(tmp_path: Path) -> None:
+    store = tmp_path / "s"
+    client = fitscribe.Client(str(store))
+    run_id = client.create_run("0").info.run_id
+    client.close()
+    records = [_encode(run_id, ["m"], [float(i)], [1], [i]) for i in range(4)]
+    two_keys = _encode(run_id, ["m", "k"], [4.0, math.nan], [1, 2], [4, 0])
+    journal = store / "journal"
+    journal.mkdir(exist_ok=True)
+    good = b"".join(records) + two_keys
+    (journal / "999999-dead.log").write_bytes(good + records[0][:20])  # a torn record at the end
+    applied = len(records[0]) + len(records[1])  # the first two reached the database before the crash
+    _insert_points(store, "999999-dead", applied, run_id, [0.0, 1.0])
+    entries, end = read_entries(str(journal / "999999-dead.log"), applied)
+    assert end == len(good) and entries[:2] == [(run_id, ["m"], [2.0], [1], [2]), (run_id, ["m"], [3.0], [1], [3])]
+    assert entries[2][1] == ["m", "k"] and math.isnan(entries[2][2][1])
+    client = fitscribe.Client(str(store))
+    assert [p.value for p in client.get_metric_history(run_id, "m")] == [0.0, 1.0, 2.0, 3.0, 4.0]
+    assert math.isnan(client.get_run(run_id).data.metrics["k"]) and client.get_run(run_id).data.metrics["m"] == 4.0
+    assert not (journal / "999999-dead.log").exists()
+    client.close()
+
+
+def test_a_damaged_record_ends_the_replay(tmp_path: Path) -> None:
+    run_id = "a" * 32
+    first, second = _encode(run_id, ["m"], [1.0], [1], [0]), bytearray(_encode(run_id, ["m"], [2.0], [1], [1]))
+    second[-1] ^= 0xFF  # the value's last byte: the CRC no longer matches
+    path = tmp_path / "j.log"
+    path.write_bytes(first + bytes(second) + first)
+    entries, end = read_entries(str(path), 0)
+    assert entries == [(run_id, ["m"], [1.0], [1], [0])] and end == len(first)
+
+
+def test_a_journal_of_the_earlier_json_format_is_replayed(tmp_path: Path) -> None:
+    """Journals left by a killed process of an earlier version hold one JSON line per append."""
     store = tmp_path / "s"
     client = fitscribe.Client(str(store))
     run_id = client.create_run("0").info.run_id
     client.close()
     lines = [json.dumps([run_id, [["m", float(i), 1, i]]]) + "\n" for i in range(4)]
+    lines.append(json.dumps([run_id, [["m", 4, 1, 4], ["n", math.inf, 1, 0]]]) + "\n")
     journal = store / "journal"
     journal.mkdir(exist_ok=True)
     (journal / "999999-dead.log").write_text("".join(lines) + '["torn')
-    applied = len(lines[0]) + len(lines[1])  # the first two lines reached the database before the crash
-    engine = sa.create_engine(f"sqlite:///{store / 'tracking.db'}")
-    with engine.begin() as conn:
-        conn.execute(sa.text("INSERT INTO journals (journal_id, position) VALUES ('999999-dead', :p)"), {"p": applied})
-        for i in range(2):
-            conn.execute(sa.text("INSERT INTO metrics (run_uuid, key, value, special, timestamp, step) "
-                                 "VALUES (:r, 'm', :v, 0, 1, :s)"), {"r": run_id, "v": float(i), "s": i})
-    engine.dispose()
+    applied = len(lines[0]) + len(lines[1])
+    _insert_points(store, "999999-dead", applied, run_id, [0.0, 1.0])
     entries, end = read_entries(str(journal / "999999-dead.log"), applied)
-    assert [rows for _, rows in entries] == [[("m", 2.0, 1, 2)], [("m", 3.0, 1, 3)]] and end == len("".join(lines))
+    assert entries[:2] == [(run_id, ["m"], [2.0], [1], [2]), (run_id, ["m"], [3.0], [1], [3])]
+    assert end == len("".join(lines))
     client = fitscribe.Client(str(store))
-    assert [p.value for p in client.get_metric_history(run_id, "m")] == [0.0, 1.0, 2.0, 3.0]
-    assert client.get_run(run_id).data.metrics == {"m": 3.0}
+    assert [p.value for p in client.get_metric_history(run_id, "m")] == [0.0, 1.0, 2.0, 3.0, 4.0]
+    assert client.get_run(run_id).data.metrics == {"m": 4.0, "n": math.inf}
     assert not (journal / "999999-dead.log").exists()
     client.close()
 
@@ -131,7 +171,7 @@ def test_points_for_a_purged_run_are_dropped_with_a_warning(tmp_path: Path) -> N
     client.log_metric(keep, "m", 2.0)
     store_obj = client.store
     journal = store_obj._journal_for_write()
-    journal.append(gone, [("m", 3.0, 1, 0)])  # a point in flight when the run vanished
+    journal.append(gone, ["m"], [3.0], [1], [0])  # a point in flight when the run vanished
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         client.flush()

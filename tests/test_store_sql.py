@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from fitscribe.backends import get_tracking_store
@@ -24,3 +26,68 @@ class TestSqlModelRegistry(ModelRegistryStoreSuite):
         store = get_tracking_store(tracking_uri)
         yield store.registry  # type: ignore[attr-defined]
         store.close()
+
+
+# -- metric history chunks (fitscribe/backends/sql/chunks.py) and fast Metric building ------------
+def test_metrics_built_from_columns_equal_constructed_ones() -> None:
+    import dataclasses
+    import math
+    import pickle
+
+    from fitscribe.entities import Metric
+
+    built = Metric._from_columns("loss", [0.5, math.nan, -math.inf], [10, 11, 12], [0, 1, 2])
+    made = [Metric("loss", 0.5, 10, 0), Metric("loss", math.nan, 11, 1), Metric("loss", -math.inf, 12, 2)]
+    assert built == made and [repr(m) for m in built] == [repr(m) for m in made]
+    assert [hash(m) for m in built] == [hash(m) for m in made] and type(built[0]) is Metric
+    assert dataclasses.asdict(built[0]) == {"key": "loss", "value": 0.5, "timestamp": 10, "step": 0}
+    assert pickle.loads(pickle.dumps(built)) == made
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        built[0].value = 1.0  # type: ignore[misc]
+
+
+def test_group_batches_keeps_logging_order_per_series() -> None:
+    from fitscribe.backends.sql.chunks import group_batches
+
+    periodic = ("r", ["a", "b", "a", "b"], [1.0, 2.0, 3.0, 4.0], [0, 0, 1, 1], [0, 0, 1, 1])
+    scattered = ("r", ["b", "c", "c", "a"], [5.0, 6.0, 7.0, 8.0], [2, 2, 3, 2], [2, 0, 1, 2])
+    other_run = ("s", ["a"], [9.0], [0], [0])
+    grouped = group_batches([periodic, scattered, other_run])
+    assert grouped == {
+        ("r", "a"): [[1.0, 3.0, 8.0], [0, 1, 2], [0, 1, 2]],
+        ("r", "b"): [[2.0, 4.0, 5.0], [0, 1, 2], [0, 1, 2]],
+        ("r", "c"): [[6.0, 7.0], [2, 3], [0, 1]],
+        ("s", "a"): [[9.0], [0], [0]],
+    }
+
+
+def test_order_and_latest_of_a_series() -> None:
+    import math
+
+    from fitscribe.backends.sql.chunks import latest_of, order_points
+
+    values, timestamps, steps = [1.0, 2.0, math.nan, 4.0, 5.0], [5, 3, 9, 3, 1], [1, 1, 0, 1, 2]
+    assert order_points(values, timestamps, steps)[0][1:] == [2.0, 4.0, 1.0, 5.0]
+    assert latest_of(values, timestamps, steps) == (5.0, 1, 2, 1.0, 5.0)
+    assert latest_of([3.0, 7.0], [1, 1], [4, 4])[:3] == (7.0, 1, 4)  # ties: the last logged wins
+    assert latest_of([math.nan], [1], [0])[3:] == (None, None)
+
+
+def test_a_long_series_in_one_write_is_split_into_chunks(tmp_path: Any) -> None:
+    import sqlalchemy as sa
+
+    from fitscribe.backends.sql.chunks import MAX_POINTS_PER_CHUNK
+    from fitscribe.entities import Metric
+
+    store = get_tracking_store(str(tmp_path / "s"))
+    run_id = store.create_run("0", "me", 0).info.run_id
+    count = MAX_POINTS_PER_CHUNK * 2 + 5
+    store.log_batch(run_id, metrics=[Metric("x", float(i), 1, count - i) for i in range(count)])
+    history = store.get_metric_history(run_id, "x")
+    assert [m.step for m in history] == list(range(1, count + 1)) and history[0].value == count - 1
+    with store.engine.connect() as conn:
+        sizes = conn.execute(sa.text("SELECT points FROM metric_chunks ORDER BY id")).scalars().all()
+    assert sizes == [MAX_POINTS_PER_CHUNK, MAX_POINTS_PER_CHUNK, 5]
+    page = store.get_metric_history(run_id, "x", max_results=3, page_token=None)
+    assert [m.step for m in page] == [1, 2, 3] and page.token
+    store.close()

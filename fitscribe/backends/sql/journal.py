@@ -10,34 +10,48 @@ recording how far into the journal it got (the ``journals`` table), so a replay 
 - Other processes see points within about ``FLUSH_INTERVAL_S``.
 - The owner holds an exclusive ``flock`` on its journal. Opening the store replays journals whose
   owner is gone (killed), from their recorded position; a clean exit flushes and removes its file.
-- A journal file is one line per append: ``[run_id, [[key, value, timestamp, step], ...]]``, JSON
-  (``NaN``/``Infinity`` literals included). A torn last line (power loss) is ignored.
+- A journal file is one binary record per append (see ``_encode``): a 16-byte header (magic,
+  body length, CRC-32 of the body, point count), then the run id and distinct keys as JSON, a key
+  index per point when there are several keys, and the steps, timestamps and values as packed
+  little-endian arrays (chunks.py). A torn or corrupt last record (power loss) is ignored. Files
+  written by earlier versions, one JSON line per append (``[run_id, [[key, value, timestamp,
+  step], ...]]``), are still replayed.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import struct
+import sys
 import threading
 import time
 import uuid
 import warnings
-from typing import Callable, Sequence
+import zlib
+from array import array
+from typing import Any, Callable, Sequence
 
 from fitscribe.errors import BackendError, FitscribeWarning
 
-from .tables import MAX_DOUBLE
+from .chunks import Batch, pack_floats, pack_ints, unpack_floats, unpack_ints
 
-__all__ = ["MetricJournal", "Row", "replay_orphans", "journals_supported", "FLUSH_INTERVAL_S"]
+__all__ = ["MetricJournal", "read_entries", "replay_orphans", "journals_supported", "FLUSH_INTERVAL_S"]
 
-Row = tuple  # (key, value: float, timestamp: int, step: int)
-Apply = Callable[[str, list[tuple[str, list[Row]]], int], None]
-"""Copies ``[(run_id, rows), ...]`` into the database and sets the journal's position, atomically."""
+Apply = Callable[[str, list[Batch], int], None]
+"""Copies batches ``[(run_id, keys, values, timestamps, steps), ...]`` into the database and sets
+the journal's position, atomically."""
 
 FLUSH_INTERVAL_S = 0.02
 MAX_PENDING_POINTS = 2_000_000
 FLUSH_TIMEOUT_S = 120.0
 JOURNAL_DIRNAME = "journal"
+
+_MAGIC = b"\x01FSJ"  # never the "[" that starts a JSON line of the earlier format
+_HEADER = struct.Struct("<4sIII")  # magic, body length, CRC-32 of the body, points
+_LENGTH = struct.Struct("<I")
+_SWAP = sys.byteorder == "big"  # key indexes are stored little-endian, like the arrays
+assert array("I").itemsize == 4
 
 
 def journals_supported() -> bool:
@@ -67,13 +81,12 @@ class MetricJournal:
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)
         self._wake = threading.Event()
-        self._pending: list[tuple[str, list[Row]]] = []
+        self._pending: list[Batch] = []
         self._pending_points = 0
         self._appended = 0  # bytes written to the current file
         self._applied = 0  # bytes of the current file now in the database
         self._error: BaseException | None = None
         self._closed = False
-        self._key_json: dict[str, str] = {}
         self.journal_id = f"{os.getpid()}-{uuid.uuid4().hex[:12]}"
         self._fd = self._open_file(self.journal_id)
         fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -95,45 +108,30 @@ class MetricJournal:
         return self._pid == os.getpid()
 
     # -- appending (the caller's thread) --------------------------------------------------------
-    def append(self, run_id: str, rows: list[Row]) -> None:
-        """Make points durable in the journal and queue them for the database (``rows`` is kept).
+    def append(self, run_id: str, keys: Sequence[str], values: Sequence[float], timestamps: Sequence[int],
+               steps: Sequence[int]) -> None:
+        """Make points durable in the journal and queue them for the database (the columns are kept).
 
         Raises:
             BackendError: The journal cannot be written (disk full...), or the journal was closed.
         """
-        line = self._encode(run_id, rows)
+        record = _encode(run_id, keys, values, timestamps, steps)
         with self._lock:
             if self._closed:
                 raise BackendError("The metric journal is closed; the store was closed while logging.")
             while self._pending_points > MAX_PENDING_POINTS and self._error is None:
                 self._changed.wait(1.0)  # back-pressure: the database is far behind
             try:
-                written = os.write(self._fd, line)
+                written = os.write(self._fd, record)
             except OSError as exc:
                 raise BackendError(f"Cannot write the metric journal {self.path!r}: {exc}") from exc
-            if written != len(line):  # pragma: no cover - regular files do not short-write
+            if written != len(record):  # pragma: no cover - regular files do not short-write
                 raise BackendError(f"Short write to the metric journal {self.path!r}.")
             self._appended += written
-            self._pending.append((run_id, rows))
-            self._pending_points += len(rows)
+            self._pending.append((run_id, keys, values, timestamps, steps))
+            self._pending_points += len(keys)
         if not self._wake.is_set():
             self._wake.set()
-
-    def _encode(self, run_id: str, rows: Sequence[Row]) -> bytes:
-        """One JSON line, written by hand: json.dumps costs more than the write itself."""
-        keys = self._key_json
-        parts = []
-        append = parts.append
-        for key, value, timestamp, step in rows:
-            k = keys.get(key)
-            if k is None:
-                k = keys[key] = json.dumps(key)
-            if -MAX_DOUBLE <= value <= MAX_DOUBLE:
-                append(f"[{k},{value!r},{timestamp},{step}]")
-            else:  # NaN fails both comparisons
-                v = "NaN" if value != value else ("Infinity" if value > 0 else "-Infinity")
-                append(f"[{k},{v},{timestamp},{step}]")
-        return f'[{json.dumps(run_id)},[{",".join(parts)}]]\n'.encode()
 
     # -- draining (the background thread) ---------------------------------------------------------
     def _run(self) -> None:
@@ -161,7 +159,7 @@ class MetricJournal:
             backoff = 0.05
             with self._lock:
                 del self._pending[: len(entries)]
-                self._pending_points -= sum(len(rows) for _, rows in entries)
+                self._pending_points -= sum(len(entry[1]) for entry in entries)
                 self._applied = target
                 self._error = None
                 self._changed.notify_all()
@@ -226,23 +224,83 @@ class MetricJournal:
             os.close(fd)  # releases the flock
 
 
-def read_entries(path: str, position: int) -> tuple[list[tuple[str, list[Row]]], int]:
-    """Read complete lines of a journal file from ``position``; return entries and the end position."""
+def _encode(run_id: str, keys: Sequence[str], values: Sequence[float], timestamps: Sequence[int],
+            steps: Sequence[int]) -> bytes:
+    """One binary record (see the module docstring); the columns are packed in C."""
+    distinct = list(dict.fromkeys(keys))
+    head = json.dumps([run_id, distinct]).encode()
+    parts = [_LENGTH.pack(len(head)), head]
+    if len(distinct) > 1:
+        index = array("I", map({key: i for i, key in enumerate(distinct)}.__getitem__, keys))
+        if _SWAP:  # pragma: no cover - big-endian machines
+            index.byteswap()
+        parts.append(index.tobytes())
+    parts += [pack_ints(steps), pack_ints(timestamps), pack_floats(values)]
+    body = b"".join(parts)
+    return _HEADER.pack(_MAGIC, len(body), zlib.crc32(body), len(keys)) + body
+
+
+def _decode(body: bytes, count: int) -> Batch:
+    (head_length,) = _LENGTH.unpack_from(body)
+    start = _LENGTH.size + head_length
+    run_id, distinct = json.loads(body[_LENGTH.size : start])
+    if len(distinct) > 1:
+        index = array("I")
+        index.frombytes(body[start : start + 4 * count])
+        if _SWAP:  # pragma: no cover - big-endian machines
+            index.byteswap()
+        keys = list(map(distinct.__getitem__, index))
+        start += 4 * count
+    else:
+        keys = distinct * count
+    size = 8 * count
+    steps = unpack_ints(body[start : start + size])
+    timestamps = unpack_ints(body[start + size : start + 2 * size])
+    values = unpack_floats(body[start + 2 * size : start + 3 * size])
+    if not len(keys) == len(steps) == len(timestamps) == len(values) == count:
+        raise ValueError("inconsistent record")
+    return run_id, keys, values, timestamps, steps
+
+
+def read_entries(path: str, position: int) -> tuple[list[Batch], int]:
+    """Read the complete records of a journal file from ``position``; return them as batches
+    ``(run_id, keys, values, timestamps, steps)`` and the position after the last one."""
     with open(path, "rb") as f:
         f.seek(position)
         data = f.read()
-    entries = []
-    end = position
-    for line in data.splitlines(keepends=True):
-        if not line.endswith(b"\n"):
-            break  # torn last line: never acknowledged to the caller
+    entries: list[Batch] = []
+    offset = 0
+    while offset < len(data):
         try:
-            run_id, rows = json.loads(line)
-        except ValueError:
-            break
-        entries.append((run_id, [tuple(r) for r in rows]))
-        end += len(line)
-    return entries, end
+            if data.startswith(_MAGIC, offset):
+                if offset + _HEADER.size > len(data):
+                    break  # torn header: never acknowledged to the caller
+                _, length, crc, count = _HEADER.unpack_from(data, offset)
+                end = offset + _HEADER.size + length
+                body = data[offset + _HEADER.size : end]
+                if len(body) < length or zlib.crc32(body) != crc:
+                    break  # torn or damaged record
+                entries.append(_decode(body, count))
+            elif data.startswith(b"[", offset):  # a JSON line of the earlier format
+                newline = data.find(b"\n", offset)
+                if newline < 0:
+                    break  # torn last line
+                end = newline + 1
+                entries.append(_decode_json_line(data[offset:end]))
+            else:
+                break
+        except (ValueError, TypeError, IndexError, struct.error):
+            break  # damaged: stop at the last good record
+        offset = end
+    return entries, position + offset
+
+
+def _decode_json_line(line: bytes) -> Batch:
+    run_id, rows = json.loads(line)
+    if not rows:
+        return run_id, [], [], [], []
+    keys, values, timestamps, steps = (list(column) for column in zip(*rows))
+    return run_id, keys, [float(x) for x in values], timestamps, steps
 
 
 def replay_orphans(
@@ -277,7 +335,7 @@ def replay_orphans(
             entries, end = read_entries(path, position_of(journal_id))
             if entries:
                 apply(journal_id, entries, end)
-                replayed += sum(len(rows) for _, rows in entries)
+                replayed += sum(len(entry[1]) for entry in entries)
             os.unlink(path)
             remove(journal_id)
         finally:

@@ -22,9 +22,12 @@ from fitscribe.entities import (
 )
 
 from . import tables as t
+from .chunks import order_points, unpack_floats, unpack_ints
 from .writes import decode_bound, decode_value
 
 __all__ = ["RunReader"]
+
+_SQLITE_HISTORY = "SELECT step_blob, timestamp_blob, value_blob FROM metric_chunks WHERE run_uuid = ? AND key = ? ORDER BY id"
 
 # Hydrate runs in chunks so IN lists stay well below every database's parameter limit.
 _CHUNK = 500
@@ -142,28 +145,31 @@ class RunReader:
         self, conn: sa.Connection, run_id: str, key: str, max_results: int | None, offset: int
     ) -> list[Metric]:
         """Return points of one metric by step, timestamp and logging order (one extra for paging)."""
-        m = t.metrics.c
-        query = (
-            sa.select(m.value, m.special, m.timestamp, m.step)
-            .where(m.run_uuid == run_id, m.key == key)
-            .order_by(m.step, m.timestamp, m.id)
-        )
-        if max_results is not None:
-            query = query.limit(max_results + 1).offset(offset)
-        elif offset:
-            query = query.offset(offset)
+        c = t.metric_chunks.c
         if conn.dialect.name == "sqlite":  # the DBAPI cursor directly: no per-row result processing
-            compiled = query.compile(conn, compile_kwargs={"literal_binds": False})
-            params = compiled.construct_params()
             cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
             try:
-                cursor.execute(str(compiled), tuple(params[name] for name in compiled.positiontup or ()))
+                cursor.execute(_SQLITE_HISTORY, (run_id, key))
                 rows: Any = cursor.fetchall()
             finally:
                 cursor.close()
         else:
-            rows = conn.execute(query)
-        return [
-            Metric(key, value if not special else decode_value(value, special), timestamp, step)
-            for value, special, timestamp, step in rows
-        ]
+            rows = conn.execute(
+                sa.select(c.step_blob, c.timestamp_blob, c.value_blob)
+                .where(c.run_uuid == run_id, c.key == key)
+                .order_by(c.id)
+            ).all()
+        if not rows:
+            return []
+        values: list[float] = []
+        timestamps: list[int] = []
+        steps: list[int] = []
+        for step_blob, timestamp_blob, value_blob in rows:
+            steps += unpack_ints(step_blob)
+            timestamps += unpack_ints(timestamp_blob)
+            values += unpack_floats(value_blob)
+        values, timestamps, steps = order_points(values, timestamps, steps)
+        if offset or max_results is not None:
+            end = None if max_results is None else offset + max_results + 1
+            values, timestamps, steps = values[offset:end], timestamps[offset:end], steps[offset:end]
+        return Metric._from_columns(key, values, timestamps, steps)

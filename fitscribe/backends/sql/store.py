@@ -8,6 +8,7 @@ locked" errors.
 
 from __future__ import annotations
 
+import operator
 import os
 import threading
 import time
@@ -212,7 +213,7 @@ class SqlTrackingStore:
             self._journal = None
         journal.close(remove=self._remove_journal_row)
 
-    def _apply_journal(self, journal_id: str, entries: list[tuple[str, list[Any]]], position: int) -> None:
+    def _apply_journal(self, journal_id: str, entries: list[Any], position: int) -> None:
         """Copy journal entries into the database and record the position, in one transaction.
 
         Points of runs that no longer exist (purged meanwhile) are dropped with a warning.
@@ -224,10 +225,10 @@ class SqlTrackingStore:
             return
         except InvalidValueError:  # a foreign key failed: some run is gone
             pass
-        run_ids = sorted({run_id for run_id, _ in entries})
+        run_ids = sorted({entry[0] for entry in entries})
         with self._write() as conn:
             existing = set(conn.execute(sa.select(t.runs.c.run_uuid).where(t.runs.c.run_uuid.in_(run_ids))).scalars())
-            kept = [(r, rows) for r, rows in entries if r in existing]
+            kept = [entry for entry in entries if entry[0] in existing]
             self._w.metric_points(conn, kept)
             self._w.journal_position(conn, journal_id, position)
         gone = sorted(set(run_ids) - existing)
@@ -534,18 +535,20 @@ class SqlTrackingStore:
             InvalidStateError: The run is deleted.
             InvalidValueError: A key or value is invalid, or a param would change value.
         """
+        if type(metrics) is not list and type(metrics) is not tuple:
+            metrics = list(metrics)
         if self._journal_folder and metrics and not params and not tags:
             self._journal_metrics(run_id, metrics)
             return
         v.check_run_id(run_id)
-        rows = self._metric_rows(metrics)
+        columns = self._metric_columns(metrics)
         params = [Param(v.check_key(p.key, "param key"), v.check_param_value(p.key, p.value)) for p in params]
         tags = [RunTag(v.check_key(tg.key, "tag key"), v.check_tag_value(tg.key, tg.value)) for tg in tags]
         with self._write() as conn:
             self._require_run(conn, run_id)
             self._w.params(conn, run_id, params)
             self._w.tags(conn, run_id, tags)
-            self._w.metric_points(conn, [(run_id, rows)])
+            self._w.metric_points(conn, [(run_id, *columns)])
 
     def log_metric(self, run_id: str, metric: Metric) -> None:
         """Record one metric point; it is durable (survives a crash of this process) on return."""
@@ -556,29 +559,45 @@ class SqlTrackingStore:
 
     def _journal_metrics(self, run_id: str, metrics: Sequence[Metric]) -> None:
         """Validate metric points and append them to this process's journal (see journal.py)."""
-        rows = self._metric_rows(metrics)
+        columns = self._metric_columns(metrics)
         self._check_active_run(run_id)
-        self._journal_for_write().append(run_id, rows)
+        self._journal_for_write().append(run_id, *columns)
 
-    def _metric_rows(self, metrics: Sequence[Metric]) -> list[tuple[str, float, int, int]]:
-        """Validate metric points into ``(key, value, timestamp, step)`` rows; plain floats and ints
-        with an already-seen key take a fast path, anything else the full checks in validation.py."""
-        rows: list[tuple[str, float, int, int]] = []
-        append, key_of, valid = rows.append, self._metric_key, self._valid_keys
-        for m in metrics:
-            key = m.key
-            if key not in valid:
-                key = key_of(key)
-            value = m.value
-            if type(value) is not float:
-                value = v.check_metric_value(key, value)
-            timestamp, step = m.timestamp, m.step
-            if type(timestamp) is not int or not -v.MAX_INT64 <= timestamp <= v.MAX_INT64:
-                timestamp = v.check_int(timestamp, "timestamp")
-            if type(step) is not int or not -v.MAX_INT64 <= step <= v.MAX_INT64:
-                step = v.check_int(step, "step")
-            append((key, value, timestamp, step))
-        return rows
+    def _metric_columns(self, metrics: Sequence[Metric]) -> tuple[Sequence[str], Sequence[float], Sequence[int], Sequence[int]]:
+        """Validate metric points into columns ``(keys, values, timestamps, steps)``.
+
+        Points whose keys were seen before, with float values and int steps and timestamps in
+        range, are checked in C over whole columns; anything else takes the per-point checks in
+        validation.py (which convert numpy numbers and ints, and name the first bad value).
+        """
+        if not metrics:
+            return (), (), (), ()
+        try:
+            keys, values, timestamps, steps = zip(*map(_METRIC_FIELDS, metrics))
+        except AttributeError:
+            keys = ()  # not Metric-like: the checks below say which item is wrong
+        if (
+            len(keys) != len(metrics)
+            or not self._valid_keys.issuperset(keys)
+            or not _only(values, float)
+            or not _only(timestamps, int) or not _in_int64(timestamps)
+            or not _only(steps, int) or not _in_int64(steps)
+        ):
+            rows = [self._checked_point(m) for m in metrics]
+            keys, values, timestamps, steps = zip(*rows)
+        return keys, values, timestamps, steps
+
+    def _checked_point(self, m: Metric) -> tuple[str, float, int, int]:
+        key = self._metric_key(m.key)
+        value = m.value
+        if type(value) is not float:
+            value = v.check_metric_value(key, value)
+        timestamp, step = m.timestamp, m.step
+        if type(timestamp) is not int or not -v.MAX_INT64 <= timestamp <= v.MAX_INT64:
+            timestamp = v.check_int(timestamp, "timestamp")
+        if type(step) is not int or not -v.MAX_INT64 <= step <= v.MAX_INT64:
+            step = v.check_int(step, "step")
+        return key, value, timestamp, step
 
     def delete_tag(self, run_id: str, key: str) -> None:
         """Remove a tag from a run.
@@ -682,12 +701,22 @@ class SqlTrackingStore:
                 raise RunNotFound(f"No run has the id {run_id!r}.")
             if stage != _DELETED:
                 raise InvalidStateError(f"The run {run_id} is not deleted; delete it before purging it.")
-            for table in (t.input_tags, t.inputs, t.metrics, t.latest_metrics, t.params, t.tags):
+            for table in (t.input_tags, t.inputs, t.metric_chunks, t.latest_metrics, t.params, t.tags):
                 conn.execute(table.delete().where(table.c.run_uuid == run_id))
             conn.execute(t.runs.delete().where(t.runs.c.run_uuid == run_id))
 
 
 _ACTIVE_RUN_RECHECK_S = 5.0
+_METRIC_FIELDS = operator.attrgetter("key", "value", "timestamp", "step")
+
+
+def _only(items: Sequence[Any], kind: type) -> bool:
+    """True if every item is exactly of ``kind`` (not a subclass such as bool), checked in C."""
+    return set(map(type, items)) == {kind}
+
+
+def _in_int64(items: Sequence[int]) -> bool:
+    return -v.MAX_INT64 <= min(items) and max(items) <= v.MAX_INT64
 
 
 def _journal_folder(db: DatabaseURL) -> str | None:

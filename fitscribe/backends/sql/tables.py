@@ -3,8 +3,10 @@
 Alembic revisions in ``migrations/versions`` create and evolve these tables; this module is the
 current shape, used to build queries. A change here needs a new revision.
 
-Metric values are stored as a float plus a ``special`` code so NaN and +-inf survive on every
-database exactly (MySQL stores neither): ``special`` is 0 for a finite value, 1 for NaN (value NULL),
+Metric histories are stored as packed arrays per series (``metric_chunks``, see chunks.py), so NaN
+and +-inf survive bit for bit. The latest value per metric (``latest_metrics``, used by search) is
+stored as a float plus a ``special`` code so NaN and +-inf survive on every database exactly (MySQL
+stores neither): ``special`` is 0 for a finite value, 1 for NaN (value NULL),
 2 for +inf and 3 for -inf (value clamped to +-max double so comparisons and sorting still work).
 
 The model registry's tables hang off ``registered_models.name`` with ``ON UPDATE CASCADE``, so
@@ -23,13 +25,14 @@ __all__ = [
     "LongText",
     "BigId",
     "Double",
+    "Blob",
     "metadata",
     "experiments",
     "experiment_tags",
     "runs",
     "tags",
     "params",
-    "metrics",
+    "metric_chunks",
     "latest_metrics",
     "datasets",
     "inputs",
@@ -47,7 +50,7 @@ __all__ = [
     "SPECIAL_NEG_INF",
 ]
 
-SCHEMA_REVISION = "0002"
+SCHEMA_REVISION = "0003"
 """The Alembic revision these tables correspond to (a new database is stamped with it)."""
 
 MAX_DOUBLE = 1.7976931348623157e308
@@ -79,6 +82,8 @@ def Str(length: int) -> sa.types.TypeEngine[str]:
 
 LongText = sa.Text().with_variant(mysql.MEDIUMTEXT(charset="utf8mb4", collation="utf8mb4_bin"), "mysql", "mariadb")
 Double = sa.Float(precision=53).with_variant(sa.Double(), "mysql", "mariadb", "postgresql")
+# BLOB / BYTEA; LONGBLOB on MySQL, whose BLOB holds only 64 KiB.
+Blob = sa.LargeBinary().with_variant(mysql.LONGBLOB(), "mysql", "mariadb")
 
 experiments = sa.Table(
     "experiments",
@@ -145,19 +150,23 @@ params = sa.Table(
     sa.Column("value", LongText, nullable=False),
 )
 
-metrics = sa.Table(
-    "metrics",
+# The history of each metric: one row per (run, key) series and write, holding the points as packed
+# arrays (see chunks.py); ``points`` is their count, ``min_step``/``max_step`` bound their steps.
+metric_chunks = sa.Table(
+    "metric_chunks",
     metadata,
     sa.Column("id", BigId, primary_key=True, autoincrement=True),
     sa.Column(
         "run_uuid", Str(32), sa.ForeignKey("runs.run_uuid", ondelete="CASCADE"), nullable=False
     ),
     sa.Column("key", Str(250), nullable=False),
-    sa.Column("value", Double, nullable=True),
-    sa.Column("special", sa.SmallInteger, nullable=False),
-    sa.Column("timestamp", sa.BigInteger, nullable=False),
-    sa.Column("step", sa.BigInteger, nullable=False),
-    sa.Index("ix_metrics_run_uuid_key_step", "run_uuid", "key", "step", "timestamp"),
+    sa.Column("points", sa.Integer, nullable=False),
+    sa.Column("min_step", sa.BigInteger, nullable=False),
+    sa.Column("max_step", sa.BigInteger, nullable=False),
+    sa.Column("step_blob", Blob, nullable=False),
+    sa.Column("timestamp_blob", Blob, nullable=False),
+    sa.Column("value_blob", Blob, nullable=False),
+    sa.Index("ix_metric_chunks_run_uuid_key_id", "run_uuid", "key", "id"),
 )
 
 latest_metrics = sa.Table(

@@ -1,6 +1,7 @@
 """Statements that record metrics, params and tags, per dialect (upserts differ between databases).
 
-Metric values are encoded as (value, special) so NaN and +-inf survive everywhere; see tables.py.
+Metric histories are written as packed chunks (chunks.py); latest values are encoded as
+(value, special) so NaN and +-inf survive everywhere; see tables.py.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from fitscribe.entities import Param, RunTag
 from fitscribe.errors import InvalidValueError
 
 from . import tables as t
+from .chunks import MAX_POINTS_PER_CHUNK, Batch, group_batches, latest_of, pack_floats, pack_ints
 
 __all__ = [
     "encode_value",
@@ -22,8 +24,8 @@ __all__ = [
     "Writer",
 ]
 
-_METRIC_COLUMNS = ("run_uuid", "key", "value", "special", "timestamp", "step")
-_SQLITE_METRIC_INSERT = f"INSERT INTO metrics ({', '.join(_METRIC_COLUMNS)}) VALUES (?, ?, ?, ?, ?, ?)"
+_CHUNK_COLUMNS = ("run_uuid", "key", "points", "min_step", "max_step", "step_blob", "timestamp_blob", "value_blob")
+_SQLITE_CHUNK_INSERT = f"INSERT INTO metric_chunks ({', '.join(_CHUNK_COLUMNS)}) VALUES ({', '.join('?' * len(_CHUNK_COLUMNS))})"
 
 
 def encode_value(value: float) -> tuple[float | None, int]:
@@ -46,6 +48,13 @@ def decode_value(value: float | None, special: int) -> float:
     return math.nan
 
 
+def _clamp(bound: float | None) -> float | None:
+    """Return a min/max as stored: infinities clamped to +-max double (NaN never reaches here)."""
+    if bound is None or -t.MAX_DOUBLE <= bound <= t.MAX_DOUBLE:
+        return bound
+    return t.MAX_DOUBLE if bound > 0 else -t.MAX_DOUBLE
+
+
 def decode_bound(value: float | None) -> float | None:
     """Return a stored min/max (clamped infinities become infinities again)."""
     if value is None:
@@ -66,7 +75,7 @@ class Writer:
         self._tag_upsert = self._build_upsert(t.tags, ["value"])
         self._param_insert = self._build_insert_ignore(t.params)
         self._exp_tag_upsert = self._build_upsert(t.experiment_tags, ["value"])
-        self._metric_insert = t.metrics.insert()
+        self._chunk_insert = t.metric_chunks.insert()
         self._journal_upsert = self._build_upsert(t.journals, ["position"])
         self._upserts: dict[tuple[str, ...], Any] = {}
 
@@ -133,41 +142,31 @@ class Writer:
         return stmt.on_conflict_do_update(index_elements=["run_uuid", "key"], set_=dict(updates))
 
     # -- execution ------------------------------------------------------------------------------
-    def metric_points(self, conn: sa.Connection, entries: Sequence[tuple[str, Sequence[tuple[str, float, int, int]]]]) -> None:
-        """Append points ``[(run_id, [(key, value, timestamp, step), ...]), ...]`` and fold them
-        into latest/min/max: one multi-row INSERT and one upsert for all runs and keys."""
-        rows: list[tuple[Any, ...]] = []
-        latest: dict[tuple[str, str], list[Any]] = {}
-        append, get = rows.append, latest.get
-        for run_id, points in entries:
-            for key, raw, timestamp, step in points:
-                if -t.MAX_DOUBLE <= raw <= t.MAX_DOUBLE:  # finite (NaN fails every comparison)
-                    value, special = raw, t.SPECIAL_FINITE
-                else:
-                    value, special = encode_value(raw)
-                append((run_id, key, value, special, timestamp, step))
-                current = get((run_id, key))
-                if current is None:
-                    latest[(run_id, key)] = [value, special, timestamp, step, value, value]
-                    continue
-                if value is not None:
-                    if current[4] is None or value < current[4]:
-                        current[4] = value
-                    if current[5] is None or value > current[5]:
-                        current[5] = value
-                if step > current[3] or (step == current[3] and timestamp >= current[2]):
-                    current[0], current[1], current[2], current[3] = value, special, timestamp, step
-        if not rows:
+    def metric_points(self, conn: sa.Connection, batches: Sequence[Batch]) -> None:
+        """Append points, given as batches ``(run_id, keys, values, timestamps, steps)`` (see
+        chunks.py), and fold them into latest/min/max: one chunk row per series (split past
+        ``MAX_POINTS_PER_CHUNK``), one multi-row INSERT and one upsert for all runs and keys."""
+        chunk_rows: list[tuple[Any, ...]] = []
+        latest: list[dict[str, Any]] = []
+        size = MAX_POINTS_PER_CHUNK
+        for (run_id, key), (values, timestamps, steps) in group_batches(batches).items():
+            for start in range(0, len(values), size):
+                part = slice(start, start + size)
+                vals, times, stps = values[part], timestamps[part], steps[part]
+                chunk_rows.append((run_id, key, len(vals), min(stps), max(stps),
+                                   pack_ints(stps), pack_ints(times), pack_floats(vals)))
+            last, timestamp, step, low, high = latest_of(values, timestamps, steps)
+            value, special = (last, t.SPECIAL_FINITE) if -t.MAX_DOUBLE <= last <= t.MAX_DOUBLE else encode_value(last)
+            latest.append({"run_uuid": run_id, "key": key, "value": value, "special": special,
+                           "timestamp": timestamp, "step": step,
+                           "min_value": _clamp(low), "max_value": _clamp(high)})
+        if not chunk_rows:
             return
         if self.dialect == "sqlite":  # the DBAPI's executemany directly: no per-row processing
-            conn.exec_driver_sql(_SQLITE_METRIC_INSERT, rows)
+            conn.exec_driver_sql(_SQLITE_CHUNK_INSERT, chunk_rows)
         else:
-            conn.execute(self._metric_insert, [dict(zip(_METRIC_COLUMNS, row)) for row in rows])
-        conn.execute(self._latest_upsert, [
-            {"run_uuid": run_id, "key": key, "value": c[0], "special": c[1], "timestamp": c[2], "step": c[3],
-             "min_value": c[4], "max_value": c[5]}
-            for (run_id, key), c in latest.items()
-        ])
+            conn.execute(self._chunk_insert, [dict(zip(_CHUNK_COLUMNS, row)) for row in chunk_rows])
+        conn.execute(self._latest_upsert, latest)
 
     def journal_position(self, conn: sa.Connection, journal_id: str, position: int) -> None:
         """Record how far a metric journal has been copied into the database."""

@@ -1,0 +1,164 @@
+"""Metric history as packed chunks: one ``metric_chunks`` row per series and write, holding arrays.
+
+A write (a journal flush, or a direct ``log_batch``) stores the points of each (run, key) series it
+carries as one row with three arrays in logging order: ``step_blob`` and ``timestamp_blob`` are
+little-endian signed 64-bit integers, ``value_blob`` little-endian IEEE 754 doubles (so NaN, -0.0
+and +-inf come back bit for bit on every database). A series of more than ``MAX_POINTS_PER_CHUNK``
+points in one write is split. Reading a history fetches a handful of rows and decodes them in C
+(``array``), instead of one B-tree insert and one fetched row per point.
+
+Order: the points of a history are returned by step, then timestamp, then logging order (chunk
+id, then position in the chunk); a stable sort gives exactly that, and is skipped when the
+concatenated chunks are already ordered (the usual case: steps logged in increasing order).
+
+Points travel between the store, the journal and the writer as *batches* in columns:
+``(run_id, keys, values, timestamps, steps)``, four equally long sequences.
+"""
+
+from __future__ import annotations
+
+import sys
+from array import array
+from itertools import groupby, islice
+from operator import itemgetter, le, lt
+from typing import Any, Sequence
+
+__all__ = [
+    "Batch",
+    "MAX_POINTS_PER_CHUNK",
+    "pack_ints",
+    "pack_floats",
+    "unpack_ints",
+    "unpack_floats",
+    "group_batches",
+    "latest_of",
+    "order_points",
+]
+
+Batch = tuple  # (run_id: str, keys, values: floats, timestamps: ints, steps: ints)
+
+MAX_POINTS_PER_CHUNK = 16384
+"""Points per stored row at most (3 x 128 KiB of arrays), so rows stay small on every database."""
+
+_SWAP = sys.byteorder == "big"  # the stored arrays are little-endian
+assert array("q").itemsize == 8 and array("d").itemsize == 8
+
+
+def pack_ints(values: Sequence[int]) -> bytes:
+    """Return signed 64-bit integers packed little-endian."""
+    packed = array("q", values)
+    if _SWAP:  # pragma: no cover - big-endian machines
+        packed.byteswap()
+    return packed.tobytes()
+
+
+def pack_floats(values: Sequence[float]) -> bytes:
+    """Return doubles packed little-endian (NaN and infinities included, bit for bit)."""
+    packed = array("d", values)
+    if _SWAP:  # pragma: no cover - big-endian machines
+        packed.byteswap()
+    return packed.tobytes()
+
+
+def unpack_ints(blob: Any) -> list[int]:
+    """Return the integers packed by :func:`pack_ints`."""
+    unpacked = array("q")
+    unpacked.frombytes(blob)
+    if _SWAP:  # pragma: no cover - big-endian machines
+        unpacked.byteswap()
+    return unpacked.tolist()
+
+
+def unpack_floats(blob: Any) -> list[float]:
+    """Return the doubles packed by :func:`pack_floats`."""
+    unpacked = array("d")
+    unpacked.frombytes(blob)
+    if _SWAP:  # pragma: no cover - big-endian machines
+        unpacked.byteswap()
+    return unpacked.tolist()
+
+
+def group_batches(batches: Sequence[Batch]) -> dict[tuple[str, str], list[list[Any]]]:
+    """Return ``{(run_id, key): [values, timestamps, steps]}``, each series in logging order.
+
+    Consecutive batches of one run are joined first, then split by key with C-level slicing: whole
+    when there is one key, by stride when the keys repeat in a fixed order (one dict of metrics
+    logged per step, the usual case), else after a stable sort on the key.
+    """
+    joined: list[list[Any]] = []
+    for run_id, keys, values, timestamps, steps in batches:
+        if joined and joined[-1][0] == run_id:
+            last = joined[-1]
+            last[1].extend(keys)
+            last[2].extend(values)
+            last[3].extend(timestamps)
+            last[4].extend(steps)
+        elif keys:
+            joined.append([run_id, list(keys), list(values), list(timestamps), list(steps)])
+    series: dict[tuple[str, str], list[list[Any]]] = {}
+    for run_id, keys, values, timestamps, steps in joined:
+        for key, vals, times, stps in _split_by_key(keys, values, timestamps, steps):
+            found = series.get((run_id, key))
+            if found is None:
+                series[(run_id, key)] = [vals, times, stps]
+            else:
+                found[0].extend(vals)
+                found[1].extend(times)
+                found[2].extend(stps)
+    return series
+
+
+def _split_by_key(keys: list[str], values: list[float], timestamps: list[int], steps: list[int]) -> list[tuple[Any, ...]]:
+    distinct = list(dict.fromkeys(keys))
+    period = len(distinct)
+    if period == 1:
+        return [(keys[0], values, timestamps, steps)]
+    if keys[:period] == distinct and keys[period:] == keys[:-period]:  # k1 k2 k3 k1 k2 k3 ...
+        return [(key, values[i::period], timestamps[i::period], steps[i::period]) for i, key in enumerate(distinct)]
+    order = sorted(range(len(keys)), key=keys.__getitem__)  # stable: logging order within a key
+    pick = itemgetter(*order)
+    sorted_keys = pick(keys)
+    columns = pick(values), pick(timestamps), pick(steps)
+    parts = []
+    start = 0
+    for key, same in groupby(sorted_keys):
+        end = start + len(list(same))
+        parts.append((key, *(list(column[start:end]) for column in columns)))
+        start = end
+    return parts
+
+
+def latest_of(values: list[float], timestamps: list[int], steps: list[int]) -> tuple[float, int, int, float | None, float | None]:
+    """Return (value, timestamp, step) of the point with the largest (step, timestamp), the last
+    logged among equals, then the minimum and maximum value ignoring NaN (None if all are NaN)."""
+    count = len(values)
+    if count == 1:
+        index = 0
+    elif _increasing(steps):
+        index = count - 1
+    else:
+        index = max(zip(steps, timestamps, range(count)))[2]
+    total = sum(values)
+    if total == total:  # no NaN (a NaN makes the sum NaN)
+        low, high = min(values), max(values)
+    else:  # NaN compares false with everything, so min/max cannot be used on the raw list
+        numbers = [x for x in values if x == x]
+        low, high = (min(numbers), max(numbers)) if numbers else (None, None)
+    return values[index], timestamps[index], steps[index], low, high
+
+
+def order_points(values: list[float], timestamps: list[int], steps: list[int]) -> tuple[list[float], list[int], list[int]]:
+    """Return the columns ordered by step, then timestamp, keeping logging order among equals."""
+    if _increasing(steps):
+        return values, timestamps, steps
+    pairs = list(zip(steps, timestamps))
+    if all(map(le, pairs, islice(pairs, 1, None))):
+        return values, timestamps, steps
+    order = sorted(range(len(pairs)), key=pairs.__getitem__)  # stable: logging order among ties
+    pick = itemgetter(*order)
+    return list(pick(values)), list(pick(timestamps)), list(pick(steps))
+
+
+def _increasing(steps: list[int]) -> bool:
+    """True if every step is larger than the one before (then steps alone give the order)."""
+    return all(map(lt, steps, islice(steps, 1, None)))
