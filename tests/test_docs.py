@@ -14,7 +14,8 @@ MODULES = [
     "fitscribe.flavors", "fitscribe.flavors.sklearn", "fitscribe.flavors.xgboost", "fitscribe.flavors.pytorch",
     "fitscribe.flavors.onnx", "fitscribe.flavors.pyfunc", "fitscribe.flavors.signature", "fitscribe.flavors.model",
     "fitscribe.flavors.environment", "fitscribe.flavors.loading", "fitscribe.flavors.saving",
-    "fitscribe.autolog", "fitscribe.autolog.sklearn", "fitscribe.model_registry",
+    "fitscribe.autolog", "fitscribe.autolog.sklearn", "fitscribe.autolog.xgboost", "fitscribe.autolog.lightning",
+    "fitscribe.model_registry", "fitscribe.server",
 ]
 
 
