@@ -50,6 +50,7 @@ JOURNAL_DIRNAME = "journal"
 _MAGIC = b"\x01FSJ"  # never the "[" that starts a JSON line of the earlier format
 _HEADER = struct.Struct("<4sIII")  # magic, body length, CRC-32 of the body, points
 _LENGTH = struct.Struct("<I")
+_POINT = struct.Struct("<qqd")  # the step, timestamp and value of a one-point record
 _SWAP = sys.byteorder == "big"  # key indexes are stored little-endian, like the arrays
 assert array("I").itemsize == 4
 
@@ -81,6 +82,8 @@ class MetricJournal:
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)
         self._wake = threading.Event()
+        self._heads: dict[Any, bytes] = {}  # see _encode
+        self._hurry = threading.Event()  # someone waits in flush(): skip the batching pause
         self._pending: list[Batch] = []
         self._pending_points = 0
         self._appended = 0  # bytes written to the current file
@@ -115,7 +118,7 @@ class MetricJournal:
         Raises:
             BackendError: The journal cannot be written (disk full...), or the journal was closed.
         """
-        record = _encode(run_id, keys, values, timestamps, steps)
+        record = _encode(run_id, keys, values, timestamps, steps, self._heads)
         with self._lock:
             if self._closed:
                 raise BackendError("The metric journal is closed; the store was closed while logging.")
@@ -138,7 +141,8 @@ class MetricJournal:
         backoff = 0.05
         while True:
             self._wake.wait()
-            time.sleep(FLUSH_INTERVAL_S)
+            if self._hurry.wait(FLUSH_INTERVAL_S):  # a pause lets more points share a transaction
+                self._hurry.clear()
             self._wake.clear()
             with self._lock:
                 entries, target = list(self._pending), self._appended
@@ -181,6 +185,7 @@ class MetricJournal:
             target = self._appended
             if self._applied >= target:
                 return
+            self._hurry.set()
             self._wake.set()
             while self._applied < target:
                 remaining = deadline - time.monotonic()
@@ -208,6 +213,7 @@ class MetricJournal:
             self._closed = True
             done = self._applied >= self._appended
             fd, self._fd = self._fd, -1
+        self._hurry.set()
         self._wake.set()
         self._thread.join(timeout=5)
         if done:
@@ -225,19 +231,33 @@ class MetricJournal:
 
 
 def _encode(run_id: str, keys: Sequence[str], values: Sequence[float], timestamps: Sequence[int],
-            steps: Sequence[int]) -> bytes:
-    """One binary record (see the module docstring); the columns are packed in C."""
-    distinct = list(dict.fromkeys(keys))
-    head = json.dumps([run_id, distinct]).encode()
-    parts = [_LENGTH.pack(len(head)), head]
-    if len(distinct) > 1:
-        index = array("I", map({key: i for i, key in enumerate(distinct)}.__getitem__, keys))
-        if _SWAP:  # pragma: no cover - big-endian machines
-            index.byteswap()
-        parts.append(index.tobytes())
-    parts += [pack_ints(steps), pack_ints(timestamps), pack_floats(values)]
-    body = b"".join(parts)
-    return _HEADER.pack(_MAGIC, len(body), zlib.crc32(body), len(keys)) + body
+            steps: Sequence[int], heads: dict[Any, bytes] | None = None) -> bytes:
+    """One binary record (see the module docstring); the columns are packed in C.
+
+    ``heads`` caches the encoded run id and key table by (run_id, keys) across calls.
+    """
+    count = len(keys)
+    distinct = (keys[0],) if count == 1 else tuple(dict.fromkeys(keys))
+    head = heads.get((run_id, distinct)) if heads is not None else None
+    if head is None:
+        encoded = json.dumps([run_id, distinct]).encode()
+        head = _LENGTH.pack(len(encoded)) + encoded
+        if heads is not None:
+            if len(heads) > 1000:
+                heads.clear()
+            heads[(run_id, distinct)] = head
+    if count == 1:  # log_metric: one point
+        body = head + _POINT.pack(steps[0], timestamps[0], values[0])
+    else:
+        parts = [head]
+        if len(distinct) > 1:
+            index = array("I", map({key: i for i, key in enumerate(distinct)}.__getitem__, keys))
+            if _SWAP:  # pragma: no cover - big-endian machines
+                index.byteswap()
+            parts.append(index.tobytes())
+        parts += [pack_ints(steps), pack_ints(timestamps), pack_floats(values)]
+        body = b"".join(parts)
+    return _HEADER.pack(_MAGIC, len(body), zlib.crc32(body), count) + body
 
 
 def _decode(body: bytes, count: int) -> Batch:

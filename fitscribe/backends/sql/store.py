@@ -8,7 +8,6 @@ locked" errors.
 
 from __future__ import annotations
 
-import operator
 import os
 import threading
 import time
@@ -570,14 +569,20 @@ class SqlTrackingStore:
         range, are checked in C over whole columns; anything else takes the per-point checks in
         validation.py (which convert numpy numbers and ints, and name the first bad value).
         """
+        if len(metrics) == 1:  # log_metric
+            key, value, timestamp, step = self._checked_point(metrics[0])
+            return (key,), (value,), (timestamp,), (step,)
         if not metrics:
             return (), (), (), ()
-        try:
-            keys, values, timestamps, steps = zip(*map(_METRIC_FIELDS, metrics))
+        try:  # four comprehensions cost less than zip(*map(attrgetter(...)))
+            keys = [m.key for m in metrics]
+            values = [m.value for m in metrics]
+            timestamps = [m.timestamp for m in metrics]
+            steps = [m.step for m in metrics]
         except AttributeError:
-            keys = ()  # not Metric-like: the checks below say which item is wrong
+            keys = []  # not Metric-like: the checks below say which item is wrong
         if (
-            len(keys) != len(metrics)
+            not keys
             or not self._valid_keys.issuperset(keys)
             or not _only(values, float)
             or not _only(timestamps, int) or not _in_int64(timestamps)
@@ -707,7 +712,6 @@ class SqlTrackingStore:
 
 
 _ACTIVE_RUN_RECHECK_S = 5.0
-_METRIC_FIELDS = operator.attrgetter("key", "value", "timestamp", "step")
 
 
 def _only(items: Sequence[Any], kind: type) -> bool:

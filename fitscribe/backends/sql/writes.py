@@ -25,6 +25,7 @@ __all__ = [
 ]
 
 _CHUNK_COLUMNS = ("run_uuid", "key", "points", "min_step", "max_step", "step_blob", "timestamp_blob", "value_blob")
+_LATEST_COLUMNS = ("run_uuid", "key", "value", "special", "timestamp", "step", "min_value", "max_value")
 _SQLITE_CHUNK_INSERT = f"INSERT INTO metric_chunks ({', '.join(_CHUNK_COLUMNS)}) VALUES ({', '.join('?' * len(_CHUNK_COLUMNS))})"
 
 
@@ -66,6 +67,15 @@ def decode_bound(value: float | None) -> float | None:
     return float(value)
 
 
+def _positional_sql(stmt: Any, columns: tuple[str, ...]) -> str:
+    """Return a statement compiled for SQLite (``?`` placeholders taking ``columns`` in order)."""
+    from sqlalchemy.dialects import sqlite
+
+    compiled = stmt.compile(dialect=sqlite.dialect())
+    assert tuple(compiled.positiontup or ()) == columns, compiled.positiontup
+    return str(compiled)
+
+
 class Writer:
     """Builds and caches the write statements for one dialect."""
 
@@ -78,6 +88,9 @@ class Writer:
         self._chunk_insert = t.metric_chunks.insert()
         self._journal_upsert = self._build_upsert(t.journals, ["position"])
         self._upserts: dict[tuple[str, ...], Any] = {}
+        # SQLite: the latest/min/max upsert as plain SQL for the driver's executemany (the
+        # journal's flush runs it for every series it writes)
+        self._sqlite_latest = _positional_sql(self._latest_upsert, _LATEST_COLUMNS) if dialect == "sqlite" else None
 
     def upsert(self, table: sa.Table, update_cols: list[str]) -> Any:
         """Return an INSERT that replaces ``update_cols`` when the primary key exists (built once per table)."""
@@ -147,7 +160,7 @@ class Writer:
         chunks.py), and fold them into latest/min/max: one chunk row per series (split past
         ``MAX_POINTS_PER_CHUNK``), one multi-row INSERT and one upsert for all runs and keys."""
         chunk_rows: list[tuple[Any, ...]] = []
-        latest: list[dict[str, Any]] = []
+        latest: list[tuple[Any, ...]] = []
         size = MAX_POINTS_PER_CHUNK
         for (run_id, key), (values, timestamps, steps) in group_batches(batches).items():
             for start in range(0, len(values), size):
@@ -157,16 +170,15 @@ class Writer:
                                    pack_ints(stps), pack_ints(times), pack_floats(vals)))
             last, timestamp, step, low, high = latest_of(values, timestamps, steps)
             value, special = (last, t.SPECIAL_FINITE) if -t.MAX_DOUBLE <= last <= t.MAX_DOUBLE else encode_value(last)
-            latest.append({"run_uuid": run_id, "key": key, "value": value, "special": special,
-                           "timestamp": timestamp, "step": step,
-                           "min_value": _clamp(low), "max_value": _clamp(high)})
+            latest.append((run_id, key, value, special, timestamp, step, _clamp(low), _clamp(high)))
         if not chunk_rows:
             return
-        if self.dialect == "sqlite":  # the DBAPI's executemany directly: no per-row processing
+        if self._sqlite_latest is not None:  # the DBAPI's executemany directly: no per-row processing
             conn.exec_driver_sql(_SQLITE_CHUNK_INSERT, chunk_rows)
+            conn.exec_driver_sql(self._sqlite_latest, latest)
         else:
             conn.execute(self._chunk_insert, [dict(zip(_CHUNK_COLUMNS, row)) for row in chunk_rows])
-        conn.execute(self._latest_upsert, latest)
+            conn.execute(self._latest_upsert, [dict(zip(_LATEST_COLUMNS, row)) for row in latest])
 
     def journal_position(self, conn: sa.Connection, journal_id: str, position: int) -> None:
         """Record how far a metric journal has been copied into the database."""
