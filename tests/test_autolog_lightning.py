@@ -143,6 +143,24 @@ def test_fit_records_epoch_metrics_params_hparams_summary_and_model() -> None:
 
 
 @LIGHTNING_WARNINGS
+def test_models_too_large_to_copy_are_logged_before_fit_returns(monkeypatch: pytest.MonkeyPatch) -> None:
+    from fitscribe.autolog import lightning as autolog_lightning
+
+    train, val = _loaders()
+    model = MLP()
+    fitscribe.autolog()
+    monkeypatch.setattr(autolog_lightning, "_MAX_COPIED_MODEL_BYTES", 0)
+    _trainer(max_epochs=1).fit(model, train, val)
+    (run,) = fitscribe.search_runs(output_format="list")  # no flush: nothing may be left for the background
+    assert "model" in {f.path for f in fitscribe.list_artifacts(run.info.run_id)}
+    loaded = fitscribe.flavors.pytorch.load_model(f"runs:/{run.info.run_id}/model")
+    x = torch.randn(3, 4)
+    model.eval()
+    with torch.no_grad():
+        assert torch.equal(loaded(x), model(x))
+
+
+@LIGHTNING_WARNINGS
 def test_step_metrics_use_their_own_keys_and_global_step() -> None:
     train, val = _loaders()
     fitscribe.autolog.lightning.autolog(log_models=False, log_every_n_step=3)

@@ -30,7 +30,9 @@ What a fit records (names as MLflow's, so dashboards port over):
   from ModelCheckpoint.
 - artifacts: ``model_summary.txt`` (Lightning's ModelSummary, all depths); the trained module as
   ``model`` (pytorch flavor), with a signature inferred from the module's ``example_input_array``
-  or the first rows of the first training batch; with ``log_checkpoint=True`` the best checkpoint
+  or the first rows of the first training batch (a model on the CPU under 256 MB is copied when
+  fit ends and saved in the background, so ``fit`` returns without waiting; ``fitscribe.flush()``
+  waits for it); with ``log_checkpoint=True`` the best checkpoint
   under ``checkpoints/``; and the ``fitscribe.autolog.report.json`` report.
 
 Values that are not scalars (a tensor of several elements) are skipped with a report entry.
@@ -61,6 +63,7 @@ _TRAINER_MODULES = {
 }
 _ROOTS = tuple(_TRAINER_MODULES.values())
 _EXAMPLE_ROWS = 5
+_MAX_COPIED_MODEL_BYTES = 256 * 2**20  # larger models (or any off the CPU) are saved before fit returns
 _CHECKPOINT_SETTINGS = ("monitor", "mode", "save_top_k", "save_last", "save_weights_only", "every_n_epochs")
 
 
@@ -211,7 +214,11 @@ class _Fit:
         if call.config.options["log_checkpoint"]:
             call.step("checkpoint file", lambda: _log_checkpoint_file(call, trainer))
         if call.config.log_models:
-            call.step("model", lambda: _log_model(call, model, self.example))
+            snapshot = call.step("model copy", lambda: _small_cpu_copy(model))
+            if snapshot is not None:  # saved after fit returns, from our own copy
+                call.defer("model", lambda: _log_model(call, snapshot, self.example))
+            else:
+                call.step("model", lambda: _log_model(call, model, self.example))
         summary = self.summary
         if summary is not None:
             call.defer("model_summary.txt", lambda: _log_text(call, summary, "model_summary.txt"))
@@ -489,6 +496,22 @@ def _log_checkpoint_file(call: TrainingCall, trainer: Any) -> None:
     assert call.run_id is not None
     call.client.log_artifact(call.run_id, path, "checkpoints")
     call.record("artifacts", f"checkpoints/{os.path.basename(path)}")
+
+
+def _small_cpu_copy(model: Any) -> Any:
+    """Return a deep copy of a model whose tensors are all on the CPU and small, else None.
+
+    The copy is saved on the background finisher, so ``fit`` returns without waiting for it.
+    A LightningModule's copy leaves the trainer behind (its ``__getstate__`` drops it).
+    """
+    import copy
+
+    tensors = [*model.parameters(), *model.buffers()]
+    if any(t.device.type != "cpu" for t in tensors):
+        return None
+    if sum(t.numel() * t.element_size() for t in tensors) > _MAX_COPIED_MODEL_BYTES:
+        return None
+    return copy.deepcopy(model)
 
 
 def _log_model(call: TrainingCall, model: Any, example: Any) -> None:
