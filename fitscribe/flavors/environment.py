@@ -182,6 +182,7 @@ def write_environment(folder: str, requirements: Sequence[str], inspector: Envir
     import yaml
 
     inspector = inspector or INSPECTOR
+    dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
     python = "{}.{}.{}".format(*sys.version_info[:3])
     with open(os.path.join(folder, REQUIREMENTS), "w", encoding="utf-8") as fh:
         fh.write("\n".join(requirements) + "\n")
@@ -195,9 +196,9 @@ def write_environment(folder: str, requirements: Sequence[str], inspector: Envir
     build = [f"{name}=={inspector.version(name)}" if inspector.version(name) else name for name in ("pip", "setuptools", "wheel")]
     python_env = {"python": python, "build_dependencies": build, "dependencies": [f"-r {REQUIREMENTS}"]}
     with open(os.path.join(folder, CONDA), "w", encoding="utf-8") as fh:
-        yaml.safe_dump(conda, fh, default_flow_style=False, sort_keys=False)
+        yaml.dump(conda, fh, Dumper=dumper, default_flow_style=False, sort_keys=False)
     with open(os.path.join(folder, PYTHON_ENV), "w", encoding="utf-8") as fh:
-        yaml.safe_dump(python_env, fh, default_flow_style=False, sort_keys=False)
+        yaml.dump(python_env, fh, Dumper=dumper, default_flow_style=False, sort_keys=False)
 
 
 def read_requirements(folder: str) -> dict[str, str]:

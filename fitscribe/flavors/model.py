@@ -105,7 +105,7 @@ class Model:
         import yaml
 
         with open(os.path.join(folder, MLMODEL), "w", encoding="utf-8") as fh:
-            yaml.safe_dump(self.to_dict(), fh, default_flow_style=False, sort_keys=False)
+            yaml.dump(self.to_dict(), fh, Dumper=_dumper(yaml), default_flow_style=False, sort_keys=False)
 
     @classmethod
     def load(cls, folder: str) -> "Model":
@@ -127,7 +127,7 @@ class Model:
             )
         try:
             with open(path, encoding="utf-8") as fh:
-                data = yaml.safe_load(fh)
+                data = yaml.load(fh, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
         except yaml.YAMLError as exc:
             raise InvalidValueError(f"The {MLMODEL} file at {path!r} is not valid YAML: {exc}") from exc
         if not isinstance(data, dict):
@@ -194,6 +194,11 @@ class Model:
         self.fitscribe["files"] = hash_folder(folder, known)
         self.model_size_bytes = folder_size(folder)
         self.save(folder)
+
+
+def _dumper(yaml: Any) -> Any:
+    """libyaml's safe dumper when PyYAML was built with it (several times faster), else the pure one."""
+    return getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 
 
 def _sha256(path: str) -> str:
