@@ -45,6 +45,7 @@ from fitscribe.errors import (
 from fitscribe.uri import join_uri, path_to_file_uri, redact
 
 from . import tables as t
+from .chunks import metric_columns
 from .engine import DatabaseURL, ensure_schema, make_engine, parse_database_uri
 from .reads import RunReader
 from .writes import Writer
@@ -562,47 +563,9 @@ class SqlTrackingStore:
         self._check_active_run(run_id)
         self._journal_for_write().append(run_id, *columns)
 
-    def _metric_columns(self, metrics: Sequence[Metric]) -> tuple[Sequence[str], Sequence[float], Sequence[int], Sequence[int]]:
-        """Validate metric points into columns ``(keys, values, timestamps, steps)``.
-
-        Points whose keys were seen before, with float values and int steps and timestamps in
-        range, are checked in C over whole columns; anything else takes the per-point checks in
-        validation.py (which convert numpy numbers and ints, and name the first bad value).
-        """
-        if len(metrics) == 1:  # log_metric
-            key, value, timestamp, step = self._checked_point(metrics[0])
-            return (key,), (value,), (timestamp,), (step,)
-        if not metrics:
-            return (), (), (), ()
-        try:  # four comprehensions cost less than zip(*map(attrgetter(...)))
-            keys = [m.key for m in metrics]
-            values = [m.value for m in metrics]
-            timestamps = [m.timestamp for m in metrics]
-            steps = [m.step for m in metrics]
-        except AttributeError:
-            keys = []  # not Metric-like: the checks below say which item is wrong
-        if (
-            not keys
-            or not self._valid_keys.issuperset(keys)
-            or not _only(values, float)
-            or not _only(timestamps, int) or not _in_int64(timestamps)
-            or not _only(steps, int) or not _in_int64(steps)
-        ):
-            rows = [self._checked_point(m) for m in metrics]
-            keys, values, timestamps, steps = zip(*rows)
-        return keys, values, timestamps, steps
-
-    def _checked_point(self, m: Metric) -> tuple[str, float, int, int]:
-        key = self._metric_key(m.key)
-        value = m.value
-        if type(value) is not float:
-            value = v.check_metric_value(key, value)
-        timestamp, step = m.timestamp, m.step
-        if type(timestamp) is not int or not -v.MAX_INT64 <= timestamp <= v.MAX_INT64:
-            timestamp = v.check_int(timestamp, "timestamp")
-        if type(step) is not int or not -v.MAX_INT64 <= step <= v.MAX_INT64:
-            step = v.check_int(step, "step")
-        return key, value, timestamp, step
+    def _metric_columns(self, metrics: Sequence[Metric]) -> tuple[Sequence[Any], ...]:
+        """Validate metric points into columns ``(keys, values, timestamps, steps)`` (chunks.py)."""
+        return metric_columns(metrics, self._valid_keys, self._metric_key)
 
     def delete_tag(self, run_id: str, key: str) -> None:
         """Remove a tag from a run.
@@ -712,15 +675,6 @@ class SqlTrackingStore:
 
 
 _ACTIVE_RUN_RECHECK_S = 5.0
-
-
-def _only(items: Sequence[Any], kind: type) -> bool:
-    """True if every item is exactly of ``kind`` (not a subclass such as bool), checked in C."""
-    return set(map(type, items)) == {kind}
-
-
-def _in_int64(items: Sequence[int]) -> bool:
-    return -v.MAX_INT64 <= min(items) and max(items) <= v.MAX_INT64
 
 
 def _journal_folder(db: DatabaseURL) -> str | None:
