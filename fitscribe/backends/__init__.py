@@ -35,6 +35,8 @@ tracking_stores: Registry[Callable[..., TrackingStore]] = Registry(
         "postgres": "fitscribe.backends.sql.store:create_store",
         "mysql": "fitscribe.backends.sql.store:create_store",
         "mariadb": "fitscribe.backends.sql.store:create_store",
+        "http": "fitscribe.backends.rest:create_store",
+        "https": "fitscribe.backends.rest:create_store",
     },
 )
 """Registry of tracking store factories by URI scheme."""
@@ -44,6 +46,9 @@ artifact_stores: Registry[Callable[..., ArtifactStore]] = Registry(
     "fitscribe.artifact_stores",
     {
         "file": "fitscribe.backends.artifacts_local:LocalArtifactStore",
+        "mlflow-artifacts": "fitscribe.backends.rest:create_artifact_store",
+        "http": "fitscribe.backends.rest:create_artifact_store",
+        "https": "fitscribe.backends.rest:create_artifact_store",
     },
 )
 """Registry of artifact store factories by URI scheme."""

@@ -117,7 +117,7 @@ def build_openapi(endpoints: Sequence[Endpoint], *, serve_artifacts: bool, versi
     return {
         "openapi": "3.1.0",
         "info": {"title": "fitscribe tracking server", "version": version,
-                 "description": "MLflow's REST API 2.0 (tracking, MLflow 3 logged models, artifact proxy)."},
+                 "description": "MLflow's REST API 2.0 (tracking, MLflow 3 logged models, model registry, artifact proxy)."},
         "paths": paths,
         "components": {"schemas": {"Error": {
             "type": "object", "required": ["error_code", "message"],

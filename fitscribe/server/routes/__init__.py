@@ -108,10 +108,10 @@ def _rpc(endpoint: Endpoint) -> Callable[[Request], Awaitable[Response]]:
 
 def all_endpoints() -> tuple[Endpoint, ...]:
     """Return every RPC endpoint this server answers."""
-    from fitscribe.server.routes import artifacts, experiments, logged_models, metrics, runs
+    from fitscribe.server.routes import artifacts, experiments, logged_models, metrics, registry, runs
 
     return (experiments.ENDPOINTS + runs.ENDPOINTS + metrics.ENDPOINTS + artifacts.ENDPOINTS
-            + logged_models.ENDPOINTS)
+            + logged_models.ENDPOINTS + registry.ENDPOINTS)
 
 
 def rpc_routes(endpoints: tuple[Endpoint, ...]) -> list[Route]:

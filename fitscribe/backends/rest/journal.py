@@ -1,0 +1,225 @@
+"""The REST store's local journal: log-batch requests the server could not take, kept on disk.
+
+When the tracking server stays unreachable past the retry budget, the write queue appends the
+unsent ``runs/log-batch`` bodies here instead of keeping them in memory, and sends them again once
+the server answers: on the next flush, when the queue finds the server back, or from the next
+store (in this or another process) that logs to the same server.
+
+Layout: ``<journal dir>/<server key>/<pid>-<random>.jsonl``, where the journal dir is
+``$FITSCRIBE_REST_JOURNAL_DIR``, else ``~/.cache/fitscribe/rest-journal``, and the server key a hash
+of the server's base URL. A file is one JSON log-batch body per line; ``<file>.pos`` holds how many
+bytes of it the server has taken. Its owner holds an exclusive ``flock`` on it; a file nobody holds
+(its process ended) is an orphan, which any store of the same server adopts and replays.
+Replaying is at-least-once: a batch cut off by a crash between sending and recording is sent again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import uuid
+from typing import IO, Any, Callable, Iterator
+
+__all__ = ["ENV_JOURNAL_DIR", "RestJournal", "journal_root"]
+
+ENV_JOURNAL_DIR = "FITSCRIBE_REST_JOURNAL_DIR"
+
+Send = Callable[[dict[str, Any]], None]
+"""Sends one log-batch body; raises to report a failure (see :meth:`RestJournal.replay`)."""
+
+
+def journal_root(explicit: str | None = None) -> str:
+    """Return the journal folder: ``explicit``, else ``$FITSCRIBE_REST_JOURNAL_DIR``, else the user cache."""
+    if explicit:
+        return os.path.abspath(explicit)
+    from_env = os.environ.get(ENV_JOURNAL_DIR)
+    if from_env:
+        return os.path.abspath(from_env)
+    cache = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(cache, "fitscribe", "rest-journal")
+
+
+def _try_lock(handle: IO[bytes]) -> bool:
+    """Take an exclusive, non-blocking lock on an open file; True if taken (always True without fcntl)."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows: no orphan detection, own files only
+        return True
+    try:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        return False
+    return True
+
+
+class _File:
+    """One journal file, held open and locked by this process."""
+
+    def __init__(self, path: str, handle: IO[bytes]) -> None:
+        self.path = path
+        self.handle = handle
+        self.position = _read_position(path)
+
+    def unsent_lines(self) -> Iterator[tuple[int, bytes]]:
+        """Yield ``(end offset, line)`` for each complete line after the recorded position."""
+        with open(self.path, "rb") as reader:
+            reader.seek(self.position)
+            offset = self.position
+            for line in reader:
+                if not line.endswith(b"\n"):
+                    return  # a torn last line (power loss): never completed, never acknowledged
+                offset += len(line)
+                yield offset, line
+
+    def record(self, position: int) -> None:
+        """Record that the server has taken everything before ``position``."""
+        self.position = position
+        tmp = f"{self.path}.pos.tmp"
+        with open(tmp, "w") as out:
+            out.write(str(position))
+        os.replace(tmp, f"{self.path}.pos")
+
+    def size(self) -> int:
+        """The file's size in bytes."""
+        return os.path.getsize(self.path)
+
+    def remove(self) -> None:
+        """Delete the file and its position (the lock goes with the handle)."""
+        for path in (f"{self.path}.pos", self.path):
+            try:
+                os.remove(path)
+            except FileNotFoundError:
+                pass
+        self.handle.close()
+
+
+def _read_position(path: str) -> int:
+    try:
+        with open(f"{path}.pos") as handle:
+            return int(handle.read().strip() or 0)
+    except (FileNotFoundError, ValueError):
+        return 0
+
+
+class RestJournal:
+    """The journal files of one tracking server, as seen by one store.
+
+    Nothing touches the disk until the first :meth:`append` or :meth:`adopt_orphans`.
+
+    Args:
+        base_url: The server's base URL (the folder is keyed by its hash).
+        root: The journal folder (default: see :func:`journal_root`, resolved at first use).
+    """
+
+    def __init__(self, base_url: str, root: str | None = None) -> None:
+        self.base_url = base_url
+        self._root = root
+        self._own: _File | None = None
+        self._adopted: list[_File] = []
+
+    @property
+    def folder(self) -> str:
+        """The folder holding this server's journal files."""
+        key = hashlib.sha256(self.base_url.encode()).hexdigest()[:16]
+        return os.path.join(journal_root(self._root), key)
+
+    @property
+    def path(self) -> str | None:
+        """This store's own journal file, once it has one."""
+        return self._own.path if self._own is not None else None
+
+    def append(self, bodies: list[dict[str, Any]]) -> None:
+        """Append log-batch bodies, flushed to disk before returning.
+
+        Raises:
+            OSError: The journal cannot be written (the caller keeps the items in memory).
+        """
+        if not bodies:
+            return
+        if self._own is None:
+            os.makedirs(self.folder, exist_ok=True)
+            path = os.path.join(self.folder, f"{os.getpid()}-{uuid.uuid4().hex[:12]}.jsonl")
+            handle = open(path, "ab")
+            _try_lock(handle)
+            self._own = _File(path, handle)
+        data = b"".join(json.dumps(b, separators=(",", ":"), allow_nan=False).encode() + b"\n" for b in bodies)
+        self._own.handle.write(data)
+        self._own.handle.flush()
+        os.fsync(self._own.handle.fileno())
+
+    def adopt_orphans(self) -> int:
+        """Take over journal files of this server whose process is gone; return how many."""
+        folder = self.folder
+        if not os.path.isdir(folder):
+            return 0
+        held = {f.path for f in self._files()}
+        found = 0
+        for name in sorted(os.listdir(folder)):
+            path = os.path.join(folder, name)
+            if not name.endswith(".jsonl") or path in held:
+                continue
+            try:
+                handle = open(path, "ab")
+            except OSError:
+                continue
+            if _try_lock(handle):
+                self._adopted.append(_File(path, handle))
+                found += 1
+            else:
+                handle.close()
+        return found
+
+    def _files(self) -> list[_File]:
+        return [*self._adopted, *([self._own] if self._own is not None else [])]
+
+    def pending_bytes(self) -> int:
+        """Bytes written and not yet taken by the server, over the files this store holds."""
+        total = 0
+        for journal in self._files():
+            try:
+                total += journal.size() - journal.position
+            except OSError:  # removed meanwhile by the sender: fully sent
+                continue
+        return total
+
+    def replay(self, send: Send, transient: Callable[[Exception], bool],
+               on_rejected: Callable[[dict[str, Any], Exception], None]) -> None:
+        """Send every unsent body, oldest file first; fully sent files are deleted.
+
+        Args:
+            send: Sends one body.
+            transient: Tells a failure worth retrying later (server down), which propagates and
+                stops the replay (the position reached is kept), from a refusal.
+            on_rejected: Called with a body the server refused for good (a 4xx), which is skipped.
+        """
+        for journal in self._files():
+            for end, line in journal.unsent_lines():
+                body: dict[str, Any] = {}
+                try:
+                    body = json.loads(line)
+                    send(body)
+                except Exception as exc:  # sorted by `transient`: retried later, or reported
+                    if transient(exc):
+                        raise
+                    on_rejected(body, exc)
+                journal.record(end)
+            if journal.position >= journal.size():
+                self._forget(journal)
+
+    def _forget(self, journal: _File) -> None:
+        if journal is self._own:
+            self._own = None
+        else:
+            self._adopted.remove(journal)
+        journal.remove()
+
+    def release(self) -> None:
+        """Close the files (and their locks): what is left is an orphan the next store replays."""
+        for journal in self._files():
+            if journal.position >= journal.size():
+                journal.remove()
+            else:
+                journal.handle.close()
+        self._own = None
+        self._adopted = []
