@@ -141,6 +141,21 @@ class Integration:
             for package in (self.import_name, *self.extra_import_names):
                 self._undo_hooks.append(HOOKS.on_import(package, self._on_import))
 
+    def apply(self, arguments: dict[str, Any]) -> None:
+        """Configure from a framework ``autolog(...)`` call's arguments (its ``locals()``).
+
+        The common options become the :class:`AutologConfig`, the framework's own (the keys of
+        :attr:`defaults`) its ``options``; the result wins over ``fitscribe.autolog()``'s settings.
+        """
+        common = {name: arguments[name] for name in AutologConfig.__slots__ if name in arguments and name != "options"}
+        options = {name: value for name, value in arguments.items() if name in self.defaults}
+        if common.get("disable"):
+            self.disable()
+            self.explicit = False
+            return
+        self.enable(self.configure(AutologConfig(**common), options))
+        self.explicit = True
+
     def disable(self) -> None:
         """Remove the import hooks and revert every patch; harmless when already off."""
         with self._lock:

@@ -584,17 +584,4 @@ def autolog(
     Raises:
         InvalidValueError: An interval is not a positive integer.
     """
-    config = AutologConfig(
-        log_models=log_models, log_input_examples=log_input_examples, log_model_signatures=log_model_signatures,
-        log_datasets=log_datasets, log_training_metrics=log_training_metrics, log_plots=log_plots,
-        disable=disable, exclusive=exclusive, silent=silent, extra_tags=extra_tags,
-        registered_model_name=registered_model_name,
-    )
-    if disable:
-        INTEGRATION.disable()
-        INTEGRATION.explicit = False
-        return
-    INTEGRATION.enable(INTEGRATION.configure(config, {
-        "log_every_n_epoch": log_every_n_epoch, "log_every_n_step": log_every_n_step, "log_checkpoint": log_checkpoint,
-    }))
-    INTEGRATION.explicit = True
+    INTEGRATION.apply(locals())

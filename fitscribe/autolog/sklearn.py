@@ -336,20 +336,4 @@ def autolog(
         log_post_training_metrics: Log ``sklearn.metrics`` results on predictions of autologged
             models to their runs (``accuracy_score_X_test``...), and ``model.score`` calls.
     """
-    config = AutologConfig(
-        log_models=log_models, log_input_examples=log_input_examples, log_model_signatures=log_model_signatures,
-        log_datasets=log_datasets, log_training_metrics=log_training_metrics, log_plots=log_plots,
-        disable=disable, exclusive=exclusive, silent=silent, extra_tags=extra_tags,
-        registered_model_name=registered_model_name,
-    )
-    if disable:
-        INTEGRATION.disable()
-        INTEGRATION.explicit = False
-        return
-    INTEGRATION.enable(INTEGRATION.configure(config, {
-        "max_tuning_runs": max_tuning_runs, "serialization_format": serialization_format,
-        "pos_label": pos_label, "max_metric_rows": max_metric_rows,
-        "log_post_training_metrics": log_post_training_metrics,
-    }))
-    INTEGRATION.explicit = True
-
+    INTEGRATION.apply(locals())

@@ -652,15 +652,4 @@ def autolog(
     Raises:
         InvalidValueError: An unknown importance type or model format.
     """
-    config = AutologConfig(
-        log_models=log_models, log_input_examples=log_input_examples, log_model_signatures=log_model_signatures,
-        log_datasets=log_datasets, log_training_metrics=log_training_metrics, log_plots=log_plots,
-        disable=disable, exclusive=exclusive, silent=silent, extra_tags=extra_tags,
-        registered_model_name=registered_model_name,
-    )
-    if disable:
-        INTEGRATION.disable()
-        INTEGRATION.explicit = False
-        return
-    INTEGRATION.enable(INTEGRATION.configure(config, {"importance_types": importance_types, "model_format": model_format}))
-    INTEGRATION.explicit = True
+    INTEGRATION.apply(locals())
