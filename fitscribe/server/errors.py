@@ -54,13 +54,17 @@ ERROR_TABLE: dict[type[BaseException], tuple[str, int]] = {
 _BUG = ("INTERNAL_ERROR", 500)
 
 
-def error_code_for(exc: BaseException) -> tuple[str, int]:
-    """Return the MLflow error code and HTTP status for an exception (INTERNAL_ERROR for a bug)."""
+def _table_entry(exc: BaseException) -> tuple[str, int] | None:
     for cls in type(exc).__mro__:
         found = ERROR_TABLE.get(cls)
         if found is not None:
             return found
-    return _BUG
+    return None
+
+
+def error_code_for(exc: BaseException) -> tuple[str, int]:
+    """Return the MLflow error code and HTTP status for an exception (INTERNAL_ERROR for a bug)."""
+    return _table_entry(exc) or _BUG
 
 
 def _public_class(exc: BaseException) -> str | None:
@@ -80,8 +84,9 @@ def error_body(exc: BaseException) -> tuple[dict[str, Any], int]:
     Returns:
         ``({"error_code", "message", "fitscribe_error"?}, status)``.
     """
-    code, status = error_code_for(exc)
-    if (code, status) == _BUG:
+    entry = _table_entry(exc)
+    code, status = entry or _BUG
+    if entry is None:  # not in the table: a bug (a SchemaVersionError is a 500 too, but its text is sent)
         _log.error("Unexpected error while answering a request", exc_info=exc)
         message = f"Internal server error ({type(exc).__name__}); this is a bug in fitscribe, see the server log."
         return {"error_code": code, "message": message}, status
