@@ -208,7 +208,7 @@ def check_model_name(name: Any, what: str = "registered model name") -> str:
     """Validate a registered model name and return it.
 
     Raises:
-        InvalidValueError: The name is empty, longer than 256 characters or contains ``/``.
+        InvalidValueError: The name is empty, longer than 256 characters or contains ``/`` or ``@``.
     """
     if not isinstance(name, str) or not name.strip():
         raise InvalidValueError(f"The {what} {name!r} is invalid: give a non-empty string such as 'churn-model'.")
@@ -216,11 +216,12 @@ def check_model_name(name: Any, what: str = "registered model name") -> str:
         raise InvalidValueError(
             f"The {what} {name[:40]!r}... is {len(name)} characters long; the limit is {MAX_MODEL_NAME_LENGTH}."
         )
-    if "/" in name:
-        raise InvalidValueError(
-            f"The {what} {name!r} contains '/', which separates the name from the version in model URIs "
-            f"(models:/<name>/<version>); use '-', '_' or '.' instead, e.g. {name.replace('/', '-')!r}."
-        )
+    for mark, role in (("/", "the name from the version (models:/<name>/<version>)"), ("@", "the name from an alias (models:/<name>@<alias>)")):
+        if mark in name:
+            raise InvalidValueError(
+                f"The {what} {name!r} contains {mark!r}, which separates {role} in model URIs; "
+                f"use '-', '_' or '.' instead, e.g. {name.replace(mark, '-')!r}."
+            )
     return name
 
 

@@ -139,3 +139,17 @@ def test_store_without_registry_says_so() -> None:
             client.get_model_version_by_alias("m", "champion")
     finally:
         undo()
+
+
+def test_names_that_model_uris_cannot_address_are_refused(tmp_path) -> None:
+    import pytest
+
+    import fitscribe
+    from fitscribe.errors import InvalidValueError
+
+    client = fitscribe.Client(str(tmp_path / "store"))
+    with pytest.raises(InvalidValueError, match=r"contains '@'.*models:/<name>@<alias>.*'churn-v2'"):
+        client.create_registered_model("churn@v2")
+    with pytest.raises(InvalidValueError, match=r"contains '/'"):
+        client.create_registered_model("team/churn")
+    client.close()
