@@ -293,3 +293,21 @@ def test_hashing_writer_matches_sha256_with_reused_buffers() -> None:
     buffer[:] = b"again"  # a writer that refills its buffer, as torch.save does
     writer.write(memoryview(buffer))
     assert writer.hexdigest() == hashlib.sha256(out.getvalue()).hexdigest()
+
+
+@pytest.mark.parametrize("limit", [64 << 20, 1000])  # kept in memory, and written through past the limit
+def test_spooling_writer_writes_and_hashes_everything(limit: int, tmp_path: Path) -> None:
+    import hashlib
+    import pickle
+
+    from fitscribe.flavors.model import SpoolingHashWriter
+
+    payload = {"big": np.arange(300_000, dtype=np.float64), "small": [1, 2], "text": "x" * 5000}
+    with open(tmp_path / "p.pkl", "wb") as fh:
+        writer = SpoolingHashWriter(fh, limit=limit)
+        pickle.dump(payload, writer, protocol=5)
+        writer.write(memoryview(bytearray(b"tail")))
+        digest = writer.finish()
+    data = (tmp_path / "p.pkl").read_bytes()
+    assert digest == hashlib.sha256(data).hexdigest() and data.endswith(b"tail")
+    assert np.array_equal(pickle.loads(data[:-4])["big"], payload["big"])

@@ -28,7 +28,7 @@ from typing import Any, Callable, Iterator, Sequence
 from fitscribe.errors import InvalidValueError, MissingDependencyError
 from fitscribe.flavors.base import ModelInfo, SavedFlavor, class_modules
 from fitscribe.flavors.environment import INSPECTOR
-from fitscribe.flavors.model import HashingWriter, Model, python_version
+from fitscribe.flavors.model import Model, SpoolingHashWriter, python_version
 from fitscribe.flavors.signature import ModelSignature
 
 __all__ = ["save_model", "log_model", "load_model", "FLAVOR", "SERIALIZATION_FORMATS"]
@@ -93,11 +93,12 @@ class _SklearnFlavor:
         import sklearn
 
         with open(os.path.join(folder, MODEL_FILE), "wb") as fh:
-            writer = HashingWriter(fh)
+            writer = SpoolingHashWriter(fh)
             if fmt == "cloudpickle":
                 _dump_cloudpickle(model, writer)
             else:
                 pickle.dump(model, writer, protocol=pickle.DEFAULT_PROTOCOL)
+            digest = writer.finish()
         predict_fn = options.get("predict_fn", "predict")
         sections: dict[str, dict[str, Any]] = {
             "python_function": {
@@ -121,7 +122,7 @@ class _SklearnFlavor:
             proto = onnx_flavor.convert_sklearn(model, options.get("input_example"))
             sections["onnx"] = onnx_flavor.write_onnx(proto, folder)
             distributions += ["onnx", "onnxruntime"]
-        return SavedFlavor(sections, _model_modules(model), distributions, {MODEL_FILE: writer.hexdigest()})
+        return SavedFlavor(sections, _model_modules(model), distributions, {MODEL_FILE: digest})
 
     def example_output(self, model: Any, example: Any) -> Any:
         try:
