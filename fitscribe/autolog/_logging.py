@@ -8,7 +8,6 @@ the reason, and one bad item never drops the others (a batch that fails is retri
 from __future__ import annotations
 
 import hashlib
-import math
 import time
 from typing import TYPE_CHECKING, Any, Mapping
 
@@ -156,8 +155,3 @@ def log_dataset(call: "TrainingCall", data: Any, target: Any = None, context: st
     )
     call.client.log_input(call.run_id, dataset, context=context)
     call.record("datasets", f"{name} ({context})")
-
-
-def finite(value: float) -> bool:
-    """Return True for a finite float."""
-    return math.isfinite(value)

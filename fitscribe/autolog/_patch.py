@@ -13,7 +13,7 @@ import threading
 import types
 from typing import Any, Callable
 
-__all__ = ["Patch", "PatchSet", "is_patched", "original_of"]
+__all__ = ["Patch", "PatchSet", "is_patched", "patch_of", "original_of"]
 
 _MARKER = "__fitscribe_patch__"
 
@@ -42,16 +42,20 @@ class _DescriptorWrapper:
         return getattr(self.raw, name)
 
 
+def patch_of(obj: Any) -> "Patch | None":
+    """Return the :class:`Patch` that made the wrapper ``obj``, or None for anything else."""
+    func = obj.__func__ if isinstance(obj, (staticmethod, classmethod)) else obj
+    return getattr(func, _MARKER, None)
+
+
 def is_patched(obj: Any) -> bool:
     """Return True when ``obj`` is a wrapper made by :class:`Patch`."""
-    func = obj.__func__ if isinstance(obj, (staticmethod, classmethod)) else obj
-    return getattr(func, _MARKER, None) is not None
+    return patch_of(obj) is not None
 
 
 def original_of(obj: Any) -> Any:
     """Return the function a wrapper made by :class:`Patch` replaced (or ``obj`` itself)."""
-    func = obj.__func__ if isinstance(obj, (staticmethod, classmethod)) else obj
-    patch = getattr(func, _MARKER, None)
+    patch = patch_of(obj)
     return patch.raw if patch is not None else obj
 
 

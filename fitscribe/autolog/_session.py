@@ -17,7 +17,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import time
 import warnings
@@ -372,19 +371,3 @@ def _after_failed(call: TrainingCall, exc: Exception) -> str:
     call.skip("after training", f"{type(exc).__name__}: {exc}")
     contain(call.integration, "logging after training", exc)
     return "FINISHED"
-
-
-def write_report_now(call: TrainingCall) -> None:
-    """Write the report of ``call`` immediately (integrations with their own run lifecycle)."""
-    if call.run_id is not None:
-        call.client.log_dict(call.run_id, call.report(), _report_name(call.run_id))
-
-
-def to_json(value: Any) -> str:
-    """Serialise a value for a param or tag: JSON for containers, ``str`` otherwise."""
-    if isinstance(value, (dict, list, tuple)):
-        try:
-            return json.dumps(value, default=str)
-        except (TypeError, ValueError):
-            return str(value)
-    return str(value)

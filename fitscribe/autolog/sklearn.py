@@ -167,7 +167,7 @@ class _Fit:
         from fitscribe.autolog import _logging as log
 
         config = call.config
-        call.step("params", lambda: log.log_params(call, _flat_params(self.estimator, deep=not self.is_search)))
+        call.step("params", lambda: log.log_params(call, self.estimator.get_params(deep=not self.is_search)))
         call.step("tags", lambda: log.set_tags(call, {
             "estimator_name": type(self.estimator).__name__,
             "estimator_class": f"{type(self.estimator).__module__}.{type(self.estimator).__qualname__}",
@@ -235,11 +235,6 @@ def _bind(original: Callable[..., Any], estimator: Any, args: tuple[Any, ...], k
         return dict(inspect.signature(original).bind_partial(estimator, *args, **kwargs).arguments)
     except (TypeError, ValueError):
         return dict(kwargs)
-
-
-def _flat_params(estimator: Any, deep: bool) -> dict[str, Any]:
-    params = estimator.get_params(deep=deep)
-    return {key: value for key, value in params.items()}
 
 
 def _params_snapshot(estimator: Any) -> Any:

@@ -38,7 +38,7 @@ from types import FunctionType, ModuleType
 from typing import Any, Callable, Mapping
 
 from fitscribe.autolog._config import AutologConfig, Integration
-from fitscribe.autolog._patch import _MARKER, is_patched, original_of
+from fitscribe.autolog._patch import is_patched, original_of, patch_of
 from fitscribe.autolog._session import SkippedItem, TrainingCall, call_patched, current_call, strict_mode
 
 __all__ = ["autolog", "INTEGRATION", "IMPORTANCE_TYPES"]
@@ -104,7 +104,7 @@ class XGBoostIntegration(Integration):
         for attr, value in list(vars(module).items()):
             # A module imported while ``train`` was patched bound our wrapper: give it the original
             # (patched again below in its own right where wanted, so disabling restores it too).
-            if isinstance(value, FunctionType) and is_patched(value) and _is_train(value) and getattr(value, _MARKER).owner is not module:
+            if isinstance(value, FunctionType) and is_patched(value) and _is_train(value) and patch_of(value).owner is not module:
                 setattr(module, attr, original_of(value))
         if module.__name__ in _TRAIN_OWNERS and _is_train(vars(module).get("train")):
             self.patches.patch(module, "train", self._train_wrapper)

@@ -193,7 +193,7 @@ def write_environment(folder: str, requirements: Sequence[str], inspector: Envir
         "channels": ["conda-forge"],
         "dependencies": [f"python={python}", f"pip<={pip_version}" if pip_version else "pip", {"pip": plain}],
     }
-    build = [f"{name}=={inspector.version(name)}" if inspector.version(name) else name for name in ("pip", "setuptools", "wheel")]
+    build = [f"{name}=={version}" if (version := inspector.version(name)) else name for name in ("pip", "setuptools", "wheel")]
     python_env = {"python": python, "build_dependencies": build, "dependencies": [f"-r {REQUIREMENTS}"]}
     with open(os.path.join(folder, CONDA), "w", encoding="utf-8") as fh:
         yaml.dump(conda, fh, Dumper=dumper, default_flow_style=False, sort_keys=False)

@@ -224,9 +224,7 @@ def log_model(
             started = fluent.start_run()
             active = started
         run_id = active.info.run_id
-        client = fluent.get_client()
-    else:
-        client = fluent.get_client()
+    client = fluent.get_client()
     try:
         return _log_into(client, run_id, model, name, flavor, registered_model_name, save_options)
     finally:
