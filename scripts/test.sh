@@ -19,6 +19,12 @@ fi
 bash scripts/mlflow_venv.sh "$VENV/bin/python" >/dev/null
 export FITSCRIBE_MLFLOW_PYTHON="$(cd "${FITSCRIBE_MLFLOW_VENV:-.venv-mlflow}" && pwd)/bin/python"
 
+# The UI's browser tests drive Debian's Chromium (never a browser downloaded by Playwright).
+if ! command -v chromium >/dev/null && command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
+  apt-get install -y -q chromium >/dev/null 2>&1 \
+    || { apt-get update -q >/dev/null && apt-get install -y -q chromium >/dev/null; }
+fi
+
 # The store suite runs on SQLite, PostgreSQL and MariaDB: start the servers if they are down.
 if command -v pg_isready >/dev/null && ! pg_isready -q -h 127.0.0.1 -p 5432; then
   pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -n1)" main start || true
