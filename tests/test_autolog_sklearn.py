@@ -124,6 +124,21 @@ def test_grid_search_parent_and_best_children() -> None:
     assert any("max_tuning_runs" in note for note in _report(parent.info.run_id)["notes"])
 
 
+def test_cv_results_csv_leaves_params_a_candidate_lacks_empty(tmp_path: Path) -> None:
+    X, y = load_iris(return_X_y=True)
+    fitscribe.autolog(log_plots=False, log_models=False)
+    grids = [{"C": [0.1, 1.0]}, {"fit_intercept": [False]}]  # each grid lacks the other's param
+    GridSearchCV(LogisticRegression(max_iter=300), grids, cv=3).fit(X, y)
+    parent = next(r for r in _runs() if "mlflow.parentRunId" not in r.data.tags)
+    local = fitscribe.Client().download_artifacts(parent.info.run_id, "cv_results.csv", str(tmp_path))
+    import csv
+
+    with open(local, newline="", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    assert [r["param_C"] for r in rows] == ["0.1", "1.0", ""]
+    assert [r["param_fit_intercept"] for r in rows] == ["", "", "False"]
+
+
 def test_cross_val_score_logs_nothing_even_when_imported_before_autolog(binary) -> None:
     X, y = binary
     fitscribe.autolog(log_models=False)

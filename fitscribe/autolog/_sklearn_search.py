@@ -67,7 +67,11 @@ def _log_csv(call: "TrainingCall", results: dict[str, Any]) -> None:
 
 
 def _cell(value: Any) -> Any:
-    return "" if value is None or value is getattr(value, "mask", None) else value
+    """An empty cell for a missing value: None, or numpy's masked constant (a parameter that only
+    some candidates of a list-of-grids search have)."""
+    import numpy as np
+
+    return "" if value is None or value is np.ma.masked else value
 
 
 def _rank_column(call: "TrainingCall", results: dict[str, Any]) -> str | None:
