@@ -1,0 +1,1 @@
+"""Web UI served by the tracking server (pages, static files, chart API)."""

@@ -1,0 +1,196 @@
+"""M4 downsampling of metric histories for charts that never hide a spike.
+
+A chart of ``W`` pixels cannot show more than a few points per pixel column, so the server sends
+for each column (bucket) its first, minimum, maximum and last point: the line drawn through them
+covers exactly the pixels the full series would (the M4 aggregation of Jugel et al., VLDB 2014).
+NaN and infinite values cannot be drawn on a linear axis; they are never dropped but returned
+apart, one position per bucket that holds them, so the chart can mark them at the plot's edge.
+
+Everything here is a pure function over sequences or numpy arrays.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence, Union
+
+import numpy as np
+import numpy.typing as npt
+
+ArrayLike = Union[Sequence[float], npt.NDArray[np.generic]]
+
+#: Default number of output points of a series: about twice a wide chart's width in pixels.
+DEFAULT_POINTS = 2000
+
+
+@dataclass(frozen=True)
+class Downsampled:
+    """One series reduced for drawing.
+
+    Attributes:
+        index: Positions (into the arrays given, after range selection and ordering) of the kept
+            finite points, ascending in x; use it to pick aligned columns (steps, timestamps).
+        x: The x values of the kept finite points.
+        y: Their values.
+        nan: x positions of NaN values (at most one per bucket).
+        pos_inf: x positions of +inf values (at most one per bucket).
+        neg_inf: x positions of -inf values (at most one per bucket).
+        total: Number of points of the series inside the requested range (finite or not).
+        nonfinite: Number of NaN/inf points inside the range (before thinning per bucket).
+    """
+
+    index: npt.NDArray[np.intp]
+    x: npt.NDArray[np.float64]
+    y: npt.NDArray[np.float64]
+    nan: npt.NDArray[np.float64]
+    pos_inf: npt.NDArray[np.float64]
+    neg_inf: npt.NDArray[np.float64]
+    total: int
+    nonfinite: int
+
+
+def _bucket_ids(x: npt.NDArray[np.float64], buckets: int) -> npt.NDArray[np.intp]:
+    """Map ascending ``x`` to ``buckets`` equal-width buckets spanning ``x[0]..x[-1]``."""
+    lo, hi = float(x[0]), float(x[-1])
+    if hi <= lo:
+        return np.zeros(len(x), dtype=np.intp)
+    ids = ((x - lo) * (buckets / (hi - lo))).astype(np.intp)
+    np.minimum(ids, buckets - 1, out=ids)
+    return ids
+
+
+def _first_match(mask: npt.NDArray[np.bool_], starts: npt.NDArray[np.intp]) -> npt.NDArray[np.intp]:
+    """Return, for each bucket start, the first position at or after it where ``mask`` holds."""
+    hits = np.flatnonzero(mask)
+    return hits[np.searchsorted(hits, starts)]
+
+
+def m4_indices(x: npt.NDArray[np.float64], y: npt.NDArray[np.float64], buckets: int) -> npt.NDArray[np.intp]:
+    """Return the sorted positions of the first, min, max and last point of each bucket.
+
+    Args:
+        x: Ascending x values (finite), same length as ``y``.
+        y: Finite values.
+        buckets: Number of equal-width x buckets (at least 1).
+
+    Returns:
+        Unique ascending positions; at most ``4 * buckets`` of them. When the series has no more
+        than ``4 * buckets`` points, every position is returned.
+    """
+    n = len(x)
+    if n <= 4 * buckets:
+        return np.arange(n, dtype=np.intp)
+    ids = _bucket_ids(x, buckets)
+    starts = np.concatenate(([0], np.flatnonzero(ids[1:] != ids[:-1]) + 1)).astype(np.intp)
+    counts = np.diff(np.append(starts, n))
+    ends = starts + counts - 1
+    mins = np.minimum.reduceat(y, starts)
+    maxs = np.maximum.reduceat(y, starts)
+    argmin = _first_match(y == np.repeat(mins, counts), starts)
+    argmax = _first_match(y == np.repeat(maxs, counts), starts)
+    return np.unique(np.concatenate((starts, argmin, argmax, ends)))
+
+
+def _as_float(a: ArrayLike) -> npt.NDArray[np.float64]:
+    """Return ``a`` as a one-dimensional float64 array (no copy when it already is one)."""
+    out = np.asarray(a, dtype=np.float64)
+    if out.ndim != 1:
+        raise ValueError(f"expected a one-dimensional sequence, got shape {out.shape}")
+    return out
+
+
+def _thin_per_bucket(xs: npt.NDArray[np.float64], lo: float, hi: float, buckets: int) -> npt.NDArray[np.float64]:
+    """Keep the first of the ascending positions ``xs`` in each of ``buckets`` buckets over lo..hi."""
+    if len(xs) <= buckets or hi <= lo:
+        return xs if hi > lo or len(xs) <= 1 else xs[:1]
+    ids = np.minimum(((xs - lo) * (buckets / (hi - lo))).astype(np.intp), buckets - 1)
+    keep = np.concatenate(([True], ids[1:] != ids[:-1]))
+    return xs[keep]
+
+
+def downsample_series(
+    x: ArrayLike,
+    y: ArrayLike,
+    points: int = DEFAULT_POINTS,
+    x_min: float | None = None,
+    x_max: float | None = None,
+) -> Downsampled:
+    """Reduce one series to about ``points`` drawable points inside ``[x_min, x_max]``.
+
+    Args:
+        x: The x value of each point (step, wall time or relative time), in any order; points
+            are put in ascending x order (stable, so equal x keep their logged order).
+        y: The value of each point; NaN and +-inf are returned apart, never dropped.
+        points: The most finite points to return (at least 4); ``points // 4`` buckets are used.
+        x_min: Smallest x to include (inclusive); ``None`` for no lower bound.
+        x_max: Largest x to include (inclusive); ``None`` for no upper bound.
+
+    Returns:
+        The kept points and the positions of non-finite values, see :class:`Downsampled`.
+
+    Raises:
+        ValueError: When the lengths differ, ``points`` is below 4 or ``x_min > x_max``.
+    """
+    xs, ys = _as_float(x), _as_float(y)
+    if len(xs) != len(ys):
+        raise ValueError(f"x has {len(xs)} values but y has {len(ys)}; give one x per value")
+    if points < 4:
+        raise ValueError(f"points must be at least 4 (one bucket of first/min/max/last), got {points}")
+    if x_min is not None and x_max is not None and x_min > x_max:
+        raise ValueError(f"x_min ({x_min}) is greater than x_max ({x_max}); swap them")
+    if len(xs) > 1 and bool(np.any(xs[1:] < xs[:-1])):
+        order = np.argsort(xs, kind="stable")
+        xs, ys = xs[order], ys[order]
+    lo_i = 0 if x_min is None else int(np.searchsorted(xs, x_min, side="left"))
+    hi_i = len(xs) if x_max is None else int(np.searchsorted(xs, x_max, side="right"))
+    xs, ys = xs[lo_i:hi_i], ys[lo_i:hi_i]
+    buckets = points // 4
+    finite = np.isfinite(ys)
+    all_finite = bool(finite.all())
+    fin_pos = np.arange(len(xs), dtype=np.intp) if all_finite else np.flatnonzero(finite)
+    fx, fy = (xs, ys) if all_finite else (xs[fin_pos], ys[fin_pos])
+    kept = m4_indices(fx, fy, buckets) if len(fx) else np.empty(0, dtype=np.intp)
+    empty = np.empty(0, dtype=np.float64)
+    nan = pos = neg = empty
+    if not all_finite:
+        lo, hi = (float(xs[0]), float(xs[-1])) if len(xs) else (0.0, 0.0)
+        nan = _thin_per_bucket(xs[np.isnan(ys)], lo, hi, buckets)
+        pos = _thin_per_bucket(xs[ys == np.inf], lo, hi, buckets)
+        neg = _thin_per_bucket(xs[ys == -np.inf], lo, hi, buckets)
+    return Downsampled(
+        index=fin_pos[kept],
+        x=fx[kept],
+        y=fy[kept],
+        nan=nan,
+        pos_inf=pos,
+        neg_inf=neg,
+        total=len(xs),
+        nonfinite=len(xs) - len(fx),
+    )
+
+
+def downsample_m4(steps: ArrayLike, values: ArrayLike, buckets: int) -> tuple[list[float], list[float]]:
+    """Keep the first, min, max and last finite point of each of ``buckets`` step buckets.
+
+    A small entry point for sparklines: non-finite values are left out (use
+    :func:`downsample_series` to get them apart).
+
+    Args:
+        steps: Step (or any x) of each point, in any order.
+        values: Value of each point.
+        buckets: Number of buckets (at least 1); at most ``4 * buckets`` points are returned.
+
+    Returns:
+        ``(steps, values)`` of the kept points as lists, ascending in step.
+
+    Raises:
+        ValueError: When the lengths differ or ``buckets`` is below 1.
+
+    Example:
+        >>> downsample_m4([0, 1, 2, 3, 4, 5, 6, 7, 8], [0, 0, 9, 0, 0, 0, 0, 0, 1], 1)
+        ([0.0, 2.0, 8.0], [0.0, 9.0, 1.0])
+    """
+    if buckets < 1:
+        raise ValueError(f"buckets must be at least 1, got {buckets}")
+    out = downsample_series(steps, values, points=4 * buckets)
+    return out.x.tolist(), out.y.tolist()
