@@ -12,7 +12,7 @@ Everything here is a pure function over sequences or numpy arrays.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence, Union
+from typing import Any, Sequence, Union
 
 import numpy as np
 import numpy.typing as npt
@@ -28,8 +28,8 @@ class Downsampled:
     """One series reduced for drawing.
 
     Attributes:
-        index: Positions (into the arrays given, after range selection and ordering) of the kept
-            finite points, ascending in x; use it to pick aligned columns (steps, timestamps).
+        index: Positions in the arrays given of the kept finite points, in ascending x order;
+            use it to pick aligned columns (e.g. the step of each point of a time axis).
         x: The x values of the kept finite points.
         y: Their values.
         nan: x positions of NaN values (at most one per bucket).
@@ -40,16 +40,16 @@ class Downsampled:
     """
 
     index: npt.NDArray[np.intp]
-    x: npt.NDArray[np.float64]
+    x: npt.NDArray[Any]
     y: npt.NDArray[np.float64]
-    nan: npt.NDArray[np.float64]
-    pos_inf: npt.NDArray[np.float64]
-    neg_inf: npt.NDArray[np.float64]
+    nan: npt.NDArray[Any]
+    pos_inf: npt.NDArray[Any]
+    neg_inf: npt.NDArray[Any]
     total: int
     nonfinite: int
 
 
-def _bucket_ids(x: npt.NDArray[np.float64], buckets: int) -> npt.NDArray[np.intp]:
+def _bucket_ids(x: npt.NDArray[Any], buckets: int) -> npt.NDArray[np.intp]:
     """Map ascending ``x`` to ``buckets`` equal-width buckets spanning ``x[0]..x[-1]``."""
     lo, hi = float(x[0]), float(x[-1])
     if hi <= lo:
@@ -65,7 +65,7 @@ def _first_match(mask: npt.NDArray[np.bool_], starts: npt.NDArray[np.intp]) -> n
     return hits[np.searchsorted(hits, starts)]
 
 
-def m4_indices(x: npt.NDArray[np.float64], y: npt.NDArray[np.float64], buckets: int) -> npt.NDArray[np.intp]:
+def m4_indices(x: npt.NDArray[Any], y: npt.NDArray[np.float64], buckets: int) -> npt.NDArray[np.intp]:
     """Return the sorted positions of the first, min, max and last point of each bucket.
 
     Args:
@@ -91,15 +91,17 @@ def m4_indices(x: npt.NDArray[np.float64], y: npt.NDArray[np.float64], buckets: 
     return np.unique(np.concatenate((starts, argmin, argmax, ends)))
 
 
-def _as_float(a: ArrayLike) -> npt.NDArray[np.float64]:
-    """Return ``a`` as a one-dimensional float64 array (no copy when it already is one)."""
-    out = np.asarray(a, dtype=np.float64)
+def _as_array(a: ArrayLike, *, numbers: bool = False) -> npt.NDArray[Any]:
+    """Return ``a`` as a one-dimensional array: float64, or kept integer when ``numbers`` allows it."""
+    out = np.asarray(a)
+    if not (numbers and out.dtype.kind in "iu") and out.dtype != np.float64:
+        out = out.astype(np.float64)
     if out.ndim != 1:
         raise ValueError(f"expected a one-dimensional sequence, got shape {out.shape}")
     return out
 
 
-def _thin_per_bucket(xs: npt.NDArray[np.float64], lo: float, hi: float, buckets: int) -> npt.NDArray[np.float64]:
+def _thin_per_bucket(xs: npt.NDArray[Any], lo: float, hi: float, buckets: int) -> npt.NDArray[Any]:
     """Keep the first of the ascending positions ``xs`` in each of ``buckets`` buckets over lo..hi."""
     if len(xs) <= buckets or hi <= lo:
         return xs if hi > lo or len(xs) <= 1 else xs[:1]
@@ -119,7 +121,8 @@ def downsample_series(
 
     Args:
         x: The x value of each point (step, wall time or relative time), in any order; points
-            are put in ascending x order (stable, so equal x keep their logged order).
+            are put in ascending x order (stable, so equal x keep their logged order). Integer
+            x stay integers in the result.
         y: The value of each point; NaN and +-inf are returned apart, never dropped.
         points: The most finite points to return (at least 4); ``points // 4`` buckets are used.
         x_min: Smallest x to include (inclusive); ``None`` for no lower bound.
@@ -131,13 +134,14 @@ def downsample_series(
     Raises:
         ValueError: When the lengths differ, ``points`` is below 4 or ``x_min > x_max``.
     """
-    xs, ys = _as_float(x), _as_float(y)
+    xs, ys = _as_array(x, numbers=True), _as_array(y)
     if len(xs) != len(ys):
         raise ValueError(f"x has {len(xs)} values but y has {len(ys)}; give one x per value")
     if points < 4:
         raise ValueError(f"points must be at least 4 (one bucket of first/min/max/last), got {points}")
     if x_min is not None and x_max is not None and x_min > x_max:
         raise ValueError(f"x_min ({x_min}) is greater than x_max ({x_max}); swap them")
+    order: npt.NDArray[np.intp] | None = None
     if len(xs) > 1 and bool(np.any(xs[1:] < xs[:-1])):
         order = np.argsort(xs, kind="stable")
         xs, ys = xs[order], ys[order]
@@ -150,15 +154,16 @@ def downsample_series(
     fin_pos = np.arange(len(xs), dtype=np.intp) if all_finite else np.flatnonzero(finite)
     fx, fy = (xs, ys) if all_finite else (xs[fin_pos], ys[fin_pos])
     kept = m4_indices(fx, fy, buckets) if len(fx) else np.empty(0, dtype=np.intp)
-    empty = np.empty(0, dtype=np.float64)
+    empty = np.empty(0, dtype=xs.dtype)
     nan = pos = neg = empty
     if not all_finite:
         lo, hi = (float(xs[0]), float(xs[-1])) if len(xs) else (0.0, 0.0)
         nan = _thin_per_bucket(xs[np.isnan(ys)], lo, hi, buckets)
         pos = _thin_per_bucket(xs[ys == np.inf], lo, hi, buckets)
         neg = _thin_per_bucket(xs[ys == -np.inf], lo, hi, buckets)
+    index = fin_pos[kept] + lo_i
     return Downsampled(
-        index=fin_pos[kept],
+        index=index if order is None else order[index],
         x=fx[kept],
         y=fy[kept],
         nan=nan,
@@ -188,7 +193,7 @@ def downsample_m4(steps: ArrayLike, values: ArrayLike, buckets: int) -> tuple[li
 
     Example:
         >>> downsample_m4([0, 1, 2, 3, 4, 5, 6, 7, 8], [0, 0, 9, 0, 0, 0, 0, 0, 1], 1)
-        ([0.0, 2.0, 8.0], [0.0, 9.0, 1.0])
+        ([0, 2, 8], [0.0, 9.0, 1.0])
     """
     if buckets < 1:
         raise ValueError(f"buckets must be at least 1, got {buckets}")

@@ -1,0 +1,90 @@
+"""Columnar reads of metric histories: numpy arrays straight from the packed chunks.
+
+:meth:`SqlTrackingStore.get_metric_history` builds one ``Metric`` object per point, which is what a
+client asking for a history wants. Charts want three arrays instead; decoding the stored blobs
+with ``numpy.frombuffer`` gives them for a 1,000,000-point history in milliseconds. numpy is only
+needed here (the ``server`` extra), so this module is imported by the web UI, not by the store.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, NamedTuple, Sequence
+
+import numpy as np
+import numpy.typing as npt
+import sqlalchemy as sa
+
+from . import tables as t
+
+if TYPE_CHECKING:
+    from .store import SqlTrackingStore
+
+__all__ = ["MetricArrays", "read_metric_arrays", "order_arrays"]
+
+_SQLITE_CHUNKS = "SELECT step_blob, timestamp_blob, value_blob FROM metric_chunks WHERE run_uuid = ? AND key = ? ORDER BY id"
+
+
+class MetricArrays(NamedTuple):
+    """One metric history as three equally long arrays, by step, then timestamp, then logging order."""
+
+    steps: npt.NDArray[np.int64]
+    timestamps: npt.NDArray[np.int64]
+    values: npt.NDArray[np.float64]
+
+
+def _empty() -> MetricArrays:
+    return MetricArrays(np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0, np.float64))
+
+
+def order_arrays(steps: npt.NDArray[np.int64], timestamps: npt.NDArray[np.int64], values: npt.NDArray[np.float64]) -> MetricArrays:
+    """Return the columns ordered by step, then timestamp, keeping logging order among equals.
+
+    Nothing is copied when the steps already increase strictly (the usual case).
+    """
+    if len(steps) < 2 or bool(np.all(steps[1:] > steps[:-1])):
+        return MetricArrays(steps, timestamps, values)
+    order = np.lexsort((timestamps, steps))  # stable: logging order among equal (step, timestamp)
+    return MetricArrays(steps[order], timestamps[order], values[order])
+
+
+def _decode(rows: Sequence[Any]) -> MetricArrays:
+    if not rows:
+        return _empty()
+    steps = np.frombuffer(b"".join(bytes(r[0]) for r in rows), dtype="<i8").astype(np.int64, copy=False)
+    timestamps = np.frombuffer(b"".join(bytes(r[1]) for r in rows), dtype="<i8").astype(np.int64, copy=False)
+    values = np.frombuffer(b"".join(bytes(r[2]) for r in rows), dtype="<f8").astype(np.float64, copy=False)
+    return order_arrays(steps, timestamps, values)
+
+
+def _chunk_rows(conn: sa.Connection, run_id: str, key: str) -> Sequence[Any]:
+    if conn.dialect.name == "sqlite":  # the DBAPI cursor directly: no per-row result processing
+        cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        try:
+            cursor.execute(_SQLITE_CHUNKS, (run_id, key))
+            return cursor.fetchall()  # type: ignore[no-any-return]
+        finally:
+            cursor.close()
+    c = t.metric_chunks.c
+    query = sa.select(c.step_blob, c.timestamp_blob, c.value_blob).where(c.run_uuid == run_id, c.key == key)
+    return conn.execute(query.order_by(c.id)).all()
+
+
+def read_metric_arrays(store: "SqlTrackingStore", run_ids: Sequence[str], key: str) -> dict[str, MetricArrays]:
+    """Return the history of metric ``key`` of each run as arrays (empty arrays when not logged).
+
+    Points still in this process's metric journal are flushed first, as for every read. Runs are
+    not checked for existence: ask ``get_run`` first when that matters.
+
+    Args:
+        store: The SQL tracking store.
+        run_ids: The runs to read.
+        key: The metric key.
+
+    Returns:
+        ``{run_id: MetricArrays}`` for every run id given.
+
+    Raises:
+        BackendError: The database failed.
+    """
+    with store._read() as conn:
+        return {run_id: _decode(_chunk_rows(conn, run_id, key)) for run_id in run_ids}
