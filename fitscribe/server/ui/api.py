@@ -1,0 +1,170 @@
+"""JSON endpoints the UI's scripts read (``/ui/api/...``): runs table pages, children of a run, live
+refresh of running runs and per-experiment summaries. All are GET reads; writes go through the
+MLflow REST API. Errors are MLflow-style JSON with a 4xx status (a bad filter's message is shown
+under the filter box as the store wrote it).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from fitscribe.entities import Run
+from fitscribe.errors import InvalidValueError
+from fitscribe.server.errors import error_response
+from fitscribe.server.state import ServerState
+from fitscribe.server.ui.pages import PARENT_TAG, run_summary_fields, split_ids
+
+__all__ = ["api_routes", "run_row", "PAGE_SIZE", "SUMMARY_CAP"]
+
+PAGE_SIZE = 100
+MAX_PAGE_SIZE = 1000
+SUMMARY_CAP = 1000
+"""Run counts on the experiments page stop at this many (shown as ``1000+``) unless the store counts."""
+
+ApiFn = Callable[[Request, ServerState], dict[str, Any]]
+
+
+def _json_endpoint(fn: ApiFn) -> Callable[[Request], Any]:
+    def build(request: Request) -> Response:
+        try:
+            return JSONResponse(fn(request, request.app.state.server), headers={"Cache-Control": "no-store"})
+        except Exception as exc:  # answered through the server's error table
+            return error_response(exc)
+
+    async def endpoint(request: Request) -> Response:
+        return await run_in_threadpool(build, request)
+
+    endpoint.__name__ = fn.__name__
+    endpoint.__doc__ = fn.__doc__
+    return endpoint
+
+
+def api_routes() -> list[BaseRoute]:
+    """Return the routes of the UI's JSON API."""
+    return [
+        Route("/ui/api/runs", _json_endpoint(runs_api), methods=["GET"]),
+        Route("/ui/api/runs/children", _json_endpoint(children_api), methods=["GET"]),
+        Route("/ui/api/runs/refresh", _json_endpoint(refresh_api), methods=["GET"]),
+        Route("/ui/api/experiments/summary", _json_endpoint(experiments_summary_api), methods=["GET"]),
+    ]
+
+
+def run_row(run: Run) -> dict[str, Any]:
+    """Return one runs-table row: the fixed columns, params, tags and metrics as ``[last, min, max]``."""
+    summaries = run.data.metric_summaries
+    metrics = {}
+    for key, value in run.data.metrics.items():
+        summary = summaries.get(key)
+        metrics[key] = [_finite(value), _finite(summary.min if summary else None),
+                        _finite(summary.max if summary else None)]
+    row = run_summary_fields(run)
+    row.update(params=dict(run.data.params), tags=dict(run.data.tags), metrics=metrics)
+    return row
+
+
+def _finite(value: float | None) -> float | str | None:
+    """JSON has no NaN or infinities: send those as strings (``"NaN"``, ``"Infinity"``)."""
+    if value is None or value == value and value not in (float("inf"), float("-inf")):
+        return value
+    return "NaN" if value != value else ("Infinity" if value > 0 else "-Infinity")
+
+
+def _max_results(request: Request) -> int:
+    text = request.query_params.get("max_results") or str(PAGE_SIZE)
+    if not text.isdigit() or not 1 <= int(text) <= MAX_PAGE_SIZE:
+        raise InvalidValueError(f"max_results must be a whole number from 1 to {MAX_PAGE_SIZE}, not {text!r}.")
+    return int(text)
+
+
+def runs_api(request: Request, s: ServerState) -> dict[str, Any]:
+    """One page of the runs table.
+
+    Query: ``experiment_ids`` (comma-separated), ``filter`` (the search grammar), ``order_by`` (one
+    clause, e.g. ``metrics.`loss` DESC``), ``page_token``, ``max_results``, ``nested=1`` (top-level
+    runs only; ``has_children`` then names the rows that have children).
+    """
+    q = request.query_params
+    ids = split_ids(q.get("experiment_ids"), "experiment_ids")
+    user_filter = (q.get("filter") or "").strip()
+    nested = q.get("nested") == "1"
+    condition = user_filter
+    if nested:
+        top = f"tags.`{PARENT_TAG}` IS NULL"
+        condition = f"({user_filter}) AND {top}" if user_filter else top
+    order_by = [q["order_by"]] if q.get("order_by") else None
+    try:
+        found = s.tracking.search_runs(ids, condition or None, max_results=_max_results(request), order_by=order_by,
+                                       page_token=q.get("page_token") or None)
+    except InvalidValueError:
+        if nested and user_filter:  # report the user's own filter, not our wrapper around it
+            s.tracking.search_runs(ids, user_filter, max_results=1)
+        raise
+    rows = [run_row(r) for r in found]
+    answer: dict[str, Any] = {"runs": rows, "next_page_token": found.token}
+    if nested and rows:
+        answer["has_children"] = sorted(_parents_with_children(s, ids, [r["run_id"] for r in rows]))
+    return answer
+
+
+def _parents_with_children(s: ServerState, experiment_ids: list[str], run_ids: list[str]) -> set[str]:
+    """Return which of ``run_ids`` have at least one child run (one query)."""
+    listed = ", ".join(f"'{i}'" for i in run_ids if i.isalnum())
+    if not listed:
+        return set()
+    children = s.tracking.search_runs(experiment_ids, f"tags.`{PARENT_TAG}` IN ({listed})", max_results=SUMMARY_CAP)
+    return {c.data.tags[PARENT_TAG] for c in children}
+
+
+def children_api(request: Request, s: ServerState) -> dict[str, Any]:
+    """The child runs of ``parent`` (a run id), newest first, with which of them have children."""
+    parent = request.query_params.get("parent", "")
+    if not parent.isalnum():
+        raise InvalidValueError(f"parent must be a run id (letters and digits), not {parent!r}.")
+    run = s.tracking.get_run(parent)
+    ids = [run.info.experiment_id]
+    found = s.tracking.search_runs(ids, f"tags.`{PARENT_TAG}` = '{parent}'", max_results=MAX_PAGE_SIZE,
+                                   order_by=["attributes.start_time DESC"])
+    rows = [run_row(r) for r in found]
+    return {"runs": rows, "has_children": sorted(_parents_with_children(s, ids, [r["run_id"] for r in rows])),
+            "truncated": found.token is not None}
+
+
+def refresh_api(request: Request, s: ServerState) -> dict[str, Any]:
+    """Current rows of the given runs (``run_ids``), for the live refresh of running runs."""
+    ids = split_ids(request.query_params.get("run_ids"), "run_ids")
+    if len(ids) > MAX_PAGE_SIZE:
+        raise InvalidValueError(f"At most {MAX_PAGE_SIZE} run_ids per refresh, not {len(ids)}.")
+    rows = []
+    for run_id in ids:
+        try:
+            rows.append(run_row(s.tracking.get_run(run_id)))
+        except LookupError:  # purged since the page loaded: the row simply stays as it was
+            continue
+    return {"runs": rows}
+
+
+def experiments_summary_api(request: Request, s: ServerState) -> dict[str, Any]:
+    """Run counts and last activity per experiment (``ids``); counts stop at ``SUMMARY_CAP`` (``more``)."""
+    ids = split_ids(request.query_params.get("ids"), "ids")
+    out = {}
+    for experiment_id in ids[:200]:
+        out[experiment_id] = _experiment_summary(s, experiment_id)
+    return {"experiments": out}
+
+
+def _experiment_summary(s: ServerState, experiment_id: str) -> dict[str, Any]:
+    count_runs = getattr(s.tracking, "count_runs", None)
+    newest = s.tracking.search_runs([experiment_id], max_results=1, order_by=["attributes.start_time DESC"])
+    last = None
+    if newest:
+        info = newest[0].info
+        last = max(info.start_time or 0, info.end_time or 0)
+    if callable(count_runs):
+        return {"runs": int(count_runs([experiment_id])), "more": False, "last_activity": last}
+    page = s.tracking.search_runs([experiment_id], max_results=SUMMARY_CAP)
+    return {"runs": len(page), "more": page.token is not None, "last_activity": last}

@@ -1,0 +1,186 @@
+"""HTML pages of the web UI: the experiments list, the runs table and the run page.
+
+Each page is a plain function ``(request, state) -> (template, context)`` run in a worker thread
+(the stores block); :func:`page` turns it into a Starlette endpoint and answers errors with an HTML
+error page whose status comes from the server's one error table.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Awaitable, Callable
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from fitscribe.entities import Run, ViewType
+from fitscribe.errors import InvalidValueError
+from fitscribe.server.errors import error_body
+from fitscribe.server.state import ServerState
+from fitscribe.server.ui.templating import render
+
+__all__ = ["page_routes", "page", "PageFn", "PARENT_TAG", "NOTE_TAG", "split_ids", "run_summary_fields"]
+
+PARENT_TAG = "mlflow.parentRunId"
+NOTE_TAG = "mlflow.note.content"
+SOURCE_TAG = "mlflow.source.name"
+COMMIT_TAG = "mlflow.source.git.commit"
+SPARK_POINTS = 60
+MAX_SPARKLINES = 40
+
+PageFn = Callable[[Request, ServerState], "tuple[str, dict[str, Any]]"]
+
+
+def page(fn: PageFn) -> Callable[[Request], Awaitable[Response]]:
+    """Wrap a page function into an endpoint: run it in a thread, render its template, answer errors."""
+
+    def build(request: Request) -> Response:
+        try:
+            name, context = fn(request, request.app.state.server)
+        except Exception as exc:  # answered through the server's error table (bugs are logged there)
+            body, status = error_body(exc)
+            return render(request, "error.html", {"title": "Error", "status": status, **body}, status)
+        return render(request, name, context)
+
+    async def endpoint(request: Request) -> Response:
+        return await run_in_threadpool(build, request)
+
+    endpoint.__name__ = fn.__name__
+    endpoint.__doc__ = fn.__doc__
+    return endpoint
+
+
+def page_routes() -> list[BaseRoute]:
+    """Return the routes of the experiments, runs and run pages."""
+    return [
+        Route("/", page(experiments_page), methods=["GET", "HEAD"]),
+        Route("/experiments/{experiment_id}", page(experiment_runs_page), methods=["GET", "HEAD"]),
+        Route("/runs", page(runs_page), methods=["GET", "HEAD"]),
+        Route("/runs/{run_id}", page(run_page), methods=["GET", "HEAD"]),
+    ]
+
+
+def split_ids(text: str | None, what: str) -> list[str]:
+    """Split a comma-separated id list from a query string; refuse an empty one.
+
+    Raises:
+        InvalidValueError: No id was given.
+    """
+    ids = [part.strip() for part in (text or "").split(",") if part.strip()]
+    if not ids:
+        raise InvalidValueError(f"No {what} given: add ?{what}=<id>,<id> to the URL.")
+    return ids
+
+
+# -- experiments ---------------------------------------------------------------------------------------
+def experiments_page(request: Request, s: ServerState) -> tuple[str, dict[str, Any]]:
+    """The experiments list: name, id, creation and last update; run counts are filled in by the page's
+    script from ``/ui/api/experiments/summary``. ``?q=`` keeps the experiments whose name contains it."""
+    query = request.query_params.get("q", "").strip()
+    deleted = request.query_params.get("deleted") == "1"
+    view = ViewType.DELETED_ONLY if deleted else ViewType.ACTIVE_ONLY
+    experiments = []
+    token: str | None = None
+    while True:
+        found = s.tracking.search_experiments(view_type=view, max_results=1000, page_token=token,
+                                              order_by=["last_update_time DESC"])
+        experiments.extend(e for e in found if query.lower() in e.name.lower())
+        token = found.token
+        if not token:
+            break
+    return "experiments.html", {"title": "Experiments", "experiments": experiments, "query": query,
+                                "deleted": deleted}
+
+
+# -- runs table ----------------------------------------------------------------------------------------
+def experiment_runs_page(request: Request, s: ServerState) -> tuple[str, dict[str, Any]]:
+    """The runs table of one experiment."""
+    return _runs_table(request, s, [request.path_params["experiment_id"]])
+
+
+def runs_page(request: Request, s: ServerState) -> tuple[str, dict[str, Any]]:
+    """The runs table of several experiments: ``/runs?experiment_ids=1,2``."""
+    return _runs_table(request, s, split_ids(request.query_params.get("experiment_ids"), "experiment_ids"))
+
+
+def _runs_table(request: Request, s: ServerState, ids: list[str]) -> tuple[str, dict[str, Any]]:
+    experiments = [s.tracking.get_experiment(i) for i in ids]
+    title = experiments[0].name if len(experiments) == 1 else f"{len(experiments)} experiments"
+    config = {
+        "experiment_ids": [e.experiment_id for e in experiments],
+        "filter": request.query_params.get("filter", ""),
+        "order_by": request.query_params.get("order_by", ""),
+    }
+    return "runs.html", {"title": title, "experiments": experiments, "config": config}
+
+
+# -- run page ------------------------------------------------------------------------------------------
+def run_summary_fields(run: Run) -> dict[str, Any]:
+    """Return the columns every runs table and run page shows: name, status, times, user, source, commit."""
+    info, tags = run.info, run.data.tags
+    return {
+        "run_id": info.run_id, "run_name": info.run_name or "", "experiment_id": info.experiment_id,
+        "status": info.status.value, "start_time": info.start_time, "end_time": info.end_time,
+        "user_id": info.user_id, "source": tags.get(SOURCE_TAG, ""), "git_commit": tags.get(COMMIT_TAG, ""),
+        "parent_run_id": tags.get(PARENT_TAG), "lifecycle_stage": info.lifecycle_stage,
+    }
+
+
+def run_page(request: Request, s: ServerState) -> tuple[str, dict[str, Any]]:
+    """One run: info, description, params, metrics with sparklines, tags, datasets, autolog report,
+    parent and children, and its top-level artifacts."""
+    from fitscribe.server.ui.artifacts import list_folder, read_autolog_reports
+
+    run = s.tracking.get_run(request.path_params["run_id"])
+    experiment = s.tracking.get_experiment(run.info.experiment_id)
+    parent = None
+    parent_id = run.data.tags.get(PARENT_TAG)
+    if parent_id:
+        try:
+            parent = s.tracking.get_run(parent_id)
+        except LookupError:  # a parent deleted for good: show its id only
+            parent = None
+    children = s.tracking.search_runs([run.info.experiment_id], f"tags.`{PARENT_TAG}` = '{run.info.run_id}'",
+                                      max_results=200, order_by=["attributes.start_time DESC"])
+    store = s.artifact_store_for(run.info.artifact_uri)
+    artifacts = list_folder(store, "")
+    summaries = run.data.metric_summaries
+    metrics = []
+    for i, key in enumerate(sorted(run.data.metrics)):
+        summary = summaries.get(key)
+        spark = _sparkline(s, run.info.run_id, key) if i < MAX_SPARKLINES else None
+        metrics.append({"key": key, "value": run.data.metrics[key], "step": summary.step if summary else None,
+                        "min": summary.min if summary else None, "max": summary.max if summary else None,
+                        "spark": spark})
+    tags = run.data.tags
+    return "run.html", {
+        "title": run.info.run_name or run.info.run_id, "run": run, "info": run_summary_fields(run),
+        "experiment": experiment, "parent": parent, "parent_id": parent_id, "children": list(children),
+        "more_children": children.token is not None, "metrics": metrics,
+        "params": sorted(run.data.params.items()),
+        "user_tags": sorted((k, v) for k, v in tags.items() if not k.startswith("mlflow.")),
+        "system_tags": sorted((k, v) for k, v in tags.items() if k.startswith("mlflow.")),
+        "note": tags.get(NOTE_TAG, ""), "datasets": run.inputs.dataset_inputs, "artifacts": artifacts,
+        "reports": read_autolog_reports(store, artifacts),
+    }
+
+
+def _sparkline(s: ServerState, run_id: str, key: str) -> dict[str, Any] | None:
+    """Return an inline-SVG polyline (``points`` in a 100 x 24 box) of a metric's history, M4-downsampled."""
+    import math
+
+    from fitscribe.server.ui.downsample import downsample_m4
+
+    history = s.tracking.get_metric_history(run_id, key)
+    if len(history) < 2:
+        return None
+    steps, values = downsample_m4([m.step for m in history], [m.value for m in history], SPARK_POINTS)
+    finite = [(x, y) for x, y in zip(steps, values) if math.isfinite(y) and math.isfinite(x)]
+    if len(finite) < 2:
+        return None
+    xs, ys = [p[0] for p in finite], [p[1] for p in finite]
+    x0, x1, y0, y1 = min(xs), max(xs), min(ys), max(ys)
+    dx, dy = (x1 - x0) or 1.0, (y1 - y0) or 1.0
+    points = " ".join(f"{(x - x0) / dx * 100:.1f},{22 - (y - y0) / dy * 20:.1f}" for x, y in finite)
+    return {"points": points, "count": len(history)}

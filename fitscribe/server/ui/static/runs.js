@@ -1,0 +1,1 @@
+// Runs table (filled in below).
