@@ -37,10 +37,59 @@ def _responses(ok: dict[str, Any], *statuses: str) -> dict[str, Any]:
 _JSON_OK = {"description": "The answer (a JSON object)", "content": {"application/json": {"schema": {"type": "object"}}}}
 
 
-def _operation(ep: Endpoint) -> dict[str, Any]:
+_RUN_ID = "$response.body#/run/info/run_id"
+_EXPERIMENT_ID = "$response.body#/experiment_id"
+_MODEL_NAME = "$response.body#/registered_model/name"
+_LINKS: dict[tuple[str, str], tuple[tuple[str, str, str, str], ...]] = {
+    # (method, path) of a creating call -> (method, path, field, value) of the calls it enables; the
+    # links let API fuzzers (schemathesis' stateful phase) reach existing resources, not only 404s.
+    ("POST", "experiments/create"): (
+        ("GET", "experiments/get", "experiment_id", _EXPERIMENT_ID),
+        ("POST", "experiments/update", "experiment_id", _EXPERIMENT_ID),
+        ("POST", "experiments/set-experiment-tag", "experiment_id", _EXPERIMENT_ID),
+        ("POST", "runs/create", "experiment_id", _EXPERIMENT_ID),
+    ),
+    ("POST", "runs/create"): (
+        ("GET", "runs/get", "run_id", _RUN_ID),
+        ("POST", "runs/log-batch", "run_id", _RUN_ID),
+        ("POST", "runs/log-metric", "run_id", _RUN_ID),
+        ("POST", "runs/log-parameter", "run_id", _RUN_ID),
+        ("POST", "runs/set-tag", "run_id", _RUN_ID),
+        ("POST", "runs/update", "run_id", _RUN_ID),
+        ("GET", "metrics/get-history", "run_id", _RUN_ID),
+        ("GET", "artifacts/list", "run_id", _RUN_ID),
+    ),
+    ("POST", "registered-models/create"): (
+        ("GET", "registered-models/get", "name", _MODEL_NAME),
+        ("POST", "model-versions/create", "name", _MODEL_NAME),
+    ),
+}
+
+
+def _operation_id(method: str, path: str) -> str:
+    return f"{method.lower()}_{path.replace('/', '_').replace('-', '_')}"
+
+
+def _links(ep: Endpoint, known: set[tuple[str, str]]) -> dict[str, Any]:
+    """OpenAPI links from a creating endpoint's answer to the endpoints that take what it created."""
+    links: dict[str, Any] = {}
+    for method, path, field, value in _LINKS.get((ep.method, ep.path), ()):
+        if (method, path) not in known:
+            continue
+        link: dict[str, Any] = {"operationId": _operation_id(method, path)}
+        if method == "GET":
+            link["parameters"] = {field: value}
+        else:
+            link["requestBody"] = {field: value}
+        links[_operation_id(method, path)] = link
+    return links
+
+
+def _operation(ep: Endpoint, known: set[tuple[str, str]]) -> dict[str, Any]:
     path_names = {f.name for f in ep.fields if "{" + f.name + "}" in ep.path}
-    op: dict[str, Any] = {"operationId": f"{ep.method.lower()}_{ep.path.replace('/', '_').replace('-', '_')}",
-                          "summary": ep.summary, "responses": _responses(_JSON_OK)}
+    links = _links(ep, known)
+    op: dict[str, Any] = {"operationId": _operation_id(ep.method, ep.path), "summary": ep.summary,
+                          "responses": _responses({**_JSON_OK, "links": links} if links else _JSON_OK)}
     parameters = [{"name": f.name, "in": "path", "required": True, "schema": {"type": "string"}}
                   for f in ep.fields if f.name in path_names]
     others = [f for f in ep.fields if f.name not in path_names]
@@ -110,8 +159,9 @@ def build_openapi(endpoints: Sequence[Endpoint], *, serve_artifacts: bool, versi
     Only the canonical ``/api/...`` paths are listed; ``/ajax-api/...`` mirrors them.
     """
     paths: dict[str, Any] = _plain_paths()
+    known = {(ep.method, ep.path) for ep in endpoints}
     for ep in endpoints:
-        paths.setdefault(f"{API_PREFIXES[0]}/{ep.path}", {})[ep.method.lower()] = _operation(ep)
+        paths.setdefault(f"{API_PREFIXES[0]}/{ep.path}", {})[ep.method.lower()] = _operation(ep, known)
     if serve_artifacts:
         paths.update(_proxy_paths("/api/2.0/mlflow-artifacts"))
     return {
