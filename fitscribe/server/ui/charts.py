@@ -52,7 +52,7 @@ def chart_routes() -> list[BaseRoute]:
     from fitscribe.server.ui.pages import page
 
     return [
-        Route("/compare", page(compare_page), methods=["GET", "HEAD"]),
+        Route("/compare", _allow_eval(page(compare_page)), methods=["GET", "HEAD"]),
         Route("/metric", page(metric_page), methods=["GET", "HEAD"]),
         Route("/ui/api/metrics/series", _json(series_api), methods=["GET"]),
         Route("/ui/api/metrics/keys", _json(keys_api), methods=["GET"]),
@@ -78,6 +78,23 @@ def _json(fn: Callable[[Request, "ServerState"], dict[str, Any]]) -> Callable[[R
     endpoint.__name__ = fn.__name__
     endpoint.__doc__ = fn.__doc__
     return endpoint
+
+
+def _allow_eval(endpoint: Callable[[Request], Any]) -> Callable[[Request], Any]:
+    """Let the page's scripts (not its content) use ``eval``: plotly's parcoords draws with regl,
+    which compiles its WebGL commands with ``new Function``; under a CSP without ``'unsafe-eval'``
+    plotly reports "WebGL is not supported". Scripts still come from this server only."""
+
+    async def wrapped(request: Request) -> Response:
+        response: Response = await endpoint(request)
+        policy = response.headers.get("content-security-policy")
+        if policy and "'unsafe-eval'" not in policy:
+            response.headers["Content-Security-Policy"] = policy.replace("script-src 'self'", "script-src 'self' 'unsafe-eval'", 1)
+        return response
+
+    wrapped.__name__ = getattr(endpoint, "__name__", "page")
+    wrapped.__doc__ = endpoint.__doc__
+    return wrapped
 
 
 def _params(request: Request) -> Params:
