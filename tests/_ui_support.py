@@ -16,7 +16,9 @@ Use it by importing the fixtures into a test module (direct import; no ``pytest_
   skipped locally, and FAIL when ``CI=true``.
 - ``page`` gives a fresh browser context and page; the test fails if the page logs a console error,
   raises an uncaught exception, or opens a dialog (``alert``/``confirm``/``prompt``: an XSS payload
-  firing, or a native dialog the UI must not use). ``page.fitscribe_dialogs`` lists dialogs seen.
+  firing, or a native dialog the UI must not use). ``page.fitscribe_dialogs`` lists dialogs seen; a
+  test that provokes an error answer on purpose adds its status to ``page.fitscribe_expected_statuses``
+  (Chromium logs every 4xx/5xx resource as a console error).
 - :func:`screenshot` saves a full-page PNG to ``$FITSCRIBE_SCREENSHOTS`` or ``test-output/screenshots/``.
 """
 
@@ -90,9 +92,14 @@ def page(browser: Any) -> Iterator[Any]:
     problems: list[str] = []
     dialogs: list[str] = []
 
+    expected: set[int] = set()
+
     def on_console(message: Any) -> None:
+        failed = re.match(r"Failed to load resource: the server responded with a status of (\d+)", message.text)
+        if failed and int(failed.group(1)) in expected:
+            return
         if message.type == "error":
-            problems.append(f"console error: {message.text}")
+            problems.append(f"console error: {message.text} ({message.location.get('url', '')})")
 
     def on_dialog(dialog: Any) -> None:
         dialogs.append(f"{dialog.type}: {dialog.message}")
@@ -103,6 +110,7 @@ def page(browser: Any) -> Iterator[Any]:
     new_page.on("dialog", on_dialog)
     new_page.fitscribe_dialogs = dialogs
     new_page.fitscribe_problems = problems
+    new_page.fitscribe_expected_statuses = expected
     try:
         yield new_page
     finally:

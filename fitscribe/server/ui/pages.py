@@ -111,8 +111,22 @@ def _runs_table(request: Request, s: ServerState, ids: list[str]) -> tuple[str, 
         "experiment_ids": [e.experiment_id for e in experiments],
         "filter": request.query_params.get("filter", ""),
         "order_by": request.query_params.get("order_by", ""),
+        "refresh_ms": _refresh_ms(request.query_params.get("refresh")),
     }
     return "runs.html", {"title": title, "experiments": experiments, "config": config}
+
+
+def _refresh_ms(text: str | None) -> int:
+    """Live-refresh period of running runs: ``?refresh=<seconds>`` (1 to 3600), default 5 s.
+
+    Raises:
+        InvalidValueError: The value is not a whole number of seconds in range.
+    """
+    if text is None:
+        return 5000
+    if not text.isdigit() or not 1 <= int(text) <= 3600:
+        raise InvalidValueError(f"refresh must be a whole number of seconds from 1 to 3600, not {text!r}.")
+    return int(text) * 1000
 
 
 # -- run page ------------------------------------------------------------------------------------------
