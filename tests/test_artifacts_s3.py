@@ -390,3 +390,111 @@ def test_cli_upload_and_download(bucket: str, tmp_path: Path, capsys: pytest.Cap
     assert (tmp_path / "dst" / "plots" / "loss.png").read_bytes() == (src / "plots" / "loss.png").read_bytes()
     assert main(["artifacts", "upload", "--tracking-uri", tracking, "-r", run_id, str(src), "-p", "../up"]) == 1
     assert "climbs out" in capsys.readouterr().err
+
+
+# -- the tracking server with an S3 artifact destination -----------------------------------------
+
+MLFLOW_SCRIPT = '''
+import json, os, sys, tempfile
+import mlflow
+from mlflow import MlflowClient
+
+out_path, fitscribe_run = sys.argv[1], sys.argv[2]
+mlflow.set_experiment("mlflow-via-s3")
+with mlflow.start_run() as run:
+    folder = tempfile.mkdtemp()
+    with open(os.path.join(folder, "hello.txt"), "w") as handle:
+        handle.write("hello from mlflow\\n")
+    mlflow.log_artifact(os.path.join(folder, "hello.txt"), artifact_path="notes")
+    mlflow.log_dict({"a": 1}, "config/params.json")
+out = {"run_id": run.info.run_id, "experiment_id": run.info.experiment_id, "artifact_uri": run.info.artifact_uri}
+out["listing"] = sorted(f.path for f in MlflowClient().list_artifacts(run.info.run_id))
+local = mlflow.artifacts.download_artifacts(run_id=fitscribe_run, artifact_path="data/table.csv")
+out["fitscribe_file"] = open(local).read()
+json.dump(out, open(out_path, "w"))
+'''
+
+
+def _mlflow_python() -> str:
+    """MLflow's python (FITSCRIBE_MLFLOW_PYTHON, else .venv-mlflow), or skip (fail in CI) saying why."""
+    configured = os.environ.get("FITSCRIBE_MLFLOW_PYTHON")
+    python = os.path.abspath(configured) if configured else str(Path(__file__).parents[1] / ".venv-mlflow/bin/python")
+    if not os.path.isfile(python):
+        message = f"No MLflow python at {python!r}; create it with `bash scripts/mlflow_venv.sh`"
+        if os.environ.get("CI"):
+            pytest.fail(message + " (CI must run the MLflow interoperability tests)")
+        pytest.skip(message)
+    return python
+
+
+def _keys(server: MotoS3Server, bucket: str, prefix: str) -> list[str]:
+    pages = server.client().get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+    return sorted(o["Key"] for page in pages for o in page.get("Contents", ()))
+
+
+@pytest.mark.parametrize("backend", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def test_server_proxies_artifacts_to_s3(backend: str, request: pytest.FixtureRequest, bucket: str,
+                                        s3_env: MotoS3Server, tmp_path: Path) -> None:
+    import json
+
+    import fitscribe
+    from fitscribe.server import create_app
+    from fitscribe.server.run import ThreadedServer
+
+    python = _mlflow_python()
+    tracking = str(tmp_path / "store") if backend == "sqlite" else request.getfixturevalue("postgresql_uri")
+    table = tmp_path / "table.csv"
+    table.write_text("a,b\n1,2\n")
+    big = _big_file(tmp_path / "weights.bin", 10 * MiB)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "FITSCRIBE_", "AWS_"))}
+    with ThreadedServer(create_app(tracking, f"s3://{bucket}/dest")) as server:
+        client = fitscribe.Client(server.url)
+        exp_id = client.create_experiment("fitscribe-via-s3")
+        run_id = client.create_run(exp_id).info.run_id
+        client.log_artifact(run_id, str(table), "data")
+        client.log_artifact(run_id, str(big), "model")
+        env.update(MLFLOW_TRACKING_URI=server.url, MLFLOW_DISABLE_TELEMETRY="true", DO_NOT_TRACK="true",
+                   MLFLOW_HTTP_REQUEST_MAX_RETRIES="0")
+        result = tmp_path / "seen.json"
+        job = subprocess.run([python, "-c", MLFLOW_SCRIPT, str(result), run_id], cwd=tmp_path, env=env,
+                             capture_output=True, text=True, timeout=300)
+        assert job.returncode == 0, f"MLflow's client failed:\n{job.stdout}\n{job.stderr}"
+        seen = json.loads(result.read_text())
+        theirs = client.download_artifacts(seen["run_id"], "notes/hello.txt", str(tmp_path / "dl"))
+        ours = client.download_artifacts(run_id, "model/weights.bin", str(tmp_path / "dl"))
+        assert [i.path for i in client.list_artifacts(seen["run_id"])] == ["config", "notes"]
+        client.close()
+    assert Path(theirs).read_text() == "hello from mlflow\n" and _sha(ours) == _sha(big)
+    assert seen["fitscribe_file"] == "a,b\n1,2\n" and seen["listing"] == ["config", "notes"]
+    assert seen["artifact_uri"] == f"mlflow-artifacts:/{seen['experiment_id']}/{seen['run_id']}/artifacts"
+    theirs_root, ours_root = f"dest/{seen['experiment_id']}/{seen['run_id']}/artifacts", f"dest/{exp_id}/{run_id}/artifacts"
+    assert _keys(s3_env, bucket, theirs_root) == [f"{theirs_root}/config/params.json", f"{theirs_root}/notes/hello.txt"]
+    assert _keys(s3_env, bucket, ours_root) == [f"{ours_root}/data/table.csv", f"{ours_root}/model/weights.bin"]
+    etag = s3_env.client().head_object(Bucket=bucket, Key=f"{ours_root}/model/weights.bin")["ETag"]
+    assert etag.strip('"').endswith("-2")  # the proxy uploaded 10 MiB in two parts
+
+
+def test_without_the_proxy_clients_write_to_s3(bucket: str, s3_env: MotoS3Server, tmp_path: Path) -> None:
+    import httpx
+
+    import fitscribe
+    from fitscribe.server import create_app
+    from fitscribe.server.run import ThreadedServer
+
+    src = _tree(tmp_path)
+    app = create_app(str(tmp_path / "store"), f"s3://{bucket}/direct", serve_artifacts=False)
+    with ThreadedServer(app) as server:
+        client = fitscribe.Client(server.url)
+        exp_id = client.create_experiment("direct")
+        run = client.create_run(exp_id)
+        run_id = run.info.run_id
+        assert run.info.artifact_uri == f"s3://{bucket}/direct/{exp_id}/{run_id}/artifacts"
+        client.log_artifacts(run_id, str(src), "outputs")
+        assert [i.path for i in client.list_artifacts(run_id, "outputs")] == ["outputs/notes.txt", "outputs/plots"]
+        back = client.download_artifacts(run_id, "outputs/notes.txt", str(tmp_path / "dl"))
+        proxy = httpx.get(f"{server.url}/api/2.0/mlflow-artifacts/artifacts/{exp_id}/{run_id}/artifacts/outputs/notes.txt")
+        client.close()
+    assert Path(back).read_text() == "hello s3\n"
+    root = f"direct/{exp_id}/{run_id}/artifacts/outputs"
+    assert _keys(s3_env, bucket, "direct/") == [f"{root}/notes.txt", f"{root}/plots/loss.png"]
+    assert proxy.status_code == 404 and "--no-serve-artifacts" in proxy.json()["message"]
