@@ -128,6 +128,8 @@ def test_newcomer_walks_experiment_runs_run_and_artifacts(page: Any, site: Simpl
     report = page.locator("#autolog-report")
     assert "sklearn" in report.inner_text() and "LogisticRegression" in report.inner_text()
     assert "dataset" in page.locator("#datasets").inner_text()
+    assert page.locator("#plots img").count() == 3
+    page.wait_for_function("[...document.querySelectorAll('#plots img')].every((i) => i.complete && i.naturalWidth > 0)")
     screenshot(page, "03_run_autologged")
 
     page.locator("#artifact-list a.artifact-link", has_text="model/").click()

@@ -28,6 +28,7 @@ SOURCE_TAG = "mlflow.source.name"
 COMMIT_TAG = "mlflow.source.git.commit"
 SPARK_POINTS = 60
 MAX_SPARKLINES = 40
+MAX_THUMBNAILS = 12
 
 PageFn = Callable[[Request, ServerState], "tuple[str, dict[str, Any]]"]
 
@@ -144,7 +145,7 @@ def run_summary_fields(run: Run) -> dict[str, Any]:
 def run_page(request: Request, s: ServerState) -> tuple[str, dict[str, Any]]:
     """One run: info, description, params, metrics with sparklines, tags, datasets, autolog report,
     parent and children, and its top-level artifacts."""
-    from fitscribe.server.ui.artifacts import list_folder, read_autolog_reports
+    from fitscribe.server.ui.artifacts import list_folder, preview_kind, read_autolog_reports
 
     run = s.tracking.get_run(request.path_params["run_id"])
     experiment = s.tracking.get_experiment(run.info.experiment_id)
@@ -177,24 +178,23 @@ def run_page(request: Request, s: ServerState) -> tuple[str, dict[str, Any]]:
         "system_tags": sorted((k, v) for k, v in tags.items() if k.startswith("mlflow.")),
         "note": tags.get(NOTE_TAG, ""), "datasets": run.inputs.dataset_inputs, "artifacts": artifacts,
         "reports": read_autolog_reports(store, artifacts),
+        "images": [a for a in artifacts if not a.is_dir and preview_kind(a.path) == "image"][:MAX_THUMBNAILS],
     }
 
 
 def _sparkline(s: ServerState, run_id: str, key: str) -> dict[str, Any] | None:
-    """Return an inline-SVG polyline (``points`` in a 100 x 24 box) of a metric's history, M4-downsampled."""
-    import math
-
+    """Return an inline-SVG polyline (``points`` in a 100 x 24 box) of a metric's history, M4-downsampled
+    to :data:`SPARK_POINTS` buckets (spikes stay visible; non-finite values are left out)."""
+    from fitscribe.server.ui.chart_data import load_histories
     from fitscribe.server.ui.downsample import downsample_m4
 
-    history = s.tracking.get_metric_history(run_id, key)
-    if len(history) < 2:
+    history = load_histories(s.tracking, [run_id], key).get(run_id)
+    if history is None or len(history.steps) < 2:
         return None
-    steps, values = downsample_m4([m.step for m in history], [m.value for m in history], SPARK_POINTS)
-    finite = [(x, y) for x, y in zip(steps, values) if math.isfinite(y) and math.isfinite(x)]
-    if len(finite) < 2:
+    xs, ys = downsample_m4(history.steps, history.values, SPARK_POINTS)
+    if len(xs) < 2:
         return None
-    xs, ys = [p[0] for p in finite], [p[1] for p in finite]
     x0, x1, y0, y1 = min(xs), max(xs), min(ys), max(ys)
     dx, dy = (x1 - x0) or 1.0, (y1 - y0) or 1.0
-    points = " ".join(f"{(x - x0) / dx * 100:.1f},{22 - (y - y0) / dy * 20:.1f}" for x, y in finite)
-    return {"points": points, "count": len(history)}
+    points = " ".join(f"{(x - x0) / dx * 100:.1f},{22 - (y - y0) / dy * 20:.1f}" for x, y in zip(xs, ys))
+    return {"points": points, "count": len(history.steps)}
