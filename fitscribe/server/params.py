@@ -54,13 +54,20 @@ class Params:
     Args:
         data: Field name -> value. For a query string, each value is the list of its occurrences.
         from_query: True when ``data`` came from a query string (every value a list of strings).
+        headers: The request's headers (names looked up case-insensitively by :meth:`header`).
     """
 
-    __slots__ = ("_data", "_query")
+    __slots__ = ("_data", "_query", "_headers")
 
-    def __init__(self, data: Mapping[str, Any], *, from_query: bool = False) -> None:
+    def __init__(self, data: Mapping[str, Any], *, from_query: bool = False,
+                 headers: Mapping[str, str] | None = None) -> None:
         self._data = data
         self._query = from_query
+        self._headers = headers
+
+    def header(self, name: str) -> str | None:
+        """Return a request header's value, or None (``name`` in lower case)."""
+        return self._headers.get(name) if self._headers is not None else None
 
     def __contains__(self, name: str) -> bool:
         return self._raw(name) is not None

@@ -243,7 +243,7 @@ class HttpSession:
 
     def call(self, method: str, endpoint: str, body: Mapping[str, Any] | None = None, *,
              params: Mapping[str, Any] | None = None, retry: str | None = SAFE,
-             timeout: float | None = None) -> dict[str, Any]:
+             timeout: float | None = None, headers: Mapping[str, str] | None = None) -> dict[str, Any]:
         """Send an RPC and return its JSON answer, retrying transient failures for ``retry_budget`` s.
 
         Args:
@@ -253,6 +253,7 @@ class HttpSession:
             params: The query string (GET); lists become repeated keys.
             retry: ``SAFE``, ``IDEMPOTENT`` or None (no retry).
             timeout: Overrides the read timeout.
+            headers: Extra request headers (e.g. a request id).
 
         Raises:
             FitscribeError: The subclass the server raised (``RunNotFound``, ``InvalidValueError``...).
@@ -263,7 +264,7 @@ class HttpSession:
         delay = 0.05
         while True:
             try:
-                return self._call_once(method, endpoint, body, params, timeout, what)
+                return self._call_once(method, endpoint, body, params, timeout, what, headers)
             except ServerUnavailableError as exc:
                 if retry is None or not is_transient(exc, retry) or time.monotonic() + delay > deadline:
                     raise
@@ -271,7 +272,8 @@ class HttpSession:
             delay = min(delay * 2, 1.0)
 
     def _call_once(self, method: str, endpoint: str, body: Mapping[str, Any] | None,
-                   params: Mapping[str, Any] | None, timeout: float | None, what: str) -> dict[str, Any]:
+                   params: Mapping[str, Any] | None, timeout: float | None, what: str,
+                   headers: Mapping[str, str] | None = None) -> dict[str, Any]:
         import httpx
 
         extra: dict[str, Any] = {}
@@ -279,7 +281,7 @@ class HttpSession:
             extra["timeout"] = httpx.Timeout(timeout, connect=self.connect_timeout)
         if body is not None:
             extra["content"] = encode_json(body)
-            extra["headers"] = {"Content-Type": "application/json"}
+            extra["headers"] = {"Content-Type": "application/json", **(headers or {})}
         try:
             response = self.client.request(method, self.api_url(endpoint), params=params, **extra)
         except httpx.TransportError as exc:

@@ -7,10 +7,17 @@ store (in this or another process) that logs to the same server.
 
 Layout: ``<journal dir>/<server key>/<pid>-<random>.jsonl``, where the journal dir is
 ``$FITSCRIBE_REST_JOURNAL_DIR``, else ``~/.cache/fitscribe/rest-journal``, and the server key a hash
-of the server's base URL. A file is one JSON log-batch body per line; ``<file>.pos`` holds how many
-bytes of it the server has taken. Its owner holds an exclusive ``flock`` on it; a file nobody holds
-(its process ended) is an orphan, which any store of the same server adopts and replays.
-Replaying is at-least-once: a batch cut off by a crash between sending and recording is sent again.
+of the server's base URL. A file is one JSON object per line: a log-batch body with its request id
+under ``_id`` (sent as a header, not in the body), or another idempotent request (``runs/update``,
+ending a run) named by ``_endpoint``; ``<file>.pos`` holds how many bytes of it the server has
+taken. Its owner holds an exclusive ``flock`` on it; a file nobody holds (its process ended) is an
+orphan, which any store of the same server adopts and replays, oldest file first.
+
+Replaying is at-least-once on the wire and exactly-once in a fitscribe server's database: a batch
+cut off by a crash between sending and recording is sent again with the same request id, which the
+server recognises. Damage is skipped and reported, never retried forever: a torn last line (the
+writer died mid-write, or the disk filled up) and a line that is not JSON are reported through
+``on_corrupt`` and passed over; an append that fails is cut back off the file.
 """
 
 from __future__ import annotations
@@ -94,6 +101,29 @@ class _File:
         self.handle.close()
 
 
+def _decode(line: bytes) -> dict[str, Any] | None:
+    """Decode one journal line; None for a damaged one."""
+    try:
+        body = json.loads(line)
+    except ValueError:
+        return None
+    return body if isinstance(body, dict) else None
+
+
+def _report(on_corrupt: Callable[[str], None] | None, message: str) -> None:
+    if on_corrupt is not None:
+        on_corrupt(message)
+
+
+def _cut_back(handle: IO[bytes], size: int) -> None:
+    """Truncate a file back to ``size`` after a failed append (best effort: the disk may be gone)."""
+    try:
+        handle.truncate(size)
+        handle.seek(size)
+    except OSError:
+        pass
+
+
 def _read_position(path: str) -> int:
     try:
         with open(f"{path}.pos") as handle:
@@ -144,9 +174,15 @@ class RestJournal:
             _try_lock(handle)
             self._own = _File(path, handle)
         data = b"".join(json.dumps(b, separators=(",", ":"), allow_nan=False).encode() + b"\n" for b in bodies)
-        self._own.handle.write(data)
-        self._own.handle.flush()
-        os.fsync(self._own.handle.fileno())
+        handle = self._own.handle
+        size = handle.tell()
+        try:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        except OSError:
+            _cut_back(handle, size)  # no half line in the file: the caller keeps the bodies instead
+            raise
 
     def adopt_orphans(self) -> int:
         """Take over journal files of this server whose process is gone; return how many."""
@@ -184,7 +220,8 @@ class RestJournal:
         return total
 
     def replay(self, send: Send, transient: Callable[[Exception], bool],
-               on_rejected: Callable[[dict[str, Any], Exception], None]) -> None:
+               on_rejected: Callable[[dict[str, Any], Exception], None],
+               on_corrupt: Callable[[str], None] | None = None) -> None:
         """Send every unsent body, oldest file first; fully sent files are deleted.
 
         Args:
@@ -192,20 +229,29 @@ class RestJournal:
             transient: Tells a failure worth retrying later (server down), which propagates and
                 stops the replay (the position reached is kept), from a refusal.
             on_rejected: Called with a body the server refused for good (a 4xx), which is skipped.
+            on_corrupt: Called with a description of damage found in a file (skipped).
         """
         for journal in self._files():
             for end, line in journal.unsent_lines():
-                body: dict[str, Any] = {}
+                body = _decode(line)
+                if body is None:
+                    _report(on_corrupt, f"Skipped a damaged record (not a JSON object) of {len(line)} bytes at byte "
+                                        f"{end - len(line)} of the journal {journal.path}: {line[:60]!r}")
+                    journal.record(end)
+                    continue
                 try:
-                    body = json.loads(line)
                     send(body)
                 except Exception as exc:  # sorted by `transient`: retried later, or reported
                     if transient(exc):
                         raise
                     on_rejected(body, exc)
                 journal.record(end)
-            if journal.position >= journal.size():
-                self._forget(journal)
+            torn = journal.size() - journal.position
+            if torn > 0:  # only an unfinished last line is left: its writer is gone (or gave up on it)
+                _report(on_corrupt, f"Skipped {torn} bytes of an unfinished last record (its writer died "
+                                    f"mid-write) in the journal {journal.path}.")
+                journal.record(journal.size())
+            self._forget(journal)
 
     def _forget(self, journal: _File) -> None:
         if journal is self._own:

@@ -21,12 +21,20 @@ Failures:
 
 The queue holds at most ``max_pending`` points; a producer finding it full waits for the sender
 (which either sends or journals) for at most ``max_block`` seconds, then goes on anyway.
+
+Exactly once: every log-batch body gets a random id when it is built, kept with it in the journal
+and sent as the ``X-Fitscribe-Request-Id`` header. A fitscribe server records the ids of the batches
+it applied in the same transaction, so a batch sent again after its answer was lost (a timeout, a
+server killed after committing) is not stored twice. Other requests queued here (the ``runs/update``
+ending a run while the server is down) are idempotent and travel in order after the batches queued
+before them.
 """
 
 from __future__ import annotations
 
 import threading
 import time
+import uuid
 from collections import deque
 from typing import Any, Callable, Sequence
 
@@ -36,13 +44,18 @@ from .codec import metric_row_to_json
 from .http import IDEMPOTENT, RETRY_BUDGET_S, HttpSession, ServerUnavailableError, is_transient
 from .journal import RestJournal
 
-__all__ = ["WriteQueue", "MAX_METRICS", "MAX_PARAMS", "MAX_TAGS", "MAX_ITEMS", "build_bodies"]
+__all__ = ["WriteQueue", "MAX_METRICS", "MAX_PARAMS", "MAX_TAGS", "MAX_ITEMS", "build_bodies",
+           "REQUEST_ID_HEADER", "ID_KEY", "ENDPOINT_KEY"]
 
 MAX_METRICS, MAX_PARAMS, MAX_TAGS, MAX_ITEMS = 1000, 100, 100, 1000
 """MLflow's log-batch limits per request."""
 MAX_PENDING_POINTS = 200_000
 MAX_KEPT_ERRORS = 100
 POISON_ATTEMPTS = 3
+REQUEST_ID_HEADER = "X-Fitscribe-Request-Id"
+ID_KEY, ENDPOINT_KEY = "_id", "_endpoint"
+"""Keys of a queued body that are not sent in it: its request id, and its endpoint when it is not
+``runs/log-batch`` (MLflow's fields never start with ``_``)."""
 
 MetricRow = tuple  # (run_id, key, value, timestamp, step)
 KeyValues = Sequence[tuple[str, str]]
@@ -58,10 +71,11 @@ def _run_bodies(run_id: str, metrics: list[MetricRow], params: dict[tuple[str, s
     bodies: list[dict[str, Any]] = []
     for start in range(0, len(metrics), MAX_METRICS):
         chunk = metrics[start:start + MAX_METRICS]
-        bodies.append({"run_id": run_id, "metrics": [metric_row_to_json(*row[1:]) for row in chunk]})
+        bodies.append({ID_KEY: new_request_id(), "run_id": run_id,
+                       "metrics": [metric_row_to_json(*row[1:]) for row in chunk]})
     param_items, tag_items = list(params), list(tags.items())
     for start in range(0, max(len(param_items), len(tag_items)), MAX_PARAMS):
-        body: dict[str, Any] = {"run_id": run_id}
+        body: dict[str, Any] = {ID_KEY: new_request_id(), "run_id": run_id}
         chunk_p, chunk_t = param_items[start:start + MAX_PARAMS], tag_items[start:start + MAX_TAGS]
         if chunk_p:
             body["params"] = [{"key": k, "value": val} for k, val in chunk_p]
@@ -69,6 +83,11 @@ def _run_bodies(run_id: str, metrics: list[MetricRow], params: dict[tuple[str, s
             body["tags"] = [{"key": k, "value": val} for k, val in chunk_t]
         bodies.append(body)
     return bodies
+
+
+def new_request_id() -> str:
+    """Return a new random request id (32 hex digits)."""
+    return uuid.uuid4().hex
 
 
 def build_bodies(metrics: Sequence[MetricRow], others: Sequence[tuple[str, KeyValues, KeyValues]]) -> list[dict[str, Any]]:
@@ -97,10 +116,12 @@ def split_body(body: dict[str, Any]) -> list[dict[str, Any]]:
     items = [("params", item) for item in body.get("params") or ()] + [("tags", item) for item in body.get("tags") or ()]
     if body.get("metrics") or len(items) < 2:
         return []
-    return [{"run_id": body.get("run_id"), kind: [item]} for kind, item in items]
+    return [{ID_KEY: new_request_id(), "run_id": body.get("run_id"), kind: [item]} for kind, item in items]
 
 
 def _describe(body: dict[str, Any]) -> str:
+    if ENDPOINT_KEY in body:
+        return f"the request {body[ENDPOINT_KEY]} for run {body.get('run_id')}"
     counts = ", ".join(f"{len(body[k])} {k}" for k in ("metrics", "params", "tags") if body.get(k))
     return f"a batch of {counts or 'nothing'} for run {body.get('run_id')}"
 
@@ -137,6 +158,7 @@ class WriteQueue:
         self._wake = threading.Event()
         self._metrics: list[MetricRow] = []
         self._others: list[tuple[str, KeyValues, KeyValues]] = []
+        self._requests: list[dict[str, Any]] = []  # other queued requests (ENDPOINT_KEY), in order
         self._stash: list[dict[str, Any]] = []  # bodies the journal could not take
         self._resend: list[dict[str, Any]] = []  # parts of a refused batch, to send one by one
         self._requested = self._completed = 0
@@ -148,6 +170,7 @@ class WriteQueue:
         self._stop = False
         self._busy = False  # the sender holds items it has not sent or journaled yet
         self._server_failures = 0  # consecutive 5xx answers to the same journaled batch
+        self._outages = 0
 
     # -- producers -------------------------------------------------------------------------------
     def put_metric(self, run_id: str, key: str, value: float, timestamp: int, step: int) -> None:
@@ -167,6 +190,18 @@ class WriteQueue:
             count = len(self._metrics)
         self._nudge(count)
 
+    def put_request(self, endpoint: str, body: dict[str, Any]) -> None:
+        """Queue an idempotent POST (e.g. ``runs/update``), sent after everything queued before it."""
+        with self._lock:
+            self._requests.append({ENDPOINT_KEY: endpoint, **body})
+        self._nudge(0)
+
+    def mark_offline(self, cause: BaseException) -> None:
+        """Take the server as unreachable (a caller gave up on it): queued items go to the journal
+        until it answers ``/health`` again, without another round of retries."""
+        if self._offline_since is None:
+            self._go_offline(cause)
+
     def _nudge(self, count: int) -> None:
         """Start the sender if needed; wake it for a full batch; wait while the queue is full."""
         if not self._running():
@@ -183,6 +218,11 @@ class WriteQueue:
                     self._changed.wait(min(remaining, 0.1))
 
     # -- control ---------------------------------------------------------------------------------
+    @property
+    def outages(self) -> int:
+        """How many times the queue went offline (to report each outage once)."""
+        return self._outages
+
     @property
     def online(self) -> bool:
         """False once the server stayed unreachable past the retry budget, until it answers again."""
@@ -209,7 +249,7 @@ class WriteQueue:
         if not self._running():
             return
         with self._lock:
-            idle = not (self._metrics or self._others or self._busy or self._stash)
+            idle = not (self._metrics or self._others or self._requests or self._busy or self._stash)
             if idle and not force and not self.journal.pending_bytes():
                 return  # nothing queued or in flight
             self._requested += 1
@@ -219,8 +259,11 @@ class WriteQueue:
             while self._completed < wanted and self._running():
                 self._changed.wait(0.1)
 
-    def flush(self) -> None:
+    def flush(self, raise_waiting: bool = True) -> None:
         """Send everything queued (and the journal, if the server answers); report what failed.
+
+        Args:
+            raise_waiting: Raise when items wait for an unreachable server (else see :meth:`waiting`).
 
         Raises:
             FitscribeError: The first batch the server refused since the last flush (the server's
@@ -234,7 +277,10 @@ class WriteQueue:
                 self._requested += 1
             self._step()
         self.drain(force=True)
-        self.raise_errors()
+        if raise_waiting:
+            self.raise_errors()
+        else:
+            self.raise_refused()
 
     def raise_errors(self) -> None:
         """Raise the first refused batch's error (once), else an error if items wait in the journal."""
@@ -263,7 +309,8 @@ class WriteQueue:
         held = f"{len(self._stash)} batch(es) in memory (the journal could not be written) and " if self._stash else ""
         return (f"The tracking server {self.session.base_url} is unreachable ({self._offline_cause}); "
                 f"{held}{self.journal.pending_bytes() / 1000:.1f} kB of unsent metrics, params and tags wait in the journal "
-                f"{where}. They are sent by the next flush, or by the next store logging to this server.")
+                f"{where}. They are sent once the server answers: by this store's next flush, by the next process "
+                f"logging to this server, or now with: fitscribe sync --tracking-uri {self.session.base_url}")
 
     def close(self) -> str | None:
         """Send or journal what is queued, stop the sender and release the journal files.
@@ -303,17 +350,18 @@ class WriteQueue:
             seq, stop = self._requested, self._stop
             metrics, self._metrics = self._metrics, []
             others, self._others = self._others, []
+            requests, self._requests = self._requests, []
             self._busy = True
             self._changed.notify_all()
         try:
-            self._cycle(metrics, others, forced=seq > self._completed or stop)
+            self._cycle(build_bodies(metrics, others) + requests, forced=seq > self._completed or stop)
         except Exception as exc:  # a bug here must not kill the thread and lose later items
             self._keep_error(BackendError(f"The REST store's sender failed: {type(exc).__name__}: {exc}"))
         with self._changed:
             self._busy = False
             self._completed = max(self._completed, seq)
             self._changed.notify_all()
-            return stop and not self._metrics and not self._others
+            return stop and not self._metrics and not self._others and not self._requests
 
     def _adopt(self) -> None:
         try:
@@ -321,9 +369,9 @@ class WriteQueue:
         except OSError:
             pass  # an unreadable journal folder: nothing to adopt
 
-    def _cycle(self, metrics: list[MetricRow], others: list[tuple[str, KeyValues, KeyValues]], forced: bool) -> None:
+    def _cycle(self, new: list[dict[str, Any]], forced: bool) -> None:
         """Send the journal, then the new bodies; journal whatever cannot be sent."""
-        bodies = self._stash + build_bodies(metrics, others)
+        bodies = self._stash + new
         self._stash = []
         if self._offline_since is not None and not self._probe(forced):
             self._to_journal(bodies)
@@ -362,7 +410,8 @@ class WriteQueue:
     def _replay(self) -> bool:
         """Send the journal; False if the server went away meanwhile."""
         try:
-            self.journal.replay(self._post, self._worth_retrying, self._reject)
+            self.journal.replay(self._post, self._worth_retrying, self._reject,
+                                lambda message: self._keep_error(BackendError(message)))
         except ServerUnavailableError as exc:
             self._go_offline(exc)
             return False
@@ -371,7 +420,11 @@ class WriteQueue:
         return True
 
     def _post(self, body: dict[str, Any]) -> None:
-        self.session.call("POST", "runs/log-batch", body, retry=None, timeout=self.request_timeout)
+        """Send one queued body once: to its endpoint, with its request id as a header."""
+        request_id, endpoint = body.get(ID_KEY), body.get(ENDPOINT_KEY, "runs/log-batch")
+        payload = {k: val for k, val in body.items() if k != ID_KEY and k != ENDPOINT_KEY}
+        headers = {REQUEST_ID_HEADER: request_id} if request_id else None
+        self.session.call("POST", endpoint, payload, retry=None, timeout=self.request_timeout, headers=headers)
         self._server_failures = 0
 
     def _worth_retrying(self, exc: Exception) -> bool:
@@ -409,6 +462,7 @@ class WriteQueue:
             delay = min(delay * 2, 0.8)
 
     def _go_offline(self, cause: BaseException) -> None:
+        self._outages += 1
         self._offline_since = time.monotonic()
         self._last_probe = self._offline_since
         self._offline_cause = cause

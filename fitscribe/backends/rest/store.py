@@ -6,6 +6,20 @@ checked before queueing (keys, values, a run that does not exist or is deleted, 
 value), so those errors are raised at once. What only the server can refuse is raised by
 :meth:`RestTrackingStore.flush` (and by ending the run). Every read flushes the queue first, so a
 process always reads what it logged.
+
+A server that goes away never stops training: after about 3 s of retries the writes go to a local
+journal (:mod:`.journal`), and so does ending a run (``runs/update``, in order after its writes);
+``flush`` then warns once per outage instead of raising. The journal is replayed as soon as the
+server answers again, by this process, by the next process logging to the same server, or by
+``fitscribe sync``; what is still waiting when the process exits is reported in a warning naming the
+journal file. Each batch carries a request id, so a batch whose answer was lost is not stored twice.
+
+Durability promise: a write is durable (survives a crash of this process) once it is sent and
+answered, or journaled (written and fsynced). Until then it is in memory: normally for at most the
+50 ms batching interval plus one request; while the server is failing, for up to the 3 s retry
+budget (plus one request timeout, 15 s, for a server that accepts connections and never answers)
+before it is journaled. A process killed by a signal (SIGKILL, the OOM killer, an unhandled
+SIGTERM) loses those; any other exit runs the exit hook, which sends or journals everything.
 """
 
 from __future__ import annotations
@@ -91,7 +105,9 @@ class RestTrackingStore(RestRegistryMixin):
         self._active_runs: set[str] = set()
         self._params: dict[str, dict[str, str]] = {}
         self._metric_keys: set[str] = set()
+        self._infos: dict[str, RunInfo] = {}  # the last known info of each run, for ending one offline
         self._exit_hook = False
+        self._warned_outage = 0
 
     def __repr__(self) -> str:
         return f"RestTrackingStore({redact(self.uri)!r})"
@@ -132,12 +148,22 @@ class RestTrackingStore(RestRegistryMixin):
     def flush(self) -> None:
         """Send everything queued, and what waits in the journal if the server answers.
 
+        With the server unreachable nothing is raised (training goes on): the writes wait in the
+        journal, a :class:`~fitscribe.errors.FitscribeWarning` says where (once per outage), and
+        they are sent when the server answers again.
+
         Raises:
             FitscribeError: A batch the server refused (its message), e.g. a param changing value.
-            ServerUnavailableError: The server is unreachable; the writes wait in the journal.
         """
         self._install_exit_hook()
-        self._queue.flush()
+        self._queue.flush(raise_waiting=False)
+        if self._queue.waiting() and self._warned_outage != self._queue.outages:
+            self._warned_outage = self._queue.outages
+            warnings.warn(self._queue.offline_message(), FitscribeWarning, stacklevel=2)
+
+    def pending(self) -> bool:
+        """Return True when writes wait in the journal for an unreachable server."""
+        return self._queue.waiting()
 
     def close(self) -> None:
         """Send (or journal) what is queued and close the connections; the store can be used again.
@@ -230,18 +256,26 @@ class RestTrackingStore(RestRegistryMixin):
             body["run_name"] = v.check_run_name(run_name)
         run = self._run(self._call("POST", "runs/create", body, drain=False)["run"])
         self._active_runs.add(run.info.run_id)
+        self._infos[run.info.run_id] = run.info
         return run
 
     def get_run(self, run_id: str) -> Run:
         """Return a run with its latest metrics, params, tags and inputs (``RunNotFound`` if none)."""
-        return self._run(self._get("runs/get", run_id=run_id)["run"])
+        run = self._run(self._get("runs/get", run_id=run_id)["run"])
+        self._infos[run_id] = run.info
+        return run
 
     def update_run_info(self, run_id: str, *, status: RunStatus | None = None, end_time: int | None = None,
                         run_name: str | None = None, lifecycle_stage: str | None = None) -> RunInfo:
         """Change a run's status, end time, name or lifecycle stage; queued writes are sent first.
 
+        With the server unreachable, a change of status, end time or name (ending a run) is queued
+        behind the run's writes and journaled with them, and the info returned is the last known one
+        with the change applied. Deleting or restoring a run needs the server.
+
         Raises:
             FitscribeError: A queued batch the server refused (raised after the update is made).
+            ServerUnavailableError: Deleting or restoring a run while the server is unreachable.
         """
         v.check_run_id(run_id)
         self._queue.drain()
@@ -257,11 +291,28 @@ class RestTrackingStore(RestRegistryMixin):
         else:
             body = _compact({"run_id": run_id, "status": RunStatus.parse(status).value if status else None,
                              "end_time": end_time, "run_name": v.check_run_name(run_name)})
-            info = self._info(self._call("POST", "runs/update", body, retry=IDEMPOTENT)["run_info"])
+            info = self._update(run_id, body)
         if info.status.is_terminated:
             self._params.pop(run_id, None)
         self._queue.raise_refused()
         return info
+
+    def _update(self, run_id: str, body: dict[str, Any]) -> RunInfo:
+        """POST runs/update now; with the server unreachable, journal it behind the run's writes."""
+        if self._queue.online:
+            try:
+                info = self._info(self._call("POST", "runs/update", body, retry=IDEMPOTENT, drain=False)["run_info"])
+            except ServerUnavailableError as exc:
+                self._queue.mark_offline(exc)
+            else:
+                self._infos[run_id] = info
+                return info
+        self._install_exit_hook()
+        self._queue.put_request("runs/update", body)
+        self._queue.drain()  # journaled (or sent, if the server is back) before returning
+        known = self._infos.get(run_id) or RunInfo(run_id, "", None, "", RunStatus.RUNNING, 0, None, "")
+        return replace(known, status=RunStatus.parse(body["status"]) if "status" in body else known.status,
+                       end_time=body.get("end_time", known.end_time), run_name=body.get("run_name", known.run_name))
 
     def deleted_run_ids(self, older_than_ms: int | None = None) -> list[str]:
         """Return the ids of deleted runs, over every experiment (``older_than_ms`` needs the database).

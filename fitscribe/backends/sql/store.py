@@ -44,6 +44,7 @@ from fitscribe.errors import (
 )
 from fitscribe.uri import join_uri, path_to_file_uri, redact
 
+from . import request_ids
 from . import tables as t
 from .chunks import metric_columns
 from .engine import DatabaseURL, ensure_schema, make_engine, parse_database_uri
@@ -83,6 +84,9 @@ class SqlTrackingStore:
         artifact_uri: Artifact root for new experiments (default: ``artifacts/`` beside an embedded
             database, else ``$FITSCRIBE_ARTIFACT_URI`` or ``./fitruns/artifacts``).
     """
+
+    accepts_request_ids = True
+    """``log_batch`` takes a ``request_id``, so the server can apply each client request once."""
 
     def __init__(self, uri: str, artifact_uri: str | None = None) -> None:
         self.uri = uri
@@ -527,8 +531,14 @@ class SqlTrackingStore:
         metrics: Sequence[Metric] = (),
         params: Sequence[Param] = (),
         tags: Sequence[RunTag] = (),
+        *,
+        request_id: str | None = None,
     ) -> None:
         """Record metrics, params and tags in one transaction: all of them, or none.
+
+        Args:
+            request_id: The client's id for this batch: a batch whose id was applied already is
+                not applied again (a retried request; see request_ids.py).
 
         Raises:
             RunNotFound: No run has this id.
@@ -537,18 +547,30 @@ class SqlTrackingStore:
         """
         if type(metrics) is not list and type(metrics) is not tuple:
             metrics = list(metrics)
-        if self._journal_folder and metrics and not params and not tags:
+        if self._journal_folder and metrics and not params and not tags and request_id is None:
             self._journal_metrics(run_id, metrics)
             return
         v.check_run_id(run_id)
         columns = self._metric_columns(metrics)
         params = [Param(v.check_key(p.key, "param key"), v.check_param_value(p.key, p.value)) for p in params]
         tags = [RunTag(v.check_key(tg.key, "tag key"), v.check_tag_value(tg.key, tg.value)) for tg in tags]
-        with self._write() as conn:
-            self._require_run(conn, run_id)
-            self._w.params(conn, run_id, params)
-            self._w.tags(conn, run_id, tags)
-            self._w.metric_points(conn, [(run_id, *columns)])
+        try:
+            with self._write() as conn:
+                if request_id is not None and request_ids.applied(conn, request_ids.check_request_id(request_id)):
+                    return
+                self._require_run(conn, run_id)
+                self._w.params(conn, run_id, params)
+                self._w.tags(conn, run_id, tags)
+                self._w.metric_points(conn, [(run_id, *columns)])
+                if request_id is not None:
+                    request_ids.record(conn, request_id)
+        except InvalidValueError:
+            if request_id is None or not self._request_applied(request_id):
+                raise  # else: the same request, applied meanwhile by another server process
+
+    def _request_applied(self, request_id: str) -> bool:
+        with self._read(flush=False) as conn:
+            return request_ids.applied(conn, request_id)
 
     def log_metric(self, run_id: str, metric: Metric) -> None:
         """Record one metric point; it is durable (survives a crash of this process) on return."""

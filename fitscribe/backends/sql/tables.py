@@ -38,6 +38,7 @@ __all__ = [
     "inputs",
     "input_tags",
     "journals",
+    "request_ids",
     "registered_models",
     "registered_model_tags",
     "model_versions",
@@ -50,7 +51,7 @@ __all__ = [
     "SPECIAL_NEG_INF",
 ]
 
-SCHEMA_REVISION = "0003"
+SCHEMA_REVISION = "0004"
 """The Alembic revision these tables correspond to (a new database is stamped with it)."""
 
 MAX_DOUBLE = 1.7976931348623157e308
@@ -237,6 +238,17 @@ journals = sa.Table(
     metadata,
     sa.Column("journal_id", Str(64), primary_key=True),
     sa.Column("position", sa.BigInteger, nullable=False),
+)
+
+# Ids of log-batch requests already applied (revision 0004), recorded in the batch's transaction so
+# a client retrying a request whose answer it lost is answered without applying it twice (see
+# request_ids.py); rows older than a few days are pruned.
+request_ids = sa.Table(
+    "request_ids",
+    metadata,
+    sa.Column("request_id", Str(64), primary_key=True),
+    sa.Column("created_time", sa.BigInteger, nullable=False),
+    sa.Index("ix_request_ids_created_time", "created_time"),
 )
 
 # -- model registry (revision 0002) -----------------------------------------------------------------

@@ -83,7 +83,7 @@ async def _read_params(request: Request, endpoint: Endpoint) -> Params:
         data = {key: query.getlist(key) for key in query.keys()}
     for key, value in request.path_params.items():
         data[key] = [value] if from_query else value
-    params = Params(data, from_query=from_query)
+    params = Params(data, from_query=from_query, headers=request.headers)
     for field in endpoint.fields:
         if field.required and field.name not in params:
             raise params.missing(field.name)

@@ -24,12 +24,17 @@ from fitscribe.server.serialization import (
 )
 from fitscribe.server.state import ServerState
 
-__all__ = ["ENDPOINTS", "MAX_BATCH_METRICS", "MAX_BATCH_PARAMS", "MAX_BATCH_TAGS", "MAX_BATCH_ENTITIES"]
+__all__ = ["ENDPOINTS", "MAX_BATCH_METRICS", "MAX_BATCH_PARAMS", "MAX_BATCH_TAGS", "MAX_BATCH_ENTITIES",
+           "REQUEST_ID_HEADER"]
 
 MAX_BATCH_METRICS = 1000
 MAX_BATCH_PARAMS = 100
 MAX_BATCH_TAGS = 100
 MAX_BATCH_ENTITIES = 1000
+REQUEST_ID_HEADER = "x-fitscribe-request-id"
+"""A log-batch request carrying this header is applied once: a repeat (a client retrying after losing
+the answer) is answered with success and not applied again, on any replica (the id is recorded in the
+database, in the batch's transaction). Requests without it (the mlflow client) are applied as sent."""
 
 
 def _run_name(run_name: str | None, tags: list[RunTag]) -> str:
@@ -127,9 +132,13 @@ def _new_points(s: ServerState, run_id: str, linked: Sequence[Metric]) -> list[M
 
 
 def _log(s: ServerState, run_id: str, metrics: Sequence[Metric] = (), params: Sequence[Param] = (),
-         tags: Sequence[RunTag] = ()) -> None:
-    """Log through the store; a ``mlflow.runName`` tag also renames the run, as in MLflow."""
-    s.tracking.log_batch(run_id, metrics, params, tags)
+         tags: Sequence[RunTag] = (), request_id: str | None = None) -> None:
+    """Log through the store (once per ``request_id`` when the store records them); a
+    ``mlflow.runName`` tag also renames the run, as in MLflow."""
+    if request_id is not None and getattr(s.tracking, "accepts_request_ids", False):
+        s.tracking.log_batch(run_id, metrics, params, tags, request_id=request_id)  # type: ignore[call-arg]
+    else:
+        s.tracking.log_batch(run_id, metrics, params, tags)
     names = [t.value for t in tags if t.key == TAG_RUN_NAME]
     if names and names[-1]:
         s.tracking.update_run_info(run_id, run_name=names[-1])
@@ -185,7 +194,7 @@ def log_batch(s: ServerState, p: Params) -> dict[str, Any]:
     if linked:
         fresh = set(map(id, _new_points(s, run_id, linked)))
         metrics = [m for m, r in zip(metrics, raw) if not r.get("model_id") or id(m) in fresh]
-    _log(s, run_id, metrics, unique_params, tags)
+    _log(s, run_id, metrics, unique_params, tags, p.header(REQUEST_ID_HEADER))
     return {}
 
 

@@ -1,0 +1,60 @@
+"""Idempotent log-batch requests: the ids of applied requests, recorded in their own transaction.
+
+A client that loses the answer to a log-batch request (a timeout, a dropped connection, a server
+killed after committing) cannot tell whether the batch was stored, so it sends it again. When the
+request carries an id (fitscribe's REST store sends ``X-Fitscribe-Request-Id``), the store records
+the id in the same transaction as the batch; a repeat finds it and is answered with success without
+being applied again. The ids live in the database, so any replica of a server answers the repeat
+correctly. Requests without an id (the mlflow client) are applied as before.
+
+Ids are kept for ``RETENTION_MS`` (3 days): about one request in ``PRUNE_ONE_IN`` also deletes the
+older ones (chosen by a hash of its id, so no state is kept between requests). A batch sent, cut off
+and replayed more than 3 days later could be applied twice; only a batch whose answer was lost is
+ever at risk.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import zlib
+
+import sqlalchemy as sa
+
+from fitscribe.errors import InvalidValueError
+
+from . import tables as t
+
+__all__ = ["RETENTION_MS", "PRUNE_ONE_IN", "check_request_id", "applied", "record"]
+
+RETENTION_MS = 3 * 24 * 3600 * 1000
+PRUNE_ONE_IN = 256
+_VALID = re.compile(r"[A-Za-z0-9_.:-]{8,64}")
+
+
+def check_request_id(request_id: str) -> str:
+    """Return a request id if valid: 8 to 64 letters, digits, ``_``, ``.``, ``:`` or ``-``.
+
+    Raises:
+        InvalidValueError: The id is malformed.
+    """
+    if not isinstance(request_id, str) or not _VALID.fullmatch(request_id):
+        shown = repr(request_id)[:80]
+        raise InvalidValueError(
+            f"Invalid request id {shown}: use 8 to 64 letters, digits, '_', '.', ':' or '-' (e.g. a uuid4 hex)."
+        )
+    return request_id
+
+
+def applied(conn: sa.Connection, request_id: str) -> bool:
+    """Return True when a request with this id was applied already."""
+    found = conn.execute(sa.select(t.request_ids.c.request_id).where(t.request_ids.c.request_id == request_id))
+    return found.first() is not None
+
+
+def record(conn: sa.Connection, request_id: str) -> None:
+    """Record a request id in the current transaction (and now and then prune the old ones)."""
+    now = int(time.time() * 1000)
+    conn.execute(t.request_ids.insert().values(request_id=request_id, created_time=now))
+    if zlib.crc32(request_id.encode()) % PRUNE_ONE_IN == 0:
+        conn.execute(t.request_ids.delete().where(t.request_ids.c.created_time < now - RETENTION_MS))
