@@ -45,6 +45,7 @@ if TYPE_CHECKING:
 __all__ = ["chart_routes", "fetch_runs", "compare_page", "metric_page"]
 
 _JSON_HEADERS = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
+_GZIP_MIN_BYTES = 4096
 
 
 def chart_routes() -> list[BaseRoute]:
@@ -70,7 +71,7 @@ def _json(fn: Callable[[Request, "ServerState"], dict[str, Any]]) -> Callable[[R
             response = error_response(exc)
             response.headers.update(_JSON_HEADERS)
             return response
-        return JSONResponse(body, headers=_JSON_HEADERS)
+        return _compressed(request, JSONResponse(body, headers=_JSON_HEADERS))
 
     async def endpoint(request: Request) -> Response:
         return await run_in_threadpool(answer, request)
@@ -78,6 +79,19 @@ def _json(fn: Callable[[Request, "ServerState"], dict[str, Any]]) -> Callable[[R
     endpoint.__name__ = fn.__name__
     endpoint.__doc__ = fn.__doc__
     return endpoint
+
+
+def _compressed(request: Request, response: Response) -> Response:
+    """Gzip a JSON answer of more than a few KB when the client accepts it (series compress ~3x)."""
+    if len(response.body) < _GZIP_MIN_BYTES or "gzip" not in request.headers.get("accept-encoding", ""):
+        return response
+    import gzip
+
+    response.body = gzip.compress(response.body, compresslevel=5, mtime=0)
+    response.headers["Content-Encoding"] = "gzip"
+    response.headers["Content-Length"] = str(len(response.body))
+    response.headers["Vary"] = "Accept-Encoding"
+    return response
 
 
 def _allow_eval(endpoint: Callable[[Request], Any]) -> Callable[[Request], Any]:

@@ -190,7 +190,9 @@ async function main() {
   for (const key of summary.metric_keys) parSelect.append(el("option", { value: key, text: key }));
   const differing = summary.param_keys.find((k) => new Set(summary.runs.map((r) => r.params[k])).size > 1);
   const firstParam = differing || summary.param_keys[0];
-  const firstMetric = summary.metric_keys[0];
+  const runsWith = (key) => summary.runs.filter((r) => r.metrics[key] && finiteOf(r.metrics[key].last) !== null).length;
+  const firstMetric = summary.metric_keys.reduce((best, key) => (best === undefined || runsWith(key) > runsWith(best) ? key : best), undefined);
+  if (firstMetric) parSelect.value = firstMetric;
   fillFieldSelect(document.getElementById("scatter-x"), firstParam ? `param:${firstParam}` : null);
   fillFieldSelect(document.getElementById("scatter-y"), firstMetric ? `metric:${firstMetric}@last` : null);
 
