@@ -14,6 +14,8 @@ from fitscribe.errors import ConfigError, MissingDependencyError
 if TYPE_CHECKING:
     import socket
 
+    from fitscribe.server.security import SecurityConfig
+
 __all__ = ["serve", "ThreadedServer"]
 
 
@@ -40,6 +42,7 @@ def serve(
     serve_artifacts: bool = True,
     log_level: str = "info",
     announce: Callable[[str], None] = print,
+    security: "SecurityConfig | None" = None,
 ) -> None:
     """Serve the tracking API until interrupted (Ctrl-C or SIGTERM).
 
@@ -55,6 +58,9 @@ def serve(
         serve_artifacts: Serve the artifact proxy.
         log_level: uvicorn's log level.
         announce: Receives one line naming the URL being served.
+        security: Host check, CORS, authentication and size limits (default
+            :class:`~fitscribe.server.security.SecurityConfig`); ``host`` is added to the allowed
+            Host names when it is a specific address.
 
     Raises:
         MissingDependencyError: starlette or uvicorn is not installed (``fitscribe[server]``).
@@ -64,9 +70,12 @@ def serve(
     if workers < 1:
         raise ConfigError(f"--workers must be at least 1, not {workers}.")
     from fitscribe.server.app import create_app
+    from fitscribe.server.security import SecurityConfig
     from fitscribe.uri import redact
 
-    options = {"tracking_uri": tracking_uri, "artifact_uri": artifact_uri, "serve_artifacts": serve_artifacts}
+    security = (security or SecurityConfig()).bound_to(host)
+    options = {"tracking_uri": tracking_uri, "artifact_uri": artifact_uri, "serve_artifacts": serve_artifacts,
+               "security": security}
     app = create_app(**options) if workers == 1 else None  # type: ignore[arg-type]
     if app is not None:
         app.state.server.warm_up()  # opens the store while uvicorn loads
@@ -79,10 +88,21 @@ def serve(
     shown_host = f"[{host}]" if ":" in host else host
     announce(f"fitscribe server: tracking store {redact(tracking_uri)} at http://{shown_host}:{bound_port} "
              f"({workers} worker{'s' if workers > 1 else ''}; Ctrl-C to stop)")
+    announce(_security_summary(security, host))
     if workers == 1:
         uvicorn.Server(config).run(sockets=[sock])
     else:
         _run_workers(options, sock, workers, log_level)
+
+
+def _security_summary(security: "SecurityConfig", host: str) -> str:
+    """One line saying what the security layer enforces (no secrets: counts only)."""
+    credentials = security.credentials
+    auth = (f"auth on ({len(credentials.users)} users, {len(credentials.tokens)} tokens)" if credentials
+            else "no auth (--auth-file)")
+    hosts = ", ".join(security.allowed_hosts)
+    hint = " (add the names clients use with --allowed-hosts)" if host.strip() in ("0.0.0.0", "::", "") else ""
+    return f"security: {auth}; Host names allowed: {hosts}{hint}"
 
 
 def _no_delay(sock: "socket.socket") -> None:
@@ -165,6 +185,9 @@ class ThreadedServer:
         """
         import uvicorn
 
+        policy = getattr(getattr(self.app, "state", None), "security", None)
+        if policy is not None:  # an app of create_app: requests to the address served are allowed
+            policy.allow_bind_host(self.host)
         self._server = uvicorn.Server(_uvicorn_config(self.app, self.host, self.port, "warning"))
         self._thread = threading.Thread(target=self._server.run, name="fitscribe-test-server", daemon=True)
         self._thread.start()

@@ -316,7 +316,9 @@ class SecurityMiddleware:
         identity = await self._identity(headers.get(b"authorization"))
         if identity is None:
             client = scope.get("client") or ("?", 0)
-            _log.warning("Refused %s %s from %s: missing or wrong credentials", scope["method"], scope["path"], client[0])
+            sent = b"authorization" in headers  # wrong credentials are worth a warning; none is a login prompt
+            _log.log(logging.WARNING if sent else logging.INFO, "Refused %s %s from %s: %s credentials",
+                     scope["method"], scope["path"], client[0], "wrong" if sent else "missing")
             await _answer(send, 401, "UNAUTHENTICATED",
                           "This server requires credentials: send HTTP basic auth (MLFLOW_TRACKING_USERNAME and "
                           "MLFLOW_TRACKING_PASSWORD) or a bearer token (MLFLOW_TRACKING_TOKEN) listed in its "

@@ -5,8 +5,12 @@ Credentials, read when the connection is first made (never at import, never logg
 
 - user and password in the tracking URI (``https://user:pass@host``): HTTP basic auth;
 - else ``FITSCRIBE_TRACKING_TOKEN``: a bearer token;
+- else ``FITSCRIBE_TRACKING_USERNAME`` and ``FITSCRIBE_TRACKING_PASSWORD``: HTTP basic auth;
 - else ``MLFLOW_TRACKING_USERNAME`` and ``MLFLOW_TRACKING_PASSWORD``: HTTP basic auth;
 - else ``MLFLOW_TRACKING_TOKEN``: a bearer token (MLflow's client's order).
+
+A 401 or 403 answer raises :class:`~fitscribe.errors.ConfigError` at once (no retry), naming the
+source of the credentials that were sent, or the variables to set when none were.
 
 TLS: ``MLFLOW_TRACKING_INSECURE_TLS=true`` turns verification off; ``MLFLOW_TRACKING_SERVER_CERT_PATH``
 names a CA bundle.
@@ -108,7 +112,21 @@ def _class_named(name: Any) -> type[e.FitscribeError] | None:
     return None
 
 
-def error_for(status: int, body: Any, what: str) -> e.FitscribeError:
+def _refusal(status: int, text: str, credentials: str | None) -> str:
+    """The message of a 401/403 answer: what was sent (by source, never the secret) and what to set."""
+    if status == 403:
+        sent = f" (credentials from {credentials})" if credentials else ""
+        return f"the server refused the request{sent} (HTTP 403): {text}"
+    how = (f"{ENV_TOKEN} (or MLFLOW_TRACKING_TOKEN) for a token, or FITSCRIBE_TRACKING_USERNAME and "
+           "FITSCRIBE_TRACKING_PASSWORD (or the MLFLOW_ ones) for a user")
+    if credentials:
+        return f"the server did not accept the credentials from {credentials} (HTTP 401): {text} Check them, or set {how}."
+    if credentials == "":
+        return f"the server requires credentials (HTTP 401) and none were set: {text} Set {how}."
+    return f"the server refused the request (HTTP 401): {text} Set {how}."
+
+
+def error_for(status: int, body: Any, what: str, credentials: str | None = None) -> e.FitscribeError:
     """Return the exception answering an HTTP error: the class the server names, else by error code.
 
     Unreachable, overloaded or failing servers (408, 429, 5xx without a more precise class, such as
@@ -118,6 +136,8 @@ def error_for(status: int, body: Any, what: str) -> e.FitscribeError:
         status: The HTTP status.
         body: The decoded JSON body (``{"error_code", "message", "fitscribe_error"?}``), or None.
         what: The request (``"POST runs/create on http://..."``), for messages without a body.
+        credentials: Where the credentials sent came from (``"MLFLOW_TRACKING_TOKEN"``; ``""``: none
+            were sent; None: unknown), for a 401/403.
     """
     code = body.get("error_code") if isinstance(body, dict) else None
     message = body.get("message") if isinstance(body, dict) else None
@@ -126,8 +146,7 @@ def error_for(status: int, body: Any, what: str) -> e.FitscribeError:
         return e.BackendError(f"{what}: the server has no such endpoint ({text}). Is it a fitscribe or MLflow "
                               "tracking server of a recent version?")
     if status in (401, 403):
-        return e.ConfigError(f"{what}: the server refused the credentials (HTTP {status}): {text} Set "
-                             f"{ENV_TOKEN}, or MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD.")
+        return e.ConfigError(f"{what}: {_refusal(status, text, credentials)}")
     cls = _class_named(body.get("fitscribe_error") if isinstance(body, dict) else None)
     if status in _TRANSIENT_STATUSES and cls in (None, e.BackendError, e.FitscribeError):
         processed = False if status in _NOT_PROCESSED_STATUSES else None
@@ -140,20 +159,22 @@ def error_for(status: int, body: Any, what: str) -> e.FitscribeError:
     return error
 
 
-def _credentials(uri_credentials: tuple[str, str] | None) -> Any:
-    """The ``auth`` for httpx: from the URI, else from the environment (see the module docstring)."""
+def _credentials(uri_credentials: tuple[str, str] | None) -> tuple[Any, str | None]:
+    """The ``auth`` for httpx and where it came from: the URI, else the environment (see the module
+    docstring). The source names variables only, never their values."""
     import httpx
 
     if uri_credentials is not None:
-        return httpx.BasicAuth(*uri_credentials)
+        return httpx.BasicAuth(*uri_credentials), "the user and password in the tracking URI"
     token = os.environ.get(ENV_TOKEN)
     if token:
-        return _bearer(token)
-    user, password = os.environ.get("MLFLOW_TRACKING_USERNAME"), os.environ.get("MLFLOW_TRACKING_PASSWORD")
-    if user and password:
-        return httpx.BasicAuth(user, password)
+        return _bearer(token), ENV_TOKEN
+    for prefix in ("FITSCRIBE", "MLFLOW"):
+        user, password = os.environ.get(f"{prefix}_TRACKING_USERNAME"), os.environ.get(f"{prefix}_TRACKING_PASSWORD")
+        if user and password:
+            return httpx.BasicAuth(user, password), f"{prefix}_TRACKING_USERNAME and {prefix}_TRACKING_PASSWORD"
     token = os.environ.get("MLFLOW_TRACKING_TOKEN")
-    return _bearer(token) if token else None
+    return (_bearer(token), "MLFLOW_TRACKING_TOKEN") if token else (None, None)
 
 
 def _verify(base_url: str) -> Any:
@@ -192,6 +213,7 @@ class HttpSession:
     def __init__(self, uri: str, *, timeout: float = 60.0, connect_timeout: float = 2.0,
                  retry_budget: float = RETRY_BUDGET_S) -> None:
         self.base_url, self._uri_credentials = split_base_url(uri)
+        self.credential_source: str | None = None
         self.timeout = timeout
         self.connect_timeout = connect_timeout
         self.retry_budget = retry_budget
@@ -209,9 +231,10 @@ class HttpSession:
             raise e.MissingDependencyError.for_package("httpx", "http", "A tracking server URI (http://...)") from None
         from fitscribe import __version__
 
+        auth, self.credential_source = _credentials(self._uri_credentials)
         return httpx.Client(
             timeout=httpx.Timeout(self.timeout, connect=self.connect_timeout),
-            auth=_credentials(self._uri_credentials), verify=_verify(self.base_url),
+            auth=auth, verify=_verify(self.base_url),
             headers={"User-Agent": f"fitscribe/{__version__}"},
         )
 
@@ -286,7 +309,7 @@ class HttpSession:
             response = self.client.request(method, self.api_url(endpoint), params=params, **extra)
         except httpx.TransportError as exc:
             raise unavailable(exc, what) from exc
-        return decode_response(response, what)
+        return decode_response(response, what, self.credential_source or "")
 
 
 def encode_json(body: Any) -> bytes:
@@ -305,8 +328,22 @@ def unavailable(exc: Exception, what: str) -> ServerUnavailableError:
                                   None, processed)
 
 
-def decode_response(response: "httpx.Response", what: str) -> dict[str, Any]:
-    """Return the JSON object of a 200 answer, or raise the error the answer describes."""
+def _sent_credentials(response: "httpx.Response") -> str | None:
+    """Where the credentials a request carried came from (variable names), ``""`` if it carried none,
+    None if unknown."""
+    try:
+        sent = "authorization" in response.request.headers
+    except RuntimeError:  # a response built without a request
+        return None
+    return (_credentials(None)[1] or "the tracking URI") if sent else ""
+
+
+def decode_response(response: "httpx.Response", what: str, credentials: str | None = None) -> dict[str, Any]:
+    """Return the JSON object of a 200 answer, or raise the error the answer describes.
+
+    ``credentials`` names where the credentials sent came from (for a 401/403 message; ``""``: none
+    were sent); by default it is worked out from the request's headers and the environment.
+    """
     try:
         data = response.json() if response.content else {}
     except ValueError:
@@ -315,4 +352,6 @@ def decode_response(response: "httpx.Response", what: str) -> dict[str, Any]:
         if not isinstance(data, dict):
             raise e.BackendError(f"{what}: the answer is not a JSON object: {response.text[:200]!r}")
         return data
-    raise error_for(response.status_code, data, what)
+    if response.status_code in (401, 403) and credentials is None:
+        credentials = _sent_credentials(response)
+    raise error_for(response.status_code, data, what, credentials)

@@ -53,13 +53,18 @@ def fields(spec: str) -> tuple[Field, ...]:
 
 @dataclass(frozen=True)
 class Endpoint:
-    """An RPC endpoint: ``method`` and ``path`` under ``/api/2.0/mlflow/``, its handler and fields."""
+    """An RPC endpoint: ``method`` and ``path`` under ``/api/2.0/mlflow/``, its handler and fields.
+
+    ``read_only`` marks a non-GET endpoint that changes nothing (a search sent with POST), so a
+    read-only identity may call it; any other non-GET endpoint counts as a write.
+    """
 
     method: str
     path: str
     handler: Handler
     summary: str
     fields: tuple[Field, ...] = ()
+    read_only: bool = False
 
 
 async def _read_params(request: Request, endpoint: Endpoint) -> Params:
