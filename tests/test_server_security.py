@@ -449,6 +449,39 @@ def test_missing_auth_file_fails_the_command(tmp_path: Path, capsys: pytest.Capt
     assert "Cannot read the auth file" in capsys.readouterr().err
 
 
+def test_cli_server_with_security_options(tmp_path: Path) -> None:
+    import time
+
+    from tests.test_server import _start_cli_server, _wait_ok
+
+    token, token_hash = new_token()
+    write_auth_file(tmp_path / "auth.yaml", token_hash, hash_secret("unused-token", iterations=1000))
+    proc, url, _ = _start_cli_server(tmp_path, "--workers", "2", "--auth-file", str(tmp_path / "auth.yaml"),
+                                     "--allowed-hosts", "tracker.example,localhost", "--max-request-mb", "0.01")
+    try:
+        assert proc.stdout is not None
+        summary = proc.stdout.readline()
+        assert "auth on (2 users, 2 tokens)" in summary and "tracker.example" in summary and "127.0.0.1" in summary
+        assert _wait_ok(f"{url}/health", time.monotonic() + 30).text == "OK"
+        port = int(url.rsplit(":", 1)[1])
+        assert httpx.get(f"{url}{API}/experiments/get", params={"experiment_id": "0"}).status_code == 401
+        for i in range(4):  # each worker has the same auth file and rules
+            created = httpx.post(f"{url}{API}/experiments/create", json={"name": f"cli-{i}"}, headers=bearer(token))
+            assert created.status_code == 200, created.text
+        status, _, _ = raw_request(port, "GET", f"{API}/experiments/get?experiment_id=0",
+                                   {"Host": "tracker.example:80", **bearer(token)})
+        assert status == 200
+        status, _, _ = raw_request(port, "GET", f"{API}/experiments/get?experiment_id=0",
+                                   {"Host": "other.example", **bearer(token)})
+        assert status == 403
+        too_big = httpx.post(f"{url}{API}/experiments/create", json={"name": "x" * 20000}, headers=bearer(token))
+        assert too_big.status_code == 413 and "--max-request-mb" in too_big.json()["message"]
+    finally:
+        proc.terminate()
+        out, err = proc.communicate(timeout=30)
+    assert token not in summary + out + err and token_hash not in summary + out + err
+
+
 def test_secret_helpers_print_usable_hashes(monkeypatch: pytest.MonkeyPatch) -> None:
     from fitscribe.cli import main
 
