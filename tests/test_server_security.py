@@ -350,13 +350,26 @@ def test_proxy_refuses_paths_leaving_the_destination(secured: Secured, path: str
     assert (secured.root / "secret.txt").read_text() == "outside the artifact destination"
 
 
-@pytest.mark.parametrize("path", ["..", "../..", "%2e%2e", "..%2f..", "/", "/etc", "../other/artifacts", "a/../../x"])
+@pytest.mark.parametrize("path", ["..", "../..", "%2e%2e", "..%2f..", "/", "/etc", "../other/artifacts", "a/../../x",
+                                  "../../../../secret.txt"])
 def test_run_artifact_listing_stays_in_the_run(secured: Secured, path: str) -> None:
     exp = secured.http.post(f"{API}/experiments/create", json={"name": f"listing-{path}"}, headers=secured.writer).json()
     run = secured.http.post(f"{API}/runs/create", json={"experiment_id": exp["experiment_id"]},
                             headers=secured.writer).json()["run"]["info"]
     status, _, answer = secured.raw("GET", f"{API}/artifacts/list?run_id={run['run_id']}&path={path}", secured.writer)
     assert status == 400 and body_of(answer)["error_code"] == "INVALID_PARAMETER_VALUE", answer
+
+
+def test_ui_artifact_pages_stay_in_the_run(secured: Secured) -> None:
+    exp = secured.http.post(f"{API}/experiments/create", json={"name": "ui-traversal"}, headers=secured.writer).json()
+    run = secured.http.post(f"{API}/runs/create", json={"experiment_id": exp["experiment_id"]},
+                            headers=secured.writer).json()["run"]["info"]
+    deep = ["../../../../secret.txt", "%2e%2e/%2e%2e/%2e%2e/%2e%2e/secret.txt", "..%2f..%2f..%2f..%2fsecret.txt"]
+    for path in TRAVERSALS + deep:  # the deep ones would reach secret.txt from the run's artifact folder
+        for page in ("download", "artifacts"):
+            status, _, answer = secured.raw("GET", f"/runs/{run['run_id']}/{page}/{path}", secured.reader)
+            assert status == 400, (page, path, status)
+            assert b"outside the artifact destination" not in answer
 
 
 def test_double_encoded_dots_are_a_plain_name(secured: Secured) -> None:
