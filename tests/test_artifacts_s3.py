@@ -148,6 +148,20 @@ def test_delete_files_folders_and_everything(store: S3ArtifactStore, s3_env: Mot
     assert neighbour.list() == [_info("notes.txt", False, 9)]
 
 
+def test_folder_markers_and_empty_files(store: S3ArtifactStore, s3_env: MotoS3Server, tmp_path: Path) -> None:
+    s3_env.client().put_object(Bucket=store.bucket, Key="runs/1/empty-folder/", Body=b"")  # as S3 consoles make
+    s3_env.client().put_object(Bucket=store.bucket, Key="runs/1/nested/inner/", Body=b"")
+    (tmp_path / "empty.txt").write_bytes(b"")
+    store.put(str(tmp_path / "empty.txt"), "nested")
+    assert store.list() == [_info("empty-folder", True, None), _info("nested", True, None)]
+    assert store.list("empty-folder") == []
+    assert os.listdir(store.get("empty-folder", str(tmp_path / "dst"))) == []
+    assert list(store.open("nested/empty.txt")) == [] and Path(store.get("nested/empty.txt", str(tmp_path))).stat().st_size == 0
+    store.delete("empty-folder")
+    store.delete("nested")
+    assert _keys(s3_env, store.bucket, "") == []
+
+
 def test_open_streams_in_chunks(store: S3ArtifactStore, tmp_path: Path) -> None:
     big = _big_file(tmp_path / "weights.bin", 3 * MiB + 5)
     store.put(str(big), "model")
@@ -407,24 +421,16 @@ with mlflow.start_run() as run:
         handle.write("hello from mlflow\\n")
     mlflow.log_artifact(os.path.join(folder, "hello.txt"), artifact_path="notes")
     mlflow.log_dict({"a": 1}, "config/params.json")
-out = {"run_id": run.info.run_id, "experiment_id": run.info.experiment_id, "artifact_uri": run.info.artifact_uri}
+    from sklearn.linear_model import LogisticRegression
+    X, y = [[0.0], [1.0], [2.0], [3.0]], [0, 0, 1, 1]
+    info = mlflow.sklearn.log_model(LogisticRegression().fit(X, y), name="model")
+out = {"predicted": mlflow.pyfunc.load_model(f"models:/{info.model_id}").predict(X).tolist()}
+out.update({"run_id": run.info.run_id, "experiment_id": run.info.experiment_id, "artifact_uri": run.info.artifact_uri})
 out["listing"] = sorted(f.path for f in MlflowClient().list_artifacts(run.info.run_id))
 local = mlflow.artifacts.download_artifacts(run_id=fitscribe_run, artifact_path="data/table.csv")
 out["fitscribe_file"] = open(local).read()
 json.dump(out, open(out_path, "w"))
 '''
-
-
-def _mlflow_python() -> str:
-    """MLflow's python (FITSCRIBE_MLFLOW_PYTHON, else .venv-mlflow), or skip (fail in CI) saying why."""
-    configured = os.environ.get("FITSCRIBE_MLFLOW_PYTHON")
-    python = os.path.abspath(configured) if configured else str(Path(__file__).parents[1] / ".venv-mlflow/bin/python")
-    if not os.path.isfile(python):
-        message = f"No MLflow python at {python!r}; create it with `bash scripts/mlflow_venv.sh`"
-        if os.environ.get("CI"):
-            pytest.fail(message + " (CI must run the MLflow interoperability tests)")
-        pytest.skip(message)
-    return python
 
 
 def _keys(server: MotoS3Server, bucket: str, prefix: str) -> list[str]:
@@ -440,6 +446,8 @@ def test_server_proxies_artifacts_to_s3(backend: str, request: pytest.FixtureReq
     import fitscribe
     from fitscribe.server import create_app
     from fitscribe.server.run import ThreadedServer
+
+    from tests.test_server_mlflow_client import _mlflow_python
 
     python = _mlflow_python()
     tracking = str(tmp_path / "store") if backend == "sqlite" else request.getfixturevalue("postgresql_uri")
@@ -462,10 +470,19 @@ def test_server_proxies_artifacts_to_s3(backend: str, request: pytest.FixtureReq
         seen = json.loads(result.read_text())
         theirs = client.download_artifacts(seen["run_id"], "notes/hello.txt", str(tmp_path / "dl"))
         ours = client.download_artifacts(run_id, "model/weights.bin", str(tmp_path / "dl"))
+        from fitscribe._progress import download
+
+        terminal = _Terminal()  # the CLI's download through the proxy: streamed with a progress line
+        drawn = download(get_artifact_store(client.get_artifact_uri(run_id)), "model", str(tmp_path / "cli"),
+                         stream=terminal)
         assert [i.path for i in client.list_artifacts(seen["run_id"])] == ["config", "notes"]
         client.close()
     assert Path(theirs).read_text() == "hello from mlflow\n" and _sha(ours) == _sha(big)
+    assert _sha(Path(drawn, "weights.bin")) == _sha(big) and "10.0 MiB / 10.0 MiB  100%" in terminal.getvalue()
     assert seen["fitscribe_file"] == "a,b\n1,2\n" and seen["listing"] == ["config", "notes"]
+    assert seen["predicted"] == [0, 0, 1, 1]  # an MLflow 3 logged model, its files and record in S3
+    models = f"dest/{seen['experiment_id']}/models/"
+    assert any(k.endswith("/artifacts/MLmodel") for k in _keys(s3_env, bucket, models))
     assert seen["artifact_uri"] == f"mlflow-artifacts:/{seen['experiment_id']}/{seen['run_id']}/artifacts"
     theirs_root, ours_root = f"dest/{seen['experiment_id']}/{seen['run_id']}/artifacts", f"dest/{exp_id}/{run_id}/artifacts"
     assert _keys(s3_env, bucket, theirs_root) == [f"{theirs_root}/config/params.json", f"{theirs_root}/notes/hello.txt"]

@@ -216,7 +216,7 @@ class S3ArtifactStore:
                 files = [(relative, target)]
             else:
                 files = [(path, os.path.join(target, *below.split("/"))) for path, below in self._under(relative)]
-                if not files and relative:
+                if not files and relative and not self._has_children(relative):  # (a marker: an empty folder)
                     raise NotFoundError(self._missing(relative))
                 os.makedirs(target, exist_ok=True)
             with self._manager() as manager:
@@ -273,7 +273,7 @@ class S3ArtifactStore:
         """
         relative = check_relative_path(artifact_path or "")
         with self._translate(f"delete {self._uri(relative)}"):
-            keys = [self._key(path) for path, _ in self._under(relative)]
+            keys = list(self._keys_under(self._folder_key(relative)))
             if relative:
                 keys.append(self._key(relative))
             client = self._client_()
@@ -342,15 +342,20 @@ class S3ArtifactStore:
             InvalidValueError: A key below the folder is absolute or climbs out of it with ``..``.
         """
         prefix = self._folder_key(relative)
+        for key in self._keys_under(prefix):
+            name = key[len(prefix):]
+            if not name or name.endswith("/"):
+                continue  # folder marker objects
+            below = check_relative_path(name, f"S3 key {key!r} below {self._uri(relative)}")
+            yield _join(relative, below), below
+
+    def _keys_under(self, prefix: str) -> Iterator[str]:
+        """Yield every key starting with ``prefix``, folder markers included, page by page."""
         pages = self._client_().get_paginator("list_objects_v2").paginate(
             Bucket=self.bucket, Prefix=prefix, PaginationConfig={"PageSize": self.PAGE_SIZE})
         for page in pages:
             for entry in page.get("Contents", ()):
-                name = entry["Key"][len(prefix):]
-                if not name or name.endswith("/"):
-                    continue  # folder marker objects
-                below = check_relative_path(name, f"S3 key {entry['Key']!r} below {self._uri(relative)}")
-                yield _join(relative, below), below
+                yield entry["Key"]
 
     def _file_size(self, relative: str) -> int | None:
         """The size of the object at ``relative``, or None when there is none."""
