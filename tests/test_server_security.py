@@ -409,7 +409,7 @@ def test_fitscribe_client_logs_with_credentials(secured: Secured, client_env: py
 
 
 def test_fitscribe_client_refusals_are_clear(secured: Secured, client_env: pytest.MonkeyPatch,
-                                            caplog: pytest.LogCaptureFixture) -> None:
+                                            caplog: pytest.LogCaptureFixture, tmp_path: Path) -> None:
     caplog.set_level(logging.INFO, logger="fitscribe.server")
     client = fitscribe.Client(tracking_uri=secured.url)
     with pytest.raises(errors.ConfigError, match="none were set.*FITSCRIBE_TRACKING_TOKEN.*FITSCRIBE_TRACKING_USERNAME"):
@@ -430,8 +430,14 @@ def test_fitscribe_client_refusals_are_clear(secured: Secured, client_env: pytes
         with pytest.raises(errors.ConfigError, match="HTTP 403.*read-only") as denied:
             client.create_experiment("by-fitscribe-reader")
         assert READER_PW not in str(denied.value) and "FITSCRIBE_TRACKING_USERNAME" in str(denied.value)
+        run_id = secured.http.post(f"{API}/runs/create", json={"experiment_id": "0"},
+                                   headers=secured.writer).json()["run"]["info"]["run_id"]
+        client.log_metric(run_id, "loss", 0.5)  # queued: the refusal comes with flush, and is not journaled
+        with pytest.raises(errors.ConfigError, match="HTTP 403.*read-only"):
+            client.flush()
     finally:
         client.close()
+    assert not [p for p in (tmp_path / "journal").rglob("*") if p.is_file()]
 
 
 # -- the auth file and the secret helpers --------------------------------------------------------------------
