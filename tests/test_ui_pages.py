@@ -358,6 +358,9 @@ def test_ui_json_api_errors_are_4xx_json(site: SimpleNamespace) -> None:
         assert http.get("/ui/api/runs", params={"experiment_ids": site.experiment_id, "max_results": "0"}).status_code == 400
         assert http.get("/ui/api/runs").status_code == 400
         assert http.get("/ui/api/runs/children", params={"parent": "x'--"}).status_code == 400
+        found = http.get("/ui/api/runs/has-children", params={"experiment_ids": site.experiment_id,
+                                                               "run_ids": f"{site.parent},{site.evil}"}).json()
+        assert found == {"has_children": [site.parent]}
         page1 = http.get("/ui/api/runs", params={"experiment_ids": site.experiment_id, "max_results": "2"}).json()
         page2 = http.get("/ui/api/runs", params={"experiment_ids": site.experiment_id, "max_results": "2",
                                                  "page_token": page1["next_page_token"]}).json()

@@ -173,8 +173,7 @@ def _model_card(store: "ArtifactStore", path: str, text: str) -> dict[str, Any]:
         conf = conf if isinstance(conf, dict) else {}
         version = next((str(v) for k, v in conf.items() if k.endswith("_version") and k != "python_version"), "")
         card["flavors"].append({"name": name, "version": version,
-                                "details": sorted((k, json.dumps(v) if isinstance(v, (dict, list)) else str(v))
-                                                  for k, v in conf.items())})
+                                "details": sorted((k, _text(v)) for k, v in conf.items())})
     for part in ("inputs", "outputs", "params"):
         raw = (meta.get("signature") or {}).get(part)
         if raw:
@@ -182,7 +181,7 @@ def _model_card(store: "ArtifactStore", path: str, text: str) -> dict[str, Any]:
                 columns = json.loads(raw) if isinstance(raw, str) else raw
             except ValueError:
                 columns = [{"name": str(raw)}]
-            card["signature"][part] = [c if isinstance(c, dict) else {"name": str(c)} for c in columns or []]
+            card["signature"][part] = [_column(c) for c in columns or []]
     folder = posixpath.dirname(path)
     requirements = posixpath.join(folder, "requirements.txt") if folder else "requirements.txt"
     try:
@@ -191,8 +190,21 @@ def _model_card(store: "ArtifactStore", path: str, text: str) -> dict[str, Any]:
                                 if line.strip() and not line.lstrip().startswith("#")]
     except (NotFoundError, OSError):
         pass
-    card["details"] = sorted((k, str(v)) for k, v in meta.items() if k not in ("flavors", "signature"))
+    card["details"] = sorted((k, _text(v)) for k, v in meta.items() if k not in ("flavors", "signature"))
     return card
+
+
+def _text(value: Any) -> str:
+    """Show a YAML value: mappings and lists as JSON, the rest as text."""
+    return json.dumps(value, ensure_ascii=False) if isinstance(value, (dict, list)) else str(value)
+
+
+def _column(column: Any) -> dict[str, str]:
+    """One signature column as name, type and its other fields (JSON)."""
+    if not isinstance(column, dict):
+        return {"name": str(column), "type": "", "details": ""}
+    rest = "; ".join(f"{k}={_text(v)}" for k, v in column.items() if k not in ("name", "type"))
+    return {"name": str(column.get("name", "")), "type": str(column.get("type", "")), "details": rest}
 
 
 def artifact_page(request: Request, s: ServerState) -> tuple[str, dict[str, Any]]:

@@ -86,15 +86,31 @@ async function load(append = false) {
       state.hasChildren.clear();
     }
     state.rows.push(...data.runs);
-    for (const id of data.has_children || []) state.hasChildren.add(id);
     state.nextToken = data.next_page_token || null;
     noteKeys(data.runs);
+    render();
+    if (nestedBox.checked) findChildren(data.runs);
+    return;
   } catch (error) {
     showMessage(message, error.message);
     if (!append) state.rows = [];
     state.nextToken = null;
   }
   render();
+}
+
+// Which shown runs have children: asked after the rows are on screen (it scans the experiment's tags).
+async function findChildren(rows) {
+  if (!rows.length) return;
+  const params = new URLSearchParams({ experiment_ids: config.experiment_ids.join(","), run_ids: rows.map((r) => r.run_id).join(",") });
+  try {
+    const data = await getJSON(`/ui/api/runs/has-children?${params}`);
+    if (!data.has_children.length) return;
+    for (const id of data.has_children) state.hasChildren.add(id);
+    render();
+  } catch (error) {
+    showMessage(message, `Could not look for child runs: ${error.message}`);
+  }
 }
 
 function noteKeys(rows) {
@@ -272,8 +288,8 @@ async function toggle(row) {
     if (!state.children.has(row.run_id)) {
       const data = await getJSON(`/ui/api/runs/children?parent=${encodeURIComponent(row.run_id)}`);
       state.children.set(row.run_id, data.runs);
-      for (const id of data.has_children) state.hasChildren.add(id);
       noteKeys(data.runs);
+      findChildren(data.runs);
     }
     state.expanded.add(row.run_id);
   } catch (error) {
