@@ -10,15 +10,11 @@ fitscribe only (``--mlflow-python`` is ignored). Target (issue #6): under 2 MB w
 
 from __future__ import annotations
 
-import os
 import time
 from typing import Any
 
+import _browser
 import _harness as h
-
-CHROMIUM = "/usr/bin/chromium"
-FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
 
 def workload(bench: h.Bench, p: dict) -> dict:
@@ -36,15 +32,8 @@ def workload(bench: h.Bench, p: dict) -> dict:
             client.log_param(run_id, f"param_{k}", str(k * (r + 1)))
         run_ids.append(run_id)
     client.flush()
-    from fitscribe.server.app import create_app
-    from fitscribe.server.run import ThreadedServer
-
-    server = ThreadedServer(create_app(os.path.join(bench.tmp, "store")))
-    url = server.start()
-    try:
+    with _browser.serve(bench.tmp) as url:
         return _visits(f"{url}/compare?run_ids={','.join(run_ids)}")
-    finally:
-        server.stop()
 
 
 class _Wire:
@@ -83,7 +72,7 @@ def _visits(url: str) -> dict:
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
+        browser = _browser.launch(p)
         context = browser.new_context(viewport={"width": 1280, "height": 860})
         page = context.new_page()
         wire = _Wire(context.new_cdp_session(page))

@@ -266,6 +266,22 @@ def test_series_api_errors_are_4xx_json(charts_store: dict[str, Any], params: di
     assert body["error_code"] in ("INVALID_PARAMETER_VALUE", "RESOURCE_DOES_NOT_EXIST") and needle in body["message"]
 
 
+def test_histories_from_a_store_without_columnar_reads(charts_store: dict[str, Any]) -> None:
+    """Any other store (here the REST client store) is read through get_metric_history pages."""
+    from fitscribe.backends import get_tracking_store
+    from fitscribe.server.ui.chart_data import load_histories
+
+    rest = get_tracking_store(charts_store["url"])
+    try:
+        found = load_histories(rest, [charts_store["a"], charts_store["b"]], "loss")
+    finally:
+        rest.close()
+    arrays = found[charts_store["a"]]
+    assert arrays.steps.tolist() == list(range(20_000)) and arrays.values[12_345] == 42.0
+    assert math.isnan(arrays.values[100]) and arrays.values[200] == math.inf
+    assert found[charts_store["b"]].steps.tolist() == list(range(300))
+
+
 def test_keys_and_summary_api(charts_store: dict[str, Any]) -> None:
     s = charts_store
     keys = _strict_json(_get(s, "/ui/api/metrics/keys", run_ids=f"{s['a']},{s['b']}"))

@@ -36,6 +36,22 @@ export function plotlyReady(messageNode) {
   return false;
 }
 
+/** The x-axis, log-y and smoothing controls of a chart page (ids from _charts.html axis_controls). */
+export class AxisControls {
+  constructor() {
+    this.axis = document.getElementById("x-axis");
+    this.logY = document.getElementById("log-y");
+    this.smoothing = document.getElementById("smoothing");
+    this.smoothingValue = document.getElementById("smoothing-value");
+    this.smoothing.addEventListener("input", () => { this.smoothingValue.textContent = this.smoothing.value; });
+  }
+
+  /** The chart options they select: {axis, logY, smoothing}. */
+  options() {
+    return { axis: this.axis.value, logY: this.logY.checked, smoothing: Number(this.smoothing.value) };
+  }
+}
+
 /** Points to ask for a chart `node`: about twice its width in pixels. */
 export function pointsFor(node) {
   return Math.max(200, Math.min(20000, Math.round(2 * (node.clientWidth || 600))));

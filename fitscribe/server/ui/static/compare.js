@@ -3,7 +3,7 @@
 
 import { el, showMessage } from "./common.js";
 import {
-  buildTraces, chartLayout, colorOf, draw, fetchSeries, finiteOf, paintSwatches,
+  AxisControls, buildTraces, chartLayout, colorOf, draw, fetchSeries, finiteOf, paintSwatches,
   plotlyReady, plotlyText, pointsFor, readData,
 } from "./charts.js";
 
@@ -12,19 +12,10 @@ const runs = data.runs;
 const runIds = runs.map((r) => r.run_id);
 const summary = data.summary;
 const message = document.getElementById("message");
-const controls = {
-  axis: document.getElementById("x-axis"),
-  logY: document.getElementById("log-y"),
-  smoothing: document.getElementById("smoothing"),
-  smoothingValue: document.getElementById("smoothing-value"),
-};
+const controls = new AxisControls();
 const answers = new Map(); // metric key -> last series answer (smoothing and log y redraw from it)
 const CONCURRENT = 3;
 window.__timings = { start: performance.now() };
-
-function options() {
-  return { axis: controls.axis.value, logY: controls.logY.checked, smoothing: Number(controls.smoothing.value) };
-}
 
 // -- params: only differences ---------------------------------------------------------------------
 function applyOnlyDifferences() {
@@ -52,7 +43,7 @@ function chartNodes() {
 }
 
 async function drawChart(key, node, refetch) {
-  const opts = options();
+  const opts = controls.options();
   let answer = answers.get(key);
   if (refetch || !answer) {
     answer = await fetchSeries(runIds, key, { axis: opts.axis, points: pointsFor(node) });
@@ -202,10 +193,7 @@ async function main() {
       if (node.dataset.ready === "1") window.Plotly.relayout(node, { "yaxis.type": controls.logY.checked ? "log" : "linear" });
     }
   });
-  controls.smoothing.addEventListener("input", () => {
-    controls.smoothingValue.textContent = controls.smoothing.value;
-    drawCharts(nodes, false);
-  });
+  controls.smoothing.addEventListener("input", () => drawCharts(nodes, false));
   parSelect.addEventListener("change", () => drawParcoords().catch((e) => showMessage(message, e.message)));
   for (const id of ["scatter-x", "scatter-y"]) {
     document.getElementById(id).addEventListener("change", () => drawScatter().catch((e) => showMessage(message, e.message)));

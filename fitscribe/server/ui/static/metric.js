@@ -3,7 +3,7 @@
 
 import { showMessage } from "./common.js";
 import {
-  buildTraces, chartLayout, draw, fetchSeries, paintSwatches, plotlyReady, pointsFor, readData, seriesSummary,
+  AxisControls, buildTraces, chartLayout, draw, fetchSeries, paintSwatches, plotlyReady, pointsFor, readData, seriesSummary,
 } from "./charts.js";
 
 const data = readData("metric-data");
@@ -13,20 +13,11 @@ const key = data.key;
 const node = document.getElementById("metric-chart");
 const message = document.getElementById("message");
 const status = document.getElementById("chart-status");
-const controls = {
-  metric: document.getElementById("metric-select"),
-  axis: document.getElementById("x-axis"),
-  logY: document.getElementById("log-y"),
-  smoothing: document.getElementById("smoothing"),
-  smoothingValue: document.getElementById("smoothing-value"),
-  reset: document.getElementById("reset-zoom"),
-};
+const controls = new AxisControls();
+const metricSelect = document.getElementById("metric-select");
+const resetZoom = document.getElementById("reset-zoom");
 const state = { answer: null, xRange: null, request: null, fetches: 0, timer: null, view: 0 };
 window.__timings = { start: performance.now() };
-
-function options() {
-  return { axis: controls.axis.value, logY: controls.logY.checked, smoothing: Number(controls.smoothing.value) };
-}
 
 /** A plotly x-axis value as a number: date axes report "YYYY-MM-DD HH:MM:SS.sss" strings (UTC). */
 function toNumber(value, axis) {
@@ -59,7 +50,7 @@ async function load() {
   if (state.request) state.request.abort();
   const request = new AbortController();
   state.request = request;
-  const opts = options();
+  const opts = controls.options();
   state.fetches += 1;
   node.dataset.fetches = String(state.fetches);
   node.dataset.ready = "";
@@ -80,7 +71,7 @@ async function load() {
 }
 
 async function redraw() {
-  const opts = options();
+  const opts = controls.options();
   const layout = chartLayout(key, { ...opts, height: 560, xRange: state.xRange });
   layout.uirevision = String(state.view); // a new view (axis change, reset) drops the user's zoom
   await draw(node, buildTraces(state.answer, runs, opts), layout);
@@ -101,8 +92,8 @@ async function main() {
   paintSwatches();
   if (!plotlyReady(message)) return;
   controls.axis.value = data.x;
-  controls.metric.addEventListener("change", () => {
-    const query = new URLSearchParams({ run_ids: runIds.join(","), key: controls.metric.value, x: controls.axis.value });
+  metricSelect.addEventListener("change", () => {
+    const query = new URLSearchParams({ run_ids: runIds.join(","), key: metricSelect.value, x: controls.axis.value });
     window.location.assign(`/metric?${query}`);
   });
   const newView = () => {
@@ -115,10 +106,9 @@ async function main() {
     window.Plotly.relayout(node, { "yaxis.type": controls.logY.checked ? "log" : "linear", "yaxis.autorange": true });
   });
   controls.smoothing.addEventListener("input", () => {
-    controls.smoothingValue.textContent = controls.smoothing.value;
     if (state.answer) redraw().catch((e) => showMessage(message, e.message));
   });
-  controls.reset.addEventListener("click", newView);
+  resetZoom.addEventListener("click", newView);
   await load();
   node.on("plotly_relayout", onRelayout);
 }
