@@ -14,78 +14,15 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import event
 
-from fitscribe.config import ARTIFACTS_DIRNAME, DB_FILENAME
-from fitscribe.errors import BackendError, ConfigError, MissingDependencyError, SchemaVersionError
-from fitscribe.uri import file_uri_to_path, redact, scheme_key
+from fitscribe.errors import BackendError, SchemaVersionError
+from fitscribe.uri import redact
 
 from . import tables as t
+from .database_url import DatabaseURL, _require_driver, parse_database_uri  # noqa: F401  (re-exported)
+from .lite import BUSY_TIMEOUT_MS, PRAGMAS, schema_version_error
 
 __all__ = ["DatabaseURL", "parse_database_uri", "make_engine", "ensure_schema", "upgrade_schema"]
 
-_DRIVERS = {
-    "postgresql": ("postgresql+psycopg", "psycopg", "postgres"),
-    "postgres": ("postgresql+psycopg", "psycopg", "postgres"),
-    "mysql": ("mysql+pymysql", "pymysql", "mysql"),
-    "mariadb": ("mysql+pymysql", "pymysql", "mysql"),
-}
-SQLITE_BUSY_TIMEOUT_MS = 60_000
-
-
-class DatabaseURL:
-    """A tracking URI resolved to a SQLAlchemy URL, plus the embedded folder if there is one."""
-
-    def __init__(self, url: str, folder: str | None) -> None:
-        self.url = url
-        self.folder = folder
-
-    @property
-    def default_artifact_root(self) -> str | None:
-        """The ``artifacts`` folder beside an embedded database, else None."""
-        return os.path.join(self.folder, ARTIFACTS_DIRNAME) if self.folder else None
-
-
-def parse_database_uri(uri: str) -> DatabaseURL:
-    """Turn a tracking URI into a SQLAlchemy URL.
-
-    A folder path or ``file:`` URI means ``<folder>/tracking.db``; ``postgresql://`` and ``mysql://``
-    get the psycopg and PyMySQL drivers unless a ``+driver`` is given.
-
-    Raises:
-        ConfigError: The URI is not a database URI.
-        MissingDependencyError: The database driver is not installed.
-    """
-    key = scheme_key(uri)
-    if key == "file":
-        folder = os.path.abspath(file_uri_to_path(uri))
-        if os.path.isfile(folder):
-            raise ConfigError(
-                f"The tracking URI {uri!r} is a file; give the folder of an embedded store "
-                f"(it holds {DB_FILENAME}) or a sqlite:/// URI."
-            )
-        return DatabaseURL(f"sqlite:///{os.path.join(folder, DB_FILENAME)}", folder)
-    if key == "sqlite":
-        path = uri.split(":///", 1)[1].split("?", 1)[0] if ":///" in uri else ""
-        if not path or path == ":memory:":
-            raise ConfigError(
-                f"The SQLite URI {uri!r} names no file; in-memory databases are not shared between "
-                "connections. Use sqlite:///path/to/tracking.db."
-            )
-        return DatabaseURL(uri, os.path.dirname(os.path.abspath(path)))
-    if key in _DRIVERS:
-        default_driver, module, extra = _DRIVERS[key]
-        scheme, rest = uri.split(":", 1)
-        url = uri if "+" in scheme else default_driver + ":" + rest
-        driver_module = module if "+" not in scheme else scheme.split("+", 1)[1]
-        _require_driver(driver_module, extra, key)
-        return DatabaseURL(url, None)
-    raise ConfigError(f"{redact(uri)!r} is not a database URI (sqlite, postgresql, mysql).")
-
-
-def _require_driver(module: str, extra: str, dialect: str) -> None:
-    import importlib.util
-
-    if importlib.util.find_spec(module) is None:
-        raise MissingDependencyError.for_package(module, extra, f"The {dialect} tracking store")
 
 
 def make_engine(db: DatabaseURL) -> sa.Engine:
@@ -101,7 +38,7 @@ def make_engine(db: DatabaseURL) -> sa.Engine:
             raise BackendError(f"Cannot create the store folder {db.folder!r}: {exc}") from exc
     kwargs: dict[str, Any] = {}
     if db.url.startswith("sqlite"):
-        kwargs["connect_args"] = {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000, "check_same_thread": False}
+        kwargs["connect_args"] = {"timeout": BUSY_TIMEOUT_MS / 1000, "check_same_thread": False}
     else:
         kwargs.update(pool_pre_ping=True, pool_recycle=3600)
     engine = sa.create_engine(db.url, **kwargs)
@@ -115,11 +52,8 @@ def _tune_sqlite(engine: sa.Engine) -> None:
     def on_connect(dbapi_conn: Any, _record: Any) -> None:
         dbapi_conn.isolation_level = None  # we issue BEGIN ourselves (IMMEDIATE for writes)
         cursor = dbapi_conn.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
-        cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA case_sensitive_like=ON")
+        for pragma in PRAGMAS:
+            cursor.execute(pragma)
         cursor.close()
 
     @event.listens_for(engine, "begin")
@@ -160,18 +94,14 @@ def ensure_schema(engine: sa.Engine, uri: str, default_artifact_root: str) -> No
     except sa.exc.OperationalError as exc:
         raise BackendError(f"Cannot open the tracking store {redact(uri)!r}: {exc.orig}") from exc
     if revision != t.SCHEMA_REVISION:
-        raise SchemaVersionError(
-            f"The tracking database {redact(uri)!r} has schema revision {revision!r}, but this "
-            f"fitscribe expects {t.SCHEMA_REVISION!r}. Back it up, then run: "
-            f"fitscribe db upgrade {redact(uri)!r}"
-        )
+        raise schema_version_error(uri, revision, t.SCHEMA_REVISION)
 
 
 def _create_fresh(conn: sa.Connection, artifact_root: str) -> None:
     from fitscribe.uri import join_uri
 
     t.metadata.create_all(conn)
-    version = sa.Table("alembic_version", sa.MetaData(), sa.Column("version_num", sa.String(32), primary_key=True))
+    version = _version_table()
     version.create(conn)
     conn.execute(version.insert().values(version_num=t.SCHEMA_REVISION))
     now = int(time.time() * 1000)
@@ -187,6 +117,11 @@ def _create_fresh(conn: sa.Connection, artifact_root: str) -> None:
     new_id = result.inserted_primary_key[0]
     if new_id != 0:
         conn.execute(t.experiments.update().where(t.experiments.c.experiment_id == new_id).values(experiment_id=0))
+
+
+def _version_table() -> sa.Table:
+    """The ``alembic_version`` table as a new database gets it."""
+    return sa.Table("alembic_version", sa.MetaData(), sa.Column("version_num", sa.String(32), primary_key=True))
 
 
 def upgrade_schema(engine: sa.Engine, revision: str = "head") -> tuple[str | None, str]:
@@ -210,3 +145,52 @@ def upgrade_schema(engine: sa.Engine, revision: str = "head") -> tuple[str | Non
         command.upgrade(cfg, revision)
         after = _current_revision(conn)
     return before, after or ""
+
+
+# -- prebuilt SQL for the raw SQLite path (lite.py) ----------------------------------------------------
+_SQLITE_SQL_HEADER = '''"""Prebuilt SQL for embedded SQLite stores (lite.py), generated from tables.py and writes.py.
+
+Do not edit: after changing the schema or the write statements, regenerate it with
+``python -c "from fitscribe.backends.sql.engine import write_sqlite_sql; write_sqlite_sql()"``
+(tests/test_store_lite.py fails until the file matches).
+"""
+
+'''
+
+
+def sqlite_sql_source() -> str:
+    """Return the source of ``sqlite_sql.py``: the schema as SQLite DDL and the hot write statements."""
+    from sqlalchemy.dialects import sqlite
+    from sqlalchemy.schema import CreateIndex, CreateTable
+
+    from .writes import Writer, _positional_sql
+
+    dialect = sqlite.dialect()
+    ddl: list[str] = []
+    for table in [*t.metadata.sorted_tables, _version_table()]:
+        ddl.append(str(CreateTable(table).compile(dialect=dialect)))
+        ddl += [str(CreateIndex(index).compile(dialect=dialect)) for index in sorted(table.indexes, key=lambda i: i.name)]
+    writer = Writer("sqlite")
+    statements = {
+        "LATEST_UPSERT": writer._sqlite_latest,
+        "TAG_UPSERT": _positional_sql(writer._tag_upsert, ("run_uuid", "key", "value")),
+        "PARAM_INSERT": _positional_sql(writer._param_insert, ("run_uuid", "key", "value")),
+        "JOURNAL_UPSERT": _positional_sql(writer._journal_upsert, ("journal_id", "position")),
+        "EXPERIMENT_TAG_UPSERT": _positional_sql(writer._exp_tag_upsert, ("experiment_id", "key", "value")),
+    }
+    lines = [_SQLITE_SQL_HEADER, f"REVISION = {t.SCHEMA_REVISION!r}",
+             '"""The Alembic revision the schema below corresponds to."""', "", "SCHEMA = ("]
+    for statement in ddl:
+        body = "\n".join(line.rstrip() for line in statement.strip().replace("\t", "    ").splitlines())
+        lines.append(f'    """{body}""",')
+    lines += [")", '"""The statements that create a new database, in order."""', ""]
+    for name, sql in statements.items():
+        lines.append(f"{name} = {sql.strip()!r}")
+    return "\n".join(lines) + "\n"
+
+
+def write_sqlite_sql() -> None:
+    """Regenerate ``sqlite_sql.py`` beside this module (see :func:`sqlite_sql_source`)."""
+    path = os.path.join(os.path.dirname(__file__), "sqlite_sql.py")
+    with open(path, "w", encoding="utf-8") as fh:
+        fh.write(sqlite_sql_source())

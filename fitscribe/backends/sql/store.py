@@ -1,25 +1,17 @@
 """The SQL tracking store: SQLite (embedded default), PostgreSQL and MySQL/MariaDB from one code base.
 
-Every write is one transaction, committed before the method returns, so a process killed at any
-moment loses nothing it had logged. On SQLite, writes take the lock at BEGIN (``BEGIN IMMEDIATE``)
-and wait up to a minute for it, so many processes can log into one file without "database is
-locked" errors.
+Connections, transactions and the metric journal are in store_core.py. Creating and ending runs and
+logging go through its hot path (plain ``sqlite3`` on an embedded store, see lite.py); the other
+operations import SQLAlchemy when first called, so this module imports without it.
 """
 
 from __future__ import annotations
 
-import os
-import threading
 import time
 import uuid
-import warnings
-from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, Iterator, Sequence
-
-import sqlalchemy as sa
+from typing import TYPE_CHECKING, Any, Sequence
 
 from fitscribe import validation as v
-from fitscribe.config import resolve_artifact_root
 from fitscribe.entities import (
     DatasetInput,
     Experiment,
@@ -28,6 +20,7 @@ from fitscribe.entities import (
     PagedList,
     Param,
     Run,
+    RunData,
     RunInfo,
     RunStatus,
     RunTag,
@@ -35,23 +28,19 @@ from fitscribe.entities import (
 )
 from fitscribe.errors import (
     AlreadyExistsError,
-    BackendError,
-    FitscribeWarning,
     ExperimentNotFound,
     InvalidStateError,
     InvalidValueError,
     RunNotFound,
 )
-from fitscribe.uri import join_uri, path_to_file_uri, redact
+from fitscribe.uri import join_uri
 
-from . import request_ids
-from . import tables as t
 from .chunks import metric_columns
-from .engine import DatabaseURL, ensure_schema, make_engine, parse_database_uri
-from .reads import RunReader
-from .writes import Writer
+from .store_core import StoreCore
 
 if TYPE_CHECKING:
+    import sqlalchemy as sa
+
     from .registry import SqlModelRegistry
 
 __all__ = ["SqlTrackingStore", "create_store"]
@@ -74,7 +63,7 @@ def _now_ms() -> int:
     return int(time.time() * 1000)
 
 
-class SqlTrackingStore:
+class SqlTrackingStore(StoreCore):
     """A :class:`~fitscribe.backends.base.TrackingStore` on a SQL database.
 
     The constructor does no I/O; the database is opened (and created if new) on first use.
@@ -88,185 +77,17 @@ class SqlTrackingStore:
     accepts_request_ids = True
     """``log_batch`` takes a ``request_id``, so the server can apply each client request once."""
 
-    def __init__(self, uri: str, artifact_uri: str | None = None) -> None:
-        self.uri = uri
-        self._db: DatabaseURL = parse_database_uri(uri)
-        root = artifact_uri or (
-            path_to_file_uri(self._db.default_artifact_root) if self._db.default_artifact_root else None
-        )
-        self.artifact_root = resolve_artifact_root(uri, root)
-        self._engine: sa.Engine | None = None
-        self._engine_pid = 0
-        self._lock = threading.Lock()
-        self._writer: Writer | None = None
-        self._reader: RunReader | None = None
-        # metric journal (embedded SQLite only): see journal.py
-        self._journal: Any = None
-        self._journal_folder = _journal_folder(self._db)
-        self._active_runs: dict[str, float] = {}
-        self._valid_keys: set[str] = set()
-        self._registry: SqlModelRegistry | None = None
-
-    def __repr__(self) -> str:
-        return f"SqlTrackingStore({redact(self.uri)!r})"
-
-    # -- connection management -------------------------------------------------------------------
-    @property
-    def engine(self) -> sa.Engine:
-        """The SQLAlchemy engine, created (and the schema checked) on first access."""
-        if self._engine is not None and self._engine_pid != os.getpid():
-            # a forked child must not share its parent's connections
-            self._engine.dispose(close=False)
-            self._engine_pid = os.getpid()
-        if self._engine is None:
-            with self._lock:
-                if self._engine is None:
-                    engine = make_engine(self._db)
-                    ensure_schema(engine, self.uri, self.artifact_root)
-                    self._writer = Writer(engine.dialect.name)
-                    self._reader = RunReader()
-                    self._engine = engine
-                    self._engine_pid = os.getpid()
-                    if self._journal_folder:
-                        self._replay_orphaned_journals()
-        return self._engine
+    _registry: SqlModelRegistry | None = None
 
     @property
     def registry(self) -> "SqlModelRegistry":
         """The model registry in this database: registered models, versions, tags and aliases."""
-        if self._registry is None:
-            from .registry import SqlModelRegistry
+        with self._lock:
+            if self._registry is None:
+                from .registry import SqlModelRegistry
 
-            self._registry = SqlModelRegistry(self)
+                self._registry = SqlModelRegistry(self)
         return self._registry
-
-    @property
-    def dialect(self) -> str:
-        """The database dialect name: ``sqlite``, ``postgresql`` or ``mysql``."""
-        return self.engine.dialect.name
-
-    @contextmanager
-    def _write(self) -> Iterator[sa.Connection]:
-        engine = self.engine
-        try:
-            with engine.connect().execution_options(sqlite_begin="IMMEDIATE") as conn:
-                with conn.begin():
-                    yield conn
-        except sa.exc.IntegrityError as exc:
-            raise InvalidValueError(f"The database refused the write: {exc.orig}") from exc
-        except (sa.exc.OperationalError, sa.exc.InterfaceError) as exc:
-            raise BackendError(f"The tracking store {redact(self.uri)!r} failed: {exc.orig}") from exc
-
-    @contextmanager
-    def _read(self, flush: bool = True) -> Iterator[sa.Connection]:
-        engine = self.engine
-        if flush:
-            self.flush()
-        try:
-            with engine.connect() as conn:
-                yield conn
-        except (sa.exc.OperationalError, sa.exc.InterfaceError) as exc:
-            raise BackendError(f"The tracking store {redact(self.uri)!r} failed: {exc.orig}") from exc
-
-    @property
-    def _w(self) -> Writer:
-        assert self._writer is not None
-        return self._writer
-
-    @property
-    def _r(self) -> RunReader:
-        assert self._reader is not None
-        return self._reader
-
-    def close(self) -> None:
-        """Flush the metric journal and dispose of the connection pool (reconnects on next use)."""
-        journal, self._journal = self._journal, None
-        if journal is not None and journal.owned_by_this_process:
-            journal.close(remove=self._remove_journal_row)
-        if self._engine is not None:
-            self._engine.dispose()
-
-    def flush(self) -> None:
-        """Return once every point logged by this process is in the database.
-
-        Raises:
-            BackendError: The database did not take the points in time (they stay in the journal).
-        """
-        journal = self._journal
-        if journal is not None and journal.owned_by_this_process:
-            journal.flush()
-
-    # -- metric journal --------------------------------------------------------------------------
-    def _journal_for_write(self) -> Any:
-        journal = self._journal
-        if journal is None or not journal.owned_by_this_process:
-            from .journal import MetricJournal
-
-            self.engine  # replay orphans before starting a journal of our own
-            with self._lock:
-                if self._journal is None or not self._journal.owned_by_this_process:
-                    self._journal = MetricJournal(self._journal_folder, self._apply_journal)
-                    import atexit
-
-                    atexit.register(self._close_journal_at_exit, self._journal)
-                journal = self._journal
-        return journal
-
-    def _close_journal_at_exit(self, journal: Any) -> None:
-        if journal is self._journal:
-            self._journal = None
-        journal.close(remove=self._remove_journal_row)
-
-    def _apply_journal(self, journal_id: str, entries: list[Any], position: int) -> None:
-        """Copy journal entries into the database and record the position, in one transaction.
-
-        Points of runs that no longer exist (purged meanwhile) are dropped with a warning.
-        """
-        try:
-            with self._write() as conn:
-                self._w.metric_points(conn, entries)
-                self._w.journal_position(conn, journal_id, position)
-            return
-        except InvalidValueError:  # a foreign key failed: some run is gone
-            pass
-        run_ids = sorted({entry[0] for entry in entries})
-        with self._write() as conn:
-            existing = set(conn.execute(sa.select(t.runs.c.run_uuid).where(t.runs.c.run_uuid.in_(run_ids))).scalars())
-            kept = [entry for entry in entries if entry[0] in existing]
-            self._w.metric_points(conn, kept)
-            self._w.journal_position(conn, journal_id, position)
-        gone = sorted(set(run_ids) - existing)
-        warnings.warn(f"Dropped metric points logged to runs that were purged meanwhile: {', '.join(gone)}.",
-                      FitscribeWarning, stacklevel=2)
-
-    def _remove_journal_row(self, journal_id: str) -> None:
-        with self._write() as conn:
-            conn.execute(t.journals.delete().where(t.journals.c.journal_id == journal_id))
-
-    def _replay_orphaned_journals(self) -> None:
-        from .journal import replay_orphans
-
-        def position_of(journal_id: str) -> int:
-            with self._read(flush=False) as conn:
-                found = conn.execute(
-                    sa.select(t.journals.c.position).where(t.journals.c.journal_id == journal_id)
-                ).scalar()
-            return int(found or 0)
-
-        replay_orphans(self._journal_folder, position_of, self._apply_journal, self._remove_journal_row)
-
-    def _check_active_run(self, run_id: str) -> None:
-        """Refuse logging to a missing or deleted run (checked at most every few seconds per run)."""
-        now = time.monotonic()
-        checked = self._active_runs.get(run_id)
-        if checked is not None and now - checked < _ACTIVE_RUN_RECHECK_S:
-            return
-        v.check_run_id(run_id)
-        with self._read(flush=False) as conn:
-            self._require_run(conn, run_id)
-        if len(self._active_runs) > 10_000:
-            self._active_runs.clear()
-        self._active_runs[run_id] = now
 
     def _metric_key(self, key: Any) -> str:
         if key in self._valid_keys:
@@ -290,38 +111,26 @@ class SqlTrackingStore:
         name = v.check_experiment_name(name)
         checked_tags = {v.check_key(k, "tag key"): v.check_tag_value(k, val, experiment=True)
                         for k, val in (tags or {}).items()}
-        now = _now_ms()
         try:
-            with self._write() as conn:
-                self._refuse_existing_name(conn, name)
-                result = conn.execute(
-                    t.experiments.insert().values(
-                        name=name, artifact_location=artifact_location or "", lifecycle_stage=_ACTIVE,
-                        creation_time=now, last_update_time=now,
-                    )
-                )
-                exp_id = int(result.inserted_primary_key[0])
+            with self._hot_write() as conn:
+                self._refuse_existing_name(self._hw, conn, name)
+                exp_id = self._hw.insert_experiment(conn, name, artifact_location or "", _now_ms())
                 if not artifact_location:
-                    conn.execute(
-                        t.experiments.update().where(t.experiments.c.experiment_id == exp_id)
-                        .values(artifact_location=join_uri(self.artifact_root, str(exp_id)))
-                    )
-                self._w.experiment_tags(conn, exp_id, checked_tags)
+                    self._hw.set_artifact_location(conn, exp_id, join_uri(self.artifact_root, str(exp_id)))
+                self._hw.experiment_tags(conn, exp_id, checked_tags)
         except InvalidValueError as exc:
-            if isinstance(exc.__cause__, sa.exc.IntegrityError):
+            if exc.__cause__ is not None:  # the database refused it: created meanwhile by another process
                 raise AlreadyExistsError(f"An experiment named {name!r} already exists.") from exc
             raise
         return str(exp_id)
 
-    def _refuse_existing_name(self, conn: sa.Connection, name: str) -> None:
-        row = conn.execute(
-            sa.select(t.experiments.c.experiment_id, t.experiments.c.lifecycle_stage)
-            .where(t.experiments.c.name == name)
-        ).first()
-        if row is not None:
+    @staticmethod
+    def _refuse_existing_name(writer: Any, conn: Any, name: str) -> None:
+        found = writer.experiment(conn, name=name)
+        if found is not None:
             hint = (" It is deleted: restore it (fitscribe experiments restore) or purge it first."
-                    if row.lifecycle_stage == _DELETED else " Use it, or choose another name.")
-            raise AlreadyExistsError(f"An experiment named {name!r} already exists (id {row.experiment_id}).{hint}")
+                    if found.lifecycle_stage == _DELETED else " Use it, or choose another name.")
+            raise AlreadyExistsError(f"An experiment named {name!r} already exists (id {found.experiment_id}).{hint}")
 
     def _experiment_id(self, experiment_id: str) -> int:
         try:
@@ -338,19 +147,18 @@ class SqlTrackingStore:
             ExperimentNotFound: No experiment has this id.
         """
         exp_id = self._experiment_id(experiment_id)
-        with self._read() as conn:
-            found = self._r.experiments(conn, t.experiments.c.experiment_id == exp_id)
-        if not found:
+        with self._hot_read() as conn:
+            found = self._hw.experiment(conn, experiment_id=exp_id)
+        if found is None:
             raise ExperimentNotFound(
                 f"No experiment has the id {experiment_id!r}. List them with: fitscribe experiments list"
             )
-        return found[0]
+        return found  # type: ignore[no-any-return]
 
     def get_experiment_by_name(self, name: str) -> Experiment | None:
         """Return the experiment with this name, or None."""
-        with self._read() as conn:
-            found = self._r.experiments(conn, t.experiments.c.name == name)
-        return found[0] if found else None
+        with self._hot_read() as conn:
+            return self._hw.experiment(conn, name=name)  # type: ignore[no-any-return]
 
     def search_experiments(
         self,
@@ -384,6 +192,8 @@ class SqlTrackingStore:
             ExperimentNotFound: No experiment has this id.
             AlreadyExistsError: ``new_name`` is taken.
         """
+        from . import tables as t
+
         exp = self.get_experiment(experiment_id)
         exp_id = int(exp.experiment_id)
         values: dict[str, Any] = {"last_update_time": _now_ms()}
@@ -399,7 +209,7 @@ class SqlTrackingStore:
                    for k, val in (tags or {}).items()}
         with self._write() as conn:
             if "name" in values:
-                self._refuse_existing_name(conn, values["name"])
+                self._refuse_existing_name(self._w, conn, values["name"])
             conn.execute(t.experiments.update().where(t.experiments.c.experiment_id == exp_id).values(**values))
             if lifecycle_stage is not None:
                 conn.execute(
@@ -411,6 +221,8 @@ class SqlTrackingStore:
 
     def delete_experiment_tag(self, experiment_id: str, key: str) -> None:
         """Remove a tag from an experiment (no error if it has none)."""
+        from . import tables as t
+
         exp_id = int(self.get_experiment(experiment_id).experiment_id)
         with self._write() as conn:
             conn.execute(t.experiment_tags.delete().where(
@@ -436,30 +248,22 @@ class SqlTrackingStore:
         tag_list = [RunTag(v.check_key(tg.key, "tag key"), v.check_tag_value(tg.key, tg.value)) for tg in tags]
         run_id = uuid.uuid4().hex
         start = v.check_int(start_time, "start time")
-        e = t.experiments.c
-        with self._write() as conn:
-            exp = conn.execute(
-                sa.select(e.name, e.artifact_location, e.lifecycle_stage).where(e.experiment_id == exp_id)
-            ).first()
+        with self._hot_write() as conn:
+            exp = self._hw.experiment_row(conn, exp_id)
             if exp is None:
                 raise ExperimentNotFound(
                     f"No experiment has the id {experiment_id!r}. List them with: fitscribe experiments list"
                 )
-            if exp.lifecycle_stage != _ACTIVE:
+            name, location, stage = exp
+            if stage != _ACTIVE:
                 raise InvalidStateError(
-                    f"The experiment {exp.name!r} (id {exp_id}) is deleted; restore it before creating runs in it."
+                    f"The experiment {name!r} (id {exp_id}) is deleted; restore it before creating runs in it."
                 )
-            artifact_uri = join_uri(exp.artifact_location, run_id, "artifacts")
-            conn.execute(t.runs.insert().values(
-                run_uuid=run_id, experiment_id=exp_id, name=run_name,
-                user_id=user_id or "", status=RunStatus.RUNNING.value, start_time=start, end_time=None,
-                lifecycle_stage=_ACTIVE, artifact_uri=artifact_uri,
-            ))
-            self._w.tags(conn, run_id, tag_list)
-        info = RunInfo(run_id, str(exp_id), run_name, user_id or "", RunStatus.RUNNING, start, None,
-                       artifact_uri, _ACTIVE)
-        from fitscribe.entities import RunData
-
+            info = RunInfo(run_id, str(exp_id), run_name, user_id or "", RunStatus.RUNNING, start, None,
+                           join_uri(location, run_id, "artifacts"), _ACTIVE)
+            self._hw.insert_run(conn, (run_id, exp_id, run_name, info.user_id, RunStatus.RUNNING.value, start,
+                                       None, _ACTIVE, info.artifact_uri))
+            self._hw.tags(conn, run_id, tag_list)
         return Run(info, RunData(tags={tg.key: tg.value for tg in tag_list}))
 
     def get_run(self, run_id: str) -> Run:
@@ -468,6 +272,10 @@ class SqlTrackingStore:
         Raises:
             RunNotFound: No run has this id.
         """
+        import sqlalchemy as sa
+
+        from . import tables as t
+
         v.check_run_id(run_id)
         with self._read() as conn:
             found = self._r.runs(conn, sa.select(t.runs).where(t.runs.c.run_uuid == run_id))
@@ -504,25 +312,13 @@ class SqlTrackingStore:
         v.check_run_id(run_id)
         self.flush()  # a run marked finished has all its points stored
         self._active_runs.pop(run_id, None)
-        with self._write() as conn:
-            self._require_run(conn, run_id, active=False)
-            if values:
-                conn.execute(t.runs.update().where(t.runs.c.run_uuid == run_id).values(**values))
+        with self._hot_write() as conn:
+            info: RunInfo | None = self._hw.update_run(conn, run_id, values)
+            self._check_stage(None if info is None else info.lifecycle_stage, run_id, active=False)
             if run_name is not None:
-                self._w.tags(conn, run_id, [RunTag("mlflow.runName", run_name)])
-            row = conn.execute(sa.select(t.runs).where(t.runs.c.run_uuid == run_id)).one()
-        return self._r.info(row)
-
-    def _require_run(self, conn: sa.Connection, run_id: str, active: bool = True) -> None:
-        stage = conn.execute(
-            sa.select(t.runs.c.lifecycle_stage).where(t.runs.c.run_uuid == run_id)
-        ).scalar()
-        if stage is None:
-            raise RunNotFound(f"No run has the id {run_id!r}. Find run ids with: fitscribe runs list")
-        if active and stage != _ACTIVE:
-            raise InvalidStateError(
-                f"The run {run_id} is deleted; restore it (Client.restore_run) before logging to it."
-            )
+                self._hw.tags(conn, run_id, [RunTag("mlflow.runName", run_name)])
+        assert info is not None
+        return info
 
     # -- logging ---------------------------------------------------------------------------------
     def log_batch(
@@ -554,21 +350,38 @@ class SqlTrackingStore:
         columns = self._metric_columns(metrics)
         params = [Param(v.check_key(p.key, "param key"), v.check_param_value(p.key, p.value)) for p in params]
         tags = [RunTag(v.check_key(tg.key, "tag key"), v.check_tag_value(tg.key, tg.value)) for tg in tags]
+        if request_id is not None:
+            self._log_batch_once(run_id, params, tags, columns, request_id)
+            return
+        with self._hot_write() as conn:
+            self._apply_batch(self._hw, conn, run_id, params, tags, columns)
+
+    def _apply_batch(self, writer: Any, conn: Any, run_id: str, params: Sequence[Param], tags: Sequence[RunTag],
+                     columns: tuple[Sequence[Any], ...]) -> None:
+        """log_batch's statements, on either writer (see store_core.py)."""
+        self._check_stage(writer.run_stage(conn, run_id), run_id)
+        writer.params(conn, run_id, params)
+        writer.tags(conn, run_id, tags)
+        writer.metric_points(conn, [(run_id, *columns)])
+
+    def _log_batch_once(self, run_id: str, params: Sequence[Param], tags: Sequence[RunTag],
+                        columns: tuple[Sequence[Any], ...], request_id: str) -> None:
+        """log_batch's transaction, applied once per request id (see request_ids.py)."""
+        from . import request_ids
+
         try:
             with self._write() as conn:
-                if request_id is not None and request_ids.applied(conn, request_ids.check_request_id(request_id)):
+                if request_ids.applied(conn, request_ids.check_request_id(request_id)):
                     return
-                self._require_run(conn, run_id)
-                self._w.params(conn, run_id, params)
-                self._w.tags(conn, run_id, tags)
-                self._w.metric_points(conn, [(run_id, *columns)])
-                if request_id is not None:
-                    request_ids.record(conn, request_id)
+                self._apply_batch(self._w, conn, run_id, params, tags, columns)
+                request_ids.record(conn, request_id)
         except InvalidValueError:
-            if request_id is None or not self._request_applied(request_id):
+            if not self._request_applied(request_id):
                 raise  # else: the same request, applied meanwhile by another server process
 
     def _request_applied(self, request_id: str) -> bool:
+        from . import request_ids
+
         with self._read(flush=False) as conn:
             return request_ids.applied(conn, request_id)
 
@@ -595,6 +408,8 @@ class SqlTrackingStore:
         Raises:
             NotFoundError: The run has no tag with this key.
         """
+        from . import tables as t
+
         v.check_run_id(run_id)
         with self._write() as conn:
             self._require_run(conn, run_id)
@@ -606,6 +421,10 @@ class SqlTrackingStore:
 
     def log_inputs(self, run_id: str, datasets: Sequence[DatasetInput]) -> None:
         """Record datasets used by a run (the same dataset twice is recorded once)."""
+        import sqlalchemy as sa
+
+        from . import tables as t
+
         from .inputs import write_inputs
 
         v.check_run_id(run_id)
@@ -648,6 +467,10 @@ class SqlTrackingStore:
         Raises:
             InvalidValueError: The filter or order_by is malformed (the message shows where).
         """
+        import sqlalchemy as sa
+
+        from . import tables as t
+
         from fitscribe.search import decode_page_token, parse_filter, parse_order_by
 
         from .search import default_order, filter_clause, order_by_clauses
@@ -671,6 +494,10 @@ class SqlTrackingStore:
     # -- garbage collection ----------------------------------------------------------------------
     def deleted_run_ids(self, older_than_ms: int | None = None) -> list[str]:
         """Return ids of deleted runs (deleted before the epoch-ms time ``older_than_ms`` if given)."""
+        import sqlalchemy as sa
+
+        from . import tables as t
+
         query = sa.select(t.runs.c.run_uuid).where(t.runs.c.lifecycle_stage == _DELETED)
         if older_than_ms is not None:
             query = query.where(sa.func.coalesce(t.runs.c.deleted_time, 0) < older_than_ms)
@@ -683,6 +510,10 @@ class SqlTrackingStore:
         Raises:
             InvalidStateError: The run is not deleted (delete it first).
         """
+        import sqlalchemy as sa
+
+        from . import tables as t
+
         v.check_run_id(run_id)
         self.flush()
         with self._write() as conn:
@@ -694,20 +525,6 @@ class SqlTrackingStore:
             for table in (t.input_tags, t.inputs, t.metric_chunks, t.latest_metrics, t.params, t.tags):
                 conn.execute(table.delete().where(table.c.run_uuid == run_id))
             conn.execute(t.runs.delete().where(t.runs.c.run_uuid == run_id))
-
-
-_ACTIVE_RUN_RECHECK_S = 5.0
-
-
-def _journal_folder(db: DatabaseURL) -> str | None:
-    """The metric journal folder of an embedded SQLite store, or None (journal off)."""
-    from .journal import JOURNAL_DIRNAME, journals_supported
-
-    if not db.url.startswith("sqlite") or not db.folder or not journals_supported():
-        return None
-    if os.environ.get("FITSCRIBE_METRIC_JOURNAL", "1").strip().lower() in ("0", "false", "no", "off"):
-        return None
-    return os.path.join(db.folder, JOURNAL_DIRNAME)
 
 
 def _check_max_results(max_results: int) -> int:

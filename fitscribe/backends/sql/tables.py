@@ -19,6 +19,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from sqlalchemy.dialects import mysql
 
+from .rows import MAX_DOUBLE, SPECIAL_FINITE, SPECIAL_NAN, SPECIAL_NEG_INF, SPECIAL_POS_INF
+
 __all__ = [
     "SCHEMA_REVISION",
     "Str",
@@ -53,13 +55,6 @@ __all__ = [
 
 SCHEMA_REVISION = "0004"
 """The Alembic revision these tables correspond to (a new database is stamped with it)."""
-
-MAX_DOUBLE = 1.7976931348623157e308
-"""The largest finite double; +-inf are stored clamped to it (special 2 and 3)."""
-SPECIAL_FINITE = 0
-SPECIAL_NAN = 1
-SPECIAL_POS_INF = 2
-SPECIAL_NEG_INF = 3
 
 metadata = sa.MetaData(
     naming_convention={

@@ -6,16 +6,26 @@ Metric histories are written as packed chunks (chunks.py); latest values are enc
 
 from __future__ import annotations
 
-import math
 from typing import Any, Iterable, Sequence
 
 import sqlalchemy as sa
 
-from fitscribe.entities import Param, RunTag
-from fitscribe.errors import InvalidValueError
+from fitscribe.entities import Experiment, Param, RunInfo, RunTag
 
 from . import tables as t
-from .chunks import MAX_POINTS_PER_CHUNK, Batch, group_batches, latest_of, pack_floats, pack_ints
+from .chunks import Batch
+from .lite import EXPERIMENT_COLUMNS, RUN_COLUMNS, experiment, run_info
+from .rows import (
+    CHUNK_COLUMNS,
+    LATEST_COLUMNS,
+    check_stored_params,
+    decode_bound,
+    decode_value,
+    encode_value,
+    merge_params,
+    merge_tags,
+    metric_rows,
+)
 
 __all__ = [
     "encode_value",
@@ -24,47 +34,7 @@ __all__ = [
     "Writer",
 ]
 
-_CHUNK_COLUMNS = ("run_uuid", "key", "points", "min_step", "max_step", "step_blob", "timestamp_blob", "value_blob")
-_LATEST_COLUMNS = ("run_uuid", "key", "value", "special", "timestamp", "step", "min_value", "max_value")
-_SQLITE_CHUNK_INSERT = f"INSERT INTO metric_chunks ({', '.join(_CHUNK_COLUMNS)}) VALUES ({', '.join('?' * len(_CHUNK_COLUMNS))})"
-
-
-def encode_value(value: float) -> tuple[float | None, int]:
-    """Return the (value, special) columns for a float."""
-    if math.isnan(value):
-        return None, t.SPECIAL_NAN
-    if math.isinf(value):
-        return (t.MAX_DOUBLE, t.SPECIAL_POS_INF) if value > 0 else (-t.MAX_DOUBLE, t.SPECIAL_NEG_INF)
-    return value, t.SPECIAL_FINITE
-
-
-def decode_value(value: float | None, special: int) -> float:
-    """Return the float stored as (value, special)."""
-    if special == t.SPECIAL_FINITE and value is not None:
-        return float(value)
-    if special == t.SPECIAL_POS_INF:
-        return math.inf
-    if special == t.SPECIAL_NEG_INF:
-        return -math.inf
-    return math.nan
-
-
-def _clamp(bound: float | None) -> float | None:
-    """Return a min/max as stored: infinities clamped to +-max double (NaN never reaches here)."""
-    if bound is None or -t.MAX_DOUBLE <= bound <= t.MAX_DOUBLE:
-        return bound
-    return t.MAX_DOUBLE if bound > 0 else -t.MAX_DOUBLE
-
-
-def decode_bound(value: float | None) -> float | None:
-    """Return a stored min/max (clamped infinities become infinities again)."""
-    if value is None:
-        return None
-    if value >= t.MAX_DOUBLE:
-        return math.inf
-    if value <= -t.MAX_DOUBLE:
-        return -math.inf
-    return float(value)
+_SQLITE_CHUNK_INSERT = f"INSERT INTO metric_chunks ({', '.join(CHUNK_COLUMNS)}) VALUES ({', '.join('?' * len(CHUNK_COLUMNS))})"
 
 
 def _positional_sql(stmt: Any, columns: tuple[str, ...]) -> str:
@@ -90,7 +60,7 @@ class Writer:
         self._upserts: dict[tuple[str, ...], Any] = {}
         # SQLite: the latest/min/max upsert as plain SQL for the driver's executemany (the
         # journal's flush runs it for every series it writes)
-        self._sqlite_latest = _positional_sql(self._latest_upsert, _LATEST_COLUMNS) if dialect == "sqlite" else None
+        self._sqlite_latest = _positional_sql(self._latest_upsert, LATEST_COLUMNS) if dialect == "sqlite" else None
 
     def upsert(self, table: sa.Table, update_cols: list[str]) -> Any:
         """Return an INSERT that replaces ``update_cols`` when the primary key exists (built once per table)."""
@@ -159,26 +129,15 @@ class Writer:
         """Append points, given as batches ``(run_id, keys, values, timestamps, steps)`` (see
         chunks.py), and fold them into latest/min/max: one chunk row per series (split past
         ``MAX_POINTS_PER_CHUNK``), one multi-row INSERT and one upsert for all runs and keys."""
-        chunk_rows: list[tuple[Any, ...]] = []
-        latest: list[tuple[Any, ...]] = []
-        size = MAX_POINTS_PER_CHUNK
-        for (run_id, key), (values, timestamps, steps) in group_batches(batches).items():
-            for start in range(0, len(values), size):
-                part = slice(start, start + size)
-                vals, times, stps = values[part], timestamps[part], steps[part]
-                chunk_rows.append((run_id, key, len(vals), min(stps), max(stps),
-                                   pack_ints(stps), pack_ints(times), pack_floats(vals)))
-            last, timestamp, step, low, high = latest_of(values, timestamps, steps)
-            value, special = (last, t.SPECIAL_FINITE) if -t.MAX_DOUBLE <= last <= t.MAX_DOUBLE else encode_value(last)
-            latest.append((run_id, key, value, special, timestamp, step, _clamp(low), _clamp(high)))
+        chunk_rows, latest = metric_rows(batches)
         if not chunk_rows:
             return
         if self._sqlite_latest is not None:  # the DBAPI's executemany directly: no per-row processing
             conn.exec_driver_sql(_SQLITE_CHUNK_INSERT, chunk_rows)
             conn.exec_driver_sql(self._sqlite_latest, latest)
         else:
-            conn.execute(self._chunk_insert, [dict(zip(_CHUNK_COLUMNS, row)) for row in chunk_rows])
-            conn.execute(self._latest_upsert, [dict(zip(_LATEST_COLUMNS, row)) for row in latest])
+            conn.execute(self._chunk_insert, [dict(zip(CHUNK_COLUMNS, row)) for row in chunk_rows])
+            conn.execute(self._latest_upsert, [dict(zip(LATEST_COLUMNS, row)) for row in latest])
 
     def journal_position(self, conn: sa.Connection, journal_id: str, position: int) -> None:
         """Record how far a metric journal has been copied into the database."""
@@ -188,31 +147,18 @@ class Writer:
         """Insert params; a key logged before with another value is an error naming both values."""
         if not params:
             return
-        wanted: dict[str, str] = {}
-        for p in params:
-            if p.key in wanted and wanted[p.key] != p.value:
-                raise InvalidValueError(
-                    f"The param {p.key!r} appears twice in one batch with different values "
-                    f"{wanted[p.key]!r} and {p.value!r}; params are write-once."
-                )
-            wanted[p.key] = p.value
+        wanted = merge_params(params)
         conn.execute(self._param_insert, [{"run_uuid": run_id, "key": k, "value": v} for k, v in wanted.items()])
         stored = conn.execute(
             sa.select(t.params.c.key, t.params.c.value).where(
                 t.params.c.run_uuid == run_id, t.params.c.key.in_(list(wanted))
             )
         ).all()
-        for key, value in stored:
-            if value != wanted[key]:
-                raise InvalidValueError(
-                    f"The param {key!r} of run {run_id} is already {value!r}; it cannot change to "
-                    f"{wanted[key]!r}. Params are write-once: log the new value under another key, "
-                    "or start a new run."
-                )
+        check_stored_params(run_id, wanted, stored)
 
     def tags(self, conn: sa.Connection, run_id: str, tags: Iterable[RunTag]) -> None:
         """Insert or replace run tags (the last value for a key in the batch wins)."""
-        merged = {tag.key: tag.value for tag in tags}
+        merged = merge_tags(tags)
         if merged:
             conn.execute(self._tag_upsert, [{"run_uuid": run_id, "key": k, "value": v} for k, v in merged.items()])
 
@@ -223,3 +169,69 @@ class Writer:
                 self._exp_tag_upsert,
                 [{"experiment_id": experiment_id, "key": k, "value": v} for k, v in tags.items()],
             )
+
+    # -- the hot paths' statements (lite.LiteWriter has the same methods for raw SQLite) --------------
+    def experiment_row(self, conn: sa.Connection, experiment_id: int) -> Any:
+        """Return (name, artifact_location, lifecycle_stage) of an experiment, or None."""
+        e = t.experiments.c
+        return conn.execute(
+            sa.select(e.name, e.artifact_location, e.lifecycle_stage).where(e.experiment_id == experiment_id)
+        ).first()
+
+    def experiment(self, conn: sa.Connection, experiment_id: int | None = None,
+                   name: str | None = None) -> Experiment | None:
+        """Return the experiment with this id (or else this name) and its tags, or None."""
+        e = t.experiments.c
+        where = e.experiment_id == experiment_id if experiment_id is not None else e.name == name
+        row = conn.execute(sa.select(*(e[c] for c in EXPERIMENT_COLUMNS)).where(where)).first()
+        if row is None:
+            return None
+        et = t.experiment_tags.c
+        tags = conn.execute(sa.select(et.key, et.value).where(et.experiment_id == row[0])).all()
+        return experiment(row, {key: value for key, value in tags})
+
+    def insert_experiment(self, conn: sa.Connection, name: str, artifact_location: str, now: int) -> int:
+        """Insert an active experiment and return its id."""
+        result = conn.execute(t.experiments.insert().values(
+            name=name, artifact_location=artifact_location, lifecycle_stage="active",
+            creation_time=now, last_update_time=now,
+        ))
+        return int(result.inserted_primary_key[0])
+
+    def set_artifact_location(self, conn: sa.Connection, experiment_id: int, location: str) -> None:
+        """Set an experiment's artifact location."""
+        e = t.experiments
+        conn.execute(e.update().where(e.c.experiment_id == experiment_id).values(artifact_location=location))
+
+    def insert_run(self, conn: sa.Connection, row: Sequence[Any]) -> None:
+        """Insert a run given in ``lite.RUN_COLUMNS`` order."""
+        conn.execute(t.runs.insert().values(dict(zip(RUN_COLUMNS, row))))
+
+    def run_stage(self, conn: sa.Connection, run_id: str) -> str | None:
+        """Return a run's lifecycle stage, or None if there is no such run."""
+        return conn.execute(  # type: ignore[no-any-return]
+            sa.select(t.runs.c.lifecycle_stage).where(t.runs.c.run_uuid == run_id)
+        ).scalar()
+
+    def update_run(self, conn: sa.Connection, run_id: str, values: dict[str, Any]) -> RunInfo | None:
+        """Set columns of a run (status, end_time, name, lifecycle_stage, deleted_time); return its
+        new RunInfo, or None if there is no such run."""
+        if self.run_stage(conn, run_id) is None:
+            return None
+        if values:
+            conn.execute(t.runs.update().where(t.runs.c.run_uuid == run_id).values(**values))
+        columns = [t.runs.c[name] for name in RUN_COLUMNS]
+        return run_info(conn.execute(sa.select(*columns).where(t.runs.c.run_uuid == run_id)).one())
+
+    def existing_runs(self, conn: sa.Connection, run_ids: Sequence[str]) -> set[str]:
+        """Return those of ``run_ids`` that exist."""
+        return set(conn.execute(sa.select(t.runs.c.run_uuid).where(t.runs.c.run_uuid.in_(list(run_ids)))).scalars())
+
+    def journal_position_of(self, conn: sa.Connection, journal_id: str) -> int:
+        """Return how far a metric journal has been copied (0 if never)."""
+        found = conn.execute(sa.select(t.journals.c.position).where(t.journals.c.journal_id == journal_id)).scalar()
+        return int(found or 0)
+
+    def delete_journal(self, conn: sa.Connection, journal_id: str) -> None:
+        """Forget a metric journal's position (its file is gone)."""
+        conn.execute(t.journals.delete().where(t.journals.c.journal_id == journal_id))
