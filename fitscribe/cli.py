@@ -2,7 +2,7 @@
 
     fitscribe experiments list|create|delete|restore|rename
     fitscribe runs list|describe|delete|restore
-    fitscribe artifacts list|download
+    fitscribe artifacts list|download|upload
     fitscribe db upgrade [URI]
     fitscribe gc [--older-than 30d] [--dry-run]
     fitscribe server [--backend-store-uri URI] [--artifacts-destination URI] [--host H] [--port P]
@@ -227,8 +227,21 @@ class _Commands:
         _table(["PATH", "SIZE"], [(i.path + ("/" if i.is_dir else ""), _size(i.file_size)) for i in infos], self.out)
 
     def artifacts_download(self) -> None:
-        local = self.client.download_artifacts(self.args.run_id, self.args.path or "", self.args.dst)
-        self.out(local)
+        import tempfile
+
+        from fitscribe._progress import download  # a progress line on a terminal, for big transfers
+        from fitscribe.backends import get_artifact_store
+
+        store = get_artifact_store(self.client.get_artifact_uri(self.args.run_id))
+        self.out(download(store, self.args.path or "", self.args.dst or tempfile.mkdtemp(prefix="fitscribe-download-")))
+
+    def artifacts_upload(self) -> None:
+        from fitscribe._progress import upload
+        from fitscribe.backends import get_artifact_store
+
+        store = get_artifact_store(self.client.get_artifact_uri(self.args.run_id))
+        upload(store, self.args.local_path, self.args.artifact_path)
+        self.out(self.client.get_artifact_uri(self.args.run_id, self.args.artifact_path))
 
     # maintenance
     def db_upgrade(self) -> None:
@@ -266,14 +279,18 @@ class _Commands:
     def server(self) -> None:
         from fitscribe.config import resolve_tracking_uri
         from fitscribe.server.run import serve
+        from fitscribe.server.security import run_secret_helpers, security_from_args
 
         def announce(line: str) -> None:
             self.out(line)
             sys.stdout.flush()  # the URL must reach a pipe at once
 
         a = self.args
+        if run_secret_helpers(a, self.out):
+            return
         serve(a.backend_store_uri or resolve_tracking_uri(a.tracking_uri), a.artifacts_destination, host=a.host,
-              port=a.port, workers=a.workers, serve_artifacts=not a.no_serve_artifacts, announce=announce)
+              port=a.port, workers=a.workers, serve_artifacts=not a.no_serve_artifacts, announce=announce,
+              security=security_from_args(a))
 
 
 def _experiment_dict(e: Experiment) -> dict[str, Any]:
@@ -338,7 +355,7 @@ def build_parser() -> argparse.ArgumentParser:
         p = command(runs, name, f"runs_{name}", help_text)
         p.add_argument("run_ids", nargs="+", metavar="RUN_ID")
 
-    arts = groups.add_parser("artifacts", help="list and download a run's artifacts").add_subparsers(
+    arts = groups.add_parser("artifacts", help="list, download and upload a run's artifacts").add_subparsers(
         dest="action", metavar="ACTION", required=True
     )
     p = command(arts, "list", "artifacts_list", "List a run's artifacts under a path.")
@@ -349,6 +366,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--run-id", "-r", required=True)
     p.add_argument("--path", "-p", help="file or folder (default: everything)")
     p.add_argument("--dst", "-d", help="destination folder (default: a new temporary folder)")
+    p = command(arts, "upload", "artifacts_upload", "Upload a file or a folder's contents to a run's artifacts.")
+    p.add_argument("--run-id", "-r", required=True)
+    p.add_argument("local_path", metavar="PATH", help="file or folder to upload")
+    p.add_argument("--artifact-path", "-p", help="folder inside the run's artifacts (default: the top)")
 
     db = groups.add_parser("db", help="database maintenance").add_subparsers(dest="action", metavar="ACTION", required=True)
     p = command(db, "upgrade", "db_upgrade", "Migrate a tracking database to this version's schema (back it up first).")
@@ -366,6 +387,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default="127.0.0.1", help="interface to listen on (default 127.0.0.1: this machine only)")
     p.add_argument("--port", type=int, default=5000, help="TCP port (default 5000; 0 picks a free one)")
     p.add_argument("--workers", type=int, default=1, help="server processes (default 1)")
+    from fitscribe.server.security import add_security_arguments
+
+    add_security_arguments(p)
+
+    p = command(groups, "ui", "server", "Browse runs in a web browser: the server and its web UI on 127.0.0.1 (needs fitscribe[server]).")
+    p.add_argument("--backend-store-uri", metavar="URI", help="tracking store (default: --tracking-uri)")
+    p.add_argument("--artifacts-destination", metavar="URI", help="where proxied artifacts are kept (default: beside the store)")
+    p.add_argument("--port", type=int, default=5000, help="TCP port (default 5000; 0 picks a free one)")
+    p.set_defaults(host="127.0.0.1", workers=1, no_serve_artifacts=False)
+    add_security_arguments(p)
     return parser
 
 

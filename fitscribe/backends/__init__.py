@@ -46,6 +46,7 @@ artifact_stores: Registry[Callable[..., ArtifactStore]] = Registry(
     "fitscribe.artifact_stores",
     {
         "file": "fitscribe.backends.artifacts_local:LocalArtifactStore",
+        "s3": "fitscribe.backends.artifacts_s3:create_artifact_store",
         "mlflow-artifacts": "fitscribe.backends.rest:create_artifact_store",
         "http": "fitscribe.backends.rest:create_artifact_store",
         "https": "fitscribe.backends.rest:create_artifact_store",

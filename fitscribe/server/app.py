@@ -15,15 +15,18 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.middleware import Middleware
 from starlette.routing import Route
 
 from fitscribe.server.errors import EndpointNotFound, MethodNotAllowed, error_response
+from fitscribe.server.security import SecurityConfig, SecurityMiddleware, SecurityPolicy
 from fitscribe.server.state import ServerState
 
 __all__ = ["create_app"]
 
 
-def create_app(tracking_uri: str, artifact_uri: str | None = None, *, serve_artifacts: bool = True) -> Starlette:
+def create_app(tracking_uri: str, artifact_uri: str | None = None, *, serve_artifacts: bool = True,
+               security: SecurityConfig | None = None, ui: bool = True) -> Starlette:
     """Build the tracking server's ASGI application.
 
     Nothing is opened here: the tracking store connects on the first request that needs it.
@@ -37,6 +40,11 @@ def create_app(tracking_uri: str, artifact_uri: str | None = None, *, serve_arti
             experiments then get ``mlflow-artifacts:/<id>`` locations so clients upload through the
             server. Without it, new experiments get locations under ``artifact_uri`` and clients
             write there directly.
+        security: Host check, CORS, authentication and size limits
+            (:class:`~fitscribe.server.security.SecurityConfig`); default: local host names only, no
+            cross-origin writes, no authentication, the default size limits.
+        ui: Serve the web UI (pages at ``/``, ``/experiments/<id>``, ``/runs/<id>``..., JSON under
+            ``/ui/api/``, files under ``/static/``); needs jinja2 (``fitscribe[server]``).
 
     Returns:
         The Starlette application; run it with any ASGI server (``fitscribe server`` uses uvicorn).
@@ -59,8 +67,15 @@ def create_app(tracking_uri: str, artifact_uri: str | None = None, *, serve_arti
         *rpc_routes(endpoints),
         *proxy_routes(),
     ]
-    app = Starlette(routes=routes, lifespan=_lifespan, exception_handlers={HTTPException: _http_error})
+    if ui:
+        from fitscribe.server.ui import ui_routes
+
+        routes.extend(ui_routes())
+    policy = SecurityPolicy(security or SecurityConfig(), endpoints)
+    app = Starlette(routes=routes, lifespan=_lifespan, exception_handlers={HTTPException: _http_error},
+                    middleware=[Middleware(SecurityMiddleware, policy=policy)])
     app.state.server = state
+    app.state.security = policy
     app.state.endpoints = endpoints
     return app
 
