@@ -280,6 +280,13 @@ def test_experiments_create_rename_delete(page: Any, site: SimpleNamespace) -> N
 
 def test_xss_payloads_never_execute(page: Any, site: SimpleNamespace) -> None:
     # the page fixture fails the test if any dialog opens
+    experiment_id = site.client.create_experiment(XSS)
+    page.goto(site.url + "/")
+    assert page.locator(f"#experiments tr[data-experiment-id='{experiment_id}'] a.experiment-link").inner_text() == XSS
+    page.goto(f"{site.url}/experiments/{experiment_id}")
+    page.wait_for_selector("#runs-table[data-ready]")
+    assert page.locator("h1").inner_text() == XSS
+    site.client.delete_experiment(experiment_id)
     _runs_table(page, site)
     page.click("#columns-button")
     page.check("#columns-panel input[data-kind=param][data-key=payload]")
