@@ -51,6 +51,7 @@ _OPEN_PATHS = frozenset({"/health"})  # no auth, no Host check (load balancers' 
 _HOST_EXEMPT = frozenset({"/health", "/version"})
 _PROXY_PREFIXES = ("/api/2.0/mlflow-artifacts/artifacts/", "/ajax-api/2.0/mlflow-artifacts/artifacts/")
 _READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+_HASHING_THREADS = 2  # concurrent checks of credentials not seen before (PBKDF2)
 _ANY_ADDRESS = frozenset({"", "0.0.0.0", "::", "[::]"})
 _PREFLIGHT_HEADERS = [
     (b"access-control-allow-methods", b"GET, HEAD, POST, PUT, PATCH, DELETE"),
@@ -261,6 +262,7 @@ class SecurityMiddleware:
     def __init__(self, app: ASGIApp, policy: SecurityPolicy) -> None:
         self.app = app
         self.policy = policy
+        self._hashing: Any = None  # anyio.CapacityLimiter, made in the event loop on first use
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Check one request, then pass it on (or answer the refusal)."""
@@ -339,10 +341,12 @@ class SecurityMiddleware:
             return None
         value = header.decode("latin-1")
         identity = credentials.cached(value)
-        if identity is None:  # PBKDF2 takes a while: off the event loop
-            from starlette.concurrency import run_in_threadpool
+        if identity is None:  # PBKDF2 takes a while: off the event loop, and at most a few at once, so
+            import anyio.to_thread  # a flood of wrong passwords cannot take every worker thread
 
-            identity = await run_in_threadpool(credentials.authenticate, value)
+            if self._hashing is None:
+                self._hashing = anyio.CapacityLimiter(_HASHING_THREADS)
+            identity = await anyio.to_thread.run_sync(credentials.authenticate, value, limiter=self._hashing)
         return identity
 
     async def _limited(self, scope: Scope, receive: Receive, send: Send, headers: dict[bytes, bytes],
