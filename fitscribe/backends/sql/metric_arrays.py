@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
 __all__ = ["MetricArrays", "read_metric_arrays", "order_arrays"]
 
-_SQLITE_CHUNKS = "SELECT step_blob, timestamp_blob, value_blob FROM metric_chunks WHERE run_uuid = ? AND key = ? ORDER BY id"
+_SQLITE_CHUNKS = "SELECT step_blob, timestamp_blob, value_blob FROM metric_chunks WHERE run_uuid = ? AND key = ?"
 
 
 class MetricArrays(NamedTuple):
@@ -56,21 +56,36 @@ def _decode(rows: Sequence[Any]) -> MetricArrays:
     return order_arrays(steps, timestamps, values)
 
 
-def _chunk_rows(conn: sa.Connection, run_id: str, key: str) -> Sequence[Any]:
+def _chunk_rows(conn: sa.Connection, run_id: str, key: str, min_step: int | None, max_step: int | None) -> Sequence[Any]:
+    c = t.metric_chunks.c
     if conn.dialect.name == "sqlite":  # the DBAPI cursor directly: no per-row result processing
+        sql, args = _SQLITE_CHUNKS, [run_id, key]
+        if min_step is not None:
+            sql, args = sql + " AND max_step >= ?", [*args, min_step]
+        if max_step is not None:
+            sql, args = sql + " AND min_step <= ?", [*args, max_step]
         cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
         try:
-            cursor.execute(_SQLITE_CHUNKS, (run_id, key))
+            cursor.execute(sql + " ORDER BY id", args)
             return cursor.fetchall()  # type: ignore[no-any-return]
         finally:
             cursor.close()
-    c = t.metric_chunks.c
     query = sa.select(c.step_blob, c.timestamp_blob, c.value_blob).where(c.run_uuid == run_id, c.key == key)
+    if min_step is not None:
+        query = query.where(c.max_step >= min_step)
+    if max_step is not None:
+        query = query.where(c.min_step <= max_step)
     return conn.execute(query.order_by(c.id)).all()
 
 
-def read_metric_arrays(store: "SqlTrackingStore", run_ids: Sequence[str], key: str) -> dict[str, MetricArrays]:
+def read_metric_arrays(
+    store: "SqlTrackingStore", run_ids: Sequence[str], key: str, min_step: int | None = None, max_step: int | None = None
+) -> dict[str, MetricArrays]:
     """Return the history of metric ``key`` of each run as arrays (empty arrays when not logged).
+
+    With a step range, only the stored chunks holding steps in it are read (each chunk records
+    its smallest and largest step), so zooming into a long history reads a few chunks; the arrays
+    may then hold some points outside the range, which the caller cuts off.
 
     Points still in this process's metric journal are flushed first, as for every read. Runs are
     not checked for existence: ask ``get_run`` first when that matters.
@@ -79,6 +94,8 @@ def read_metric_arrays(store: "SqlTrackingStore", run_ids: Sequence[str], key: s
         store: The SQL tracking store.
         run_ids: The runs to read.
         key: The metric key.
+        min_step: Read only chunks with a step at or above this one.
+        max_step: Read only chunks with a step at or below this one.
 
     Returns:
         ``{run_id: MetricArrays}`` for every run id given.
@@ -87,4 +104,4 @@ def read_metric_arrays(store: "SqlTrackingStore", run_ids: Sequence[str], key: s
         BackendError: The database failed.
     """
     with store._read() as conn:
-        return {run_id: _decode(_chunk_rows(conn, run_id, key)) for run_id in run_ids}
+        return {run_id: _decode(_chunk_rows(conn, run_id, key, min_step, max_step)) for run_id in run_ids}

@@ -64,17 +64,20 @@ def encode_float(value: float | None) -> float | str | None:
     return "Infinity" if value > 0 else "-Infinity"
 
 
-def load_histories(store: "TrackingStore", run_ids: Sequence[str], key: str) -> dict[str, "MetricArrays"]:
+def load_histories(
+    store: "TrackingStore", run_ids: Sequence[str], key: str, min_step: int | None = None, max_step: int | None = None
+) -> dict[str, "MetricArrays"]:
     """Return the history of ``key`` of each run as arrays ordered by step (empty when not logged).
 
-    The SQL store is read column-wise from its packed chunks; any other store through its
+    The SQL store is read column-wise from its packed chunks, only those overlapping the step range
+    when one is given (the arrays may hold points outside it); any other store through its
     ``get_metric_history`` pages.
     """
     from fitscribe.backends.sql.metric_arrays import MetricArrays, order_arrays, read_metric_arrays
     from fitscribe.backends.sql.store import SqlTrackingStore
 
     if isinstance(store, SqlTrackingStore):
-        return read_metric_arrays(store, run_ids, key)
+        return read_metric_arrays(store, run_ids, key, min_step, max_step)
     found: dict[str, MetricArrays] = {}
     for run_id in run_ids:
         points: list[Any] = []
@@ -142,17 +145,14 @@ def series_json(run_id: str, arrays: "MetricArrays", request: SeriesRequest, sta
             when missing or later than it).
 
     Returns:
-        ``{"run_id", "x", "y", "steps"?, "nan", "pos_inf", "neg_inf", "total", "count",
-        "nonfinite", "downsampled", "x_extent"}``: ``steps`` (the step of each kept point) is
-        there when the axis is not ``step``; ``total`` counts the points inside the range,
-        ``count`` the whole history; ``x_extent`` is the history's full x range (or null).
+        ``{"run_id", "x", "y", "steps"?, "nan", "pos_inf", "neg_inf", "total", "nonfinite",
+        "downsampled"}``: ``steps`` (the step of each kept point) is there when the axis is not
+        ``step``; ``total`` counts the points inside the range, ``nonfinite`` the NaN/inf among them.
     """
     steps = arrays.steps
     lo = 0 if request.min_step is None else int(np.searchsorted(steps, request.min_step, side="left"))
     hi = len(steps) if request.max_step is None else int(np.searchsorted(steps, request.max_step, side="right"))
-    x_all = _x_of(arrays, request.axis, start_ms)
-    extent = [_number(x_all.min()), _number(x_all.max())] if len(x_all) else None
-    x = x_all[lo:hi]
+    x = _x_of(arrays, request.axis, start_ms)[lo:hi]
     out = downsample_series(x, arrays.values[lo:hi], request.points, request.x_min, request.x_max)
     body: dict[str, Any] = {
         "run_id": run_id,
@@ -162,19 +162,12 @@ def series_json(run_id: str, arrays: "MetricArrays", request: SeriesRequest, sta
         "pos_inf": out.pos_inf.tolist(),
         "neg_inf": out.neg_inf.tolist(),
         "total": out.total,
-        "count": len(steps),
         "nonfinite": out.nonfinite,
         "downsampled": len(out.x) < out.total - out.nonfinite,
-        "x_extent": extent,
     }
     if request.axis != "step":
         body["steps"] = steps[lo:hi][out.index].tolist()
     return body
-
-
-def _number(value: Any) -> int | float:
-    as_float = float(value)
-    return int(value) if isinstance(value, np.integer) else as_float
 
 
 def summary_json(runs: Sequence["Run"]) -> dict[str, Any]:

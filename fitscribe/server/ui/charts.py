@@ -152,7 +152,7 @@ def series_api(request: Request, s: "ServerState") -> dict[str, Any]:
     key = p.required_text("key")
     wanted = series_request(p)
     runs = fetch_runs(s, run_ids)
-    histories = load_histories(s.tracking, run_ids, key)
+    histories = load_histories(s.tracking, run_ids, key, wanted.min_step, wanted.max_step)
     series = [series_json(r.info.run_id, histories[r.info.run_id], wanted, r.info.start_time) for r in runs]
     return {"key": key, "x": wanted.axis, "points": wanted.points, "series": series}
 
