@@ -13,6 +13,7 @@ import io
 import json
 import logging
 import os
+import re
 import subprocess
 import textwrap
 from dataclasses import dataclass
@@ -459,6 +460,22 @@ def test_bad_auth_files_are_explained(tmp_path: Path, text: str, message: str) -
     with pytest.raises(errors.ConfigError, match=message) as raised:
         load_auth_file(str(path))
     assert str(path) in str(raised.value) and "hunter2" not in str(raised.value)
+
+
+@pytest.mark.parametrize("option, value, message", [
+    ("--allowed-hosts", "http://tracker.example", "--allowed-hosts: 'http://tracker.example' is not a valid pattern"),
+    ("--allowed-hosts", "a b", "not a valid pattern"),
+    ("--cors-allowed-origins", "ui.example.com", "--cors-allowed-origins: 'ui.example.com' is not a valid pattern"),
+    ("--cors-allowed-origins", "https://ui.example.com/app", "not a valid pattern"),
+    ("--max-request-mb", "-1", "--max-request-mb must be 0 \\(no limit\\) or more, not -1"),
+    ("--max-upload-mb", "-5", "--max-upload-mb must be 0"),
+])
+def test_bad_security_options_fail_the_command(tmp_path: Path, capsys: pytest.CaptureFixture[str], option: str,
+                                               value: str, message: str) -> None:
+    from fitscribe.cli import main
+
+    assert main(["server", "--backend-store-uri", str(tmp_path / "s"), f"{option}={value}"]) == 1
+    assert re.search(message, capsys.readouterr().err)
 
 
 def test_missing_auth_file_fails_the_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

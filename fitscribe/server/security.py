@@ -88,7 +88,7 @@ class SecurityConfig:
     def __post_init__(self) -> None:
         for flag, value in (("--max-request-mb", self.max_request_bytes), ("--max-upload-mb", self.max_upload_bytes)):
             if value < 0:
-                raise ConfigError(f"{flag} must be 0 (no limit) or more, not {value}.")
+                raise ConfigError(f"{flag} must be 0 (no limit) or more, not {value / MB:g}.")
         _patterns(self.allowed_hosts, "--allowed-hosts")
         _patterns(self.cors_allowed_origins, "--cors-allowed-origins")
 
