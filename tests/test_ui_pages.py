@@ -214,6 +214,7 @@ def test_column_chooser_persists_across_reload(page: Any, site: SimpleNamespace)
     _runs_table(page, site)
     assert page.locator("#runs-table th", has_text="team").count() == 0
     page.click("#columns-button")
+    page.wait_for_selector("#columns-panel[data-keys]")
     page.check("#columns-panel input[data-kind=tag][data-key=team]")
     page.uncheck("#columns-panel input[data-kind=metric][data-key=acc]")
     assert page.locator("#runs-table th", has_text="team").count() == 1
@@ -289,6 +290,7 @@ def test_xss_payloads_never_execute(page: Any, site: SimpleNamespace) -> None:
     site.client.delete_experiment(experiment_id)
     _runs_table(page, site)
     page.click("#columns-button")
+    page.wait_for_selector("#columns-panel[data-keys]")
     page.check("#columns-panel input[data-kind=param][data-key=payload]")
     page.check("#columns-panel input[data-kind=tag][data-key=payload]")
     row = page.locator(f"#runs-table tr[data-run-id='{site.evil}']")
@@ -368,6 +370,9 @@ def test_ui_json_api_errors_are_4xx_json(site: SimpleNamespace) -> None:
         found = http.get("/ui/api/runs/has-children", params={"experiment_ids": site.experiment_id,
                                                                "run_ids": f"{site.parent},{site.evil}"}).json()
         assert found == {"has_children": [site.parent]}
+        columns = http.get("/ui/api/runs/columns", params={"experiment_ids": site.experiment_id}).json()
+        assert {"acc", "loss", "training_score"} <= set(columns["metrics"]) and "solver" in columns["params"]
+        assert columns["tags"] == ["estimator_class", "estimator_name", "payload", "team"] and columns["complete"]
         page1 = http.get("/ui/api/runs", params={"experiment_ids": site.experiment_id, "max_results": "2"}).json()
         page2 = http.get("/ui/api/runs", params={"experiment_ids": site.experiment_id, "max_results": "2",
                                                  "page_token": page1["next_page_token"]}).json()

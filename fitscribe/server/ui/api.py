@@ -51,6 +51,7 @@ def api_routes() -> list[BaseRoute]:
         Route("/ui/api/runs/children", _json_endpoint(children_api), methods=["GET"]),
         Route("/ui/api/runs/refresh", _json_endpoint(refresh_api), methods=["GET"]),
         Route("/ui/api/runs/has-children", _json_endpoint(has_children_api), methods=["GET"]),
+        Route("/ui/api/runs/columns", _json_endpoint(columns_api), methods=["GET"]),
         Route("/ui/api/experiments/summary", _json_endpoint(experiments_summary_api), methods=["GET"]),
     ]
 
@@ -137,6 +138,23 @@ def children_api(request: Request, s: ServerState) -> dict[str, Any]:
     found = s.tracking.search_runs(ids, f"tags.`{PARENT_TAG}` = '{parent}'", max_results=MAX_PAGE_SIZE,
                                    order_by=["attributes.start_time DESC"])
     return {"runs": [run_row(r) for r in found], "truncated": found.token is not None}
+
+
+def columns_api(request: Request, s: ServerState) -> dict[str, Any]:
+    """The param, metric and tag keys (``mlflow.*`` tags left out) of the newest runs of
+    ``experiment_ids``: up to ``SUMMARY_CAP`` runs are read, so the column chooser can offer keys
+    that the loaded pages do not show."""
+    ids = split_ids(request.query_params.get("experiment_ids"), "experiment_ids")
+    found = s.tracking.search_runs(ids, max_results=SUMMARY_CAP)
+    params: set[str] = set()
+    metrics: set[str] = set()
+    tags: set[str] = set()
+    for run in found:
+        params.update(run.data.params)
+        metrics.update(run.data.metrics)
+        tags.update(k for k in run.data.tags if not k.startswith("mlflow."))
+    return {"params": sorted(params), "metrics": sorted(metrics), "tags": sorted(tags),
+            "sampled_runs": len(found), "complete": found.token is None}
 
 
 def refresh_api(request: Request, s: ServerState) -> dict[str, Any]:

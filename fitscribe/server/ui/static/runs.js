@@ -257,9 +257,27 @@ function chooseColumn(kind, key, on) {
   render();
 }
 
+let keysAsked = false;
+
+// Keys of the experiment's newest runs (beyond the loaded pages), asked once when the chooser opens.
+async function askKeys() {
+  keysAsked = true;
+  try {
+    const data = await getJSON(`/ui/api/runs/columns?experiment_ids=${encodeURIComponent(config.experiment_ids.join(","))}`);
+    for (const [kind, keys] of [["param", data.params], ["metric", data.metrics], ["tag", data.tags]]) {
+      for (const key of keys) state.seen[kind].add(key);
+    }
+    renderChooser();
+  } catch (error) {
+    showMessage(message, `Could not list the columns: ${error.message}`);
+  }
+  chooserPanel.dataset.keys = "1";
+}
+
 chooserButton.addEventListener("click", () => {
   chooserPanel.hidden = !chooserPanel.hidden;
   chooserButton.setAttribute("aria-expanded", String(!chooserPanel.hidden));
+  if (!chooserPanel.hidden && !keysAsked) askKeys();
 });
 
 // -- actions ---------------------------------------------------------------------------------------
