@@ -27,9 +27,10 @@ XSS_NAME = "<img src=x onerror=alert(1)>"
 def _reference_m4(x: np.ndarray, y: np.ndarray, buckets: int) -> set[int]:
     """First, min, max and last index per equal-width bucket, the slow obvious way."""
     lo, hi = float(x[0]), float(x[-1])
+    edges = [lo + (hi - lo) * (b / buckets) for b in range(1, buckets)]
     groups: dict[int, list[int]] = {}
     for i, xi in enumerate(x):
-        groups.setdefault(min(int((xi - lo) * buckets / (hi - lo)), buckets - 1), []).append(i)
+        groups.setdefault(sum(edge <= xi for edge in edges), []).append(i)
     kept: set[int] = set()
     for idx in groups.values():
         values = [y[i] for i in idx]

@@ -49,20 +49,17 @@ class Downsampled:
     nonfinite: int
 
 
-def _bucket_ids(x: npt.NDArray[Any], buckets: int) -> npt.NDArray[np.intp]:
-    """Map ascending ``x`` to ``buckets`` equal-width buckets spanning ``x[0]..x[-1]``."""
+def bucket_starts(x: npt.NDArray[Any], buckets: int) -> npt.NDArray[np.intp]:
+    """Return where each non-empty bucket starts in ascending ``x``.
+
+    The buckets split ``x[0]..x[-1]`` into ``buckets`` equal widths; bucket ``b`` holds the x with
+    ``edge(b) <= x < edge(b + 1)``, ``edge(b) = x[0] + (x[-1] - x[0]) * b / buckets``.
+    """
     lo, hi = float(x[0]), float(x[-1])
     if hi <= lo:
-        return np.zeros(len(x), dtype=np.intp)
-    ids = ((x - lo) * (buckets / (hi - lo))).astype(np.intp)
-    np.minimum(ids, buckets - 1, out=ids)
-    return ids
-
-
-def _first_match(mask: npt.NDArray[np.bool_], starts: npt.NDArray[np.intp]) -> npt.NDArray[np.intp]:
-    """Return, for each bucket start, the first position at or after it where ``mask`` holds."""
-    hits = np.flatnonzero(mask)
-    return hits[np.searchsorted(hits, starts)]
+        return np.zeros(1, dtype=np.intp)
+    edges = lo + (hi - lo) * (np.arange(1, buckets) / buckets)
+    return np.unique(np.concatenate(([0], np.searchsorted(x, edges, side="left")))).astype(np.intp)
 
 
 def m4_indices(x: npt.NDArray[Any], y: npt.NDArray[np.float64], buckets: int) -> npt.NDArray[np.intp]:
@@ -71,7 +68,7 @@ def m4_indices(x: npt.NDArray[Any], y: npt.NDArray[np.float64], buckets: int) ->
     Args:
         x: Ascending x values (finite), same length as ``y``.
         y: Finite values.
-        buckets: Number of equal-width x buckets (at least 1).
+        buckets: Number of equal-width x buckets (at least 1), see :func:`bucket_starts`.
 
     Returns:
         Unique ascending positions; at most ``4 * buckets`` of them. When the series has no more
@@ -80,15 +77,12 @@ def m4_indices(x: npt.NDArray[Any], y: npt.NDArray[np.float64], buckets: int) ->
     n = len(x)
     if n <= 4 * buckets:
         return np.arange(n, dtype=np.intp)
-    ids = _bucket_ids(x, buckets)
-    starts = np.concatenate(([0], np.flatnonzero(ids[1:] != ids[:-1]) + 1)).astype(np.intp)
-    counts = np.diff(np.append(starts, n))
-    ends = starts + counts - 1
-    mins = np.minimum.reduceat(y, starts)
-    maxs = np.maximum.reduceat(y, starts)
-    argmin = _first_match(y == np.repeat(mins, counts), starts)
-    argmax = _first_match(y == np.repeat(maxs, counts), starts)
-    return np.unique(np.concatenate((starts, argmin, argmax, ends)))
+    bounds = np.append(bucket_starts(x, buckets), n).tolist()
+    kept: list[int] = []
+    for start, end in zip(bounds, bounds[1:]):  # a loop of argmin/argmax over slices: no n-sized temporaries
+        part = y[start:end]
+        kept += (start, start + int(part.argmin()), start + int(part.argmax()), end - 1)
+    return np.unique(np.array(kept, dtype=np.intp))
 
 
 def _as_array(a: ArrayLike, *, numbers: bool = False) -> npt.NDArray[Any]:
