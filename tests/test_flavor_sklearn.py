@@ -295,19 +295,43 @@ def test_hashing_writer_matches_sha256_with_reused_buffers() -> None:
     assert writer.hexdigest() == hashlib.sha256(out.getvalue()).hexdigest()
 
 
-@pytest.mark.parametrize("limit", [64 << 20, 1000])  # kept in memory, and written through past the limit
-def test_spooling_writer_writes_and_hashes_everything(limit: int, tmp_path: Path) -> None:
+@pytest.mark.parametrize("batch", [1 << 20, 1000])  # one batch per MiB; and many, big chunks sliced
+@pytest.mark.parametrize("target", ["file", "memory"])
+def test_threaded_writer_writes_and_hashes_everything(batch: int, target: str, tmp_path: Path) -> None:
     import hashlib
+    import io
     import pickle
 
-    from fitscribe.flavors.model import SpoolingHashWriter
+    from fitscribe.flavors.model import ThreadedHashWriter
 
     payload = {"big": np.arange(300_000, dtype=np.float64), "small": [1, 2], "text": "x" * 5000}
-    with open(tmp_path / "p.pkl", "wb") as fh:
-        writer = SpoolingHashWriter(fh, limit=limit)
-        pickle.dump(payload, writer, protocol=5)
-        writer.write(memoryview(bytearray(b"tail")))
-        digest = writer.finish()
-    data = (tmp_path / "p.pkl").read_bytes()
+    buffer = bytearray(b"tail")
+    with open(tmp_path / "p.pkl", "wb") if target == "file" else io.BytesIO() as fh:
+        with ThreadedHashWriter(fh, batch=batch) as writer:
+            pickle.dump(payload, writer, protocol=5)
+            writer.write(memoryview(buffer))
+            buffer[:] = b"XXXX"  # a writer that refills its buffer: what was given must be kept
+            digest = writer.finish()
+        assert fh.tell() == len(pickle.dumps(payload, protocol=5)) + 4
+        data = (tmp_path / "p.pkl").read_bytes() if target == "file" else fh.getvalue()  # type: ignore[union-attr]
     assert digest == hashlib.sha256(data).hexdigest() and data.endswith(b"tail")
     assert np.array_equal(pickle.loads(data[:-4])["big"], payload["big"])
+
+
+def test_threaded_writer_raises_write_errors_and_stops_its_helper(tmp_path: Path) -> None:
+    import threading
+
+    from fitscribe.flavors.model import ThreadedHashWriter
+
+    (tmp_path / "ro.bin").write_bytes(b"")
+    with open(tmp_path / "ro.bin", "rb") as fh:  # a descriptor the helper cannot write to
+        with ThreadedHashWriter(fh, batch=10) as writer:
+            writer.write(b"x" * 100)
+            with pytest.raises(OSError):
+                writer.finish()
+    with open(tmp_path / "w.bin", "wb") as fh:
+        with pytest.raises(RuntimeError, match="pickler failed"):
+            with ThreadedHashWriter(fh) as writer:
+                writer.write(b"y" * 10)
+                raise RuntimeError("pickler failed")
+    assert not [t for t in threading.enumerate() if t.name == "fitscribe-writer"]

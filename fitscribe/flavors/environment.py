@@ -43,6 +43,7 @@ _KNOWN_DISTRIBUTIONS = {
     "attr": "attrs",
     "fitscribe": "fitscribe",
 }
+_PACKAGE_FOLDERS = frozenset({"site-packages", "dist-packages"})
 _NAME_RE = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
 
 
@@ -54,13 +55,26 @@ class EnvironmentInspector:
     """Map import names to installed distributions, cheaply and with a per-object cache.
 
     The common case (import name equals the distribution name, or a well-known alias) costs one
-    metadata lookup; only an unknown module triggers ``packages_distributions()``, once.
+    metadata lookup; only an unknown module triggers ``packages_distributions()``, once. The
+    rendered environment files are cached too, keyed by their requirement lines. Everything is
+    dropped when a folder on ``sys.path`` changes (installing, upgrading or removing a package
+    adds or removes ``*.dist-info`` folders there, which changes the folder's mtime), checked with
+    one ``stat`` per folder at each :meth:`refresh`; :meth:`forget` drops it all by hand.
     """
 
     def __init__(self) -> None:
         self._by_module: dict[str, str | None] = {}
         self._versions: dict[str, str | None] = {}
         self._index: dict[str, list[str]] | None = None
+        self._rendered: dict[tuple[str, ...], tuple[str, str, str]] = {}
+        self._stamp: tuple[Any, ...] | None = None
+
+    def refresh(self) -> None:
+        """Forget cached lookups if a folder on ``sys.path`` changed since the last call."""
+        stamp = _path_stamp()
+        if stamp != self._stamp:
+            self.forget()
+            self._stamp = stamp
 
     def distribution_of(self, top_level: str) -> str | None:
         """Return the distribution name providing the top-level module, or None (stdlib, local code)."""
@@ -97,11 +111,39 @@ class EnvironmentInspector:
                 self._versions[distribution] = None
         return self._versions[distribution]
 
+    def environment_files(self, requirements: Sequence[str]) -> tuple[str, str, str]:
+        """Return the text of ``requirements.txt``, ``conda.yaml`` and ``python_env.yaml`` (cached)."""
+        key = tuple(requirements)
+        texts = self._rendered.get(key)
+        if texts is None:
+            texts = self._rendered[key] = _render_environment(key, self)
+        return texts
+
     def forget(self) -> None:
         """Drop cached lookups, e.g. after installing or upgrading packages in this process."""
         self._by_module.clear()
         self._versions.clear()
         self._index = None
+        self._rendered.clear()
+
+
+def _path_stamp() -> tuple[Any, ...]:
+    """Return the mtime and link count of each package folder on ``sys.path``.
+
+    Only ``site-packages``/``dist-packages`` folders count: pip and conda install there, while the
+    working directory and source folders on the path change with every file a script writes.
+    """
+    stamp: list[Any] = []
+    for entry in sys.path:
+        if os.path.basename(entry.rstrip("/\\")) not in _PACKAGE_FOLDERS:
+            continue
+        try:
+            st = os.stat(entry)
+        except OSError:
+            stamp.append((entry, None))
+            continue
+        stamp.append((entry, st.st_mtime_ns, st.st_nlink))
+    return tuple(stamp)
 
 
 INSPECTOR = EnvironmentInspector()
@@ -146,6 +188,7 @@ def requirements_for(
             "(extends it), not both."
         )
     inspector = inspector or INSPECTOR
+    inspector.refresh()
     lines: dict[str, str] = {}
     if pip_requirements is not None:
         wanted: list[str] = ["fitscribe"]
@@ -179,13 +222,17 @@ def requirements_for(
 
 def write_environment(folder: str, requirements: Sequence[str], inspector: EnvironmentInspector | None = None) -> None:
     """Write ``requirements.txt``, ``conda.yaml`` and ``python_env.yaml`` into a model folder."""
+    inspector = inspector or INSPECTOR
+    for name, text in zip((REQUIREMENTS, CONDA, PYTHON_ENV), inspector.environment_files(requirements)):
+        with open(os.path.join(folder, name), "w", encoding="utf-8") as fh:
+            fh.write(text)
+
+
+def _render_environment(requirements: Sequence[str], inspector: EnvironmentInspector) -> tuple[str, str, str]:
     import yaml
 
-    inspector = inspector or INSPECTOR
     dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
     python = "{}.{}.{}".format(*sys.version_info[:3])
-    with open(os.path.join(folder, REQUIREMENTS), "w", encoding="utf-8") as fh:
-        fh.write("\n".join(requirements) + "\n")
     plain = [line.split("  #")[0] for line in requirements]
     pip_version = inspector.version("pip")
     conda = {
@@ -195,10 +242,11 @@ def write_environment(folder: str, requirements: Sequence[str], inspector: Envir
     }
     build = [f"{name}=={version}" if (version := inspector.version(name)) else name for name in ("pip", "setuptools", "wheel")]
     python_env = {"python": python, "build_dependencies": build, "dependencies": [f"-r {REQUIREMENTS}"]}
-    with open(os.path.join(folder, CONDA), "w", encoding="utf-8") as fh:
-        yaml.dump(conda, fh, Dumper=dumper, default_flow_style=False, sort_keys=False)
-    with open(os.path.join(folder, PYTHON_ENV), "w", encoding="utf-8") as fh:
-        yaml.dump(python_env, fh, Dumper=dumper, default_flow_style=False, sort_keys=False)
+    return (
+        "\n".join(requirements) + "\n",
+        yaml.dump(conda, Dumper=dumper, default_flow_style=False, sort_keys=False),
+        yaml.dump(python_env, Dumper=dumper, default_flow_style=False, sort_keys=False),
+    )
 
 
 def read_requirements(folder: str) -> dict[str, str]:
@@ -221,6 +269,7 @@ def check_installed_versions(
 ) -> None:
     """Warn when an installed framework's version differs from the one the model was saved with."""
     inspector = inspector or INSPECTOR
+    inspector.refresh()
     pins = {_canonical(name): (name, version) for name, version in read_requirements(folder).items()}
     for dist in distributions:
         entry = pins.get(_canonical(dist))

@@ -118,6 +118,7 @@ def save_model(
         ConfigError: ``flavor`` names no registered flavor, or none handles the model.
     """
     chosen = resolve_flavor(model, flavor)
+    environment.INSPECTOR.refresh()  # flavors look up distributions while saving
     folder = _prepare_folder(path)
     try:
         code_dir = _copy_code_paths(folder, code_paths)
@@ -238,12 +239,18 @@ def _log_into(
     store = client._artifact_store(run_id)
     scratch = getattr(store, "scratch_folder", None)  # a local store: write in place, then rename
     tmp = scratch() if scratch is not None else tempfile.mkdtemp(prefix="fitscribe-model-")
+    local = os.path.join(tmp, "model")  # not tmp itself: mkdtemp's folders are private (0700)
     try:
-        local = os.path.join(tmp, "model")
         descriptor = save_model(model, local, flavor=flavor, run_id=run_id, artifact_path=name, **options)
-        if scratch is None or not store.adopt_folder(local, name):
+        adopted = scratch is not None and store.adopt_folder(local, name)
+        if not adopted:
             client.log_artifacts(run_id, local, name)
-    finally:
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    if adopted:
+        os.rmdir(tmp)  # empty once the model folder was moved out
+    else:
         shutil.rmtree(tmp, ignore_errors=True)
     run = client.get_run(run_id)
     history = json.loads(run.data.tags.get(_HISTORY_TAG, "[]") or "[]")
