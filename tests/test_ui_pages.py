@@ -182,12 +182,12 @@ def test_filter_box_valid_and_invalid(page: Any, site: SimpleNamespace) -> None:
 
 def test_sort_by_metric_last_min_max(page: Any, site: SimpleNamespace) -> None:
     _runs_table(page, site, "?filter=params.depth%20IS%20NOT%20NULL")
-    header = page.locator("#runs-table th.sortable", has_text="acc")
+    header = page.locator("#runs-table th[data-order='metrics.`acc`']")
     header.click()
     page.wait_for_selector("#runs-table th.sorted-desc")
     page.wait_for_selector("#runs-table[data-ready]")
     assert _names(page) == ["rank-high", "rank-mid", "rank-low"]
-    header = page.locator("#runs-table th.sortable", has_text="acc")
+    header = page.locator("#runs-table th[data-order='metrics.`acc`']")
     header.click()
     page.wait_for_selector("#runs-table th.sorted-asc")
     assert _names(page) == ["rank-low", "rank-mid", "rank-high"]
@@ -206,6 +206,13 @@ def test_nested_runs_expand(page: Any, site: SimpleNamespace) -> None:
     child.wait_for()
     assert child.locator("a.run-link").inner_text() == "child-run"
     screenshot(page, "10_nested_expanded")
+    child.locator("a.run-link").click()
+    page.wait_for_url(f"**/runs/{site.child}")
+    assert page.locator("#parent-link").inner_text() == "parent-run"
+    page.go_back()
+    page.wait_for_selector("#runs-table[data-ready]")
+    row.locator("button.expander").click()
+    child.wait_for()
     row.locator("button.expander").click()
     child.wait_for(state="detached")
 

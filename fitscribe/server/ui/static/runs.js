@@ -73,11 +73,14 @@ function query(extra = {}) {
   return `/ui/api/runs?${params}`;
 }
 
-async function load(append = false) {
+// Load the first page (or the next one); `before` is awaited before rendering (the first visit's
+// default columns come from the experiment's keys, asked in parallel with the rows).
+async function load(append = false, before = null) {
   delete table.dataset.ready;
   moreButton.disabled = true;
   try {
     const data = await getJSON(query(append && state.nextToken ? { page_token: state.nextToken } : {}));
+    if (before) await before;
     showMessage(message, "");
     if (!append) {
       state.rows = [];
@@ -119,11 +122,13 @@ function noteKeys(rows) {
     for (const key of Object.keys(row.metrics)) state.seen.metric.add(key);
     for (const key of Object.keys(row.tags)) if (!key.startsWith("mlflow.")) state.seen.tag.add(key);
   }
-  if (state.columns === null && rows.length) {
-    const metrics = [...state.seen.metric].sort().slice(0, 6).map((key) => ({ kind: "metric", key }));
-    const params = [...state.seen.param].sort().slice(0, 6).map((key) => ({ kind: "param", key }));
-    state.columns = [...metrics, ...params];
-  }
+}
+
+// Columns of a first visit (nothing remembered): the first 6 metrics and 6 params, alphabetically.
+function defaultColumns() {
+  const metrics = [...state.seen.metric].sort().slice(0, 6).map((key) => ({ kind: "metric", key }));
+  const params = [...state.seen.param].sort().slice(0, 6).map((key) => ({ kind: "param", key }));
+  return [...metrics, ...params];
 }
 
 // -- rendering -------------------------------------------------------------------------------------
@@ -259,7 +264,8 @@ function chooseColumn(kind, key, on) {
 
 let keysAsked = false;
 
-// Keys of the experiment's newest runs (beyond the loaded pages), asked once when the chooser opens.
+// Keys of the experiment's newest runs (beyond the loaded pages): asked on a first visit, else when
+// the chooser opens.
 async function askKeys() {
   keysAsked = true;
   try {
@@ -267,10 +273,11 @@ async function askKeys() {
     for (const [kind, keys] of [["param", data.params], ["metric", data.metrics], ["tag", data.tags]]) {
       for (const key of keys) state.seen[kind].add(key);
     }
-    renderChooser();
   } catch (error) {
     showMessage(message, `Could not list the columns: ${error.message}`);
   }
+  if (state.columns === null) state.columns = defaultColumns();
+  renderChooser();
   chooserPanel.dataset.keys = "1";
 }
 
@@ -367,5 +374,5 @@ compareButton.addEventListener("click", () => {
 });
 
 filterInput.value = state.filter;
-load();
+load(false, state.columns === null ? askKeys() : null);
 setInterval(refreshRunning, config.refresh_ms);
