@@ -16,7 +16,7 @@ import pytest
 
 from _ui_support import READY_TIMEOUT_MS, browser, page, screenshot, serve_app  # noqa: F401  (fixtures)
 from fitscribe import Client
-from fitscribe.backends.sql.metric_arrays import order_arrays, read_metric_arrays
+from fitscribe.backends.sql.metric_arrays import order_arrays, read_metric_arrays, run_start_times
 from fitscribe.entities import Metric
 from fitscribe.server.ui.downsample import downsample_m4, downsample_series, m4_indices
 
@@ -170,6 +170,8 @@ def test_read_metric_arrays_equals_the_history(tracking_uri: str) -> None:
     assert arrays.timestamps.tolist() == [m.timestamp for m in history]
     assert np.array_equal(arrays.values, np.array([m.value for m in history]), equal_nan=True)
     assert len(found[empty_run].steps) == 0
+    assert run_start_times(store, [run_id, empty_run, "f" * 32]) == {  # type: ignore[arg-type]
+        run_id: client.get_run(run_id).info.start_time, empty_run: client.get_run(empty_run).info.start_time}
     part = read_metric_arrays(store, [run_id], "loss", 5000, 5100)[run_id]  # type: ignore[arg-type]
     inside = (part.steps >= 5000) & (part.steps <= 5100)
     assert part.steps[inside].tolist() == [m.step for m in history if 5000 <= m.step <= 5100]
@@ -206,9 +208,10 @@ def charts_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str,
         client.log_param(run_id, "lr", lr)
         client.log_param(run_id, "seed", "7")
         client.set_terminated(run_id)
+    empty = client.create_run(exp, run_name="empty").info.run_id
     client.close()
     with serve_app(root) as url:
-        yield {"url": url, "a": a, "b": b, "start": start}
+        yield {"url": url, "a": a, "b": b, "empty": empty, "start": start}
 
 
 def _strict_json(response: httpx.Response) -> Any:
@@ -404,3 +407,14 @@ def test_metric_page_zoom_refetches_the_visible_range(page: Any, charts_store: d
     screenshot(page, "metric-zoomed")
     page.click("#reset-zoom")
     page.wait_for_selector("#metric-chart[data-fetches='3'][data-ready='1']")
+
+
+def test_pages_of_a_run_without_metrics_or_params(page: Any, charts_store: dict[str, Any]) -> None:
+    page.goto(f"{charts_store['url']}/compare?run_ids={charts_store['empty']}")
+    _wait_ready(page)
+    assert page.locator("#charts .empty").text_content() == "These runs have no metrics to plot."
+    assert page.locator("#parcoords[data-ready='1'], #scatter[data-ready='1']").count() == 2
+    page.goto(f"{charts_store['url']}/metric?run_ids={charts_store['empty']}&key=loss")
+    _wait_ready(page)
+    assert page.locator("#run-legend .series-info").text_content() == "0 points"
+    assert page.input_value("#metric-select") == "loss"

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from fitscribe.entities import Run
 
 __all__ = [
-    "AXES", "MAX_RUNS", "MAX_POINTS", "DEFAULT_POINTS", "SeriesRequest", "encode_float", "load_histories",
+    "AXES", "MAX_RUNS", "MAX_POINTS", "DEFAULT_POINTS", "SeriesRequest", "encode_float", "load_histories", "start_times",
     "series_json", "summary_json", "parse_run_ids",
 ]
 
@@ -93,6 +93,25 @@ def load_histories(
             np.array([p.timestamp for p in points], dtype=np.int64),
             np.array([p.value for p in points], dtype=np.float64),
         )
+    return found
+
+
+def start_times(store: "TrackingStore", run_ids: Sequence[str]) -> dict[str, int | None]:
+    """Return each run's start time (epoch ms), checking that every run exists.
+
+    Raises:
+        RunNotFound: A run does not exist (answered 404).
+        InvalidValueError: A run id is malformed.
+    """
+    from fitscribe.backends.sql.metric_arrays import run_start_times
+    from fitscribe.backends.sql.store import SqlTrackingStore
+
+    if not isinstance(store, SqlTrackingStore):
+        return {run_id: store.get_run(run_id).info.start_time for run_id in run_ids}
+    found = run_start_times(store, run_ids)
+    for run_id in run_ids:
+        if run_id not in found:
+            store.get_run(run_id)  # raises the store's own error (malformed id, or no such run)
     return found
 
 

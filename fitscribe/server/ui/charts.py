@@ -35,6 +35,7 @@ from fitscribe.server.ui.chart_data import (
     load_histories,
     parse_run_ids,
     series_json,
+    start_times,
     summary_json,
 )
 
@@ -151,9 +152,9 @@ def series_api(request: Request, s: "ServerState") -> dict[str, Any]:
     run_ids = parse_run_ids(p.text("run_ids"))
     key = p.required_text("key")
     wanted = series_request(p)
-    runs = fetch_runs(s, run_ids)
+    starts = start_times(s.tracking, run_ids)
     histories = load_histories(s.tracking, run_ids, key, wanted.min_step, wanted.max_step)
-    series = [series_json(r.info.run_id, histories[r.info.run_id], wanted, r.info.start_time) for r in runs]
+    series = [series_json(run_id, histories[run_id], wanted, starts[run_id]) for run_id in run_ids]
     return {"key": key, "x": wanted.axis, "points": wanted.points, "series": series}
 
 
@@ -218,7 +219,7 @@ def metric_page(request: Request, s: "ServerState") -> tuple[str, dict[str, Any]
     key = p.required_text("key")
     wanted = series_request(p)
     runs = fetch_runs(s, run_ids)
-    keys = sorted({k for r in runs for k in r.data.metrics})
+    keys = sorted({key, *(k for r in runs for k in r.data.metrics)})
     data = {"runs": _run_entries(runs), "key": key, "x": wanted.axis, "metric_keys": keys}
     return "metric.html", {"title": f"{key}: {len(runs)} runs", "runs": runs, "key": key, "data": data,
                            "metric_keys": keys}
