@@ -7,8 +7,9 @@ do. Populating 100,000 runs takes minutes; ``--store DIR`` keeps the store and r
 
 Figures (medians; the machine may be shared, so read them as orders of magnitude):
 - server: ``GET /experiments/<id>`` (the page), ``GET /ui/api/runs`` first page of 100 (nested view,
-  default order), the same sorted by ``metrics.m1 DESC``, a deep page (offset 50,000), and the
-  experiments-page summary (run count, capped at 1,000 without a store count);
+  default order), the same sorted by ``metrics.m1 DESC``, a deep page (offset 50,000), the keys for
+  the column chooser (newest 1,000 runs), which rows have children (asked after the rows are shown),
+  and the experiments-page summary (run count, capped at 1,000 without a store count);
 - browser (Debian chromium, headless): navigation to DOMContentLoaded and to the table's ready
   marker (``#runs-table[data-ready]``), and a click on the metric's header until the sorted table is
   ready again. Targets (issue 6): first page under 1 s; sorting by a metric under 1 s.
@@ -87,7 +88,6 @@ def server_figures(url: str, exp_id: str, repeats: int) -> dict[str, float]:
             answer.raise_for_status()
             return answer
 
-        deep = None
         from fitscribe.search import encode_page_token
 
         deep = encode_page_token(50_000)
@@ -98,6 +98,9 @@ def server_figures(url: str, exp_id: str, repeats: int) -> dict[str, float]:
             "sorted_metric_ms": median_ms(lambda: get("/ui/api/runs", {**base, "order_by": "metrics.`m1` DESC"}), repeats),
             "sorted_max_metric_ms": median_ms(lambda: get("/ui/api/runs", {**base, "order_by": "max(metrics.`m1`) DESC"}), repeats),
             "deep_page_ms": median_ms(lambda: get("/ui/api/runs", {**base, "page_token": deep}), repeats),
+            "columns_ms": median_ms(lambda: get("/ui/api/runs/columns", {"experiment_ids": exp_id}), repeats),
+            "has_children_ms": median_ms(lambda: get("/ui/api/runs/has-children", {
+                "experiment_ids": exp_id, "run_ids": ",".join(r["run_id"] for r in get("/ui/api/runs", base).json()["runs"])}), repeats),
             "experiments_summary_ms": median_ms(lambda: get("/ui/api/experiments/summary", {"ids": exp_id}), repeats),
         }
 

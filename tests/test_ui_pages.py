@@ -406,6 +406,14 @@ def test_static_files_and_plotly_are_versioned(site: SimpleNamespace) -> None:
         assert http.get("/static/vendor/plotly-0.0.1.min.js").status_code == 404
 
 
+def test_create_app_without_ui_serves_no_pages(tmp_path: Path) -> None:
+    with serve_app(str(tmp_path / "s"), ui=False) as url:
+        answer = httpx.get(url + "/")
+        assert answer.status_code == 404 and answer.json()["error_code"] == "ENDPOINT_NOT_FOUND"
+        assert httpx.get(url + "/static/app.css").status_code == 404
+        assert httpx.get(url + "/health").text == "OK"
+
+
 def test_fitscribe_ui_command_serves_the_pages(tmp_path: Path) -> None:
     command = [sys.executable, "-m", "fitscribe", "ui", "--backend-store-uri", str(tmp_path / "s"), "--port", "0"]
     with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True) as process:
