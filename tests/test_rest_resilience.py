@@ -132,7 +132,8 @@ def test_server_killed_and_restarted_mid_run_loses_nothing(server: ServerProcess
 
 def test_server_down_all_along_ends_the_run_in_the_journal_for_a_later_process(tmp_path: Path, journal_dir: Path) -> None:
     """Training with the server gone: not held up, no exception, run ended; the exit warning names
-    the journal and `fitscribe sync`; a later process replays it all in order (the run ends FINISHED)."""
+    the journal and `fitscribe sync`, which fails while the server is down and, once it is back, sends
+    it all in order from another process (the run ends FINISHED)."""
     server = ServerProcess(f"sqlite:///{tmp_path / 'tracking.db'}", tmp_path / "artifacts")
     url = server.start()
     store = RestTrackingStore(url)
@@ -160,10 +161,16 @@ print("elapsed", time.monotonic() - started)
     assert len(files) == 1 and str(files[0]) in child.stderr  # the warning names the file
     assert b"runs/update" in files[0].read_bytes()
 
+    sync = [sys.executable, "-m", "fitscribe", "sync", "--tracking-uri", url]
+    still_down = subprocess.run(sync, env=env, capture_output=True, text=True, timeout=120)
+    assert still_down.returncode == 1 and "unreachable" in still_down.stderr  # said, and kept
+    assert files[0].exists()
+
     server.start()
     try:
+        synced = subprocess.run(sync, env=env, capture_output=True, text=True, timeout=120)  # a later process
+        assert synced.returncode == 0 and re.search(r"Sent \d+\.\d kB .* nothing waits", synced.stdout), synced
         later = RestTrackingStore(url)
-        later.flush()  # adopts the orphaned journal and replays it
         assert [m.step for m in later.get_metric_history(run_id, "m")] == list(range(1000))
         run = later.get_run(run_id)
         assert run.info.status == RunStatus.FINISHED and run.data.params == {"batch": "32"}
@@ -323,3 +330,10 @@ def test_damaged_journal_records_are_reported_and_skipped(tmp_path: Path, journa
         assert [m.value for m in store.get_metric_history(run_id, "m")] == [1.0]
         assert not orphan.exists()
         store.close()
+
+
+def test_sync_needs_a_tracking_server(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from fitscribe.cli import main
+
+    assert main(["sync", "--tracking-uri", str(tmp_path / "store")]) == 1
+    assert "is not a tracking server" in capsys.readouterr().err

@@ -219,6 +219,21 @@ class RestJournal:
                 continue
         return total
 
+    def bytes_on_disk(self) -> int:
+        """Bytes not yet taken by the server over every journal file of this server (any process's)."""
+        folder = self.folder
+        if not os.path.isdir(folder):
+            return 0
+        total = 0
+        for name in os.listdir(folder):
+            if name.endswith(".jsonl"):
+                path = os.path.join(folder, name)
+                try:
+                    total += max(0, os.path.getsize(path) - _read_position(path))
+                except OSError:  # removed meanwhile: fully sent
+                    continue
+        return total
+
     def replay(self, send: Send, transient: Callable[[Exception], bool],
                on_rejected: Callable[[dict[str, Any], Exception], None],
                on_corrupt: Callable[[str], None] | None = None) -> None:

@@ -161,6 +161,21 @@ class RestTrackingStore(RestRegistryMixin):
             self._warned_outage = self._queue.outages
             warnings.warn(self._queue.offline_message(), FitscribeWarning, stacklevel=2)
 
+    def sync(self) -> int:
+        """Send what waits in this server's journal (this process's and orphaned files) now.
+
+        Returns:
+            The bytes of journal the server took.
+
+        Raises:
+            ServerUnavailableError: The server is still unreachable (the writes stay in the journal).
+            FitscribeError: A batch the server refused (its message).
+        """
+        self._install_exit_hook()
+        before = self._queue.journal.bytes_on_disk()
+        self._queue.flush()
+        return before - self._queue.journal.bytes_on_disk()
+
     def pending(self) -> bool:
         """Return True when writes wait in the journal for an unreachable server."""
         return self._queue.waiting()
