@@ -59,7 +59,7 @@ def _decode(rows: Sequence[Any]) -> MetricArrays:
 def _chunk_rows(conn: sa.Connection, run_id: str, key: str, min_step: int | None, max_step: int | None) -> Sequence[Any]:
     c = t.metric_chunks.c
     if conn.dialect.name == "sqlite":  # the DBAPI cursor directly: no per-row result processing
-        sql, args = _SQLITE_CHUNKS, [run_id, key]
+        sql, args = _SQLITE_CHUNKS, list[Any]([run_id, key])
         if min_step is not None:
             sql, args = sql + " AND max_step >= ?", [*args, min_step]
         if max_step is not None:
@@ -67,7 +67,8 @@ def _chunk_rows(conn: sa.Connection, run_id: str, key: str, min_step: int | None
         cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
         try:
             cursor.execute(sql + " ORDER BY id", args)
-            return cursor.fetchall()  # type: ignore[no-any-return]
+            rows: Sequence[Any] = cursor.fetchall()
+            return rows
         finally:
             cursor.close()
     query = sa.select(c.step_blob, c.timestamp_blob, c.value_blob).where(c.run_uuid == run_id, c.key == key)
