@@ -43,7 +43,7 @@ function describe(answer) {
     item.querySelector(".series-info").textContent = s ? seriesSummary(s) : "";
   }
   const range = state.xRange ? "visible range" : "whole history";
-  status.textContent = `Showing the ${range}; zoom in to see more detail (the server sends about two points per pixel, keeping every bucket's first, min, max and last).`;
+  status.textContent = `Showing the ${range}; zoom in for more detail, down to every logged point.`;
 }
 
 async function load() {
