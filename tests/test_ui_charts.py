@@ -209,9 +209,11 @@ def charts_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str,
         client.log_param(run_id, "seed", "7")
         client.set_terminated(run_id)
     empty = client.create_run(exp, run_name="empty").info.run_id
+    wide = client.create_run(exp, run_name="wide").info.run_id
+    client.log_batch(wide, metrics=[Metric(f"layer_{k:02d}", float(s), start + s, s) for k in range(30) for s in range(5)])
     client.close()
     with serve_app(root) as url:
-        yield {"url": url, "a": a, "b": b, "empty": empty, "start": start}
+        yield {"url": url, "a": a, "b": b, "empty": empty, "wide": wide, "start": start}
 
 
 def _strict_json(response: httpx.Response) -> Any:
@@ -408,6 +410,15 @@ def test_metric_page_zoom_refetches_the_visible_range(page: Any, charts_store: d
     screenshot(page, "metric-zoomed")
     page.click("#reset-zoom")
     page.wait_for_selector("#metric-chart[data-fetches='3'][data-ready='1']")
+
+
+def test_compare_page_draws_24_charts_then_the_rest_on_request(page: Any, charts_store: dict[str, Any]) -> None:
+    page.goto(f"{charts_store['url']}/compare?run_ids={charts_store['wide']}")
+    _wait_ready(page)
+    assert page.locator("#charts .chart[data-ready='1']").count() == 24
+    page.click("#more-charts")
+    page.wait_for_selector("#charts .chart[data-key='layer_29'][data-ready='1']")
+    assert page.locator("#charts .chart[data-ready='1']").count() == 30 and page.locator("#more-charts").count() == 0
 
 
 def test_pages_of_a_run_without_metrics_or_params(page: Any, charts_store: dict[str, Any]) -> None:

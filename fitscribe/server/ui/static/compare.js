@@ -26,20 +26,37 @@ function applyOnlyDifferences() {
 }
 
 // -- metric charts -----------------------------------------------------------------------------------
-function chartNodes() {
+const FIRST_CHARTS = 24; // SVG charts stay quick in this number; more are drawn on request
+const nodes = new Map(); // metric key -> chart node, for every chart on the page
+
+function addCharts(keys) {
   const grid = document.getElementById("charts");
-  const nodes = new Map();
-  if (!data.metric_keys.length) {
-    grid.append(el("p", { class: "empty", text: "These runs have no metrics to plot." }));
-  }
-  for (const key of data.metric_keys) {
+  const added = new Map();
+  for (const key of keys) {
     const link = `/metric?${new URLSearchParams({ run_ids: runIds.join(","), key })}`;
     const node = el("div", { class: "chart", dataset: { key } });
     grid.append(el("figure", { class: "chart-card" },
       el("figcaption", {}, el("a", { href: link, class: "mono", text: key })), node));
+    added.set(key, node);
     nodes.set(key, node);
   }
-  return nodes;
+  return added;
+}
+
+function firstCharts() {
+  const keys = data.metric_keys;
+  if (!keys.length) {
+    document.getElementById("charts").append(el("p", { class: "empty", text: "These runs have no metrics to plot." }));
+  }
+  if (keys.length > FIRST_CHARTS) {
+    const more = el("button", { type: "button", id: "more-charts", text: `Show all ${keys.length} metric charts` });
+    more.addEventListener("click", () => {
+      more.remove();
+      drawCharts(addCharts(keys.slice(FIRST_CHARTS)), true);
+    });
+    document.getElementById("charts").after(more);
+  }
+  return addCharts(keys.slice(0, FIRST_CHARTS));
 }
 
 async function drawChart(key, node, refetch) {
@@ -52,8 +69,8 @@ async function drawChart(key, node, refetch) {
   await draw(node, buildTraces(answer, runs, opts), chartLayout(key, { ...opts, xRange: null }));
 }
 
-async function drawCharts(nodes, refetch) {
-  const queue = [...nodes.entries()];
+async function drawCharts(charts, refetch) {
+  const queue = [...charts.entries()];
   const worker = async () => {
     while (queue.length) {
       const [key, node] = queue.shift();
@@ -175,7 +192,7 @@ async function main() {
   only.addEventListener("change", applyOnlyDifferences);
   applyOnlyDifferences();
   if (!plotlyReady(message)) return;
-  const nodes = chartNodes();
+  const first = firstCharts();
 
   const parSelect = document.getElementById("parcoords-metric");
   for (const key of summary.metric_keys) parSelect.append(el("option", { value: key, text: key }));
@@ -199,7 +216,7 @@ async function main() {
     document.getElementById(id).addEventListener("change", () => drawScatter().catch((e) => showMessage(message, e.message)));
   }
 
-  await drawCharts(nodes, true);
+  await drawCharts(first, true);
   window.__timings.charts = performance.now();
   await Promise.all([drawParcoords(), drawScatter()]).catch((e) => showMessage(message, e.message));
   window.__timings.done = performance.now();
