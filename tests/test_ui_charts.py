@@ -411,6 +411,20 @@ def test_metric_page_zoom_refetches_the_visible_range(page: Any, charts_store: d
     page.click("#reset-zoom")
     page.wait_for_selector("#metric-chart[data-fetches='3'][data-ready='1']")
 
+    # on the wall-time axis plotly reports the zoomed range as UTC date strings
+    page.select_option("#x-axis", "time")
+    page.wait_for_selector("#metric-chart[data-fetches='4'][data-ready='1']")
+    with page.expect_request(lambda r: "x=time" in r.url and "x_min" in r.url) as request_info:
+        page.evaluate("Plotly.relayout(document.getElementById('metric-chart'), "
+                      "{'xaxis.range': [new Date(%d).toISOString().replace('T', ' ').slice(0, 23), "
+                      "new Date(%d).toISOString().replace('T', ' ').slice(0, 23)]})" % (s["start"] + 50_000, s["start"] + 60_000))
+    query = parse_qs(urlsplit(request_info.value.url).query)
+    assert s["start"] + 49_000 <= float(query["x_min"][0]) <= s["start"] + 50_000
+    assert s["start"] + 60_000 <= float(query["x_max"][0]) <= s["start"] + 61_000
+    page.wait_for_selector("#metric-chart[data-fetches='5'][data-ready='1']")
+    steps = page.evaluate("document.getElementById('metric-chart').data[0].customdata")
+    assert steps[0] >= 4_900 and steps[-1] <= 6_100 and len(steps) > 1_000  # every point of the range
+
 
 def test_compare_page_draws_24_charts_then_the_rest_on_request(page: Any, charts_store: dict[str, Any]) -> None:
     page.goto(f"{charts_store['url']}/compare?run_ids={charts_store['wide']}")
