@@ -5,6 +5,7 @@ path (open, create and end runs, log) never imports SQLAlchemy."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import sqlite3
 import subprocess
@@ -16,6 +17,7 @@ from typing import Any
 import pytest
 
 import fitscribe
+import fitscribe.backends
 from fitscribe.backends.sql import lite, sqlite_sql
 from fitscribe.errors import BackendError, InvalidValueError, SchemaVersionError
 
@@ -235,3 +237,39 @@ def test_several_processes_create_runs_in_one_store_at_once(tmp_path: Path) -> N
     runs = fitscribe.Client(folder).search_runs("0", max_results=1000)
     assert len(runs) == 75 and {r.info.status for r in runs} == {"FINISHED"}
     assert sorted(r.data.metrics["m"] for r in runs) == sorted([float(i) for i in range(25)] * 3)
+
+
+def test_only_plain_sqlite_files_take_the_raw_path(tmp_path: Path) -> None:
+    from fitscribe.backends.sql.database_url import parse_database_uri
+
+    assert parse_database_uri(str(tmp_path)).sqlite_path == str(tmp_path / "tracking.db")
+    assert parse_database_uri(f"sqlite:///{tmp_path}/x.db").sqlite_path == f"{tmp_path}/x.db"
+    assert parse_database_uri(f"sqlite:///{tmp_path}/x.db?timeout=5").sqlite_path is None  # options: SQLAlchemy
+    store = fitscribe.backends.get_tracking_store(f"sqlite:///{tmp_path}/y.db?timeout=5")
+    run_id = store.create_run("0", "me", 0).info.run_id  # the SQLAlchemy writer, same rules
+    assert store.update_run_info(run_id, status="FINISHED").status == "FINISHED"
+    store.close()
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_a_forked_child_opens_its_own_connection(tmp_path: Path) -> None:
+    client = fitscribe.Client(str(tmp_path / "s"))
+    parent_run = client.create_run("0").info.run_id
+    pid = os.fork()
+    if pid == 0:  # child: the parent's sqlite3 connection must not be used here
+        try:
+            child_run = client.create_run("0", run_name="child").info.run_id
+            client.set_terminated(child_run)
+            client.set_terminated(parent_run)
+            code = 0
+        except BaseException:
+            code = 1
+        os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    runs = {r.info.run_name: r.info.status for r in client.search_runs("0")}
+    assert runs["child"] == "FINISHED" and len(runs) == 2
+    assert client.get_run(parent_run).info.status == "FINISHED"
+    client.set_terminated(parent_run, "KILLED")  # the parent's connection still works
+    assert client.get_run(parent_run).info.status == "KILLED"
+    client.close()

@@ -1,8 +1,10 @@
-"""Engines for the SQL store: URL normalisation, SQLite tuning, schema creation and upgrades.
+"""SQLAlchemy engines for the SQL store: SQLite tuning, schema creation and upgrades.
 
 A new, empty database is created from ``tables.metadata`` and stamped with the current Alembic
 revision (fast: no Alembic import). A database at an older revision is refused with the upgrade
-command; ``upgrade_schema`` (``fitscribe db upgrade``) runs the Alembic migrations.
+command; ``upgrade_schema`` (``fitscribe db upgrade``) runs the Alembic migrations. Embedded SQLite
+stores are normally created by lite.py from ``sqlite_sql.py``, which :func:`write_sqlite_sql`
+generates from the same tables. Tracking URIs are parsed in database_url.py (re-exported here).
 """
 
 from __future__ import annotations
