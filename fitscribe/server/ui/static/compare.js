@@ -90,6 +90,16 @@ const MAX_DIMENSIONS = 12;
 
 function isNumeric(text) { return text !== "" && text !== null && Number.isFinite(Number(text)); }
 
+/** Params that at least two of `rows` have and that differ among the rows: numeric ones first. */
+function differingParams(rows) {
+  const keys = summary.param_keys.filter((k) => {
+    const present = rows.map((r) => r.params[k]).filter((v) => v !== undefined);
+    return present.length >= 2 && new Set(rows.map((r) => r.params[k])).size > 1;
+  });
+  const numeric = (k) => rows.every((r) => r.params[k] === undefined || isNumeric(r.params[k]));
+  return [...keys.filter(numeric), ...keys.filter((k) => !numeric(k))];
+}
+
 function paramDimension(key, rows) {
   const values = rows.map((r) => r.params[key]);
   if (values.every((v) => v !== undefined && isNumeric(v))) {
@@ -114,7 +124,7 @@ function drawParcoords() {
     return Promise.resolve();
   }
   const rows = summary.runs.filter((r) => r.metrics[metric] && finiteOf(r.metrics[metric].last) !== null);
-  const differing = summary.param_keys.filter((k) => new Set(summary.runs.map((r) => r.params[k])).size > 1);
+  const differing = differingParams(rows);
   const notes = [];
   if (rows.length < summary.runs.length) notes.push(`${summary.runs.length - rows.length} run(s) without a finite ${metric} are left out.`);
   if (differing.length > MAX_DIMENSIONS) notes.push(`Showing ${MAX_DIMENSIONS} of ${differing.length} differing parameters.`);
@@ -196,10 +206,10 @@ async function main() {
 
   const parSelect = document.getElementById("parcoords-metric");
   for (const key of summary.metric_keys) parSelect.append(el("option", { value: key, text: key }));
-  const differing = summary.param_keys.find((k) => new Set(summary.runs.map((r) => r.params[k])).size > 1);
-  const firstParam = differing || summary.param_keys[0];
-  const runsWith = (key) => summary.runs.filter((r) => r.metrics[key] && finiteOf(r.metrics[key].last) !== null).length;
-  const firstMetric = summary.metric_keys.reduce((best, key) => (best === undefined || runsWith(key) > runsWith(best) ? key : best), undefined);
+  const withMetric = (key) => summary.runs.filter((r) => r.metrics[key] && finiteOf(r.metrics[key].last) !== null);
+  const firstMetric = summary.metric_keys.reduce(
+    (best, key) => (best === undefined || withMetric(key).length > withMetric(best).length ? key : best), undefined);
+  const firstParam = (firstMetric && differingParams(withMetric(firstMetric))[0]) || summary.param_keys[0];
   if (firstMetric) parSelect.value = firstMetric;
   fillFieldSelect(document.getElementById("scatter-x"), firstParam ? `param:${firstParam}` : null);
   fillFieldSelect(document.getElementById("scatter-y"), firstMetric ? `metric:${firstMetric}@last` : null);
