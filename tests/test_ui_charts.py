@@ -354,6 +354,7 @@ def test_compare_page_in_the_browser(page: Any, charts_store: dict[str, Any]) ->
     legend = page.locator("#charts .chart[data-key='loss'] .legendtext").all_text_contents()
     assert legend == [XSS_NAME, "baseline"]
     assert page.input_value("#parcoords-metric") == "loss"  # the metric most runs have
+    assert page.input_value("#scatter-x") == "param:lr" and page.input_value("#scatter-y") == "metric:loss@last"
     assert page.locator("#parcoords .parcoords").count() == 1 and page.locator("#scatter[data-ready='1']").count() == 1
     _no_injected_image(page)
     screenshot(page, "compare")
