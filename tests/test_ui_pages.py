@@ -274,7 +274,8 @@ def test_experiments_create_rename_delete(page: Any, site: SimpleNamespace) -> N
     row = page.locator("#experiments tr[data-name=scratch-2]")
     row.wait_for()
     row.locator("button.delete").click()
-    row.locator("button.confirm-delete").click()
+    with page.expect_navigation():  # the page reloads once the experiment is deleted
+        row.locator("button.confirm-delete").click()
     page.wait_for_selector("#experiments tr[data-name=scratch-2]", state="detached")
     page.fitscribe_expected_statuses.add(400)
     page.fill("#new-experiment-name", "demo")  # taken: the store's message is shown

@@ -30,6 +30,8 @@ const FIXED = [
 const state = {
   filter: config.filter || "",
   orderBy: config.order_by || "",
+  loaded: false,         // a first answer (rows or an error) has been shown
+  loading: 0,            // page requests in flight: the table is not "ready" meanwhile
   rows: [],              // top-level rows in display order
   children: new Map(),   // run id -> child rows (loaded on expand)
   expanded: new Set(),
@@ -73,14 +75,13 @@ function query(extra = {}) {
   return `/ui/api/runs?${params}`;
 }
 
-// Load the first page (or the next one); `before` is awaited before rendering (the first visit's
-// default columns come from the experiment's keys, asked in parallel with the rows).
-async function load(append = false, before = null) {
+// Load the first page (or the next one) and show it.
+async function load(append = false) {
   delete table.dataset.ready;
   moreButton.disabled = true;
+  state.loading += 1;
   try {
     const data = await getJSON(query(append && state.nextToken ? { page_token: state.nextToken } : {}));
-    if (before) await before;
     showMessage(message, "");
     if (!append) {
       state.rows = [];
@@ -89,15 +90,19 @@ async function load(append = false, before = null) {
       state.hasChildren.clear();
     }
     state.rows.push(...data.runs);
+    state.loaded = true;
     state.nextToken = data.next_page_token || null;
     noteKeys(data.runs);
+    state.loading -= 1;
     render();
     if (nestedBox.checked) findChildren(data.runs);
     return;
   } catch (error) {
     showMessage(message, error.message);
     if (!append) state.rows = [];
+    state.loaded = true;
     state.nextToken = null;
+    state.loading -= 1;
   }
   render();
 }
@@ -124,7 +129,13 @@ function noteKeys(rows) {
   }
 }
 
-// Columns of a first visit (nothing remembered): the first 6 metrics and 6 params, alphabetically.
+// The columns shown: those chosen (remembered per experiment), else the defaults.
+function currentColumns() {
+  return state.columns ?? defaultColumns();
+}
+
+// Columns of a first visit (nothing remembered): the first 6 metrics and 6 params seen, alphabetically;
+// the keys of the experiment's newest runs are asked once the first page is shown, and join them.
 function defaultColumns() {
   const metrics = [...state.seen.metric].sort().slice(0, 6).map((key) => ({ kind: "metric", key }));
   const params = [...state.seen.param].sort().slice(0, 6).map((key) => ({ kind: "param", key }));
@@ -149,7 +160,7 @@ function renderHead() {
   });
   const cells = [el("th", {}, allBox)];
   for (const column of FIXED) cells.push(headerCell(column.label, column.order));
-  for (const column of state.columns || []) {
+  for (const column of currentColumns()) {
     const kind = column.kind === "metric" ? `${MODES[Number(metricMode.value)]} ·` : column.kind === "param" ? "param ·" : "tag ·";
     cells.push(headerCell(column.key, orderField(column), kind));
   }
@@ -205,7 +216,7 @@ function renderRow(row) {
     el("td", { class: "mono", text: row.git_commit.slice(0, 10), title: row.git_commit }),
   );
   if (row.depth) tr.style.setProperty("--depth", row.depth);
-  for (const column of state.columns || []) {
+  for (const column of currentColumns()) {
     const value = cellValue(row, column);
     tr.append(el("td", { class: column.kind === "metric" ? "num" : null, text: value, title: value }));
   }
@@ -216,13 +227,15 @@ function render() {
   renderHead();
   const rows = [...visibleRows()];
   table.tBodies[0].replaceChildren(...(rows.length ? rows.map(renderRow)
-    : [el("tr", {}, el("td", { class: "empty", colspan: 8 + (state.columns || []).length, text: "No runs match." }))]));
+    : [el("tr", {}, el("td", { class: "empty", colspan: 8 + currentColumns().length, text: "No runs match." }))]));
   countLabel.textContent = `${state.rows.length} run${state.rows.length === 1 ? "" : "s"} loaded${state.nextToken ? ", more available" : ""}`;
   moreButton.hidden = !state.nextToken;
   moreButton.disabled = false;
   renderChooser();
   updateCompare();
+  if (state.loading) return;  // a render between a request and its answer (columns, refresh)
   table.dataset.ready = "1";
+  performance.mark("runs-table-ready");  // for benchmarks and browser devtools
 }
 
 function updateCompare() {
@@ -235,12 +248,12 @@ const chooserButton = document.getElementById("columns-button");
 const chooserPanel = document.getElementById("columns-panel");
 
 function renderChooser() {
-  const chosen = new Set((state.columns || []).map((c) => `${c.kind}\u0000${c.key}`));
+  const chosen = new Set(currentColumns().map((c) => `${c.kind}\u0000${c.key}`));
   const groups = [["metric", "Metrics"], ["param", "Parameters"], ["tag", "Tags"]];
   const parts = [];
   for (const [kind, title] of groups) {
     const keys = new Set(state.seen[kind]);
-    for (const c of state.columns || []) if (c.kind === kind) keys.add(c.key);
+    for (const c of currentColumns()) if (c.kind === kind) keys.add(c.key);
     if (!keys.size) continue;
     parts.push(el("h3", { text: title }));
     for (const key of [...keys].sort()) {
@@ -255,7 +268,7 @@ function renderChooser() {
 }
 
 function chooseColumn(kind, key, on) {
-  const columns = (state.columns || []).filter((c) => !(c.kind === kind && c.key === key));
+  const columns = currentColumns().filter((c) => !(c.kind === kind && c.key === key));
   if (on) columns.push({ kind, key });
   state.columns = columns;
   saveColumns();
@@ -276,8 +289,8 @@ async function askKeys() {
   } catch (error) {
     showMessage(message, `Could not list the columns: ${error.message}`);
   }
-  if (state.columns === null) state.columns = defaultColumns();
-  renderChooser();
+  if (state.columns === null && state.loaded) render();  // the defaults now see every key
+  else renderChooser();
   chooserPanel.dataset.keys = "1";
 }
 
@@ -374,5 +387,6 @@ compareButton.addEventListener("click", () => {
 });
 
 filterInput.value = state.filter;
-load(false, state.columns === null ? askKeys() : null);
+load();
+if (state.columns === null) askKeys();
 setInterval(refreshRunning, config.refresh_ms);
