@@ -434,3 +434,11 @@ def test_fitscribe_ui_command_serves_the_pages(tmp_path: Path) -> None:
         finally:
             process.terminate()
             process.wait(timeout=30)
+
+
+def test_download_names_cannot_break_the_header() -> None:
+    from fitscribe.server.ui.artifacts import _disposition
+
+    header = _disposition('a\r\nSet-Cookie: x"é.txt', inline=False)
+    assert "\r" not in header and "\n" not in header
+    assert header.startswith('attachment; filename="a__Set-Cookie: x__.txt"; filename*=UTF-8\'\'a__Set-Cookie%3A%20x%22%C3%A9.txt')

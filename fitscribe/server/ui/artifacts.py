@@ -281,8 +281,9 @@ def _zip_chunks(store: "ArtifactStore", folder: str) -> Iterator[bytes]:
 
 def _disposition(name: str, inline: bool) -> str:
     kind = "inline" if inline else "attachment"
-    ascii_name = name.encode("ascii", "replace").decode().replace('"', "_").replace("?", "_") or "download"
-    return f"{kind}; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(name)}"
+    printable = "".join(c if c.isprintable() else "_" for c in name)  # no CR/LF into a header
+    ascii_name = printable.encode("ascii", "replace").decode().replace('"', "_").replace("?", "_") or "download"
+    return f"{kind}; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(printable)}"
 
 
 async def download(request: Request) -> Response:
