@@ -196,6 +196,9 @@ def test_sort_by_metric_last_min_max(page: Any, site: SimpleNamespace) -> None:
     assert "max(metrics" in page.url.replace("%28", "(")
     assert _names(page) == ["rank-low", "rank-mid", "rank-high"]
     screenshot(page, "09_sorted_by_metric")
+    page.locator("#runs-table th[data-order='params.`depth`']").click()  # params sort as strings
+    page.wait_for_selector("#runs-table[data-ready] th.sorted-desc[data-order='params.`depth`']")
+    assert _names(page) == ["rank-high", "rank-mid", "rank-low"]
 
 
 def test_nested_runs_expand(page: Any, site: SimpleNamespace) -> None:

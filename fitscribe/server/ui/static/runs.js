@@ -98,8 +98,7 @@ async function load(append = false) {
     if (nestedBox.checked) findChildren(data.runs);
     return;
   } catch (error) {
-    showMessage(message, error.message);
-    if (!append) state.rows = [];
+    showMessage(message, error.message);  // the rows of the last good search stay
     state.loaded = true;
     state.nextToken = null;
     state.loading -= 1;
