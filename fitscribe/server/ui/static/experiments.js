@@ -4,23 +4,30 @@ import { el, getJSON, postREST, showMessage, formatAgo, formatTime } from "./com
 const message = document.getElementById("message");
 const rows = [...document.querySelectorAll("#experiments tbody tr[data-experiment-id]")];
 
+const SUMMARY_BATCH = 10;
+
+// Run counts and last activity, asked in batches so the first rows fill in while the rest are counted.
 async function fillSummaries() {
-  if (!rows.length) return;
-  const ids = rows.map((row) => row.dataset.experimentId).join(",");
-  try {
-    const data = await getJSON(`/ui/api/experiments/summary?ids=${encodeURIComponent(ids)}`);
-    for (const row of rows) {
-      const summary = data.experiments[row.dataset.experimentId];
-      if (!summary) continue;
-      row.querySelector(".run-count").textContent = `${summary.runs}${summary.more ? "+" : ""}`;
-      if (summary.last_activity) {
-        const cell = row.querySelector(".last-activity");
-        cell.textContent = formatAgo(summary.last_activity);
-        cell.title = formatTime(summary.last_activity);
-      }
+  for (let start = 0; start < rows.length; start += SUMMARY_BATCH) {
+    const batch = rows.slice(start, start + SUMMARY_BATCH);
+    const ids = batch.map((row) => row.dataset.experimentId).join(",");
+    try {
+      const data = await getJSON(`/ui/api/experiments/summary?ids=${encodeURIComponent(ids)}`);
+      for (const row of batch) fillRow(row, data.experiments[row.dataset.experimentId]);
+    } catch (error) {
+      showMessage(message, `Could not load run counts: ${error.message}`);
+      return;
     }
-  } catch (error) {
-    showMessage(message, `Could not load run counts: ${error.message}`);
+  }
+}
+
+function fillRow(row, summary) {
+  if (!summary) return;
+  row.querySelector(".run-count").textContent = `${summary.runs}${summary.more ? "+" : ""}`;
+  if (summary.last_activity) {
+    const cell = row.querySelector(".last-activity");
+    cell.textContent = formatAgo(summary.last_activity);
+    cell.title = formatTime(summary.last_activity);
   }
 }
 
