@@ -22,7 +22,7 @@ import threading
 import time
 import warnings
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Any, ContextManager, Iterator
 
 from fitscribe import validation as v
 from fitscribe.config import resolve_artifact_root
@@ -134,27 +134,15 @@ class StoreCore:
         return "sqlite" if self._db.sqlite_path is not None else self.engine.dialect.name
 
     # -- transactions ----------------------------------------------------------------------------
-    @contextmanager
-    def _hot_write(self) -> Iterator[Any]:
+    def _hot_write(self) -> ContextManager[Any]:
         """A write transaction for the hot paths; use it with ``self._hw``."""
         self._open()
-        if self._lite is not None:
-            with self._lite.write() as conn:
-                yield conn
-        else:
-            with self._write() as conn:
-                yield conn
+        return self._lite.write() if self._lite is not None else self._write()
 
-    @contextmanager
-    def _hot_read(self) -> Iterator[Any]:
+    def _hot_read(self) -> ContextManager[Any]:
         """A connection for the hot paths' checks (no journal flush); use it with ``self._hw``."""
         self._open()
-        if self._lite is not None:
-            with self._lite.read() as conn:
-                yield conn
-        else:
-            with self._read(flush=False) as conn:
-                yield conn
+        return self._lite.read() if self._lite is not None else self._read(flush=False)
 
     @property
     def _hw(self) -> Any:
