@@ -1,7 +1,8 @@
 """The SQL schema, as SQLAlchemy Core tables shared by SQLite, PostgreSQL and MySQL/MariaDB.
 
 Alembic revisions in ``migrations/versions`` create and evolve these tables; this module is the
-current shape, used to build queries. A change here needs a new revision.
+current shape, used to build queries. A change here needs a new revision, and regenerating
+``sqlite_sql.py`` (the prebuilt SQLite DDL new embedded stores are made from; see engine.py).
 
 Metric histories are stored as packed arrays per series (``metric_chunks``, see chunks.py), so NaN
 and +-inf survive bit for bit. The latest value per metric (``latest_metrics``, used by search) is
