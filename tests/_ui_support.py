@@ -66,8 +66,17 @@ def _unavailable(reason: str) -> None:
 
 
 @pytest.fixture(scope="session")
-def browser() -> Iterator[Any]:
-    """Headless Debian Chromium driven by Playwright (one per test session)."""
+def browser(request: pytest.FixtureRequest) -> Iterator[Any]:
+    """Headless Debian Chromium driven by Playwright (one per test session).
+
+    Every test module importing this fixture gets its own copy of it (pytest registers an
+    imported fixture once per module), but Playwright's sync API allows one instance per thread:
+    the first copy launches the browser and keeps it on the session's config, the others reuse it.
+    """
+    shared = getattr(request.config, "_fitscribe_ui_browser", None)
+    if shared is not None:
+        yield shared
+        return
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
@@ -77,9 +86,11 @@ def browser() -> Iterator[Any]:
     with sync_playwright() as p:
         launched = p.chromium.launch(executable_path=CHROMIUM if os.path.exists(CHROMIUM) else shutil.which("chromium"),
                                      headless=True, args=CHROMIUM_FLAGS)
+        request.config._fitscribe_ui_browser = launched  # type: ignore[attr-defined]
         try:
             yield launched
         finally:
+            del request.config._fitscribe_ui_browser  # type: ignore[attr-defined]
             launched.close()
 
 
@@ -98,6 +109,8 @@ def page(browser: Any) -> Iterator[Any]:
         failed = re.match(r"Failed to load resource: the server responded with a status of (\d+)", message.text)
         if failed and int(failed.group(1)) in expected:
             return
+        if "because the document's frame is sandboxed" in message.text:
+            return  # a sandboxed artifact preview refusing to run its scripts: the protection working
         if message.type == "error":
             problems.append(f"console error: {message.text} ({message.location.get('url', '')})")
 

@@ -311,8 +311,13 @@ def test_xss_payloads_never_execute(page: Any, site: SimpleNamespace) -> None:
     assert page.locator("#artifact-list", has_text=f"{XSS}.txt").count() == 1
     page.locator("#artifact-list a.artifact-link", has_text=f"{XSS}.txt").click()
     assert page.locator("#preview-text").inner_text() == "evil name"
+    page.fitscribe_expected_statuses.add(404)  # the payload's <img src=x> inside the sandboxed frame
     page.goto(f"{site.url}/runs/{site.evil}/artifacts/page.html")
-    assert XSS_SCRIPT in page.locator("#preview-text").inner_text()
+    assert XSS_SCRIPT in page.locator("#preview-text").text_content()
+    frame = page.frame_locator("#preview-frame")
+    frame.locator("body").wait_for(state="attached")
+    page.wait_for_timeout(300)  # give the payload the chance to fire
+    screenshot(page, "11_html_artifact_sandboxed")
     page.goto(f"{site.url}/runs/{site.autologged}/artifacts/estimator.html")
     page.wait_for_timeout(300)  # give any injected handler the chance to fire
     assert page.evaluate("document.images.length") == 0
@@ -357,11 +362,14 @@ def test_pages_statuses_and_security_headers(site: SimpleNamespace) -> None:
 
 def test_downloads_are_sandboxed_attachments(site: SimpleNamespace) -> None:
     with httpx.Client(base_url=site.url) as http:
-        html = http.get(f"/runs/{site.evil}/download/page.html?inline=1")
+        html = http.get(f"/runs/{site.evil}/download/page.html?inline=1")  # what the sandboxed frame shows
         assert html.status_code == 200
         assert html.headers["content-security-policy"] == "sandbox"
         assert html.headers["x-content-type-options"] == "nosniff"
-        assert html.headers["content-disposition"].startswith("attachment")  # never inline: not an image
+        assert html.headers["content-disposition"].startswith("inline")
+        assert http.get(f"/runs/{site.evil}/download/page.html").headers["content-disposition"].startswith("attachment")
+        text = http.get(f"/runs/{site.evil}/download/plots/notes.txt?inline=1")
+        assert text.headers["content-disposition"].startswith("attachment")  # only images and HTML go inline
         image = http.get(f"/runs/{site.evil}/download/plots/red.png?inline=1")
         assert image.headers["content-disposition"].startswith("inline") and image.content == _png()
         whole = http.get(f"/runs/{site.evil}/download")

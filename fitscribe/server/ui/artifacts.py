@@ -1,9 +1,10 @@
 """The artifact browser: folder listings, previews and downloads of a run's artifacts.
 
 Previews never execute content: text, JSON, YAML, CSV and MLmodel files are parsed on the server and
-rendered as escaped text or tables; HTML and SVG files are shown as text. Raw downloads carry
-``Content-Security-Policy: sandbox`` and ``X-Content-Type-Options: nosniff``, so even a browser
-told to open one inline runs no script from it. A folder downloads as a zip, streamed as it is built.
+rendered as escaped text or tables; SVG files are shown in an ``<img>`` (where scripts never run)
+and HTML files in an ``<iframe sandbox>`` (no scripts, a unique origin), each beside their source
+as text. Raw downloads carry ``Content-Security-Policy: sandbox`` and ``X-Content-Type-Options:
+nosniff``, so even a file opened directly runs no script. A folder downloads as a zip, streamed as it is built.
 """
 
 from __future__ import annotations
@@ -36,8 +37,9 @@ TEXT_LIMIT = 512 * 1024
 CSV_ROWS = 200
 REPORT_PREFIX = "fitscribe.autolog.report"
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".gif", ".webp", ".bmp", ".ico"}
-TEXT_SUFFIXES = {".txt", ".log", ".md", ".py", ".cfg", ".ini", ".toml", ".html", ".htm", ".svg", ".xml", ".sh",
+TEXT_SUFFIXES = {".txt", ".log", ".md", ".py", ".cfg", ".ini", ".toml", ".xml", ".sh",
                  ".rst", ".js", ".css", ".ipynb", ".jsonl", ".env", ".r", ".sql"}
+INLINE_KINDS = ("image", "svg", "html")
 DOWNLOAD_HEADERS = {"Content-Security-Policy": "sandbox", "X-Content-Type-Options": "nosniff",
                     "Cache-Control": "no-store"}
 
@@ -102,13 +104,16 @@ def read_autolog_reports(store: "ArtifactStore", root: list["FileInfo"]) -> list
 
 
 def preview_kind(path: str) -> str:
-    """Return how a file is previewed: ``mlmodel``, ``image``, ``json``, ``yaml``, ``csv``, ``text`` or ``binary``."""
+    """Return how a file is previewed: ``mlmodel``, ``image``, ``svg``, ``html``, ``json``, ``yaml``,
+    ``csv``, ``text`` or ``binary``."""
     name = posixpath.basename(path)
     suffix = posixpath.splitext(name)[1].lower()
     if name == "MLmodel":
         return "mlmodel"
     if suffix in IMAGE_SUFFIXES:
         return "image"
+    if suffix in (".svg", ".html", ".htm"):
+        return "svg" if suffix == ".svg" else "html"
     if suffix == ".json":
         return "json"
     if suffix in (".yaml", ".yml") or name in ("MLproject",):
@@ -305,7 +310,9 @@ async def download(request: Request) -> Response:
         return StreamingResponse(_zip_chunks(store, path), media_type="application/zip", headers=headers)
     name = posixpath.basename(path)
     media_type = mimetypes.guess_type(name)[0] or "application/octet-stream"
-    inline = request.query_params.get("inline") == "1" and preview_kind(path) == "image"
+    # shown inline only inside our pages: images in <img>, HTML in a sandboxed <iframe>; the
+    # "sandbox" CSP keeps scripts off even when the file is opened directly
+    inline = request.query_params.get("inline") == "1" and preview_kind(path) in INLINE_KINDS
     headers["Content-Disposition"] = _disposition(name, inline)
     if entry.file_size is not None:
         headers["Content-Length"] = str(entry.file_size)
