@@ -9,7 +9,6 @@ them; ``training_score`` is derived from them when the estimator uses scikit-lea
 
 from __future__ import annotations
 
-import io
 import math
 from typing import TYPE_CHECKING, Any
 
@@ -170,22 +169,7 @@ def _regressor(p: Predictions) -> dict[str, float]:
     }
 
 
-# -- plots (matplotlib's object API with the Agg canvas: the user's pyplot state is untouched) ------
-
-def _figure(width: float = 6.0, height: float = 4.5) -> Any:
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(width, height), dpi=100, layout="constrained")
-    FigureCanvasAgg(fig)
-    return fig
-
-
-def _png(fig: Any) -> bytes:
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=100)
-    return buffer.getvalue()
-
+# -- plots (drawn with Pillow, see _charts: importing matplotlib would add ~30 MB to the process) ----
 
 def log_plots(call: "TrainingCall", p: Predictions) -> None:
     """Save the confusion matrix (classifiers) and ROC/PR curves (binary) of the training predictions."""
@@ -194,9 +178,9 @@ def log_plots(call: "TrainingCall", p: Predictions) -> None:
         return
     labels = list(p.classes) if p.classes is not None else []
     try:
-        import matplotlib  # noqa: F401
+        import PIL  # noqa: F401
     except ImportError:
-        call.skip("plots", "matplotlib is not installed (pip install matplotlib)")
+        call.skip("plots", "Pillow is not installed (pip install pillow, or fitscribe[plots])")
         return
     call.step("training_confusion_matrix.png", lambda: _put(call, "training_confusion_matrix.png", _confusion(y, pred, labels)))
     proba = p.proba
@@ -222,54 +206,35 @@ def _put(call: "TrainingCall", name: str, data: bytes) -> None:
 
 
 def _confusion(y: Any, pred: Any, labels: list[Any]) -> bytes:
-    import numpy as np
     from sklearn.metrics import confusion_matrix
 
+    from fitscribe.autolog._charts import heatmap_png
+
     matrix = confusion_matrix(y, pred, labels=labels or None, normalize="true")
-    fig = _figure(5, 4.5)
-    ax = fig.add_subplot()
-    image = ax.imshow(matrix, cmap="Blues", vmin=0, vmax=1)
-    fig.colorbar(image, ax=ax)
-    ticks = np.arange(len(matrix))
-    names = [str(label) for label in labels] or [str(t) for t in ticks]
-    ax.set_xticks(ticks, names)
-    ax.set_yticks(ticks, names)
-    if len(matrix) <= 20:
-        for i in range(len(matrix)):
-            for j in range(len(matrix)):
-                ax.text(j, i, f"{matrix[i, j]:.2f}", ha="center", va="center",
-                        color="white" if matrix[i, j] > 0.5 else "black", fontsize=8)
-    ax.set_xlabel("Predicted label")
-    ax.set_ylabel("True label")
-    ax.set_title("Normalized confusion matrix (training data)")
-    return _png(fig)
+    names = [str(label) for label in labels] or [str(i) for i in range(len(matrix))]
+    return heatmap_png(matrix, names, "Normalized confusion matrix (training data)", "Predicted label", "True label")
 
 
 def _roc(y: Any, score: Any, positive: Any) -> bytes:
     from sklearn.metrics import auc, roc_curve
 
+    from fitscribe.autolog._charts import Curve, curves_png
+
     fpr, tpr, _ = roc_curve(y, score, pos_label=positive)
-    fig = _figure()
-    ax = fig.add_subplot()
-    ax.plot(fpr, tpr, label=f"AUC = {auc(fpr, tpr):.3f}")
-    ax.plot([0, 1], [0, 1], linestyle="--", color="grey", linewidth=1)
-    ax.set_xlabel(f"False positive rate (positive label: {positive})")
-    ax.set_ylabel("True positive rate")
-    ax.set_title("ROC curve (training data)")
-    ax.legend(loc="lower right")
-    return _png(fig)
+    return curves_png(
+        [Curve(fpr, tpr, f"AUC = {auc(fpr, tpr):.3f}"), Curve([0, 1], [0, 1], dashed=True, color=(128, 128, 128))],
+        "ROC curve (training data)", f"False positive rate (positive label: {positive})", "True positive rate",
+    )
 
 
 def _pr(y: Any, score: Any, positive: Any) -> bytes:
     from sklearn.metrics import average_precision_score, precision_recall_curve
 
+    from fitscribe.autolog._charts import Curve, curves_png
+
     precision, recall, _ = precision_recall_curve(y, score, pos_label=positive)
-    fig = _figure()
-    ax = fig.add_subplot()
     ap = average_precision_score(y, score, pos_label=positive)
-    ax.plot(recall, precision, label=f"AP = {ap:.3f}")
-    ax.set_xlabel(f"Recall (positive label: {positive})")
-    ax.set_ylabel("Precision")
-    ax.set_title("Precision-recall curve (training data)")
-    ax.legend(loc="lower left")
-    return _png(fig)
+    return curves_png(
+        [Curve(recall, precision, f"AP = {ap:.3f}")],
+        "Precision-recall curve (training data)", f"Recall (positive label: {positive})", "Precision", legend="lower left",
+    )

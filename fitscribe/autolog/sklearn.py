@@ -318,7 +318,7 @@ def autolog(
         log_model_signatures: Store the model's signature, inferred from the first rows.
         log_datasets: Record the training dataset as a run input.
         log_training_metrics: Compute training metrics from one prediction pass.
-        log_plots: Save the confusion matrix and ROC/PR curves (needs matplotlib).
+        log_plots: Save the confusion matrix and ROC/PR curves (PNG, drawn with Pillow).
         disable: Switch off and restore every patched method.
         exclusive: Never log into a run you started.
         silent: Emit no warnings from autolog itself.
