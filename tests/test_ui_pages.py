@@ -109,6 +109,14 @@ def _names(page: Any) -> list[str]:
     return page.locator("#runs-table tbody a.run-link").all_inner_texts()
 
 
+def _wait_until(page: Any, expression: str, timeout_s: float = 60) -> None:
+    """Poll a JS expression until true (``wait_for_function`` polls with eval, which the CSP refuses)."""
+    deadline = time.monotonic() + timeout_s
+    while not page.evaluate(expression):
+        assert time.monotonic() < deadline, f"still false after {timeout_s} s: {expression}"
+        page.wait_for_timeout(50)
+
+
 # -- browser --------------------------------------------------------------------------------------------
 def test_newcomer_walks_experiment_runs_run_and_artifacts(page: Any, site: SimpleNamespace) -> None:
     page.goto(site.url + "/")
@@ -129,7 +137,7 @@ def test_newcomer_walks_experiment_runs_run_and_artifacts(page: Any, site: Simpl
     assert "sklearn" in report.inner_text() and "LogisticRegression" in report.inner_text()
     assert "dataset" in page.locator("#datasets").inner_text()
     assert page.locator("#plots img").count() == 3
-    page.wait_for_function("[...document.querySelectorAll('#plots img')].every((i) => i.complete && i.naturalWidth > 0)")
+    _wait_until(page, "[...document.querySelectorAll('#plots img')].every((i) => i.complete && i.naturalWidth > 0)")
     screenshot(page, "03_run_autologged")
 
     page.locator("#artifact-list a.artifact-link", has_text="model/").click()
@@ -143,7 +151,7 @@ def test_newcomer_walks_experiment_runs_run_and_artifacts(page: Any, site: Simpl
     page.goto(f"{site.url}/runs/{site.autologged}/artifacts/training_roc_curve.png")
     image = page.locator("#preview-image")
     image.wait_for()
-    page.wait_for_function("document.getElementById('preview-image').naturalWidth > 0")
+    _wait_until(page, "document.getElementById('preview-image').naturalWidth > 0")
     screenshot(page, "05_image_artifact")
 
 
@@ -199,6 +207,19 @@ def test_sort_by_metric_last_min_max(page: Any, site: SimpleNamespace) -> None:
     page.locator("#runs-table th[data-order='params.`depth`']").click()  # params sort as strings
     page.wait_for_selector("#runs-table[data-ready] th.sorted-desc[data-order='params.`depth`']")
     assert _names(page) == ["rank-high", "rank-mid", "rank-low"]
+
+
+def test_paging_with_load_more(page: Any, site: SimpleNamespace) -> None:
+    _runs_table(page, site, "?page_size=3")
+    assert len(_names(page)) == 3 and page.is_visible("#more-button")
+    first = _names(page)
+    page.click("#more-button")
+    page.locator("#runs-table tbody a.run-link").nth(5).wait_for()
+    page.click("#more-button")
+    page.locator("#runs-table tbody a.run-link").nth(6).wait_for()
+    names = _names(page)
+    assert names[:3] == first and len(set(names)) == 7 and page.is_hidden("#more-button")
+    assert page.locator("#runs-count").inner_text() == "7 runs loaded"
 
 
 def test_nested_runs_expand(page: Any, site: SimpleNamespace) -> None:
@@ -355,6 +376,7 @@ def test_pages_statuses_and_security_headers(site: SimpleNamespace) -> None:
         assert http.get("/experiments/99999").status_code == 404
         assert http.get("/runs").status_code == 400
         assert http.get(f"/experiments/{site.experiment_id}?refresh=0").status_code == 400
+        assert "page_size must be a whole number from 1 to 1000" in http.get(f"/experiments/{site.experiment_id}?page_size=x").text
         assert http.get(f"/runs/{site.evil}/artifacts/nothing-here").status_code == 404
         assert http.get(f"/runs/{site.evil}/artifacts/plots/../../x").status_code in (400, 404)
         assert http.get(f"/runs/{site.evil}/download/%2e%2e/%2e%2e/x").status_code == 400

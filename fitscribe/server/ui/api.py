@@ -17,7 +17,7 @@ from fitscribe.entities import Run
 from fitscribe.errors import InvalidValueError
 from fitscribe.server.errors import error_response
 from fitscribe.server.state import ServerState
-from fitscribe.server.ui.pages import PARENT_TAG, run_summary_fields, split_ids
+from fitscribe.server.ui.pages import PARENT_TAG, run_summary_fields, split_ids, whole_number
 
 __all__ = ["api_routes", "run_row", "PAGE_SIZE", "SUMMARY_CAP"]
 
@@ -77,10 +77,7 @@ def _finite(value: float | None) -> float | str | None:
 
 
 def _max_results(request: Request) -> int:
-    text = request.query_params.get("max_results") or str(PAGE_SIZE)
-    if not text.isdigit() or not 1 <= int(text) <= MAX_PAGE_SIZE:
-        raise InvalidValueError(f"max_results must be a whole number from 1 to {MAX_PAGE_SIZE}, not {text!r}.")
-    return int(text)
+    return whole_number(request.query_params.get("max_results"), "max_results", 1, MAX_PAGE_SIZE, PAGE_SIZE)
 
 
 def runs_api(request: Request, s: ServerState) -> dict[str, Any]:

@@ -20,7 +20,7 @@ from fitscribe.server.errors import error_body
 from fitscribe.server.state import ServerState
 from fitscribe.server.ui.templating import render
 
-__all__ = ["page_routes", "page", "PageFn", "PARENT_TAG", "NOTE_TAG", "split_ids", "run_summary_fields"]
+__all__ = ["page_routes", "page", "PageFn", "PARENT_TAG", "NOTE_TAG", "split_ids", "whole_number", "run_summary_fields"]
 
 PARENT_TAG = "mlflow.parentRunId"
 NOTE_TAG = "mlflow.note.content"
@@ -112,22 +112,24 @@ def _runs_table(request: Request, s: ServerState, ids: list[str]) -> tuple[str, 
         "experiment_ids": [e.experiment_id for e in experiments],
         "filter": request.query_params.get("filter", ""),
         "order_by": request.query_params.get("order_by", ""),
-        "refresh_ms": _refresh_ms(request.query_params.get("refresh")),
+        # ?refresh=<seconds> between polls of running runs; ?page_size=<runs> per page
+        "refresh_ms": 1000 * whole_number(request.query_params.get("refresh"), "refresh", 1, 3600, 5),
+        "page_size": whole_number(request.query_params.get("page_size"), "page_size", 1, 1000, 100),
     }
     return "runs.html", {"title": title, "experiments": experiments, "config": config}
 
 
-def _refresh_ms(text: str | None) -> int:
-    """Live-refresh period of running runs: ``?refresh=<seconds>`` (1 to 3600), default 5 s.
+def whole_number(text: str | None, name: str, low: int, high: int, default: int) -> int:
+    """Read a whole-number query parameter in ``[low, high]`` (``default`` when absent).
 
     Raises:
-        InvalidValueError: The value is not a whole number of seconds in range.
+        InvalidValueError: The value is not a whole number in range.
     """
-    if text is None:
-        return 5000
-    if not text.isdigit() or not 1 <= int(text) <= 3600:
-        raise InvalidValueError(f"refresh must be a whole number of seconds from 1 to 3600, not {text!r}.")
-    return int(text) * 1000
+    if text is None or text == "":
+        return default
+    if not text.isdigit() or not low <= int(text) <= high:
+        raise InvalidValueError(f"{name} must be a whole number from {low} to {high}, not {text!r}.")
+    return int(text)
 
 
 # -- run page ------------------------------------------------------------------------------------------

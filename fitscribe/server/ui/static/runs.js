@@ -68,7 +68,7 @@ function orderField(column) {
 
 // -- loading ---------------------------------------------------------------------------------------
 function query(extra = {}) {
-  const params = new URLSearchParams({ experiment_ids: config.experiment_ids.join(","), ...extra });
+  const params = new URLSearchParams({ experiment_ids: config.experiment_ids.join(","), max_results: config.page_size, ...extra });
   if (state.filter) params.set("filter", state.filter);
   if (state.orderBy) params.set("order_by", state.orderBy);
   if (nestedBox.checked) params.set("nested", "1");
