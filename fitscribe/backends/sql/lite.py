@@ -1,7 +1,8 @@
 """The embedded store's hot path on the standard library's ``sqlite3``, without SQLAlchemy.
 
-Opening an embedded (SQLite) store and creating, ending and logging to runs are what a training
-script does; importing SQLAlchemy alone costs more than all of that together. So on SQLite:
+Opening an embedded (SQLite) store, finding or creating an experiment and creating, ending and
+logging to runs are what a training script does; importing SQLAlchemy alone costs more than all of
+that together. So on SQLite:
 
 - :class:`LiteDatabase` opens the file with the same settings as the SQLAlchemy engine (WAL,
   ``synchronous=NORMAL``, a minute's busy timeout, foreign keys, case-sensitive LIKE), checks the
@@ -12,8 +13,8 @@ script does; importing SQLAlchemy alone costs more than all of that together. So
   ``writes.Writer`` that the store's hot paths call, with the same signatures, so the store states
   each rule once and either writer executes it (rows.py holds what they share).
 
-Everything else (search, reads of whole runs, experiments, the registry) goes through SQLAlchemy,
-imported on first use. Each write is one ``BEGIN IMMEDIATE`` transaction committed before return.
+Everything else (searches, reads of whole runs, experiment updates, the registry) goes through
+SQLAlchemy, imported on first use. Each write is one ``BEGIN IMMEDIATE`` transaction committed before return.
 """
 
 from __future__ import annotations
@@ -41,6 +42,8 @@ __all__ = [
     "run_info",
     "experiment",
     "schema_version_error",
+    "current_revision",
+    "create_schema",
     "LiteDatabase",
     "LiteWriter",
 ]
