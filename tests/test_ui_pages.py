@@ -382,6 +382,17 @@ def test_pages_statuses_and_security_headers(site: SimpleNamespace) -> None:
         assert http.get(f"/runs/{site.evil}/download/%2e%2e/%2e%2e/x").status_code == 400
 
 
+def test_run_page_survives_an_unusable_artifact_store(site: SimpleNamespace) -> None:
+    experiment_id = site.client.create_experiment("elsewhere", artifact_location="nosuch://bucket/x")
+    run = site.client.create_run(experiment_id, run_name="far-away")
+    site.client.set_terminated(run.info.run_id)
+    answer = httpx.get(f"{site.url}/runs/{run.info.run_id}")
+    assert answer.status_code == 200 and "far-away" in answer.text
+    assert 'id="artifact-error"' in answer.text and "nosuch" in answer.text
+    assert httpx.get(f"{site.url}/runs/{run.info.run_id}/artifacts").status_code == 400
+    site.client.delete_experiment(experiment_id)
+
+
 def test_downloads_are_sandboxed_attachments(site: SimpleNamespace) -> None:
     with httpx.Client(base_url=site.url) as http:
         html = http.get(f"/runs/{site.evil}/download/page.html?inline=1")  # what the sandboxed frame shows

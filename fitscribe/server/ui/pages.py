@@ -15,7 +15,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from fitscribe.entities import Run, ViewType
-from fitscribe.errors import InvalidValueError
+from fitscribe.errors import FitscribeError, InvalidValueError
 from fitscribe.server.errors import error_body
 from fitscribe.server.state import ServerState
 from fitscribe.server.ui.templating import render
@@ -160,8 +160,12 @@ def run_page(request: Request, s: ServerState) -> tuple[str, dict[str, Any]]:
             parent = None
     children = s.tracking.search_runs([run.info.experiment_id], f"tags.`{PARENT_TAG}` = '{run.info.run_id}'",
                                       max_results=200, order_by=["attributes.start_time DESC"])
-    store = s.artifact_store_for(run.info.artifact_uri)
-    artifacts = list_folder(store, "")
+    try:  # an unreachable artifact store must not hide the rest of the run
+        store = s.artifact_store_for(run.info.artifact_uri)
+        artifacts = list_folder(store, "")
+        reports, artifact_error = read_autolog_reports(store, artifacts), None
+    except (FitscribeError, OSError) as exc:
+        artifacts, reports, artifact_error = [], [], f"The artifacts could not be listed: {exc}"
     summaries = run.data.metric_summaries
     metrics = []
     for i, key in enumerate(sorted(run.data.metrics)):
@@ -179,7 +183,7 @@ def run_page(request: Request, s: ServerState) -> tuple[str, dict[str, Any]]:
         "user_tags": sorted((k, v) for k, v in tags.items() if not k.startswith("mlflow.")),
         "system_tags": sorted((k, v) for k, v in tags.items() if k.startswith("mlflow.")),
         "note": tags.get(NOTE_TAG, ""), "datasets": run.inputs.dataset_inputs, "artifacts": artifacts,
-        "reports": read_autolog_reports(store, artifacts),
+        "reports": reports, "artifact_error": artifact_error,
         "images": [a for a in artifacts if not a.is_dir and preview_kind(a.path) == "image"][:MAX_THUMBNAILS],
     }
 
