@@ -301,6 +301,11 @@ def test_experiments_create_rename_delete(page: Any, site: SimpleNamespace) -> N
     with page.expect_navigation():  # the page reloads once the experiment is deleted
         row.locator("button.confirm-delete").click()
     page.wait_for_selector("#experiments tr[data-name=scratch-2]", state="detached")
+    page.click("text=Deleted experiments")
+    with page.expect_navigation():
+        page.locator("#experiments tr[data-name=scratch-2] button.restore").click()
+    page.goto(site.url + "/")
+    page.locator("#experiments tr[data-name=scratch-2]").wait_for()
     page.fitscribe_expected_statuses.add(400)
     page.fill("#new-experiment-name", "demo")  # taken: the store's message is shown
     page.click("#create-experiment button")
