@@ -491,3 +491,34 @@ def test_download_names_cannot_break_the_header() -> None:
     header = _disposition('a\r\nSet-Cookie: x"é.txt', inline=False)
     assert "\r" not in header and "\n" not in header
     assert header.startswith('attachment; filename="a__Set-Cookie: x__.txt"; filename*=UTF-8\'\'a__Set-Cookie%3A%20x%22%C3%A9.txt')
+
+
+def test_runs_api_on_every_database(tracking_uri: str, tmp_path: Path) -> None:
+    """The queries the runs table makes (nested view, sort by a metric, children, keys) on SQLite,
+    PostgreSQL and MariaDB."""
+    import fitscribe
+
+    client = fitscribe.Client(tracking_uri=tracking_uri)
+    experiment_id = client.create_experiment("db", artifact_location=str(tmp_path / "artifacts"))
+    parent = client.create_run(experiment_id, run_name="parent").info.run_id
+    ids = {}
+    for name, acc in (("a", 0.1), ("b", 0.8)):
+        run_id = client.create_run(experiment_id, run_name=name, tags={"mlflow.parentRunId": parent}).info.run_id
+        client.log_metric(run_id, "acc", acc)
+        client.log_param(run_id, "depth", str(acc))
+        ids[name] = run_id
+    client.flush()
+    with serve_app(tracking_uri, artifact_uri=str(tmp_path / "artifacts")) as url, httpx.Client(base_url=url) as http:
+        top = http.get("/ui/api/runs", params={"experiment_ids": experiment_id, "nested": "1"}).json()
+        assert [r["run_name"] for r in top["runs"]] == ["parent"]
+        found = http.get("/ui/api/runs/has-children", params={"experiment_ids": experiment_id, "run_ids": parent}).json()
+        assert found["has_children"] == [parent]
+        children = http.get("/ui/api/runs/children", params={"parent": parent}).json()["runs"]
+        assert sorted(r["run_name"] for r in children) == ["a", "b"]
+        flat = http.get("/ui/api/runs", params={"experiment_ids": experiment_id, "order_by": "metrics.`acc` DESC"}).json()
+        assert [r["run_name"] for r in flat["runs"]] == ["b", "a", "parent"]  # no metric: last
+        assert flat["runs"][0]["metrics"]["acc"] == [0.8, 0.8, 0.8]
+        keys = http.get("/ui/api/runs/columns", params={"experiment_ids": experiment_id}).json()
+        assert keys["metrics"] == ["acc"] and keys["params"] == ["depth"]
+        assert http.get(f"/runs/{ids['a']}").status_code == 200
+    client.close()
