@@ -296,8 +296,8 @@ def test_hashing_writer_matches_sha256_with_reused_buffers() -> None:
 
 
 @pytest.mark.parametrize("batch", [1 << 20, 1000])  # one batch per MiB; and many, big chunks sliced
-@pytest.mark.parametrize("target", ["file", "memory"])
-def test_threaded_writer_writes_and_hashes_everything(batch: int, target: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize(("target", "ahead"), [("file", 2), ("file", 0), ("memory", 2)])  # ahead=0: all inline
+def test_threaded_writer_writes_and_hashes_everything(batch: int, target: str, ahead: int, tmp_path: Path) -> None:
     import hashlib
     import io
     import pickle
@@ -307,7 +307,7 @@ def test_threaded_writer_writes_and_hashes_everything(batch: int, target: str, t
     payload = {"big": np.arange(300_000, dtype=np.float64), "small": [1, 2], "text": "x" * 5000}
     buffer = bytearray(b"tail")
     with open(tmp_path / "p.pkl", "wb") if target == "file" else io.BytesIO() as fh:
-        with ThreadedHashWriter(fh, batch=batch) as writer:
+        with ThreadedHashWriter(fh, batch=batch, ahead=ahead) as writer:
             pickle.dump(payload, writer, protocol=5)
             writer.write(memoryview(buffer))
             buffer[:] = b"XXXX"  # a writer that refills its buffer: what was given must be kept
