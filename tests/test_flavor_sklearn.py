@@ -319,10 +319,12 @@ def test_threaded_writer_writes_and_hashes_everything(batch: int, target: str, a
 
 
 def test_threaded_writer_raises_write_errors_and_stops_its_helper(tmp_path: Path) -> None:
-    import threading
+    import _thread
+    import time
 
     from fitscribe.flavors.model import ThreadedHashWriter
 
+    threads = _thread._count()
     (tmp_path / "ro.bin").write_bytes(b"")
     with open(tmp_path / "ro.bin", "rb") as fh:  # a descriptor the helper cannot write to
         with ThreadedHashWriter(fh, batch=10) as writer:
@@ -331,7 +333,11 @@ def test_threaded_writer_raises_write_errors_and_stops_its_helper(tmp_path: Path
                 writer.finish()
     with open(tmp_path / "w.bin", "wb") as fh:
         with pytest.raises(RuntimeError, match="pickler failed"):
-            with ThreadedHashWriter(fh) as writer:
-                writer.write(b"y" * 10)
+            with ThreadedHashWriter(fh, batch=10) as writer:
+                writer.write(b"y" * 100)  # a full batch: the helper starts
                 raise RuntimeError("pickler failed")
-    assert not [t for t in threading.enumerate() if t.name == "fitscribe-writer"]
+    for _ in range(500):  # a helper that has returned may take a moment to leave the thread count
+        if _thread._count() == threads:
+            break
+        time.sleep(0.01)
+    assert _thread._count() == threads
