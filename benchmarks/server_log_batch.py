@@ -96,12 +96,12 @@ def main() -> None:
     for store_name, uris in stores:
         with tempfile.TemporaryDirectory() as tmp:
             servers = {}
-            for kind in kinds:
-                uri = uris[kind] or f"sqlite:///{os.path.join(tmp, kind + '.db')}"
-                servers[kind] = Server(kind, uri, os.path.join(tmp, f"{kind}-artifacts"))
-                servers[kind].start()
-                measure(servers[kind].port, 1, 3)  # warm-up, not counted: first-use imports and caches
             try:
+                for kind in kinds:
+                    uri = uris[kind] or f"sqlite:///{os.path.join(tmp, kind + '.db')}"
+                    servers[kind] = Server(kind, uri, os.path.join(tmp, f"{kind}-artifacts"))
+                    servers[kind].start()
+                    measure(servers[kind].port, 1, 3)  # warm-up, not counted: first-use imports and caches
                 for clients in args.clients:
                     rates: dict[str, list[float]] = {kind: [] for kind in kinds}
                     for round_ in range(args.rounds):
@@ -115,15 +115,19 @@ def main() -> None:
             finally:
                 for server in servers.values():
                     server.stop()
+    if args.postgres:
+        for kind in kinds:
+            _fresh_database(args.postgres, f"bench_{kind}", create=False)  # dropped
 
 
-def _fresh_database(admin_uri: str, name: str) -> str:
-    """Create (or recreate) a PostgreSQL database with psycopg; return its URI."""
+def _fresh_database(admin_uri: str, name: str, create: bool = True) -> str:
+    """Create (or recreate; or only drop) a PostgreSQL database with psycopg; return its URI."""
     import psycopg
 
     with psycopg.connect(admin_uri.replace("postgresql+psycopg://", "postgresql://"), autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
-        conn.execute(f'CREATE DATABASE "{name}"')
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        if create:
+            conn.execute(f'CREATE DATABASE "{name}"')
     base, _, _ = admin_uri.rpartition("/")
     return f"{base}/{name}"
 

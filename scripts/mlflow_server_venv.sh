@@ -4,7 +4,8 @@
 #
 # Usage: bash scripts/mlflow_server_venv.sh [BASE_PYTHON]     (default: .venv/bin/python, else python3)
 # Env:   FITSCRIBE_MLFLOW_SERVER_VENV  where to create it (default: .venv-mlflow-server at the repo root)
-#        FITSCRIBE_MLFLOW_SERVER_SPEC  the requirement (default: mlflow==3.17.2)
+#        FITSCRIBE_MLFLOW_SERVER_SPEC  the requirements (default: mlflow==3.17.2 and psycopg[binary], its
+#                                      PostgreSQL driver, for the PostgreSQL comparison)
 # Prints the venv's python as its last line. A second run with nothing changed returns at once.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,7 +13,7 @@ cd "$(dirname "$0")/.."
 BASE_PYTHON=${1:-.venv/bin/python}
 [ -x "$BASE_PYTHON" ] || BASE_PYTHON=$(command -v python3)
 VENV=${FITSCRIBE_MLFLOW_SERVER_VENV:-.venv-mlflow-server}
-SPEC=${FITSCRIBE_MLFLOW_SERVER_SPEC:-mlflow==3.17.2}
+SPEC=${FITSCRIBE_MLFLOW_SERVER_SPEC:-mlflow==3.17.2 psycopg[binary]}
 STAMP="$VENV/.fitscribe-requested"
 
 if [ -x "$VENV/bin/mlflow" ] && [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$SPEC" ]; then
@@ -20,7 +21,8 @@ if [ -x "$VENV/bin/mlflow" ] && [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$SPEC"
   exit 0
 fi
 [ -x "$VENV/bin/python" ] || "$BASE_PYTHON" -m venv "$VENV"
-"$VENV/bin/python" -m pip install --quiet --disable-pip-version-check "$SPEC" \
+read -r -a SPEC_ARGS <<< "$SPEC"   # one requirement per word, never glob-expanded
+"$VENV/bin/python" -m pip install --quiet --disable-pip-version-check "${SPEC_ARGS[@]}" \
   2> >(grep -v "is ignored: it is neither a file nor a directory" >&2)   # harmless, about absent local indexes
 "$VENV/bin/mlflow" --version >/dev/null   # fail here if the server cannot start at all
 printf '%s' "$SPEC" > "$STAMP"

@@ -337,3 +337,71 @@ def test_sync_needs_a_tracking_server(tmp_path: Path, capsys: pytest.CaptureFixt
 
     assert main(["sync", "--tracking-uri", str(tmp_path / "store")]) == 1
     assert "is not a tracking server" in capsys.readouterr().err
+
+
+def test_request_ids_older_than_the_retention_are_pruned(tmp_path: Path) -> None:
+    """About one insert in PRUNE_ONE_IN (by a hash of its id) deletes ids past the retention."""
+    import zlib
+
+    import sqlalchemy as sa
+
+    from fitscribe.backends.sql import request_ids, tables
+
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'ids.db'}")
+    tables.metadata.create_all(engine, tables=[tables.request_ids])
+    now = int(time.time() * 1000)
+    pruning = next(f"id-{n:08d}" for n in range(100_000) if zlib.crc32(f"id-{n:08d}".encode()) % request_ids.PRUNE_ONE_IN == 0)
+    quiet = next(f"id-{n:08d}" for n in range(100_000) if zlib.crc32(f"id-{n:08d}".encode()) % request_ids.PRUNE_ONE_IN)
+    with engine.begin() as conn:
+        conn.execute(tables.request_ids.insert(), [{"request_id": "old-00001", "created_time": now - request_ids.RETENTION_MS - 1},
+                                                   {"request_id": "new-00001", "created_time": now - 1000}])
+        request_ids.record(conn, quiet)
+        assert request_ids.applied(conn, "old-00001")  # not this one's turn to prune
+        request_ids.record(conn, pruning)
+        assert not request_ids.applied(conn, "old-00001")
+        assert all(request_ids.applied(conn, i) for i in ("new-00001", quiet, pruning))
+    engine.dispose()
+
+
+def test_a_run_left_open_at_exit_with_the_server_down_is_ended_in_the_journal(tmp_path: Path, journal_dir: Path) -> None:
+    """The exit hooks journal the points and the run's end (after them, even though the store's own
+    hook has closed it by then); a later store replays both in order."""
+    server = ServerProcess(f"sqlite:///{tmp_path / 'tracking.db'}", tmp_path / "artifacts")
+    url = server.start()
+    ready, go = tmp_path / "ready", tmp_path / "go"
+    script = f"""
+import os, time, fitscribe
+fitscribe.set_tracking_uri({url!r})
+print(fitscribe.start_run().info.run_id, flush=True)
+fitscribe.log_metric("a", 0.0, step=0)
+fitscribe.flush()
+open({str(ready)!r}, "w").close()
+while not os.path.exists({str(go)!r}):
+    time.sleep(0.01)
+for step in range(1, 100):
+    fitscribe.log_metric("a", float(step), step=step)
+# the script ends with its run open
+"""
+    env = {**os.environ, "FITSCRIBE_REST_JOURNAL_DIR": str(journal_dir)}
+    child = subprocess.Popen([sys.executable, "-c", script], env=env, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while not ready.exists():
+        assert child.poll() is None and time.monotonic() < deadline, child.communicate()
+        time.sleep(0.01)
+    server.kill()
+    go.touch()
+    out, err = child.communicate(timeout=120)
+    assert child.returncode == 0 and "fitscribe sync" in err, err
+    names = sorted(p.name for p in _journal_files(journal_dir) if p.suffix == ".jsonl")
+    assert b"runs/update" in (next(journal_dir.rglob(names[-1]))).read_bytes()  # the end comes last
+    server.start()
+    try:
+        store = RestTrackingStore(url)
+        store.sync()
+        run_id = out.split()[0]
+        assert [m.step for m in store.get_metric_history(run_id, "a")] == list(range(100))
+        assert store.get_run(run_id).info.status == RunStatus.FINISHED
+        store.close()
+    finally:
+        server.kill()

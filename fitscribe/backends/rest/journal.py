@@ -5,7 +5,7 @@ unsent ``runs/log-batch`` bodies here instead of keeping them in memory, and sen
 the server answers: on the next flush, when the queue finds the server back, or from the next
 store (in this or another process) that logs to the same server.
 
-Layout: ``<journal dir>/<server key>/<pid>-<random>.jsonl``, where the journal dir is
+Layout: ``<journal dir>/<server key>/<creation time ns>-<pid>-<random>.jsonl``, where the journal dir is
 ``$FITSCRIBE_REST_JOURNAL_DIR``, else ``~/.cache/fitscribe/rest-journal``, and the server key a hash
 of the server's base URL. A file is one JSON object per line: a log-batch body with its request id
 under ``_id`` (sent as a header, not in the body), or another idempotent request (``runs/update``,
@@ -25,6 +25,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import time
 import uuid
 from typing import IO, Any, Callable, Iterator
 
@@ -169,7 +170,8 @@ class RestJournal:
             return
         if self._own is None:
             os.makedirs(self.folder, exist_ok=True)
-            path = os.path.join(self.folder, f"{os.getpid()}-{uuid.uuid4().hex[:12]}.jsonl")
+            # named by creation time first, so replaying files in name order keeps their order
+            path = os.path.join(self.folder, f"{time.time_ns():020d}-{os.getpid()}-{uuid.uuid4().hex[:8]}.jsonl")
             handle = open(path, "ab")
             _try_lock(handle)
             self._own = _File(path, handle)

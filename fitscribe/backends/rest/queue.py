@@ -205,7 +205,10 @@ class WriteQueue:
     def _nudge(self, count: int) -> None:
         """Start the sender if needed; wake it for a full batch; wait while the queue is full."""
         if not self._running():
-            self.start()
+            try:
+                self.start()
+            except RuntimeError:  # no new threads at interpreter shutdown: drain() sends from its caller
+                return
         if count >= MAX_METRICS:
             self._wake.set()
         if count >= self.max_pending:
@@ -247,6 +250,8 @@ class WriteQueue:
             force: Run a full cycle even with nothing queued (adopting and replaying journals).
         """
         if not self._running():
+            if self._metrics or self._others or self._requests or self._stash:
+                self._step()  # no sender thread (interpreter shutdown): send or journal from here
             return
         with self._lock:
             idle = not (self._metrics or self._others or self._requests or self._busy or self._stash)
@@ -324,6 +329,8 @@ class WriteQueue:
             self._wake.set()
             assert self._thread is not None
             self._thread.join(self.outage_budget + self.request_timeout + 5)
+        else:
+            self.drain()  # items queued with no sender thread: sent or journaled from here
         self._thread = None
         waiting = self.offline_message() if self.waiting() else None
         self.journal.release()
