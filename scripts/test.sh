@@ -21,8 +21,8 @@ export FITSCRIBE_MLFLOW_PYTHON="$(cd "${FITSCRIBE_MLFLOW_VENV:-.venv-mlflow}" &&
 
 # The UI's browser tests drive Debian's Chromium (never a browser downloaded by Playwright).
 if ! command -v chromium >/dev/null && command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
-  apt-get install -y -q chromium >/dev/null 2>&1 \
-    || { apt-get update -q >/dev/null && apt-get install -y -q chromium >/dev/null; }
+  apt-get install -y -q chromium fonts-liberation >/dev/null 2>&1 \
+    || { apt-get update -q >/dev/null && apt-get install -y -q chromium fonts-liberation >/dev/null; }
 fi
 
 # The store suite runs on SQLite, PostgreSQL and MariaDB: start the servers if they are down.
