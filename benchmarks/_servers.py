@@ -101,10 +101,12 @@ def health(port: int) -> bool:
         conn.close()
 
 
-def post(conn: http.client.HTTPConnection, endpoint: str, body: bytes | dict[str, Any]) -> dict[str, Any]:
+def post(conn: http.client.HTTPConnection, endpoint: str, body: bytes | dict[str, Any],
+         headers: dict[str, str] | None = None) -> dict[str, Any]:
     """POST a JSON body to ``/api/2.0/mlflow/<endpoint>`` on a kept-alive connection; return the answer."""
     data = body if isinstance(body, bytes) else json.dumps(body).encode()
-    conn.request("POST", f"/api/2.0/mlflow/{endpoint}", body=data, headers={"Content-Type": "application/json"})
+    conn.request("POST", f"/api/2.0/mlflow/{endpoint}", body=data,
+                 headers={"Content-Type": "application/json", **(headers or {})})
     response = conn.getresponse()
     payload = response.read()
     if response.status != 200:

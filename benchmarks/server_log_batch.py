@@ -9,6 +9,7 @@ concurrent client processes, after a warm-up of 3 requests. Rounds alternate bet
 ratio (target: >= 5x).
 
     python benchmarks/server_log_batch.py [--requests 20] [--rounds 3] [--clients 1 4] [--postgres URI]
+                                          [--request-ids]
 
 The full MLflow server is not in .venv-mlflow (mlflow-skinny); build .venv-mlflow-server with
 ``bash scripts/mlflow_server_venv.sh``. Without it only fitscribe's figures are printed.
@@ -25,10 +26,13 @@ import statistics
 import sys
 import tempfile
 import time
+import uuid
 from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _servers import BUILD_HINT, Server, create_run, mlflow_available, post  # noqa: E402
+
+REQUEST_ID_HEADER = "X-Fitscribe-Request-Id"
 
 KEYS, STEPS_PER_KEY = 10, 100  # 1,000 metrics per request
 
@@ -44,25 +48,27 @@ def _bodies(run_id: str, requests: int) -> list[bytes]:
     return bodies
 
 
-def _client(port: int, requests: int, go: Any, ready: Any, results: Any) -> None:
+def _client(port: int, requests: int, ids: bool, go: Any, ready: Any, results: Any) -> None:
     """One client process: its own run and connection; sends its requests once ``go`` is set."""
     bodies = _bodies(create_run(port), requests)
+    headers = [{REQUEST_ID_HEADER: uuid.uuid4().hex} if ids else {} for _ in bodies]
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=300)
     post(conn, "runs/log-batch", json.loads(bodies[0]) | {"metrics": []})  # connect and warm the handler
     ready.release()
     go.wait()
     started = time.perf_counter()
-    for body in bodies:
-        post(conn, "runs/log-batch", body)
+    for body, extra in zip(bodies, headers):
+        post(conn, "runs/log-batch", body, extra)
     results.put((started, time.perf_counter()))
     conn.close()
 
 
-def measure(port: int, clients: int, requests: int) -> float:
+def measure(port: int, clients: int, requests: int, ids: bool = False) -> float:
     """Return requests/s of ``clients`` concurrent client processes, ``requests`` each."""
     context = multiprocessing.get_context("fork")
     go, ready, results = context.Event(), context.Semaphore(0), context.Queue()
-    workers = [context.Process(target=_client, args=(port, requests, go, ready, results)) for _ in range(clients)]
+    workers = [context.Process(target=_client, args=(port, requests, ids, go, ready, results))
+               for _ in range(clients)]
     for worker in workers:
         worker.start()
     for _ in workers:
@@ -82,6 +88,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="rounds per server, taken in turns")
     parser.add_argument("--clients", type=int, nargs="+", default=[1, 4], help="concurrent client processes")
     parser.add_argument("--postgres", metavar="URI", help="also on PostgreSQL: an admin URI (two databases are created)")
+    parser.add_argument("--request-ids", action="store_true",
+                        help=f"send {REQUEST_ID_HEADER} as fitscribe's client does (applied once; mlflow ignores it)")
     args = parser.parse_args()
     kinds = ["fitscribe"] + (["mlflow"] if mlflow_available() else [])
     if "mlflow" not in kinds:
@@ -90,7 +98,8 @@ def main() -> None:
     if args.postgres:
         stores.append(("postgresql", {kind: _fresh_database(args.postgres, f"bench_{kind}") for kind in kinds}))
     print(f"log-batch of {KEYS * STEPS_PER_KEY} metrics, {args.requests} requests per client, {args.rounds} rounds "
-          f"in turns, 1 server worker each; machine: {os.cpu_count()} CPUs")
+          f"in turns, 1 server worker each{', with request ids' if args.request_ids else ''}; "
+          f"machine: {os.cpu_count()} CPUs")
     print(f"{'store':<11}{'clients':>8}" + "".join(f"{kind + ' req/s':>18}" for kind in kinds)
           + ("   fitscribe / mlflow" if len(kinds) == 2 else ""))
     for store_name, uris in stores:
@@ -106,7 +115,7 @@ def main() -> None:
                     rates: dict[str, list[float]] = {kind: [] for kind in kinds}
                     for round_ in range(args.rounds):
                         for kind in (kinds if round_ % 2 == 0 else kinds[::-1]):
-                            rates[kind].append(measure(servers[kind].port, clients, args.requests))
+                            rates[kind].append(measure(servers[kind].port, clients, args.requests, args.request_ids))
                     medians = {kind: statistics.median(rates[kind]) for kind in kinds}
                     row = f"{store_name:<11}{clients:>8}" + "".join(f"{medians[k]:>18.1f}" for k in kinds)
                     if len(kinds) == 2:
