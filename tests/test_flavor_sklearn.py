@@ -341,3 +341,23 @@ def test_threaded_writer_raises_write_errors_and_stops_its_helper(tmp_path: Path
             break
         time.sleep(0.01)
     assert _thread._count() == threads
+
+
+def test_seal_hashes_nested_files_and_sizes_the_folder_in_one_pass(tmp_path: Path) -> None:
+    import hashlib
+
+    from fitscribe.flavors.model import Model, folder_size, hash_folder
+
+    (tmp_path / "code" / "pkg").mkdir(parents=True)
+    (tmp_path / "code" / "pkg" / "helper.py").write_text("X = 1\n")
+    (tmp_path / "model.pkl").write_bytes(b"p" * 1000)
+    (tmp_path / "requirements.txt").write_text("numpy==1\n")  # editable by users: not hashed
+    descriptor = Model(flavors={"python_function": {}})
+    descriptor.seal(str(tmp_path), known={"model.pkl": "recorded-while-writing"})
+    assert descriptor.fitscribe["files"] == {
+        "code/pkg/helper.py": hashlib.sha256(b"X = 1\n").hexdigest(),
+        "model.pkl": "recorded-while-writing",
+    }
+    assert descriptor.model_size_bytes == 6 + 1000 + len("numpy==1\n")
+    assert hash_folder(str(tmp_path))["model.pkl"] == hashlib.sha256(b"p" * 1000).hexdigest()
+    assert folder_size(str(tmp_path)) == descriptor.model_size_bytes + (tmp_path / "MLmodel").stat().st_size
