@@ -409,19 +409,21 @@ for step in range(1, 100):
 
 def test_schema_0003_store_upgrades_to_request_ids(tmp_path: Path) -> None:
     """A store at revision 0003 (committed file: schema_0002.db migrated once, never regenerated) is
-    refused until upgraded; then its history is intact and log_batch applies a request id once."""
+    refused until upgraded (0004 adds request ids); then its history is intact and log_batch applies
+    a request id once."""
     import shutil
 
+    from fitscribe.backends.sql import tables
     from fitscribe.backends.sql.engine import make_engine, parse_database_uri, upgrade_schema
     from fitscribe.backends.sql.store import SqlTrackingStore
 
     folder = tmp_path / "old"
     folder.mkdir()
     shutil.copy(Path(__file__).parent / "data" / "schema_0003.db", folder / "tracking.db")
-    with pytest.raises(errors.SchemaVersionError, match=r"'0003'.*'0004'.*fitscribe db upgrade"):
+    with pytest.raises(errors.SchemaVersionError, match=rf"'0003'.*'{tables.SCHEMA_REVISION}'.*fitscribe db upgrade"):
         fitscribe.Client(str(folder)).search_runs("1")
     engine = make_engine(parse_database_uri(str(folder)))
-    assert upgrade_schema(engine) == ("0003", "0004")
+    assert upgrade_schema(engine) == ("0003", tables.SCHEMA_REVISION)
     engine.dispose()
     store = SqlTrackingStore(str(folder))
     run_id = store.search_runs(["1"], "attributes.run_name = 'old-run'")[0].info.run_id
