@@ -276,6 +276,18 @@ class _Commands:
             self.out(f"{verb} run {run_id} ({i}/{len(run_ids)})")
         self.out(f"{verb} {len(run_ids)} run(s) and their artifacts.")
 
+    def sync(self) -> None:
+        from fitscribe.errors import ConfigError
+        from fitscribe.uri import redact
+
+        store = self.client.store
+        sync = getattr(store, "sync", None)
+        if not callable(sync):
+            raise ConfigError(f"{redact(self.client.tracking_uri)!r} is not a tracking server: `fitscribe sync` sends "
+                              "what waits in the journal of one; give --tracking-uri http(s)://host:port.")
+        sent = sync()
+        self.out(f"Sent {sent / 1000:.1f} kB of journaled writes to {redact(self.client.tracking_uri)}; nothing waits.")
+
     def server(self) -> None:
         from fitscribe.config import resolve_tracking_uri
         from fitscribe.server.run import serve
@@ -379,6 +391,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--older-than", type=_parse_age, metavar="AGE", help="only runs deleted at least this long ago (30d, 12h...)")
     p.add_argument("--run-ids", nargs="+", metavar="RUN_ID", help="only these deleted runs")
     p.add_argument("--dry-run", action="store_true", help="list what would be erased, erase nothing")
+
+    command(groups, "sync", "sync", "Send the writes journaled while a tracking server was unreachable, now.")
 
     p = command(groups, "server", "server", "Serve MLflow's REST API and artifact proxy (needs fitscribe[server]).")
     p.add_argument("--backend-store-uri", metavar="URI", help="tracking store (default: --tracking-uri)")
