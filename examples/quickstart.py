@@ -1,7 +1,8 @@
 """The fitscribe demo: record a few training runs in the embedded store, then show what was recorded.
 
 Run it from anywhere: ``python examples/quickstart.py``. Runs go to ./fitruns (SQLite + artifacts);
-set FITSCRIBE_TRACKING_URI to record elsewhere. Afterwards try: ``fitscribe runs list``.
+set FITSCRIBE_TRACKING_URI to record elsewhere. With scikit-learn installed it also records two
+autologged models. Afterwards try ``fitscribe ui`` (the web UI) or ``fitscribe runs list``.
 """
 
 from __future__ import annotations
@@ -21,6 +22,33 @@ def train(lr: float, epochs: int = 20) -> float:
         fitscribe.log_metric("train_loss", loss, step=epoch)
         fitscribe.log_metric("val_loss", loss * 1.1 + rng.uniform(0, 0.01), step=epoch)
     return loss
+
+
+def autologged_models() -> None:
+    """Two scikit-learn models, recorded by autolog alone: params, training metrics, plots, the model."""
+    try:
+        from sklearn.datasets import load_breast_cancer
+        from sklearn.linear_model import LogisticRegression
+        from sklearn.pipeline import make_pipeline
+        from sklearn.preprocessing import StandardScaler
+    except ImportError:
+        print("(scikit-learn is not installed: pip install -e '.[sklearn]' to also record two autologged models)")
+        return
+    X, y = load_breast_cancer(return_X_y=True)  # bundled with scikit-learn: no download
+    fitscribe.autolog()
+    try:
+        for C in (0.05, 1.0):
+            with fitscribe.start_run(run_name=f"logreg C={C}"):
+                make_pipeline(StandardScaler(), LogisticRegression(C=C, max_iter=500)).fit(X, y)
+    finally:
+        fitscribe.autolog(disable=True)
+    fitscribe.flush()  # plots and the model are written in the background: wait for them
+    runs = fitscribe.search_runs(filter_string="tags.estimator_name = 'Pipeline'", order_by=["start_time DESC"],
+                                 max_results=2, output_format="list")
+    for run in runs:
+        artifacts = ", ".join(f.path for f in fitscribe.list_artifacts(run.info.run_id))
+        print(f"  {run.info.run_name:14} training_accuracy_score={run.data.metrics['training_accuracy_score']:.4f} "
+              f"({len(run.data.params)} params; artifacts: {artifacts})")
 
 
 def main() -> None:
@@ -52,7 +80,10 @@ def main() -> None:
     best_run = best[0]
     assert not math.isnan(best_run.data.metrics["final_loss"])
     print(f"Best: {best_run.info.run_name} (run id {best_run.info.run_id})")
-    print("Next: `fitscribe runs list --experiment quickstart` or `fitscribe runs describe <run id>`")
+    print("Two autologged scikit-learn models (fitscribe.autolog(), the training code unchanged):")
+    autologged_models()
+    print("Next: `fitscribe ui` (pip install -e '.[server]'), then open http://127.0.0.1:5000 to browse,")
+    print("compare and plot these runs; or `fitscribe runs list --experiment quickstart`.")
 
 
 if __name__ == "__main__":
