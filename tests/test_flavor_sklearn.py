@@ -361,3 +361,19 @@ def test_seal_hashes_nested_files_and_sizes_the_folder_in_one_pass(tmp_path: Pat
     assert descriptor.model_size_bytes == 6 + 1000 + len("numpy==1\n")
     assert hash_folder(str(tmp_path))["model.pkl"] == hashlib.sha256(b"p" * 1000).hexdigest()
     assert folder_size(str(tmp_path)) == descriptor.model_size_bytes + (tmp_path / "MLmodel").stat().st_size
+
+
+def test_threaded_writer_writes_inline_into_a_pipe() -> None:
+    import hashlib
+    import os
+
+    from fitscribe.flavors.model import ThreadedHashWriter
+
+    read_end, write_end = os.pipe()
+    with os.fdopen(read_end, "rb") as reader, os.fdopen(write_end, "wb") as fh:
+        with ThreadedHashWriter(fh, batch=4) as writer:
+            writer.write(b"0123456789")
+            digest = writer.finish()
+        fh.close()
+        assert reader.read() == b"0123456789"
+    assert digest == hashlib.sha256(b"0123456789").hexdigest()

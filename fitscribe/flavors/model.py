@@ -271,8 +271,8 @@ class ThreadedHashWriter:
     size. (A helper that hashed chunk by chunk waited for the GIL at every one and measured 2x
     slower on a busy machine; one that the caller waited for, 3x.) Chunks are kept as given
     (``bytes``, or pickle's ``PickleBuffer`` views, which keep their arrays alive); any other
-    buffer is copied, since its owner may refill it. On an in-memory file or a file opened for
-    appending it writes inline.
+    buffer is copied, since its owner may refill it. On an in-memory file, a pipe or a file opened
+    for appending it writes inline.
 
     Use it as a context manager and call :meth:`finish` for the digest before leaving; leaving on
     an error stops the helper.
@@ -302,7 +302,10 @@ class ThreadedHashWriter:
         self._helper: Any = None  # a lock the helper holds while it runs (started with the first batch)
         if self._fd is not None:
             fh.flush()
-            self._offset = os.lseek(self._fd, 0, os.SEEK_CUR)
+            try:
+                self._offset = os.lseek(self._fd, 0, os.SEEK_CUR)
+            except OSError:  # a pipe or socket: no offsets, so write inline
+                self._fd = None
 
     def __enter__(self) -> "ThreadedHashWriter":
         return self
