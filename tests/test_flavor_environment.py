@@ -32,7 +32,9 @@ def site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def test_installing_a_package_is_seen_without_forget(site: Path, tmp_path: Path) -> None:
     inspector = EnvironmentInspector()
     assert not any(line.startswith("fitscribe-probe") for line in requirements_for([], ["fitscribe-probe"], inspector=inspector))
+    stamp = os.stat(site).st_mtime_ns
     _install(site, "fitscribe-probe", "1.0")  # a new folder: the link count of site-packages changes
+    os.utime(site, ns=(stamp + 10_000_000, stamp + 10_000_000))  # and the mtime, on file systems without link counts
     assert "fitscribe-probe==1.0" in requirements_for([], ["fitscribe-probe"], inspector=inspector)
 
 
@@ -92,6 +94,8 @@ def test_the_shared_inspector_is_refreshed_by_save_model(site: Path, tmp_path: P
 
     environment.INSPECTOR.refresh()
     assert environment.INSPECTOR.version("fitscribe-probe") is None  # cached as not installed
+    stamp = os.stat(site).st_mtime_ns
     _install(site, "fitscribe-probe", "3.0")
+    os.utime(site, ns=(stamp + 10_000_000, stamp + 10_000_000))
     pyfunc.save_model(str(tmp_path / "m"), python_model=Echo(), extra_pip_requirements=["fitscribe-probe"])
     assert environment.INSPECTOR.version("fitscribe-probe") == "3.0"
