@@ -466,6 +466,24 @@ def test_create_app_without_ui_serves_no_pages(tmp_path: Path) -> None:
         assert httpx.get(url + "/health").text == "OK"
 
 
+def test_compare_children_link_stays_within_the_compare_page_limit(tmp_path: Path) -> None:
+    import re as _re
+
+    from fitscribe import Client
+
+    client = Client(str(tmp_path / "s"))
+    parent = client.create_run("0", run_name="sweep")
+    for i in range(101):
+        client.create_run("0", run_name=f"c{i}", tags={"mlflow.parentRunId": parent.info.run_id})
+    with serve_app(str(tmp_path / "s")) as url:
+        page = httpx.get(f"{url}/runs/{parent.info.run_id}", timeout=30)
+        link = _re.search(r'id="compare-children" href="([^"]+)">([^<]+)<', page.text)
+        assert link is not None and link.group(2) == "compare the newest 100"
+        href = link.group(1).replace("&amp;", "&")
+        assert len(href.split("run_ids=")[1].split(",")) == 100
+        assert httpx.get(url + href, timeout=30).status_code == 200
+
+
 def test_fitscribe_ui_command_serves_the_pages(tmp_path: Path) -> None:
     command = [sys.executable, "-m", "fitscribe", "ui", "--backend-store-uri", str(tmp_path / "s"), "--port", "0"]
     with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True) as process:
