@@ -449,9 +449,9 @@ def test_server_proxies_artifacts_to_s3(backend: str, request: pytest.FixtureReq
     from fitscribe.server import create_app
     from fitscribe.server.run import ThreadedServer
 
-    from tests.test_server_mlflow_client import _mlflow_python
+    from _mlflow_support import mlflow_python
 
-    python = _mlflow_python()
+    python = mlflow_python()
     tracking = str(tmp_path / "store") if backend == "sqlite" else request.getfixturevalue("postgresql_uri")
     table = tmp_path / "table.csv"
     table.write_text("a,b\n1,2\n")

@@ -30,6 +30,8 @@ from typing import Any, Callable, Iterator
 import numpy as np
 import pytest
 
+from _mlflow_support import mlflow_python
+
 REPO = Path(__file__).resolve().parent.parent
 JOB_SCRIPT = Path(__file__).resolve().parent / "_mlflow_scripts" / "mlflow_job.py"
 COLUMNS = ["a", "b", "c", "d"]
@@ -43,20 +45,6 @@ class ShiftedLogisticRegression(LogisticRegression):
     def predict(self, X):
         return super().predict(X) + 10
 '''
-
-
-def _mlflow_python() -> str:
-    """Return the MLflow venv's python, or skip (fail in CI) with the reason."""
-    configured = os.environ.get("FITSCRIBE_MLFLOW_PYTHON")
-    # abspath, not resolve(): a venv's bin/python is a symlink to the base interpreter.
-    python = os.path.abspath(configured) if configured else str(REPO / ".venv-mlflow" / "bin" / "python")
-    if not os.path.isfile(python):
-        how = "from FITSCRIBE_MLFLOW_PYTHON" if configured else "the default; or set FITSCRIBE_MLFLOW_PYTHON"
-        message = f"No MLflow python at {python!r} ({how}); create it with `bash scripts/mlflow_venv.sh`"
-        if os.environ.get("CI"):
-            pytest.fail(message + " (CI must run the MLflow interoperability tests)")
-        pytest.skip(message)
-    return python
 
 
 @dataclass
@@ -288,7 +276,7 @@ def _run_job(ix: Interop, python: str) -> None:
 @pytest.fixture(scope="module")
 def interop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Interop]:
     """Prepare every case, run MLflow once over all of them, and hand back the outcomes."""
-    python = _mlflow_python()
+    python = mlflow_python()
     from sklearn.datasets import make_classification
 
     X, y = make_classification(n_samples=60, n_features=4, n_informative=3, n_redundant=0, random_state=0)

@@ -21,6 +21,8 @@ from typing import Any, Iterator
 
 import pytest
 
+from _mlflow_support import mlflow_python
+
 import fitscribe
 from fitscribe.server import create_app
 from fitscribe.server.run import ThreadedServer
@@ -119,19 +121,6 @@ CLIENT_SCRIPT = textwrap.dedent('''
 ''')
 
 
-def _mlflow_python() -> str:
-    """Return the MLflow venv's python, or skip (fail in CI) with the reason."""
-    configured = os.environ.get("FITSCRIBE_MLFLOW_PYTHON")
-    python = os.path.abspath(configured) if configured else str(REPO / ".venv-mlflow" / "bin" / "python")
-    if not os.path.isfile(python):
-        how = "from FITSCRIBE_MLFLOW_PYTHON" if configured else "the default; or set FITSCRIBE_MLFLOW_PYTHON"
-        message = f"No MLflow python at {python!r} ({how}); create it with `bash scripts/mlflow_venv.sh`"
-        if os.environ.get("CI"):
-            pytest.fail(message + " (CI must run the MLflow interoperability tests)")
-        pytest.skip(message)
-    return python
-
-
 @dataclass
 class Session:
     store: str
@@ -143,7 +132,7 @@ class Session:
 @pytest.fixture(scope="module")
 def session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Session]:
     """Serve a fresh SQLite store, run the MLflow client script against it once, keep what it saw."""
-    python = _mlflow_python()
+    python = mlflow_python()
     root = tmp_path_factory.mktemp("mlflow-client")
     store, artifacts = str(root / "store"), str(root / "artifacts")
     script, result = root / "client.py", root / "result.json"

@@ -20,6 +20,8 @@ from typing import Any, Iterator
 import httpx
 import pytest
 
+from _mlflow_support import mlflow_python
+
 import fitscribe
 from fitscribe.server import create_app
 from fitscribe.server.routes.registry import ENDPOINTS, widen_prompt_filter
@@ -251,21 +253,8 @@ MLFLOW_SCRIPT = textwrap.dedent('''
 ''')
 
 
-def _mlflow_python() -> str:
-    """Return the MLflow venv's python, or skip (fail in CI) with the reason (as test_server_mlflow_client)."""
-    configured = os.environ.get("FITSCRIBE_MLFLOW_PYTHON")
-    repo = Path(__file__).resolve().parent.parent
-    python = os.path.abspath(configured) if configured else str(repo / ".venv-mlflow" / "bin" / "python")
-    if not os.path.isfile(python):
-        message = f"No MLflow python at {python!r}; create it with `bash scripts/mlflow_venv.sh`"
-        if os.environ.get("CI"):
-            pytest.fail(message + " (CI must run the MLflow interoperability tests)")
-        pytest.skip(message)
-    return python
-
-
 def test_mlflow_client_registers_and_loads_models(tmp_path: Path) -> None:
-    python = _mlflow_python()
+    python = mlflow_python()
     store, artifacts = str(tmp_path / "store"), str(tmp_path / "artifacts")
     script, result = tmp_path / "client.py", tmp_path / "result.json"
     script.write_text(MLFLOW_SCRIPT)

@@ -562,9 +562,9 @@ MLFLOW_SCRIPT = textwrap.dedent('''
 
 
 def test_mlflow_client_with_token_and_with_basic_auth(secured: Secured, tmp_path: Path) -> None:
-    from tests.test_server_mlflow_client import _mlflow_python
+    from _mlflow_support import mlflow_python
 
-    python = _mlflow_python()
+    python = mlflow_python()
     scenarios = {
         "token": {"MLFLOW_TRACKING_TOKEN": secured.writer_token},
         "basic": {"MLFLOW_TRACKING_USERNAME": "writer", "MLFLOW_TRACKING_PASSWORD": WRITER_PW},
