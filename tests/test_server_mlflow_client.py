@@ -15,6 +15,7 @@ import math
 import os
 import subprocess
 import textwrap
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
@@ -124,17 +125,36 @@ CLIENT_SCRIPT = textwrap.dedent('''
 @dataclass
 class Session:
     store: str
+    client: fitscribe.Client
     artifacts: str
     url: str
     seen: dict[str, Any]
 
 
-@pytest.fixture(scope="module")
-def session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Session]:
-    """Serve a fresh SQLite store, run the MLflow client script against it once, keep what it saw."""
+@pytest.fixture(scope="module", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def session(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Session]:
+    """Serve a fresh store (a SQLite file, or a new PostgreSQL database) with local artifacts, run
+    the MLflow client script against it once, keep what it saw."""
     python = mlflow_python()
     root = tmp_path_factory.mktemp("mlflow-client")
-    store, artifacts = str(root / "store"), str(root / "artifacts")
+    artifacts = str(root / "artifacts")
+    if request.param == "sqlite":
+        yield from _session(python, root, str(root / "store"), artifacts)
+        return
+    import sqlalchemy as sa
+
+    admin: sa.Engine = request.getfixturevalue("_pg_admin")
+    name = f"fs_mlflow_{uuid.uuid4().hex[:12]}"
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield from _session(python, root, f"postgresql://postgres@127.0.0.1:5432/{name}", artifacts)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+def _session(python: str, root: Path, store: str, artifacts: str) -> Iterator[Session]:
     script, result = root / "client.py", root / "result.json"
     script.write_text(CLIENT_SCRIPT)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "FITSCRIBE_"))}
@@ -144,11 +164,15 @@ def session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Session]:
         job = subprocess.run([python, str(script), str(result), str(T0)], cwd=root, env=env,
                              capture_output=True, text=True, timeout=600)
         assert job.returncode == 0, f"MLflow's client failed against the server:\n{job.stdout}\n{job.stderr}"
-        yield Session(store, artifacts, server.url, json.loads(result.read_text()))
+        client = fitscribe.Client(store)
+        try:
+            yield Session(store, client, artifacts, server.url, json.loads(result.read_text()))
+        finally:
+            client.close()
 
 
 def test_fitscribe_reads_back_the_experiment(session: Session) -> None:
-    client = fitscribe.Client(session.store)
+    client = session.client
     exp = client.get_experiment(session.seen["experiment_id"])
     assert exp.name == "mlflow-client"
     assert exp.tags == {"team": "vision", "reviewed": "yes"}
@@ -159,7 +183,7 @@ def test_fitscribe_reads_back_the_experiment(session: Session) -> None:
 
 def test_fitscribe_reads_back_the_run(session: Session) -> None:
     seen = session.seen
-    run = fitscribe.Client(session.store).get_run(seen["run_id"])
+    run = session.client.get_run(seen["run_id"])
     assert run.info.run_name == "main" and run.info.status == "FINISHED" and run.info.end_time is not None
     assert run.info.artifact_uri == seen["artifact_uri"] == f"mlflow-artifacts:/{seen['experiment_id']}/{seen['run_id']}/artifacts"
     assert run.data.params == {"lr": "0.01", "layers": "3", "optimizer": "adam", "note": "None"} == seen["mlflow_params"]
@@ -174,7 +198,7 @@ def test_fitscribe_reads_back_the_run(session: Session) -> None:
 
 
 def test_metric_history_is_exact(session: Session) -> None:
-    history = fitscribe.Client(session.store).get_metric_history(session.seen["run_id"], "loss")
+    history = session.client.get_metric_history(session.seen["run_id"], "loss")
     expected = [[i, T0 + i, 1.0 / (i + 1)] for i in range(50)]
     assert [[m.step, m.timestamp, m.value] for m in history] == expected
     assert session.seen["history"] == expected  # also what MLflow's client reads (no duplicate from log_model)
