@@ -134,6 +134,43 @@ export function buildTraces(answer, runs, { smoothing = 0, axis = "step" } = {})
   return traces;
 }
 
+/**
+ * True when every run of the answer has at most one point of the metric (and one has it): a
+ * final score such as autologged training metrics, better read as bars than as lone markers.
+ */
+export function isSingleValue(answer) {
+  return answer.series.some((s) => s.total > 0) && answer.series.every((s) => s.total <= 1);
+}
+
+/** One bar per run for single-value metrics; NaN/inf shown as a labelled empty bar. */
+export function buildBars(answer, runs) {
+  const byId = new Map(answer.series.map((s) => [s.run_id, s]));
+  const names = [], values = [], colors = [], labels = [];
+  runs.forEach((run, i) => {
+    const s = byId.get(run.run_id);
+    if (!s || !s.total) return;
+    const kind = ["nan", "pos_inf", "neg_inf"].find((k) => s[k] && s[k].length);
+    names.push(plotlyText(run.name));
+    values.push(kind ? null : s.y[0]);
+    colors.push(colorOf(i));
+    labels.push(kind ? { nan: "NaN", pos_inf: "+inf", neg_inf: "-inf" }[kind] : formatNumber(s.y[0]));
+  });
+  return [{
+    type: "bar", x: names, y: values, text: labels, textposition: "outside", cliponaxis: false,
+    marker: { color: colors }, hovertemplate: "%{text}<extra>%{x}</extra>", showlegend: false,
+  }];
+}
+
+/** The layout of a single-value (bar) chart. */
+export function barLayout(key, { logY = false, height = 300 } = {}) {
+  return {
+    height, margin: { l: 60, r: 20, t: 36, b: 50 },
+    xaxis: { type: "category", automargin: true },
+    yaxis: { title: { text: plotlyText(key) }, type: logY ? "log" : "linear", automargin: true },
+    showlegend: false, hovermode: "closest", uirevision: "keep",
+  };
+}
+
 /** The layout of a metric chart. */
 export function chartLayout(key, { axis = "step", logY = false, height = 300, xRange = null } = {}) {
   const xaxis = { title: { text: AXIS_TITLES[axis] }, type: axis === "time" ? "date" : "linear", automargin: true };

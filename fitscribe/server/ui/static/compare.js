@@ -3,7 +3,7 @@
 
 import { el, showMessage } from "./common.js";
 import {
-  AxisControls, buildTraces, chartLayout, colorOf, draw, fetchSeries, finiteOf, paintSwatches,
+  AxisControls, barLayout, buildBars, buildTraces, chartLayout, colorOf, draw, fetchSeries, finiteOf, isSingleValue, paintSwatches,
   plotlyReady, plotlyText, pointsFor, readData,
 } from "./charts.js";
 
@@ -66,7 +66,13 @@ async function drawChart(key, node, refetch) {
     answer = await fetchSeries(runIds, key, { axis: opts.axis, points: pointsFor(node) });
     answers.set(key, answer);
   }
-  await draw(node, buildTraces(answer, runs, opts), chartLayout(key, { ...opts, xRange: null }));
+  if (isSingleValue(answer)) {  // a final score per run: bars, not lone markers on a step axis
+    node.dataset.kind = "bars";
+    await draw(node, buildBars(answer, runs), barLayout(key, opts));
+  } else {
+    node.dataset.kind = "lines";
+    await draw(node, buildTraces(answer, runs, opts), chartLayout(key, { ...opts, xRange: null }));
+  }
 }
 
 async function drawCharts(charts, refetch) {
