@@ -1,4 +1,4 @@
-"""The Pillow charts behind scikit-learn autolog's training plots, and the memory they spare."""
+"""The Pillow charts behind scikit-learn and XGBoost autolog's training plots, and the memory they spare."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import pytest
 
 PIL_Image = pytest.importorskip("PIL.Image")
 
-from fitscribe.autolog._charts import Curve, curves_png, heatmap_png  # noqa: E402
+from fitscribe.autolog._charts import Curve, bars_png, curves_png, heatmap_png  # noqa: E402
 
 
 def _image(png: bytes):  # noqa: ANN202 - a PIL image
@@ -61,6 +61,77 @@ def test_heatmap_of_many_classes_skips_cell_text_and_thins_ticks() -> None:
     matrix = np.eye(40)
     png = heatmap_png(matrix, [f"class-{i}-with-a-long-name" for i in range(40)], "t", "x", "y")
     assert _image(png).size == (500, 420)
+
+
+BLUE, ORANGE = (31, 119, 180), (255, 127, 14)  # the first two bar colours
+
+
+def _bars(png: bytes, color: tuple[int, int, int] = BLUE) -> list[tuple[int, int, int, int]]:
+    """The bars of one colour, top to bottom, as (top, bottom, left, right) pixel bounds."""
+    pixels = np.asarray(_image(png), dtype=np.int16)
+    mask = np.abs(pixels - np.array(color)).max(axis=2) <= 12
+    rows = set(np.nonzero(mask.sum(axis=1) >= 3)[0].tolist())  # 3+ pixels wide: bars, not anti-aliased text
+    bars, start = [], None
+    for y in range(mask.shape[0] + 1):
+        inside = y in rows
+        if inside and start is None:
+            start = y
+        elif not inside and start is not None:
+            xs = np.nonzero(mask[start:y].any(axis=0))[0]
+            bars.append((start, y - 1, int(xs.min()), int(xs.max())))
+            start = None
+    return bars
+
+
+def test_bars_are_sorted_largest_on_top_with_lengths_proportional_to_values() -> None:
+    png = bars_png("Feature importance: gain", ["a", "b", "c", "d"], [2.0, 8.0, 4.0, 1.0], "importance (gain)")
+    bars = _bars(png)
+    assert len(bars) == 4
+    lengths = [right - left + 1 for _, _, left, right in bars]
+    assert lengths == sorted(lengths, reverse=True)  # b (8) on top, then c, a, d
+    assert len({left for _, _, left, _ in bars}) == 1  # all start at the zero line
+    for length, value in zip(lengths, (8.0, 4.0, 2.0, 1.0)):
+        assert length == pytest.approx(lengths[0] * value / 8.0, abs=2)
+    assert _image(png).width == 700
+
+
+def test_bars_of_nan_zero_and_negative_values() -> None:
+    png = bars_png("t", ["up", "missing", "zero", "down"], [3.0, float("nan"), 0.0, -2.0], "x")
+    (up, down) = _bars(png)  # NaN and zero draw no bar
+    assert up[0] < down[0]  # |3| ranks above |-2|
+    assert down[3] <= up[2] + 1  # the negative bar ends at the zero line, where the positive one starts
+    assert (down[3] - down[2]) == pytest.approx((up[3] - up[2]) * 2 / 3, abs=2)
+    assert _bars(bars_png("t", ["a", "b"], [float("nan"), 0.0], "x")) == []  # nothing to draw, still a chart
+
+
+def test_bars_with_no_features_make_an_empty_chart() -> None:
+    image = _image(bars_png("Feature importance: weight", [], [], "importance (weight)"))
+    assert _bars(bars_png("t", [], [], "x")) == []
+    assert _count(image, (30, 30, 30)) > 300  # frame, title and labels
+
+
+def test_many_bars_are_capped_and_long_names_cut() -> None:
+    names = [f"feature_{i}" for i in range(59)] + ["x" * 300]
+    values = [float(i + 1) for i in range(60)]  # the long name has the largest value
+    png = bars_png("t", names, values, "x", max_bars=40)
+    bars = _bars(png)
+    assert len(bars) == 40
+    assert bars[0][2] < 700 / 3 + 40  # the name column is at most a third of the image
+    assert _image(png).height < 40 * 30 + 150  # the height follows the bars drawn, not all 60
+    with pytest.raises(ValueError, match="2 labels but 1 values"):
+        bars_png("t", ["a", "b"], [1.0], "x")
+    with pytest.raises(TypeError, match="numbers"):
+        bars_png("t", ["a"], ["1.0"], "x")
+
+
+def test_grouped_bars_one_colour_per_class() -> None:
+    png = bars_png("t", ["a", "b", "c"], [[1.0, -0.5], [0.2, 0.1], [-2.0, 1.0]], "x")
+    blue, orange = _bars(png, BLUE), _bars(png, ORANGE)
+    assert len(blue) == len(orange) == 1 + 3  # the legend swatch, then one bar per feature
+    (_, blue), (_, orange) = (blue[0], blue[1:]), (orange[0], orange[1:])
+    assert all(b[1] < o[0] for b, o in zip(blue, orange))  # class 0 above class 1 in each group
+    assert blue[0][3] - blue[0][2] > 2 * (blue[1][3] - blue[1][2])  # c (|-2|+|1|) first, its class-0 bar longest
+    assert blue[0][3] < orange[0][2]  # c's class-0 bar is negative: left of its positive class-1 bar
 
 
 def test_training_plots_do_not_import_matplotlib(tmp_path: Path) -> None:

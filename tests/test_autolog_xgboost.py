@@ -321,3 +321,41 @@ def test_autolog_imports_no_framework_and_patches_on_import(tmp_path: Path) -> N
     out = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["[]", "xgboost", "['train-logloss']", "True"]
+
+
+def test_importance_plots_are_drawn_without_matplotlib(tmp_path: Path) -> None:
+    script = textwrap.dedent(
+        """
+        import json, sys
+        import numpy as np
+        import fitscribe
+        import xgboost as xgb
+        fitscribe.autolog(log_models=False)
+        rng = np.random.default_rng(0)
+        X = rng.normal(size=(60, 5))
+        y = (X[:, 0] + X[:, 1] > 0).astype(int)
+        xgb.XGBClassifier(n_jobs=1, n_estimators=3, max_depth=2).fit(X, y)
+        run = fitscribe.last_active_run()
+        fitscribe.flush()
+        rid = run.info.run_id
+        files = {n: fitscribe.download_artifacts(rid, n) for n in ("feature_importance_gain.json", "feature_importance_gain.png")}
+        print(json.dumps({"mpl": "matplotlib" in sys.modules, "artifacts": [a.path for a in fitscribe.list_artifacts(rid)],
+                          "files": files}))
+        """
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FITSCRIBE_")}
+    env["FITSCRIBE_TRACKING_URI"] = str(tmp_path / "store")
+    out = subprocess.run([sys.executable, "-c", script], check=False, cwd=tmp_path, env=env, capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0, out.stderr
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result["mpl"] is False
+    assert {"feature_importance_weight.png", "feature_importance_gain.png"} <= set(result["artifacts"])
+    from PIL import Image
+
+    with open(result["files"]["feature_importance_gain.json"]) as fh:
+        features = len(json.load(fh))
+    with Image.open(result["files"]["feature_importance_gain.png"]) as image:
+        pixels = np.asarray(image.convert("RGB"), dtype=np.int16)
+    bar_rows = (np.abs(pixels - np.array((31, 119, 180))).max(axis=2) <= 12).sum(axis=1) >= 3
+    assert features >= 2 and int((np.diff(bar_rows.astype(int)) == 1).sum()) == features  # one bar per feature

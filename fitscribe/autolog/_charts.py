@@ -1,9 +1,9 @@
-"""Small PNG charts drawn with Pillow: the training plots of scikit-learn autologging.
+"""Small PNG charts drawn with Pillow: the training plots of scikit-learn and XGBoost autologging.
 
 matplotlib would draw them too, but importing it adds about 30 MB to the training process (its
 modules, fonts and extension libraries), more than the rest of autologging together; Pillow adds
-about 7 MB. Two chart kinds are enough here: curves on the unit square (ROC, precision-recall)
-and an annotated heat map (confusion matrix). Text is anti-aliased by FreeType; lines are not
+about 7 MB. Three chart kinds are enough here: curves on the unit square (ROC, precision-recall),
+an annotated heat map (confusion matrix) and horizontal bars (feature importance). Text is anti-aliased by FreeType; lines are not
 (drawing at twice the size and scaling down smooths them, but measured 5 MB more at the peak of
 an autologged fit, so ``_SCALE`` is 1).
 """
@@ -11,14 +11,18 @@ an autologged fit, so ``_SCALE`` is 1).
 from __future__ import annotations
 
 import io
+import math
 from dataclasses import dataclass
 from typing import Any, Sequence
 
-__all__ = ["Curve", "curves_png", "heatmap_png"]
+__all__ = ["Curve", "bars_png", "curves_png", "heatmap_png"]
 
 _SCALE = 1  # 2: drawn at twice the size, then scaled down (smoother lines, more memory)
 _BLUES = ((247, 251, 255), (198, 219, 239), (107, 174, 214), (33, 113, 181), (8, 48, 107))
-_PALETTE = ((31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40))
+_PALETTE = (  # the ten "tab10" colours
+    (31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189),
+    (140, 86, 75), (227, 119, 194), (127, 127, 127), (188, 189, 34), (23, 190, 207),
+)
 _GRID = (225, 225, 225)
 _INK = (30, 30, 30)
 
@@ -219,3 +223,159 @@ def heatmap_png(
     canvas.text((left + side / 2, top + side + 28), xlabel, anchor="ma")
     canvas.vertical_text((16, top + side / 2), ylabel)
     return canvas.png()
+
+
+def bars_png(
+    title: str, labels: Sequence[str], values: Sequence[Any], xlabel: str, series: Sequence[str] = (),
+    max_bars: int = 40, width: int = 700,
+) -> bytes:
+    """Draw one horizontal bar per label, the largest at the top, each with its value; return PNG bytes.
+
+    Bars are ranked by the sum of the absolute values of their row; NaN counts as nothing and gets
+    no bar (its value label reads ``nan``). Negative values grow leftwards from a zero line. Only
+    the ``max_bars`` largest are drawn, and the title then says ``(top N of M)``. Names wider than
+    a third of the image are cut with an ellipsis. The height follows the number of bars.
+
+    Args:
+        title: Printed above the bars.
+        labels: One name per bar.
+        values: One number per bar, or one row of numbers per bar (grouped bars, one per series).
+        xlabel: Printed under the value axis.
+        series: Legend names of the grouped bars (default ``class 0``, ``class 1``...).
+        max_bars: How many bars at most.
+        width: Image width in pixels.
+
+    Raises:
+        ValueError: ``labels`` and ``values`` differ in length.
+        TypeError: A value is not a number or a row of numbers.
+    """
+    rows = [_row(v) for v in values]
+    if len(rows) != len(labels):
+        raise ValueError(f"bars_png got {len(labels)} labels but {len(rows)} values; pass one value (or row) per label.")
+    groups = max((len(r) for r in rows), default=1)
+    rows = [r + [math.nan] * (groups - len(r)) for r in rows]
+    order = sorted(range(len(rows)), key=lambda i: -sum(abs(v) for v in rows[i] if not math.isnan(v)))[:max_bars]
+    if len(rows) > max_bars:
+        title = f"{title} (top {max_bars} of {len(rows)})"
+    names = (list(series) or [f"class {k}" for k in range(groups)]) if groups > 1 else []
+    chart = _Bars([str(labels[i]) for i in order], [rows[i] for i in order], list(names), width)
+    return chart.draw(title, xlabel)
+
+
+def _row(value: Any) -> list[float]:
+    if isinstance(value, (str, bytes)):
+        raise TypeError(f"bars_png values must be numbers or rows of numbers, got {value!r}.")
+    try:
+        return [float(v) for v in value]
+    except TypeError:
+        return [float(value)]
+
+
+def _short(value: float) -> str:
+    """Format a number in at most about 6 characters: 4 significant digits, no exponent when readable."""
+    if math.isnan(value) or math.isinf(value):
+        return str(value)
+    magnitude = abs(value)
+    if magnitude == 0:
+        return "0"
+    if not 1e-3 <= magnitude < 1e6:
+        return f"{value:.3g}"
+    text = f"{value:.{max(0, 3 - math.floor(math.log10(magnitude)))}f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+def _ticks(low: float, high: float, count: int = 5) -> list[float]:
+    """Round tick values (steps of 1, 2 or 5 times a power of ten) covering [low, high]."""
+    raw = (high - low) / count
+    power = 10 ** math.floor(math.log10(raw))
+    step = next(m * power for m in (1, 2, 5, 10) if m * power >= raw)
+    first = math.ceil(low / step - 1e-9)
+    return [k * step for k in range(first, math.floor(high / step + 1e-9) + 1)]
+
+
+class _Bars:
+    """The layout of a horizontal bar chart: a name column, the bars, value labels, a value axis."""
+
+    def __init__(self, names: list[str], rows: list[list[float]], series: list[str], width: int) -> None:
+        self.rows = rows
+        self.series = series
+        groups = max(len(series), 1)
+        self.row_h = 24.0 if groups == 1 else max(24.0, 9.0 * groups + 8)
+        self.bar_h = (self.row_h - 8) / groups
+        self.top = 36.0 + (20 if series else 0)
+        height = round(self.top + self.row_h * max(len(rows), 2) + 8 + 52)
+        self.canvas = _Canvas(width, height)
+        self.size = (width, height)
+        font = self.canvas.font(10)
+        room = width / 3
+        self.names = [_fit(self.canvas, name, font, room) for name in names]
+        widest = max((self.canvas.draw.textlength(n, font=font) for n in self.names), default=0.0)
+        self.left, self.right, self.bottom = 18 + widest / _SCALE + 8, width - 18.0, height - 52.0
+
+    def draw(self, title: str, xlabel: str) -> bytes:
+        """Draw everything and return the PNG bytes."""
+        canvas = self.canvas
+        canvas.text(((self.left + self.right) / 2, 12), title, size=13, anchor="ma")
+        if self.series:
+            self._legend()
+        finite = [v for row in self.rows for v in row if not math.isnan(v)]
+        if not finite:
+            canvas.rectangle((self.left, self.top, self.right, self.bottom), outline=_INK)
+            canvas.text(((self.left + self.right) / 2, (self.top + self.bottom) / 2), "(no values)", size=12, anchor="mm")
+        else:
+            self._bars(min(min(finite), 0.0), max(max(finite), 0.0))
+        canvas.text(((self.left + self.right) / 2, self.size[1] - 22), xlabel, anchor="ma")
+        return canvas.png()
+
+    def _bars(self, low: float, high: float) -> None:
+        canvas, font = self.canvas, self.canvas.font(9 if self.series else 10)
+        labels = [[_short(v) for v in row] for row in self.rows]
+        label_w = max(canvas.draw.textlength(t, font=font) for row in labels for t in row) / _SCALE + 6
+        span = (high - low) or 1.0
+        x0, x1 = self.left + 6 + (label_w if low < 0 else 0), self.right - 6 - (label_w if high > 0 else 0)
+        if high == low:  # all zero: an axis from 0 to 1
+            high = 1.0
+
+        def at(value: float) -> float:
+            return x0 + (value - low) / span * (x1 - x0)
+
+        for tick in _ticks(low, high):
+            if low - 1e-12 <= tick <= high + 1e-12:
+                canvas.line([(at(tick), self.top), (at(tick), self.bottom)], _GRID)
+                canvas.text((at(tick), self.bottom + 6), _short(tick), size=10, anchor="ma")
+        zero = at(0.0)
+        for i, (name, row) in enumerate(zip(self.names, self.rows)):
+            middle = self.top + 4 + (i + 0.5) * self.row_h
+            canvas.text((self.left - 8, middle), name, size=10, anchor="rm")
+            for k, value in enumerate(row):
+                y = middle - self.bar_h * len(row) / 2 + k * self.bar_h
+                if not math.isnan(value) and value != 0:
+                    end = at(value)
+                    canvas.rectangle((min(zero, end), y + 1, max(zero, end), y + self.bar_h - 1), fill=_PALETTE[k % len(_PALETTE)])
+                if self.bar_h >= 8:
+                    tip = at(value) if not math.isnan(value) else zero
+                    left_side = not math.isnan(value) and value < 0
+                    canvas.text((tip - 4 if left_side else tip + 4, y + self.bar_h / 2), labels[i][k],
+                                size=9 if self.series else 10, anchor="rm" if left_side else "lm")
+        if low < 0:
+            canvas.line([(zero, self.top), (zero, self.bottom)], _INK)
+        canvas.rectangle((self.left, self.top, self.right, self.bottom), outline=_INK)
+
+    def _legend(self) -> None:
+        canvas, font = self.canvas, self.canvas.font(10)
+        widths = [14 + canvas.draw.textlength(name, font=font) / _SCALE + 14 for name in self.series]
+        x = max(self.left, (self.left + self.right - sum(widths)) / 2)
+        for k, (name, w) in enumerate(zip(self.series, widths)):
+            canvas.rectangle((x, 34, x + 10, 44), fill=_PALETTE[k % len(_PALETTE)])
+            canvas.text((x + 14, 39), name, size=10, anchor="lm")
+            x += w
+
+
+def _fit(canvas: _Canvas, text: str, font: Any, room: float) -> str:
+    """Return ``text``, or its longest prefix plus an ellipsis that is at most ``room`` pixels wide."""
+    if canvas.draw.textlength(text, font=font) / _SCALE <= room:
+        return text
+    cut = min(len(text), int(room))  # a start for the search: glyphs are about a pixel wide at least
+    while cut > 1 and canvas.draw.textlength(text[:cut] + "…", font=font) / _SCALE > room:
+        cut -= 1
+    return text[:cut] + "…"

@@ -12,8 +12,8 @@ What a training records (names as MLflow's, so dashboards port over):
 - with early stopping: ``stopped_iteration``, ``best_iteration``, and the best iteration's values
   as ``best-<eval name>-<metric>`` (step = best iteration). Unlike MLflow, they are *not* logged
   again under the original keys, so the latest ``validation_0-logloss`` is the final iteration's;
-- ``feature_importance_<type>.json`` and ``.png`` for each of ``importance_types``
-  (``weight`` and ``gain`` by default);
+- ``feature_importance_<type>.json`` and ``.png`` (the 40 largest as bars, drawn with Pillow:
+  matplotlib is not imported) for each of ``importance_types`` (``weight`` and ``gain`` by default);
 - the model (flavor ``xgboost``, ``model.ubj``) with its signature, the training dataset
   (context ``train``) and each evaluation set (context ``eval``, the training data listed among
   them is not logged twice), and the ``fitscribe.autolog.report.json`` artifact.
@@ -40,6 +40,7 @@ from typing import Any, Callable, Mapping
 from fitscribe.autolog._config import AutologConfig, Integration
 from fitscribe.autolog._patch import is_patched, original_of, patch_of
 from fitscribe.autolog._session import SkippedItem, TrainingCall, call_patched, current_call, strict_mode
+from fitscribe.autolog._xgboost_artifacts import log_importance, log_model, xgboost_message
 
 __all__ = ["autolog", "INTEGRATION", "IMPORTANCE_TYPES"]
 
@@ -61,7 +62,6 @@ _AWAIT_TRAIN = "xgboost.await_train"  # set by a wrapper's fit: its inner train 
 _LOGGER = "xgboost.logger"
 _VALIDATION_FILE = os.path.join("sklearn", "model_selection", "_validation.py")
 _BAD_KEY_CHARS = re.compile(r"[^\w/.\- :]")
-_MAX_BARS = 40
 _WRITE_EVERY = 50  # write buffered metrics once training time since the last write is 50x its cost
 _WRITE_INTERVAL = 0.2  # ... and at least this many seconds: one store call per 0.2 s, not per iteration
 
@@ -262,12 +262,6 @@ class _IterationLogger:
         self.call.skip("per-iteration metrics", f"stopped after an error: {type(exc).__name__}: {exc}")
 
 
-def _xgboost_message(exc: Exception) -> str:
-    """XGBoost's error message without its timestamp, source location and stack trace."""
-    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    return re.sub(r"^\[[^\]]*\]\s*\S+:\d+:\s*", "", first)
-
-
 def _metric_key(data: str, metric: str) -> str:
     return _BAD_KEY_CHARS.sub("_", f"{data}-{metric}".replace("@", "_at_"))
 
@@ -375,7 +369,7 @@ def _dmatrix_rows(dm: Any, rows: int) -> Any:
     try:
         return dm.slice(np.arange(min(rows, dm.num_row()))).get_data()
     except xgboost.core.XGBoostError as exc:  # QuantileDMatrix, external memory: no raw rows kept
-        raise SkippedItem(f"{type(dm).__name__} keeps no raw rows to read back ({_xgboost_message(exc)})") from exc
+        raise SkippedItem(f"{type(dm).__name__} keeps no raw rows to read back ({xgboost_message(exc)})") from exc
 
 
 def _dmatrix_head(dm: Any, rows: int, sample: Any = None) -> Any:
@@ -481,9 +475,9 @@ def _after_training(call: TrainingCall, booster: Any, model: Any, example: Any) 
     if call.state.get("xgboost.early_stopping") and logger is not None and not logger.failed:
         call.step("early stopping metrics", lambda: _log_early_stopping(call, booster, logger))
     if call.config.options.get("importance_types"):
-        call.step("feature importance scores", lambda: _log_importance(call, booster))
+        call.step("feature importance scores", lambda: log_importance(call, booster))
     if call.config.log_models:
-        call.step("model", lambda: _log_model(call, model, example))
+        call.step("model", lambda: log_model(call, model, example))
 
 
 def _log_early_stopping(call: TrainingCall, booster: Any, logger: _IterationLogger) -> None:
@@ -499,117 +493,6 @@ def _log_early_stopping(call: TrainingCall, booster: Any, logger: _IterationLogg
     log.log_metrics(call, metrics)
     values = logger.history.get(int(best), {})
     log.log_metrics(call, {f"best-{key}": value for key, value in values.items()}, step=int(best))
-
-
-def _log_importance(call: TrainingCall, booster: Any) -> None:
-    """Read the scores now (the booster is the user's); write the files after training returns."""
-    scores: dict[str, dict[str, Any]] = {}
-    for kind in call.config.options["importance_types"]:
-        score = call.step(f"feature_importance_{kind}.json", lambda k=kind: _score(booster, k))
-        if score is not None:
-            scores[kind] = {str(k): (list(v) if isinstance(v, (list, tuple)) else float(v)) for k, v in score.items()}
-    if scores:
-        call.defer("feature importance files", lambda: _write_importance(call, scores))
-
-
-def _score(booster: Any, kind: str) -> dict[str, Any]:
-    import xgboost
-
-    try:
-        return dict(booster.get_score(importance_type=kind))
-    except xgboost.core.XGBoostError as exc:  # e.g. gblinear defines only "weight"
-        raise SkippedItem(_xgboost_message(exc)) from exc
-
-
-def _write_importance(call: TrainingCall, scores: dict[str, dict[str, Any]]) -> None:
-    """``feature_importance_<type>.json`` and ``.png`` (horizontal bars, largest at the top), all
-    stored with one artifact call. Runs on the background finisher: it uses copies only."""
-    import tempfile
-
-    assert call.run_id is not None
-    plots = call.config.log_plots and call.step("feature importance plots", _matplotlib)
-    with tempfile.TemporaryDirectory(prefix="fitscribe-xgb-") as tmp:
-        written = []
-        for kind, score in scores.items():
-            name = f"feature_importance_{kind}.json"
-            if call.step(name, lambda n=name, s=score: _write(tmp, n, json.dumps(s, indent=2).encode())):
-                written.append(name)
-            name = f"feature_importance_{kind}.png"
-            if plots and not score:
-                call.skip(name, "the model has no splits, so no feature has an importance")
-            elif plots and call.step(name, lambda n=name, k=kind, s=score: _write(tmp, n, _importance_png(k, s))):
-                written.append(name)
-        if written:
-            call.step("upload feature importance", lambda: _upload(call, tmp, written))
-
-
-def _upload(call: TrainingCall, folder: str, names: list[str]) -> None:
-    assert call.run_id is not None
-    call.client.log_artifacts(call.run_id, folder)
-    call.record("artifacts", *names)
-
-
-def _matplotlib() -> bool:
-    try:
-        import matplotlib  # noqa: F401
-    except ImportError as exc:
-        raise SkippedItem("matplotlib is not installed (pip install matplotlib)") from exc
-    return True
-
-
-def _write(folder: str, name: str, data: bytes) -> bool:
-    with open(os.path.join(folder, name), "wb") as fh:
-        fh.write(data)
-    return True
-
-
-def _importance_png(kind: str, score: dict[str, Any]) -> bytes:
-    import io
-
-    import numpy as np
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    def size(value: Any) -> float:
-        return float(np.abs(np.asarray(value, dtype=float)).sum())
-
-    items = sorted(score.items(), key=lambda kv: size(kv[1]), reverse=True)[:_MAX_BARS][::-1]
-    names = [k for k, _ in items]
-    values = np.array([np.atleast_1d(np.asarray(v, dtype=float)) for _, v in items])  # rows x classes
-    fig = Figure(figsize=(7, max(3.0, 0.28 * len(names) + 1.4)), dpi=100, layout="constrained")
-    FigureCanvasAgg(fig)  # matplotlib's object API: the user's pyplot state is untouched
-    ax = fig.add_subplot()
-    positions = np.arange(len(names))
-    width = 0.8 / values.shape[1]
-    for column in range(values.shape[1]):
-        offset = (column - (values.shape[1] - 1) / 2) * width
-        label = f"class {column}" if values.shape[1] > 1 else None
-        ax.barh(positions + offset, values[:, column], height=width, align="center", label=label)
-    ax.set_yticks(positions, names)
-    ax.set_xlabel(f"importance ({kind})")
-    shown = "" if len(score) <= _MAX_BARS else f" (top {_MAX_BARS} of {len(score)})"
-    ax.set_title(f"Feature importance: {kind}{shown}")
-    if values.shape[1] > 1:
-        ax.legend(loc="lower right")
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png")
-    return buffer.getvalue()
-
-
-def _log_model(call: TrainingCall, model: Any, example: Any) -> None:
-    from fitscribe.flavors import xgboost as flavor
-    from fitscribe.flavors.signature import infer_signature
-
-    config = call.config
-    signature: Any = False
-    if config.log_model_signatures and example is not None:
-        signature = infer_signature(example, flavor.FLAVOR.example_output(model, example))
-    info = flavor.log_model(
-        model, "model", model_format=config.options.get("model_format", "ubj"), run_id=call.run_id,
-        signature=signature, input_example=example if config.log_input_examples else None,
-        registered_model_name=config.registered_model_name,
-    )
-    call.record("models", info.model_uri)
 
 
 INTEGRATION = XGBoostIntegration()
@@ -639,7 +522,8 @@ def autolog(
         log_datasets: Record the training data (context ``train``) and evaluation sets (``eval``).
         log_training_metrics: Accepted for a uniform call; the per-iteration evaluation metrics
             XGBoost computes are always logged.
-        log_plots: Save ``feature_importance_<type>.png`` (needs matplotlib).
+        log_plots: Save ``feature_importance_<type>.png`` (horizontal bars drawn with Pillow, the
+            40 largest; matplotlib is not imported).
         disable: Switch off and restore every patched function.
         exclusive: Never log into a run you started.
         silent: Emit no warnings from autolog itself.
