@@ -418,6 +418,41 @@ class TrackingStoreSuite:
         scores = [r.data.metrics["score"] for r in everything]
         assert scores == sorted(scores, reverse=True)
 
+    def test_search_runs_pages_reach_runs_lacking_the_sort_key(self, store: TrackingStore) -> None:
+        exp_id = store.create_experiment("lacking")
+        # (name, start, last loss, other losses, param): ties on loss; NaN and missing values come last
+        rows = [("a", 1, 0.5, [9.0], "x"), ("b", 2, 0.5, [], None), ("c", 3, math.nan, [0.1], "y"),
+                ("d", 4, None, [], "x"), ("e", 5, 0.2, [], None), ("f", 6, None, [], None), ("g", 7, 0.9, [], "z")]
+        for name, start, last, earlier, param in rows:
+            run_id = store.create_run(exp_id, "u", 1000 + start, [], name).info.run_id
+            points = [Metric("loss", v, 1, step) for step, v in enumerate([*earlier, *([] if last is None else [last])])]
+            store.log_batch(run_id, points, [Param("p", param)] if param else [])
+
+        def pages(order: str, size: int, filter_string: str | None = None) -> list[str | None]:
+            names: list[str | None] = []
+            token = None
+            for _ in range(20):  # a paging bug must fail, not loop
+                page = store.search_runs([exp_id], filter_string, max_results=size, order_by=[order], page_token=token)
+                names += [r.info.run_name for r in page]
+                token = page.token
+                if token is None:
+                    return names
+            raise AssertionError(f"still paging after 20 pages: {order}")
+
+        expected = {
+            "metrics.loss DESC": ["g", "b", "a", "e", "f", "d", "c"],  # lacking: newest first
+            "metrics.loss ASC": ["e", "b", "a", "g", "f", "d", "c"],
+            "max(metrics.loss) DESC": ["a", "g", "b", "e", "f", "d"],  # c's max is 0.1 (NaN skipped)
+            "min(metrics.loss) ASC": ["c", "e", "b", "a", "g", "f", "d"],
+            "params.p DESC": ["g", "c", "d", "a", "f", "e", "b"],
+        }
+        expected["max(metrics.loss) DESC"].insert(4, "c")
+        for order, names in expected.items():
+            for size in (1, 2, 3, 7, 50):
+                assert pages(order, size) == names, (order, size)
+        assert pages("metrics.loss DESC", 2, "metrics.loss < 0.6") == ["b", "a", "e"]
+        assert pages("metrics.loss ASC", 2, "params.p = 'x' OR metrics.loss IS NULL") == ["a", "f", "d"]
+
     def test_search_experiments_grammar(self, store: TrackingStore) -> None:
         a = store.create_experiment("alpha", tags={"team": "vision"})
         b = store.create_experiment("beta", tags={"team": "nlp"})

@@ -6,7 +6,7 @@ Do not edit: after changing the schema or the write statements, regenerate it wi
 """
 
 
-REVISION = '0004'
+REVISION = '0005'
 """The Alembic revision the schema below corresponds to."""
 
 SCHEMA = (
@@ -96,6 +96,7 @@ SCHEMA = (
     CONSTRAINT pk_runs PRIMARY KEY (run_uuid),
     CONSTRAINT fk_runs_experiment_id_experiments FOREIGN KEY(experiment_id) REFERENCES experiments (experiment_id) ON DELETE CASCADE
 )""",
+    """CREATE INDEX ix_runs_experiment_id_lifecycle_stage ON runs (experiment_id, lifecycle_stage)""",
     """CREATE INDEX ix_runs_experiment_id_start_time ON runs (experiment_id, start_time)""",
     """CREATE TABLE inputs (
     run_uuid VARCHAR(32) NOT NULL,
@@ -116,6 +117,8 @@ SCHEMA = (
     CONSTRAINT pk_latest_metrics PRIMARY KEY (run_uuid, "key"),
     CONSTRAINT fk_latest_metrics_run_uuid_runs FOREIGN KEY(run_uuid) REFERENCES runs (run_uuid) ON DELETE CASCADE
 )""",
+    """CREATE INDEX ix_latest_metrics_key_max_value ON latest_metrics ("key", max_value)""",
+    """CREATE INDEX ix_latest_metrics_key_min_value ON latest_metrics ("key", min_value)""",
     """CREATE INDEX ix_latest_metrics_key_value ON latest_metrics ("key", value)""",
     """CREATE TABLE metric_chunks (
     id INTEGER NOT NULL,

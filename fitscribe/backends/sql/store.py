@@ -467,29 +467,48 @@ class SqlTrackingStore(StoreCore):
         Raises:
             InvalidValueError: The filter or order_by is malformed (the message shows where).
         """
-        import sqlalchemy as sa
+        from fitscribe.search import decode_page_token, parse_order_by
 
-        from . import tables as t
-
-        from fitscribe.search import decode_page_token, parse_filter, parse_order_by
-
-        from .search import default_order, filter_clause, order_by_clauses
+        from .run_query import RunQuery
 
         limit = _check_max_results(max_results)
         offset = decode_page_token(page_token)
+        query = RunQuery(self._run_conditions(experiment_ids, filter_string, run_view_type),
+                         parse_order_by(order_by) if order_by else [], self.dialect)
+        with self._read() as conn:
+            found = query.page(conn, self._r.runs, limit + 1, offset)
+        return _page(found, limit, offset)
+
+    def count_runs(
+        self,
+        experiment_ids: Sequence[str],
+        filter_string: str | None = None,
+        run_view_type: ViewType = ViewType.ACTIVE_ONLY,
+    ) -> int:
+        """Return how many runs of the given experiments match the filter (as ``search_runs`` would list).
+
+        Raises:
+            InvalidValueError: The filter is malformed (the message shows where).
+        """
+        from .run_query import RunQuery
+
+        query = RunQuery(self._run_conditions(experiment_ids, filter_string, run_view_type), [], self.dialect)
+        with self._read() as conn:
+            return query.count(conn)
+
+    def _run_conditions(self, experiment_ids: Sequence[str], filter_string: str | None,
+                        run_view_type: ViewType) -> list[Any]:
+        """Return the WHERE terms on ``runs`` for experiments, a lifecycle view and a filter."""
+        from fitscribe.search import parse_filter
+
+        from . import tables as t
+        from .search import filter_clause
+
         condition = filter_clause(parse_filter(filter_string))
-        orders = order_by_clauses(parse_order_by(order_by), self.dialect) if order_by else default_order()
         exp_ids = [self._experiment_id(e) for e in experiment_ids]
         view = ViewType.parse(run_view_type)
-        query = sa.select(t.runs).where(
-            t.runs.c.experiment_id.in_(exp_ids), t.runs.c.lifecycle_stage.in_(view.stages())
-        )
-        if condition is not None:
-            query = query.where(condition)
-        query = query.order_by(*orders).limit(limit + 1).offset(offset)
-        with self._read() as conn:
-            found = self._r.runs(conn, query)
-        return _page(found, limit, offset)
+        where = [t.runs.c.experiment_id.in_(exp_ids), t.runs.c.lifecycle_stage.in_(view.stages())]
+        return where if condition is None else [*where, condition]
 
     # -- garbage collection ----------------------------------------------------------------------
     def deleted_run_ids(self, older_than_ms: int | None = None) -> list[str]:

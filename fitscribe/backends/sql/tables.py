@@ -54,7 +54,7 @@ __all__ = [
     "SPECIAL_NEG_INF",
 ]
 
-SCHEMA_REVISION = "0004"
+SCHEMA_REVISION = "0005"
 """The Alembic revision these tables correspond to (a new database is stamped with it)."""
 
 metadata = sa.MetaData(
@@ -125,6 +125,7 @@ runs = sa.Table(
     sa.Column("deleted_time", sa.BigInteger, nullable=True),
     sa.Column("artifact_uri", LongText, nullable=False),
     sa.Index("ix_runs_experiment_id_start_time", "experiment_id", "start_time"),
+    sa.Index("ix_runs_experiment_id_lifecycle_stage", "experiment_id", "lifecycle_stage"),  # counts
 )
 
 tags = sa.Table(
@@ -179,7 +180,10 @@ latest_metrics = sa.Table(
     sa.Column("step", sa.BigInteger, nullable=False),
     sa.Column("min_value", Double, nullable=True),
     sa.Column("max_value", Double, nullable=True),
+    # sorting runs by a metric's last, min or max value reads one of these in order (run_query.py)
     sa.Index("ix_latest_metrics_key_value", "key", "value"),
+    sa.Index("ix_latest_metrics_key_min_value", "key", "min_value"),
+    sa.Index("ix_latest_metrics_key_max_value", "key", "max_value"),
 )
 
 datasets = sa.Table(
