@@ -1,4 +1,4 @@
-"""search_runs sorted by one key (run_query.py), count_runs, and the search indexes of revision 0005."""
+"""search_runs sorted by one key (run_query.py), count_runs, and the index of revision 0005."""
 
 from __future__ import annotations
 
@@ -15,8 +15,7 @@ from fitscribe.backends.sql.engine import make_engine, parse_database_uri, upgra
 from fitscribe.entities import Metric, Param, RunTag, ViewType
 from fitscribe.errors import InvalidValueError
 
-SEARCH_INDEXES = {"ix_latest_metrics_key_min_value", "ix_latest_metrics_key_max_value",
-                  "ix_runs_experiment_id_lifecycle_stage"}
+SEARCH_INDEXES = {"ix_runs_experiment_id_lifecycle_stage"}
 
 
 def _populate(store: Any) -> tuple[str, dict[str, dict[str, Any]]]:
@@ -150,9 +149,9 @@ def _migrate(engine: sa.Engine, direction: str, revision: str) -> None:
 
 
 @pytest.mark.parametrize("database", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def test_revision_0005_adds_and_removes_the_search_indexes(database: str, request: pytest.FixtureRequest,
+def test_revision_0005_adds_and_removes_the_count_index(database: str, request: pytest.FixtureRequest,
                                                           tmp_path: Path) -> None:
-    """Upgrading a 0004 database with runs adds the indexes (searches still right); downgrading removes them."""
+    """Upgrading a 0004 database with runs adds the index (searches still right); downgrading removes it."""
     uri = f"sqlite:///{tmp_path / 'db.sqlite'}" if database == "sqlite" else request.getfixturevalue("postgresql_uri")
     engine = make_engine(parse_database_uri(uri))
     _migrate(engine, "upgrade", "0004")

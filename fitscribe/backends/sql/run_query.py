@@ -1,14 +1,16 @@
 """Pages and counts of ``search_runs`` results, planned so large experiments stay fast.
 
-Sorting by one metric, param or tag reads the runs having a value in index order: a join on the
-key's table ordered by the value, with the LIMIT, which the ``(key, value)`` indexes (e.g.
-``ix_latest_metrics_key_value``) serve without reading every run. The runs lacking a value for the
-key (and NaN metrics, stored as NULL) come after those, newest first, in both directions; they are
-read by a second query only when a page reaches them. The order is exactly that of
-:func:`fitscribe.backends.sql.search.order_by_clauses` (value, then ``start_time DESC``, then
-``run_uuid``), so offset page tokens stay valid whichever plan serves a page.
+Sorting by one metric's last value, a param or a tag reads the runs having a value first: a join
+on the key's table ordered by the value, with the LIMIT. For metrics ``ix_latest_metrics_key_value``
+serves that in index order without reading every run; params and tags have no value index (long
+TEXT values), so those are sorted whole, still cheaper than a subquery per run. The runs lacking a
+value for the key (and NaN metrics, stored as NULL) come after those, newest first, in both
+directions; they are read by a second query only when a page reaches them. The order is exactly
+that of :func:`fitscribe.backends.sql.search.order_by_clauses` (value, then ``start_time DESC``,
+then ``run_uuid``), so offset page tokens stay valid whichever plan serves a page.
 
-Other orderings (attributes, several keys) are one query with those ORDER BY terms.
+Other orderings (attributes other than ``start_time``, ``min()``/``max()`` of a metric, several
+keys) are one query with those ORDER BY terms.
 """
 
 from __future__ import annotations
@@ -118,9 +120,8 @@ class RunQuery:
         if len(self.orders) != 1 or not self.keyed:
             return None
         order = self.orders[0]
-        if order.entity == "metric":
-            column = {None: "value", "min": "min_value", "max": "max_value"}[order.aggregate]
-            return t.latest_metrics, column, order.key, order.ascending
+        if order.entity == "metric" and order.aggregate is None:  # min/max have no index: one query
+            return t.latest_metrics, "value", order.key, order.ascending
         if order.entity in ("param", "tag"):
             return (t.params if order.entity == "param" else t.tags), "value", order.key, order.ascending
         return None

@@ -117,8 +117,6 @@ SCHEMA = (
     CONSTRAINT pk_latest_metrics PRIMARY KEY (run_uuid, "key"),
     CONSTRAINT fk_latest_metrics_run_uuid_runs FOREIGN KEY(run_uuid) REFERENCES runs (run_uuid) ON DELETE CASCADE
 )""",
-    """CREATE INDEX ix_latest_metrics_key_max_value ON latest_metrics ("key", max_value)""",
-    """CREATE INDEX ix_latest_metrics_key_min_value ON latest_metrics ("key", min_value)""",
     """CREATE INDEX ix_latest_metrics_key_value ON latest_metrics ("key", value)""",
     """CREATE TABLE metric_chunks (
     id INTEGER NOT NULL,
