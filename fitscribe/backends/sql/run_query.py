@@ -9,8 +9,9 @@ directions; they are read by a second query only when a page reaches them. The o
 that of :func:`fitscribe.backends.sql.search.order_by_clauses` (value, then ``start_time DESC``,
 then ``run_uuid``), so offset page tokens stay valid whichever plan serves a page.
 
-Other orderings (attributes other than ``start_time``, ``min()``/``max()`` of a metric, several
-keys) are one query with those ORDER BY terms.
+MySQL/MariaDB also read the default order (and ``start_time``) bounded by the page's last start
+time (see :meth:`RunQuery._sorted_ids`). Other orderings (other attributes, ``min()``/``max()`` of a
+metric except on PostgreSQL, several keys) are one query with those ORDER BY terms.
 """
 
 from __future__ import annotations
@@ -64,13 +65,13 @@ class RunQuery:
         """
         keyed = self._keyed_sort()
         if keyed is None:
-            if self.orders and not self._by_start_time():
-                ordering = order_by_clauses(self.orders, self.dialect)
-                return fetch(conn, sa.select(t.runs).where(*self.where).order_by(*ordering).limit(limit).offset(offset))
-            ascending = bool(self.orders) and self.orders[0].ascending
-            query = sa.select(t.runs.c.run_uuid).where(*self.where)
-            return _hydrate(conn, fetch, self._sorted_ids(conn, query, t.runs.c.start_time, ascending, limit, offset,
-                                                          bound=True))
+            if self._mysql and self.keyed and (not self.orders or self._by_start_time()):
+                ascending = bool(self.orders) and self.orders[0].ascending
+                query = sa.select(t.runs.c.run_uuid).where(*self.where)
+                ids = self._sorted_ids(conn, query, t.runs.c.start_time, ascending, limit, offset, bound=True)
+                return _hydrate(conn, fetch, ids)
+            ordering = order_by_clauses(self.orders, self.dialect) if self.orders else default_order()
+            return fetch(conn, sa.select(t.runs).where(*self.where).order_by(*ordering).limit(limit).offset(offset))
         table, column_name, key, ascending = keyed
         # an alias, so the filter's own EXISTS on the same table still correlates with runs only
         sort = table.alias("sort_key")
@@ -78,8 +79,8 @@ class RunQuery:
         joined = sort.join(t.runs, sa.and_(sort.c.run_uuid == t.runs.c.run_uuid, sort.c.key == key))
         having = sa.select(t.runs.c.run_uuid).select_from(joined).where(*self.where, column.is_not(None))
         # MySQL cannot index TEXT values: params and tags are sorted whole there, without a bound
-        ids = self._sorted_ids(conn, having, column, ascending, limit, offset, bound=table is t.latest_metrics,
-                               joined=True)
+        indexed = table is t.latest_metrics and column_name == "value"
+        ids = self._sorted_ids(conn, having, column, ascending, limit, offset, bound=indexed, joined=True)
         if len(ids) < limit:  # the page reaches the runs lacking a value
             if ids or offset == 0:
                 with_value = offset + len(ids)
@@ -91,6 +92,10 @@ class RunQuery:
             ids += self._sorted_ids(conn, lacking, t.runs.c.start_time, False, limit - len(ids),
                                     max(0, offset - with_value), bound=True)
         return _hydrate(conn, fetch, ids)
+
+    @property
+    def _mysql(self) -> bool:
+        return self.dialect in ("mysql", "mariadb")
 
     def _by_start_time(self) -> bool:
         return len(self.orders) == 1 and self.orders[0].entity == "attribute" and self.orders[0].key == "start_time"
@@ -106,7 +111,7 @@ class RunQuery:
         """
         term = lead.asc() if ascending else lead.desc()
         ordered = query.order_by(term, *default_order())
-        if bound and self.dialect in ("mysql", "mariadb"):
+        if bound and self._mysql:
             first = query.with_only_columns(lead)
             if joined:  # STRAIGHT_JOIN also turns off semi-join plans of EXISTS: only where it helps
                 first = first.prefix_with("STRAIGHT_JOIN")
@@ -120,8 +125,11 @@ class RunQuery:
         if len(self.orders) != 1 or not self.keyed:
             return None
         order = self.orders[0]
-        if order.entity == "metric" and order.aggregate is None:  # min/max have no index: one query
-            return t.latest_metrics, "value", order.key, order.ascending
+        # min/max have no index; a join still helps PostgreSQL (top-N sort), SQLite and MariaDB plan
+        # it worse than one query with a subquery per run
+        if order.entity == "metric" and (order.aggregate is None or self.dialect == "postgresql"):
+            column = {None: "value", "min": "min_value", "max": "max_value"}[order.aggregate]
+            return t.latest_metrics, column, order.key, order.ascending
         if order.entity in ("param", "tag"):
             return (t.params if order.entity == "param" else t.tags), "value", order.key, order.ascending
         return None
