@@ -8,25 +8,23 @@ into a temporary folder, uploads it into the run's artifacts, records it in the 
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import tempfile
 from typing import Any, Sequence
 
+from fitscribe.backends.model_history import record_logged_model
 from fitscribe.errors import AlreadyExistsError, InvalidValueError
 from fitscribe.flavors import environment, examples
 from fitscribe.flavors.base import FLAVORS, Flavor, ModelInfo
 from fitscribe.flavors.model import Model, python_version
 from fitscribe.flavors.signature import ModelSignature, infer_signature
 from fitscribe.uri import check_relative_path
-from fitscribe.validation import MAX_TAG_VALUE_LENGTH
 
 __all__ = ["save_model", "log_model", "FLAVOR_FORMAT_KEY"]
 
 FLAVOR_FORMAT_KEY = "flavor_version"
 CODE_DIR = "code"
-_HISTORY_TAG = "mlflow.log-model.history"
 
 
 def _prepare_folder(path: str) -> str:
@@ -252,14 +250,7 @@ def _log_into(
         os.rmdir(tmp)  # empty once the model folder was moved out
     else:
         shutil.rmtree(tmp, ignore_errors=True)
-    run = client.get_run(run_id)
-    history = json.loads(run.data.tags.get(_HISTORY_TAG, "[]") or "[]")
-    history.append(_history_entry(descriptor))
-    text = json.dumps(history)
-    while len(text) > MAX_TAG_VALUE_LENGTH and len(history) > 1:  # keep the newest entries
-        history.pop(0)
-        text = json.dumps(history)
-    client.set_tag(run_id, _HISTORY_TAG, text)
+    record_logged_model(client.store, run_id, _history_entry(descriptor))
     version = None
     if registered:
         version = _register(client, registered, run_id, name)

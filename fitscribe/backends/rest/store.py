@@ -25,11 +25,13 @@ SIGTERM) loses those; any other exit runs the exit hook, which sends or journals
 from __future__ import annotations
 
 import atexit
+import json
 import warnings
 from dataclasses import replace
 from typing import Any, Sequence
 
 from fitscribe import validation as v
+from fitscribe.backends.model_history import check_entry
 from fitscribe.entities import (
     DatasetInput,
     Experiment,
@@ -446,6 +448,20 @@ class RestTrackingStore(RestRegistryMixin):
     def delete_tag(self, run_id: str, key: str) -> None:
         """Remove a tag from a run (``NotFoundError`` if it has none)."""
         self._call("POST", "runs/delete-tag", {"run_id": v.check_run_id(run_id), "key": key})
+
+    def record_logged_model(self, run_id: str, entry: dict[str, Any]) -> None:
+        """Append a logged model to the run's ``mlflow.log-model.history`` tag on the server.
+
+        Sent now (``runs/log-model``), after the run's queued writes, and not retried once the
+        server may have acted on it (an append applied twice would list the model twice).
+
+        Raises:
+            RunNotFound: No run has this id.
+            InvalidStateError: The run is deleted.
+            InvalidValueError: The entry is invalid, or too long to fit the tag.
+        """
+        body = {"run_id": v.check_run_id(run_id), "model_json": json.dumps(check_entry(entry))}
+        self._call("POST", "runs/log-model", body)
 
     def log_inputs(self, run_id: str, datasets: Sequence[DatasetInput]) -> None:
         """Record datasets used by a run."""

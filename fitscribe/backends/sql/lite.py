@@ -266,9 +266,18 @@ class LiteWriter:
         """Insert a run given in :data:`RUN_COLUMNS` order."""
         conn.execute(_RUN_INSERT, row)
 
-    def run_stage(self, conn: sqlite3.Connection, run_id: str) -> str | None:
-        """Return a run's lifecycle stage, or None if there is no such run."""
+    def run_stage(self, conn: sqlite3.Connection, run_id: str, *, lock: bool = False) -> str | None:
+        """Return a run's lifecycle stage, or None if there is no such run.
+
+        ``lock`` needs nothing more here: a write transaction (``BEGIN IMMEDIATE``) holds the
+        database's write lock, so no other writer changes the run until it ends.
+        """
         row = conn.execute("SELECT lifecycle_stage FROM runs WHERE run_uuid = ?", (run_id,)).fetchone()
+        return row[0] if row else None
+
+    def tag_value(self, conn: sqlite3.Connection, run_id: str, key: str) -> str | None:
+        """Return the value of one run tag, or None if the run has no such tag."""
+        row = conn.execute('SELECT value FROM tags WHERE run_uuid = ? AND "key" = ?', (run_id, key)).fetchone()
         return row[0] if row else None
 
     def update_run(self, conn: sqlite3.Connection, run_id: str, values: dict[str, Any]) -> RunInfo | None:

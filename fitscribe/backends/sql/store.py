@@ -419,6 +419,30 @@ class SqlTrackingStore(StoreCore):
 
                 raise NotFoundError(f"The run {run_id} has no tag {key!r}.")
 
+    def record_logged_model(self, run_id: str, entry: dict[str, Any]) -> None:
+        """Append a logged model to the run's ``mlflow.log-model.history`` tag, atomically.
+
+        One transaction locks the run (so concurrent appends take turns and none is lost), reads
+        the tag and writes it back with the entry appended, trimmed as ``model_history.append_entry``
+        says.
+
+        Args:
+            entry: The model's description (its MLmodel fields; see ``model_history.check_entry``).
+
+        Raises:
+            RunNotFound: No run has this id.
+            InvalidStateError: The run is deleted.
+            InvalidValueError: The entry is invalid, or too long to fit the tag.
+        """
+        from fitscribe.backends.model_history import HISTORY_TAG, append_entry, check_entry
+
+        v.check_run_id(run_id)
+        entry = check_entry(entry)
+        with self._hot_write() as conn:
+            self._check_stage(self._hw.run_stage(conn, run_id, lock=True), run_id)
+            value = append_entry(self._hw.tag_value(conn, run_id, HISTORY_TAG), entry)
+            self._hw.tags(conn, run_id, [RunTag(HISTORY_TAG, value)])
+
     def log_inputs(self, run_id: str, datasets: Sequence[DatasetInput]) -> None:
         """Record datasets used by a run (the same dataset twice is recorded once)."""
         import sqlalchemy as sa

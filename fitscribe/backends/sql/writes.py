@@ -207,10 +207,23 @@ class Writer:
         """Insert a run given in ``lite.RUN_COLUMNS`` order."""
         conn.execute(t.runs.insert().values(dict(zip(RUN_COLUMNS, row))))
 
-    def run_stage(self, conn: sa.Connection, run_id: str) -> str | None:
-        """Return a run's lifecycle stage, or None if there is no such run."""
+    def run_stage(self, conn: sa.Connection, run_id: str, *, lock: bool = False) -> str | None:
+        """Return a run's lifecycle stage, or None if there is no such run.
+
+        With ``lock``, the run's row stays locked until the transaction ends (``SELECT ... FOR
+        UPDATE``; ``FOR NO KEY UPDATE`` on PostgreSQL, which still lets others insert rows that
+        refer to the run), so writers that lock it take turns. SQLite needs no row lock: a write
+        transaction holds the database's write lock.
+        """
+        query = sa.select(t.runs.c.lifecycle_stage).where(t.runs.c.run_uuid == run_id)
+        if lock:
+            query = query.with_for_update(key_share=True)
+        return conn.execute(query).scalar()  # type: ignore[no-any-return]
+
+    def tag_value(self, conn: sa.Connection, run_id: str, key: str) -> str | None:
+        """Return the value of one run tag, or None if the run has no such tag."""
         return conn.execute(  # type: ignore[no-any-return]
-            sa.select(t.runs.c.lifecycle_stage).where(t.runs.c.run_uuid == run_id)
+            sa.select(t.tags.c.value).where(t.tags.c.run_uuid == run_id, t.tags.c.key == key)
         ).scalar()
 
     def update_run(self, conn: sa.Connection, run_id: str, values: dict[str, Any]) -> RunInfo | None:

@@ -1,11 +1,12 @@
-"""Run endpoints: create, get, update, delete, restore, search, and logging metrics, params, tags
-and inputs."""
+"""Run endpoints: create, get, update, delete, restore, search, and logging metrics, params, tags,
+inputs and (MLflow's legacy ``runs/log-model``) logged models."""
 
 from __future__ import annotations
 
 import time
 from typing import Any, Sequence
 
+from fitscribe.backends.model_history import record_logged_model
 from fitscribe.entities import LifecycleStage, Metric, Param, RunTag
 from fitscribe.errors import InvalidValueError
 from fitscribe.run_context import TAG_RUN_NAME, TAG_USER, generate_run_name
@@ -198,6 +199,23 @@ def log_batch(s: ServerState, p: Params) -> dict[str, Any]:
     return {}
 
 
+def log_model(s: ServerState, p: Params) -> dict[str, Any]:
+    """Append a logged model (``model_json``: its MLmodel dict as a JSON string) to the run's
+    ``mlflow.log-model.history`` tag, atomically (MLflow 2.x clients send this)."""
+    import json
+
+    run_id = p.run_id()
+    text = p.required_text("model_json")
+    try:
+        entry = json.loads(text)
+    except ValueError as exc:
+        raise InvalidValueError(f"model_json is not valid JSON ({exc}); send the MLmodel dict as a JSON string.") from None
+    if not isinstance(entry, dict):
+        raise InvalidValueError(f"model_json must hold a JSON object (the MLmodel dict), not {type(entry).__name__}.")
+    record_logged_model(s.tracking, run_id, entry)
+    return {}
+
+
 def log_inputs(s: ServerState, p: Params) -> dict[str, Any]:
     """Record the datasets a run used (``models`` inputs are accepted and not stored)."""
     datasets = [dataset_input_from_json(d) for d in p.objects("datasets")]
@@ -237,6 +255,8 @@ ENDPOINTS = (
     Endpoint("POST", "runs/delete-tag", delete_tag, "Delete a tag from a run.", fields(f"{_RUN} key!")),
     Endpoint("POST", "runs/log-batch", log_batch, "Log metrics, params and tags at once.",
              fields("run_id! metrics:objects params:objects tags:objects")),
+    Endpoint("POST", "runs/log-model", log_model, "Record a logged model in the run's model history (legacy).",
+             fields("run_id! model_json!")),
     Endpoint("POST", "runs/log-inputs", log_inputs, "Log the datasets a run used.",
              fields("run_id! datasets:objects models:objects")),
     Endpoint("POST", "runs/outputs", log_outputs, "Log the models a run produced.",

@@ -1,0 +1,109 @@
+"""The run tag ``mlflow.log-model.history``: a JSON list of the models logged into a run.
+
+Every store appends to it through :func:`append_entry`, so the rule for what an entry must hold
+and which entries are kept when the list outgrows the tag length limit is stated once: the newest
+entries are kept, the oldest dropped. Stores that can append atomically (in one transaction, or on
+the server) offer ``record_logged_model(run_id, entry)``; :func:`record_logged_model` uses it when a
+store has it, else reads the tag and writes it back (which two processes can race on).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Mapping
+
+from fitscribe.errors import InvalidValueError
+from fitscribe.validation import MAX_TAG_VALUE_LENGTH, check_tag_value
+
+__all__ = ["HISTORY_TAG", "REQUIRED_FIELDS", "check_entry", "append_entry", "record_logged_model"]
+
+HISTORY_TAG = "mlflow.log-model.history"
+"""The run tag holding the JSON list of logged models (MLflow's name, read by MLflow's tools)."""
+REQUIRED_FIELDS = ("artifact_path", "flavors", "utc_time_created", "run_id")
+"""The fields every entry has (those MLflow's ``runs/log-model`` endpoint requires)."""
+
+
+def check_entry(entry: Any) -> dict[str, Any]:
+    """Return ``entry`` as a dict if it is a mapping with the :data:`REQUIRED_FIELDS`.
+
+    Raises:
+        InvalidValueError: It is not a mapping, or lacks a required field.
+    """
+    if not isinstance(entry, Mapping):
+        raise InvalidValueError(
+            f"A logged model must be described by a JSON object (the MLmodel dict), not {type(entry).__name__}."
+        )
+    missing = [name for name in REQUIRED_FIELDS if entry.get(name) in (None, "")]
+    if missing:
+        raise InvalidValueError(
+            f"The logged model's description lacks {', '.join(map(repr, missing))}; it must have "
+            f"{', '.join(REQUIRED_FIELDS)} (the fields of its MLmodel file)."
+        )
+    if not isinstance(entry["flavors"], Mapping):
+        raise InvalidValueError(f"The logged model's 'flavors' must be an object, not {type(entry['flavors']).__name__}.")
+    return dict(entry)
+
+
+def _dump_entry(entry: Any) -> str:
+    """Return a checked entry as JSON."""
+    try:
+        return json.dumps(check_entry(entry), allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        if isinstance(exc, InvalidValueError):
+            raise
+        raise InvalidValueError(f"The logged model's description cannot be written as JSON: {exc}.") from None
+
+
+def _entries(current: str | None) -> list[Any]:
+    """The entries of a stored history; a value that is not a JSON list (set by hand) starts afresh."""
+    if not current:
+        return []
+    try:
+        found = json.loads(current)
+    except ValueError:
+        return []
+    return found if isinstance(found, list) else []
+
+
+def append_entry(current: str | None, entry: Mapping[str, Any]) -> str:
+    """Return the history tag's new value: ``current`` with ``entry`` appended, trimmed to fit.
+
+    The oldest entries are dropped until the JSON fits :data:`~fitscribe.validation.MAX_TAG_VALUE_LENGTH`.
+
+    Args:
+        current: The tag's value now (None or empty when the run has none).
+        entry: The new model's description (see :func:`check_entry`).
+
+    Raises:
+        InvalidValueError: The entry is invalid (see :func:`check_entry`; or not JSON-serialisable),
+            or too long to fit the tag alone.
+    """
+    new = _dump_entry(entry)
+    parts = [json.dumps(item) for item in _entries(current)]
+    parts.append(new)
+    size = sum(len(p) for p in parts) + 2 * len(parts)  # "[" + ", ".join(parts) + "]"
+    first = 0
+    while size > MAX_TAG_VALUE_LENGTH and first < len(parts) - 1:  # keep the newest entries
+        size -= len(parts[first]) + 2
+        first += 1
+    return check_tag_value(HISTORY_TAG, "[" + ", ".join(parts[first:]) + "]")
+
+
+def record_logged_model(store: Any, run_id: str, entry: Mapping[str, Any]) -> None:
+    """Append ``entry`` to the run's history tag, atomically when the store can.
+
+    Uses the store's ``record_logged_model`` when it has one; else reads the run and sets the tag.
+
+    Raises:
+        RunNotFound: No run has this id.
+        InvalidStateError: The run is deleted.
+        InvalidValueError: The entry is invalid, or too long to fit the tag.
+    """
+    atomic = getattr(store, "record_logged_model", None)
+    if callable(atomic):
+        atomic(run_id, entry)
+        return
+    from fitscribe.entities import RunTag
+
+    run = store.get_run(run_id)
+    store.log_batch(run_id, tags=[RunTag(HISTORY_TAG, append_entry(run.data.tags.get(HISTORY_TAG), entry))])
