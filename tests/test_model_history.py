@@ -52,6 +52,7 @@ def test_trimming_keeps_the_newest_entries_that_fit() -> None:
     for i in range(40):
         value = append_entry(value, _entry("r", f"m{i}", pad=300))
         assert len(value) <= MAX_TAG_VALUE_LENGTH
+    assert value == json.dumps(json.loads(value))  # the kept entries as json.dumps writes them
     kept = [e["artifact_path"] for e in json.loads(value)]
     assert kept[-1] == "m39" and kept == [f"m{i}" for i in range(40 - len(kept), 40)]
     one_more = len(json.dumps([_entry("r", "m0", pad=300)] + json.loads(value)))

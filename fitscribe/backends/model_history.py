@@ -44,14 +44,14 @@ def check_entry(entry: Any) -> dict[str, Any]:
     return dict(entry)
 
 
-def _dump_entry(entry: Any) -> str:
-    """Return a checked entry as JSON."""
+def _checked(entry: Any) -> dict[str, Any]:
+    """Return the entry checked by :func:`check_entry`, refusing what JSON cannot hold."""
+    checked = check_entry(entry)
     try:
-        return json.dumps(check_entry(entry), allow_nan=False)
+        json.dumps(checked, allow_nan=False)
     except (TypeError, ValueError) as exc:
-        if isinstance(exc, InvalidValueError):
-            raise
         raise InvalidValueError(f"The logged model's description cannot be written as JSON: {exc}.") from None
+    return checked
 
 
 def _entries(current: str | None) -> list[Any]:
@@ -78,15 +78,16 @@ def append_entry(current: str | None, entry: Mapping[str, Any]) -> str:
         InvalidValueError: The entry is invalid (see :func:`check_entry`; or not JSON-serialisable),
             or too long to fit the tag alone.
     """
-    new = _dump_entry(entry)
-    parts = [json.dumps(item) for item in _entries(current)]
-    parts.append(new)
-    size = sum(len(p) for p in parts) + 2 * len(parts)  # "[" + ", ".join(parts) + "]"
-    first = 0
-    while size > MAX_TAG_VALUE_LENGTH and first < len(parts) - 1:  # keep the newest entries
-        size -= len(parts[first]) + 2
+    checked = _checked(entry)
+    items = [*_entries(current), checked]
+    text = json.dumps(items)  # == "[" + ", ".join(json.dumps(item) for item in items) + "]"
+    if len(text) <= MAX_TAG_VALUE_LENGTH:
+        return text
+    cut, first = 1, 0  # drop the oldest entries: text[1:cut] is theirs, with the ", " after each
+    while len(text) - cut + 1 > MAX_TAG_VALUE_LENGTH and first < len(items) - 1:
+        cut += len(json.dumps(items[first])) + 2
         first += 1
-    return check_tag_value(HISTORY_TAG, "[" + ", ".join(parts[first:]) + "]")
+    return check_tag_value(HISTORY_TAG, "[" + text[cut:])
 
 
 def record_logged_model(store: Any, run_id: str, entry: Mapping[str, Any]) -> None:
