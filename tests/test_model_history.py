@@ -9,6 +9,7 @@ real HTTP; the REST store sending it; and ``log_model`` recording its models thr
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -20,7 +21,12 @@ import pytest
 
 from fitscribe import Client
 from fitscribe.backends import get_tracking_store
-from fitscribe.backends.model_history import HISTORY_TAG, append_entry, check_entry, record_logged_model
+from fitscribe.backends.model_history import (
+    HISTORY_TAG,
+    append_entry,
+    check_entry,
+    record_logged_model,
+)
 from fitscribe.entities import Run, RunTag
 from fitscribe.errors import InvalidStateError, InvalidValueError, RunNotFound
 from fitscribe.server import create_app
@@ -133,11 +139,10 @@ def test_record_logged_model_on_each_database(tracking_uri: str) -> None:
 
 
 def test_record_logged_model_through_sqlalchemy_on_sqlite(tmp_path: Path) -> None:
-    import sqlalchemy  # noqa: F401 - the ?options URL takes this path
-
     uri = f"sqlite:///{tmp_path}/t.db?timeout=30"
     store = get_tracking_store(uri)
-    assert store._lite is None  # type: ignore[attr-defined]  # options: SQLAlchemy, not raw sqlite3
+    store.get_experiment("0")  # opens the database
+    assert store._lite is None and store._engine is not None  # type: ignore[attr-defined]  # SQLAlchemy's path
     store.close()
     _check_store(uri)
 
@@ -321,3 +326,32 @@ def test_log_model_records_the_same_history_embedded_and_over_rest(
         histories.append([sorted(h) for h in history])
     assert histories[0] == histories[1] == [["artifact_path", "flavors", "model_uuid", "run_id", "utc_time_created"]] * 2
     assert any(p.endswith("/runs/log-model") for p in served[1].paths)
+
+
+_MLFLOW_SCRIPT = textwrap.dedent("""
+    import json, sys
+    from mlflow import MlflowClient
+    from mlflow.models import Model
+    client = MlflowClient()
+    run_id = client.create_run("0").info.run_id
+    for name in ("first", "second"):  # what MLflow 2.x's log_model sends: POST runs/log-model
+        model = Model(artifact_path=name, run_id=run_id, flavors={"python_function": {"loader_module": "x"}})
+        client._tracking_client.store.record_logged_model(run_id, model)
+    history = json.loads(client.get_run(run_id).data.tags["mlflow.log-model.history"])
+    print(json.dumps({"run_id": run_id, "paths": [h["artifact_path"] for h in history]}))
+""")
+
+
+def test_mlflow_clients_record_logged_models(served: tuple[str, PathRecorder], tmp_path: Path) -> None:
+    from _mlflow_support import mlflow_python
+
+    python = mlflow_python()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "FITSCRIBE_"))}
+    env.update(MLFLOW_TRACKING_URI=served[0], MLFLOW_DISABLE_TELEMETRY="true", DO_NOT_TRACK="true",
+               MLFLOW_HTTP_REQUEST_MAX_RETRIES="0")
+    job = subprocess.run([python, "-c", _MLFLOW_SCRIPT], cwd=tmp_path, env=env, capture_output=True, text=True,
+                         timeout=300)
+    assert job.returncode == 0, job.stderr
+    answer = json.loads(job.stdout.strip().splitlines()[-1])
+    assert answer["paths"] == ["first", "second"]
+    assert sum(p.endswith("/runs/log-model") for p in served[1].paths) == 2

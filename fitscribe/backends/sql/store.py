@@ -12,6 +12,7 @@ import uuid
 from typing import TYPE_CHECKING, Any, Sequence
 
 from fitscribe import validation as v
+from fitscribe.backends.model_history import HISTORY_TAG, append_entry, check_entry
 from fitscribe.entities import (
     DatasetInput,
     Experiment,
@@ -434,8 +435,6 @@ class SqlTrackingStore(StoreCore):
             InvalidStateError: The run is deleted.
             InvalidValueError: The entry is invalid, or too long to fit the tag.
         """
-        from fitscribe.backends.model_history import HISTORY_TAG, append_entry, check_entry
-
         v.check_run_id(run_id)
         entry = check_entry(entry)
         with self._hot_write() as conn:
