@@ -21,7 +21,7 @@ from fitscribe.uri import redact
 
 from . import tables as t
 from .database_url import DatabaseURL, _require_driver, parse_database_uri  # noqa: F401  (re-exported)
-from .lite import BUSY_TIMEOUT_MS, PRAGMAS, schema_version_error
+from .lite import BUSY_TIMEOUT_MS, apply_pragmas, schema_version_error
 
 __all__ = ["DatabaseURL", "parse_database_uri", "make_engine", "ensure_schema", "upgrade_schema"]
 
@@ -53,10 +53,7 @@ def _tune_sqlite(engine: sa.Engine) -> None:
     @event.listens_for(engine, "connect")
     def on_connect(dbapi_conn: Any, _record: Any) -> None:
         dbapi_conn.isolation_level = None  # we issue BEGIN ourselves (IMMEDIATE for writes)
-        cursor = dbapi_conn.cursor()
-        for pragma in PRAGMAS:
-            cursor.execute(pragma)
-        cursor.close()
+        apply_pragmas(dbapi_conn)
 
     @event.listens_for(engine, "begin")
     def on_begin(conn: sa.Connection) -> None:

@@ -37,6 +37,7 @@ from .rows import CHUNK_COLUMNS, check_stored_params, merge_params, merge_tags, 
 __all__ = [
     "BUSY_TIMEOUT_MS",
     "PRAGMAS",
+    "apply_pragmas",
     "RUN_COLUMNS",
     "EXPERIMENT_COLUMNS",
     "run_info",
@@ -57,7 +58,37 @@ PRAGMAS = (
     "PRAGMA foreign_keys=ON",
     "PRAGMA case_sensitive_like=ON",
 )
-"""Run on every new SQLite connection, by this module and by the SQLAlchemy engine (engine.py)."""
+"""Run on every new SQLite connection (:func:`apply_pragmas`), by this module and by the SQLAlchemy
+engine (engine.py)."""
+
+
+def apply_pragmas(conn: Any) -> None:
+    """Run :data:`PRAGMAS` on a new DB-API connection (sqlite3's, or SQLAlchemy's raw one).
+
+    Switching a brand-new file to WAL needs an exclusive lock, and SQLite answers "database is
+    locked" at once, without its busy handler, while another connection (thread or process) holds
+    the file in the same moment: that is retried here with a short backoff, up to the busy timeout.
+
+    Raises:
+        sqlite3.OperationalError: Still locked after the busy timeout, or any other failure.
+    """
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    delay = 0.001
+    cursor = conn.cursor()
+    try:
+        for pragma in PRAGMAS:
+            while True:
+                try:
+                    cursor.execute(pragma)
+                    cursor.fetchall()
+                    break
+                except sqlite3.OperationalError as exc:
+                    if "locked" not in str(exc) or time.monotonic() > deadline:
+                        raise
+                    time.sleep(delay)
+                    delay = min(delay * 2, 0.05)
+    finally:
+        cursor.close()
 
 RUN_COLUMNS = ("run_uuid", "experiment_id", "name", "user_id", "status", "start_time", "end_time",
                "lifecycle_stage", "artifact_uri")
@@ -119,8 +150,7 @@ class LiteDatabase:
             try:
                 conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None,
                                        check_same_thread=False)
-                for pragma in PRAGMAS:
-                    conn.execute(pragma)
+                apply_pragmas(conn)
             except sqlite3.Error as exc:
                 raise BackendError(f"Cannot open the tracking store {redact(self.uri)!r}: {exc}") from exc
             self._all.append(conn)
