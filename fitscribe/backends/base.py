@@ -54,6 +54,12 @@ class TrackingStore(Protocol):
 
     Every method validates its input and raises the typed errors of :mod:`fitscribe.errors`
     (``RunNotFound``, ``InvalidValueError``...). Writes are durable when the method returns.
+
+    Optional capabilities, used when a store has them (found with ``getattr``): ``flush()`` (wait
+    for queued writes), ``count_runs(experiment_ids, filter_string=None, run_view_type=...)`` (the
+    web UI's run counts; otherwise it shows "1000+"), and ``record_logged_model(run_id, entry)``
+    (append to the ``mlflow.log-model.history`` tag atomically; otherwise log_model reads the run
+    and sets the tag, see :mod:`fitscribe.backends.model_history`).
     """
 
     def create_experiment(

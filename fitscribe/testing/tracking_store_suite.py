@@ -475,3 +475,23 @@ class TrackingStoreSuite:
             store.search_runs(["0"], max_results=0)
         with pytest.raises(InvalidValueError):
             store.search_runs(["0"], page_token="not-a-token")
+
+    # -- optional capabilities -------------------------------------------------------------------
+    def test_record_logged_model_appends_to_the_history_tag(self, store: TrackingStore) -> None:
+        import json
+
+        record = getattr(store, "record_logged_model", None)
+        if record is None:
+            pytest.skip("this store has no record_logged_model; log_model reads the run and sets the tag")
+        run_id = self._run(store)
+        for path in ("model", "model2"):
+            record(run_id, {"artifact_path": path, "flavors": {"python_function": {}},
+                            "utc_time_created": "2026-11-23 00:00:00.000000", "run_id": run_id})
+        if hasattr(store, "flush"):
+            store.flush()
+        history = json.loads(store.get_run(run_id).data.tags["mlflow.log-model.history"])
+        assert [entry["artifact_path"] for entry in history] == ["model", "model2"]
+        with pytest.raises(InvalidValueError):
+            record(run_id, {"artifact_path": "model3"})  # no flavors, time or run id
+        with pytest.raises(RunNotFound):
+            record("f" * 32, {"artifact_path": "m", "flavors": {}, "utc_time_created": "x", "run_id": "f" * 32})
