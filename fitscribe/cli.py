@@ -302,7 +302,7 @@ class _Commands:
             return
         serve(a.backend_store_uri or resolve_tracking_uri(a.tracking_uri), a.artifacts_destination, host=a.host,
               port=a.port, workers=a.workers, serve_artifacts=not a.no_serve_artifacts, announce=announce,
-              security=security_from_args(a))
+              security=security_from_args(a), name=f"fitscribe {a.group}")
 
 
 def _experiment_dict(e: Experiment) -> dict[str, Any]:

@@ -492,6 +492,7 @@ def test_fitscribe_ui_command_serves_the_pages(tmp_path: Path) -> None:
             line = process.stdout.readline()
             url = re.search(r"http://127\.0\.0\.1:\d+", line)
             assert url, f"no URL printed: {line!r}"
+            assert line.startswith("fitscribe ui: "), line  # named as the command the user typed
             home = None
             for _ in range(200):  # the URL is printed when the socket is bound, before uvicorn listens
                 try:

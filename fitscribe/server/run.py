@@ -43,6 +43,7 @@ def serve(
     log_level: str = "info",
     announce: Callable[[str], None] = print,
     security: "SecurityConfig | None" = None,
+    name: str = "fitscribe server",
 ) -> None:
     """Serve the tracking API until interrupted (Ctrl-C or SIGTERM).
 
@@ -57,10 +58,11 @@ def serve(
         workers: Server processes.
         serve_artifacts: Serve the artifact proxy.
         log_level: uvicorn's log level.
-        announce: Receives one line naming the URL being served.
+        announce: Receives one line naming the URL being served (then one on security).
         security: Host check, CORS, authentication and size limits (default
             :class:`~fitscribe.server.security.SecurityConfig`); ``host`` is added to the allowed
             Host names when it is a specific address.
+        name: The command named in the announcement (``fitscribe ui`` for the UI command).
 
     Raises:
         MissingDependencyError: starlette or uvicorn is not installed (``fitscribe[server]``).
@@ -86,7 +88,7 @@ def serve(
     _no_delay(sock)
     bound_port = sock.getsockname()[1]
     shown_host = f"[{host}]" if ":" in host else host
-    announce(f"fitscribe server: tracking store {redact(tracking_uri)} at http://{shown_host}:{bound_port} "
+    announce(f"{name}: tracking store {redact(tracking_uri)} at http://{shown_host}:{bound_port} "
              f"({workers} worker{'s' if workers > 1 else ''}; Ctrl-C to stop)")
     announce(_security_summary(security, host))
     if workers == 1:
