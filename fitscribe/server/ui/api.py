@@ -6,17 +6,16 @@ under the filter box as the store wrote it).
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any
 
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from fitscribe.entities import Run
 from fitscribe.errors import InvalidValueError
-from fitscribe.server.errors import error_response
 from fitscribe.server.state import ServerState
+from fitscribe.server.ui.chart_data import encode_float
+from fitscribe.server.ui.endpoints import json_endpoint
 from fitscribe.server.ui.pages import PARENT_TAG, run_summary_fields, split_ids, whole_number
 
 __all__ = ["api_routes", "run_row", "PAGE_SIZE", "SUMMARY_CAP"]
@@ -26,33 +25,15 @@ MAX_PAGE_SIZE = 1000
 SUMMARY_CAP = 1000
 """Run counts on the experiments page stop at this many (shown as ``1000+``) unless the store counts."""
 
-ApiFn = Callable[[Request, ServerState], dict[str, Any]]
-
-
-def _json_endpoint(fn: ApiFn) -> Callable[[Request], Any]:
-    def build(request: Request) -> Response:
-        try:
-            return JSONResponse(fn(request, request.app.state.server), headers={"Cache-Control": "no-store"})
-        except Exception as exc:  # answered through the server's error table
-            return error_response(exc)
-
-    async def endpoint(request: Request) -> Response:
-        return await run_in_threadpool(build, request)
-
-    endpoint.__name__ = fn.__name__
-    endpoint.__doc__ = fn.__doc__
-    return endpoint
-
-
 def api_routes() -> list[BaseRoute]:
     """Return the routes of the UI's JSON API."""
     return [
-        Route("/ui/api/runs", _json_endpoint(runs_api), methods=["GET"]),
-        Route("/ui/api/runs/children", _json_endpoint(children_api), methods=["GET"]),
-        Route("/ui/api/runs/refresh", _json_endpoint(refresh_api), methods=["GET"]),
-        Route("/ui/api/runs/has-children", _json_endpoint(has_children_api), methods=["GET"]),
-        Route("/ui/api/runs/columns", _json_endpoint(columns_api), methods=["GET"]),
-        Route("/ui/api/experiments/summary", _json_endpoint(experiments_summary_api), methods=["GET"]),
+        Route("/ui/api/runs", json_endpoint(runs_api), methods=["GET"]),
+        Route("/ui/api/runs/children", json_endpoint(children_api), methods=["GET"]),
+        Route("/ui/api/runs/refresh", json_endpoint(refresh_api), methods=["GET"]),
+        Route("/ui/api/runs/has-children", json_endpoint(has_children_api), methods=["GET"]),
+        Route("/ui/api/runs/columns", json_endpoint(columns_api), methods=["GET"]),
+        Route("/ui/api/experiments/summary", json_endpoint(experiments_summary_api), methods=["GET"]),
     ]
 
 
@@ -62,18 +43,11 @@ def run_row(run: Run) -> dict[str, Any]:
     metrics = {}
     for key, value in run.data.metrics.items():
         summary = summaries.get(key)
-        metrics[key] = [_finite(value), _finite(summary.min if summary else None),
-                        _finite(summary.max if summary else None)]
+        metrics[key] = [encode_float(value), encode_float(summary.min if summary else None),
+                        encode_float(summary.max if summary else None)]
     row = run_summary_fields(run)
     row.update(params=dict(run.data.params), tags=dict(run.data.tags), metrics=metrics)
     return row
-
-
-def _finite(value: float | None) -> float | str | None:
-    """JSON has no NaN or infinities: send those as strings (``"NaN"``, ``"Infinity"``)."""
-    if value is None or value == value and value not in (float("inf"), float("-inf")):
-        return value
-    return "NaN" if value != value else ("Infinity" if value > 0 else "-Infinity")
 
 
 def _max_results(request: Request) -> int:

@@ -20,14 +20,13 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Any, Callable
 
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from fitscribe.errors import InvalidValueError
-from fitscribe.server.errors import error_response
 from fitscribe.server.params import Params
+from fitscribe.server.ui.endpoints import json_endpoint
 from fitscribe.server.ui.chart_data import (
     DEFAULT_POINTS,
     MAX_POINTS,
@@ -45,8 +44,6 @@ if TYPE_CHECKING:
 
 __all__ = ["chart_routes", "fetch_runs", "compare_page", "metric_page"]
 
-_JSON_HEADERS = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
-_GZIP_MIN_BYTES = 4096
 
 
 def chart_routes() -> list[BaseRoute]:
@@ -56,43 +53,10 @@ def chart_routes() -> list[BaseRoute]:
     return [
         Route("/compare", _allow_eval(page(compare_page)), methods=["GET", "HEAD"]),
         Route("/metric", page(metric_page), methods=["GET", "HEAD"]),
-        Route("/ui/api/metrics/series", _json(series_api), methods=["GET"]),
-        Route("/ui/api/metrics/keys", _json(keys_api), methods=["GET"]),
-        Route("/ui/api/metrics/summary", _json(summary_api), methods=["GET"]),
+        Route("/ui/api/metrics/series", json_endpoint(series_api), methods=["GET"]),
+        Route("/ui/api/metrics/keys", json_endpoint(keys_api), methods=["GET"]),
+        Route("/ui/api/metrics/summary", json_endpoint(summary_api), methods=["GET"]),
     ]
-
-
-def _json(fn: Callable[[Request, "ServerState"], dict[str, Any]]) -> Callable[[Request], Any]:
-    """Wrap ``fn(request, state) -> dict`` into an endpoint run in a worker thread, errors as JSON."""
-
-    def answer(request: Request) -> Response:
-        try:
-            body = fn(request, request.app.state.server)
-        except Exception as exc:  # the server's one error table (bugs are logged there, answered 500)
-            response = error_response(exc)
-            response.headers.update(_JSON_HEADERS)
-            return response
-        return _compressed(request, JSONResponse(body, headers=_JSON_HEADERS))
-
-    async def endpoint(request: Request) -> Response:
-        return await run_in_threadpool(answer, request)
-
-    endpoint.__name__ = fn.__name__
-    endpoint.__doc__ = fn.__doc__
-    return endpoint
-
-
-def _compressed(request: Request, response: Response) -> Response:
-    """Gzip a JSON answer of more than a few KB when the client accepts it (series compress ~3x)."""
-    if len(response.body) < _GZIP_MIN_BYTES or "gzip" not in request.headers.get("accept-encoding", ""):
-        return response
-    import gzip
-
-    response.body = gzip.compress(response.body, compresslevel=5, mtime=0)
-    response.headers["Content-Encoding"] = "gzip"
-    response.headers["Content-Length"] = str(len(response.body))
-    response.headers["Vary"] = "Accept-Encoding"
-    return response
 
 
 def _allow_eval(endpoint: Callable[[Request], Any]) -> Callable[[Request], Any]:
