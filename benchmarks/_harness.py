@@ -178,6 +178,22 @@ def open_client(lib: str, folder: str) -> Any:
     return MlflowClient(f"sqlite:///{os.path.join(folder, 'mlflow.db')}")
 
 
+def fluent_lib(bench: "Bench") -> Any:
+    """Return the library module (``fitscribe`` or ``mlflow``) with its fluent API pointed at a store
+    in the worker's temp folder (for autolog workloads): the same layout as :func:`open_client`."""
+    folder = os.path.join(bench.tmp, "store")
+    if bench.lib == "fitscribe":
+        import fitscribe
+
+        fitscribe.set_tracking_uri(folder)
+        return fitscribe
+    import mlflow
+
+    os.makedirs(folder, exist_ok=True)
+    mlflow.set_tracking_uri(f"sqlite:///{os.path.join(folder, 'mlflow.db')}")
+    return mlflow
+
+
 def db_file(lib: str, folder: str) -> str:
     """Return the SQLite file behind :func:`open_client`'s store in ``folder``."""
     return os.path.join(folder, "tracking.db" if lib == "fitscribe" else "mlflow.db")

@@ -26,21 +26,6 @@ from typing import Callable
 import _harness as h
 
 
-def _lib(bench: h.Bench):  # noqa: ANN202
-    import os
-
-    if bench.lib == "fitscribe":
-        import fitscribe
-
-        fitscribe.set_tracking_uri(os.path.join(bench.tmp, "store"))
-        return fitscribe
-    import mlflow
-
-    os.makedirs(os.path.join(bench.tmp, "store"), exist_ok=True)
-    mlflow.set_tracking_uri(f"sqlite:///{os.path.join(bench.tmp, 'store', 'mlflow.db')}")
-    return mlflow
-
-
 def _quiet() -> None:
     import logging
     import warnings
@@ -143,7 +128,7 @@ def _variants(lib, fit) -> dict[str, Callable[[], list[tuple[float, float]]]]:  
 
 
 def workload(bench: h.Bench, p: dict) -> dict:
-    lib = _lib(bench)
+    lib = h.fluent_lib(bench)
     _quiet()
     start = time.perf_counter()
     lib.autolog()

@@ -28,21 +28,6 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 import _harness as h
 
 
-def _lib(bench: h.Bench):  # noqa: ANN202
-    import os
-
-    if bench.lib == "fitscribe":
-        import fitscribe
-
-        fitscribe.set_tracking_uri(os.path.join(bench.tmp, "store"))
-        return fitscribe
-    import mlflow
-
-    os.makedirs(os.path.join(bench.tmp, "store"), exist_ok=True)
-    mlflow.set_tracking_uri(f"sqlite:///{os.path.join(bench.tmp, 'store', 'mlflow.db')}")
-    return mlflow
-
-
 def _median_fit(make, X, y, repeats: int, flush=None) -> tuple[float, float]:  # noqa: ANN001
     """Median seconds until fit returns, and until fit plus ``flush`` (all written) returns."""
     returned, written = [], []
@@ -58,7 +43,7 @@ def _median_fit(make, X, y, repeats: int, flush=None) -> tuple[float, float]:  #
 
 
 def workload(bench: h.Bench, p: dict) -> dict:
-    lib = _lib(bench)
+    lib = h.fluent_lib(bench)
     start = time.perf_counter()
     lib.autolog(disable=True)
     handle_ms = (time.perf_counter() - start) * 1000

@@ -25,21 +25,6 @@ import time
 import _harness as h
 
 
-def _lib(bench: h.Bench):  # noqa: ANN202
-    import os
-
-    if bench.lib == "fitscribe":
-        import fitscribe
-
-        fitscribe.set_tracking_uri(os.path.join(bench.tmp, "store"))
-        return fitscribe
-    import mlflow
-
-    os.makedirs(os.path.join(bench.tmp, "store"), exist_ok=True)
-    mlflow.set_tracking_uri(f"sqlite:///{os.path.join(bench.tmp, 'store', 'mlflow.db')}")
-    return mlflow
-
-
 def _flush(lib) -> None:  # noqa: ANN001
     flush = getattr(lib, "flush", None)
     if callable(flush):
@@ -76,7 +61,7 @@ def _interleaved(lib, train, enable, repeats: int) -> dict[str, float]:  # noqa:
 
 
 def workload(bench: h.Bench, p: dict) -> dict:
-    lib = _lib(bench)
+    lib = h.fluent_lib(bench)
     start = time.perf_counter()
     lib.autolog(disable=True)
     handle_ms = (time.perf_counter() - start) * 1000

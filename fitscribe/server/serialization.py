@@ -23,6 +23,7 @@ from fitscribe.entities import (
     RunStatus,
     RunTag,
 )
+from fitscribe.backends.rest.codec import dataset_input_to_json  # one MLflow DatasetInput encoder for client and server
 from fitscribe.errors import InvalidValueError
 from fitscribe.server.params import MISSING_MESSAGE, Params, to_double
 
@@ -222,20 +223,6 @@ def dataset_input_from_json(obj: Mapping[str, Any]) -> DatasetInput:
         raise InvalidValueError("Invalid value for 'datasets.tags': expected a list of {key, value} objects.")
     tags = tuple(InputTag(k, v) for k, v in key_values_from_json(tags_raw, "datasets.tags"))
     return DatasetInput(Dataset(**fields, **optional), tags)
-
-
-def dataset_input_to_json(item: DatasetInput) -> dict[str, Any]:
-    """Return an MLflow DatasetInput message."""
-    d = item.dataset
-    dataset: dict[str, Any] = {"name": d.name, "digest": d.digest, "source_type": d.source_type, "source": d.source}
-    if d.schema is not None:
-        dataset["schema"] = d.schema
-    if d.profile is not None:
-        dataset["profile"] = d.profile
-    out: dict[str, Any] = {"dataset": dataset}
-    if item.tags:
-        out["tags"] = [{"key": t.key, "value": t.value} for t in item.tags]
-    return out
 
 
 def file_info_to_json(path: str, is_dir: bool, file_size: int | None) -> dict[str, Any]:

@@ -103,38 +103,39 @@ def _in_int64(items: Sequence[int]) -> bool:
     return -v.MAX_INT64 <= min(items) and max(items) <= v.MAX_INT64
 
 
-def pack_ints(values: Sequence[int]) -> bytes:
-    """Return signed 64-bit integers packed little-endian."""
-    packed = array("q", values)
+def _pack(typecode: str, values: Sequence[Any]) -> bytes:
+    packed = array(typecode, values)
     if _SWAP:  # pragma: no cover - big-endian machines
         packed.byteswap()
     return packed.tobytes()
+
+
+def _unpack(typecode: str, blob: Any) -> list[Any]:
+    unpacked = array(typecode)
+    unpacked.frombytes(blob)
+    if _SWAP:  # pragma: no cover - big-endian machines
+        unpacked.byteswap()
+    return unpacked.tolist()
+
+
+def pack_ints(values: Sequence[int]) -> bytes:
+    """Return signed 64-bit integers packed little-endian."""
+    return _pack("q", values)
 
 
 def pack_floats(values: Sequence[float]) -> bytes:
     """Return doubles packed little-endian (NaN and infinities included, bit for bit)."""
-    packed = array("d", values)
-    if _SWAP:  # pragma: no cover - big-endian machines
-        packed.byteswap()
-    return packed.tobytes()
+    return _pack("d", values)
 
 
 def unpack_ints(blob: Any) -> list[int]:
     """Return the integers packed by :func:`pack_ints`."""
-    unpacked = array("q")
-    unpacked.frombytes(blob)
-    if _SWAP:  # pragma: no cover - big-endian machines
-        unpacked.byteswap()
-    return unpacked.tolist()
+    return _unpack("q", blob)
 
 
 def unpack_floats(blob: Any) -> list[float]:
     """Return the doubles packed by :func:`pack_floats`."""
-    unpacked = array("d")
-    unpacked.frombytes(blob)
-    if _SWAP:  # pragma: no cover - big-endian machines
-        unpacked.byteswap()
-    return unpacked.tolist()
+    return _unpack("d", blob)
 
 
 def group_batches(batches: Sequence[Batch]) -> dict[tuple[str, str], list[list[Any]]]:
