@@ -2,9 +2,11 @@
 # Create (or update) a separate virtualenv holding the real MLflow, for tests/test_mlflow_interop.py.
 #
 # The venv gets MLflow's model loaders (the light mlflow-skinny package, which has mlflow.sklearn,
-# mlflow.xgboost, mlflow.pyfunc and mlflow.models), skops (MLflow 3's default sklearn format), and
-# exactly the versions of scikit-learn, xgboost, numpy, scipy, pandas and cloudpickle installed in
-# the main test venv, so that pickles written on one side load on the other. It is built from the
+# mlflow.xgboost, mlflow.pytorch, mlflow.onnx, mlflow.pyfunc and mlflow.models), skops (MLflow 3's
+# default sklearn format), and exactly the versions of scikit-learn, xgboost, torch, onnx,
+# onnxruntime, numpy, scipy, pandas and cloudpickle installed in the main test venv, so that models
+# written on one side load on the other (torch's CPU build: its local "+cpu" tag is dropped from the
+# pin, and pip picks the wheel the main venv was built from). It is built from the
 # same base Python as the main venv. A stamp file records what was requested: a second run with
 # nothing changed returns at once.
 #
@@ -30,9 +32,10 @@ import importlib.metadata as md
 import sys
 
 pins = []
-for dist in ("scikit-learn", "xgboost", "numpy", "scipy", "pandas", "cloudpickle"):
+for dist in ("scikit-learn", "xgboost", "torch", "onnx", "onnxruntime", "numpy", "scipy", "pandas",
+             "cloudpickle"):
     try:
-        pins.append(f"{dist}=={md.version(dist)}")
+        pins.append(f"{dist}=={md.version(dist).split('+')[0]}")
     except md.PackageNotFoundError:
         pass
 print("python=={}.{}.{}".format(*sys.version_info[:3]), *pins)
@@ -75,6 +78,8 @@ fi
 PYTHONDONTWRITEBYTECODE= "$VENV/bin/python" -c "
 import mlflow.models, mlflow.pyfunc, mlflow.sklearn, mlflow.xgboost, skops.io
 import sklearn.linear_model, sklearn.pipeline, sklearn.preprocessing
-$([ ${#XGB[@]} -gt 0 ] && echo 'import xgboost')"
+$([ ${#XGB[@]} -gt 0 ] && echo 'import xgboost')
+$(case " $PINS " in *" torch=="*) echo 'import mlflow.pytorch, torch' ;; esac)
+$(case " $PINS " in *" onnxruntime=="*) echo 'import mlflow.onnx, onnx, onnxruntime' ;; esac)"
 printf '%s' "$WANTED" > "$STAMP"
 echo "$VENV/bin/python"
