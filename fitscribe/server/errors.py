@@ -17,7 +17,8 @@ from starlette.responses import JSONResponse
 
 from fitscribe import errors as e
 
-__all__ = ["ERROR_TABLE", "EndpointNotFound", "MethodNotAllowed", "NotSupported", "error_code_for", "error_body", "error_response"]
+__all__ = ["ERROR_TABLE", "Conflict", "EndpointNotFound", "Forbidden", "MethodNotAllowed", "NotSupported",
+           "error_code_for", "error_body", "error_response"]
 
 _log = logging.getLogger("fitscribe.server")
 
@@ -34,10 +35,20 @@ class NotSupported(e.FitscribeError):
     """The server understands the request but does not offer the feature (e.g. multipart uploads)."""
 
 
+class Forbidden(e.FitscribeError):
+    """No identity may do this through the server (e.g. touch the server's own records)."""
+
+
+class Conflict(e.FitscribeError):
+    """The request conflicts with the target's state (e.g. overwriting a file of a sealed model)."""
+
+
 ERROR_TABLE: dict[type[BaseException], tuple[str, int]] = {
     MethodNotAllowed: ("ENDPOINT_NOT_FOUND", 405),
     EndpointNotFound: ("ENDPOINT_NOT_FOUND", 404),
     NotSupported: ("NOT_IMPLEMENTED", 501),  # not retried by MLflow's client
+    Forbidden: ("PERMISSION_DENIED", 403),
+    Conflict: ("RESOURCE_CONFLICT", 409),
     e.NotFoundError: ("RESOURCE_DOES_NOT_EXIST", 404),
     e.AlreadyExistsError: ("RESOURCE_ALREADY_EXISTS", 400),  # 400, not 409: MLflow's table
     e.InvalidValueError: ("INVALID_PARAMETER_VALUE", 400),

@@ -4,7 +4,8 @@ The proxy (``/api/2.0/mlflow-artifacts/artifacts/<path>``) serves the artifact d
 clients of runs whose artifact URI is ``mlflow-artifacts:/...``: PUT uploads the request body,
 streamed to a hidden temporary file and renamed into place; GET streams a file back, or lists a
 folder (``?path=``, basenames only, as MLflow answers); DELETE removes a file or folder. Paths with
-``..``, absolute paths, backslashes and ``#`` are refused with 400.
+``..``, absolute paths, backslashes and ``#`` are refused with 400; paths into the server's own
+records (a ``.fitscribe`` folder, e.g. the logged-model records) with 403, and listings hide them.
 """
 
 from __future__ import annotations
@@ -23,23 +24,61 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from fitscribe.errors import BackendError, InvalidValueError
-from fitscribe.server.errors import NotSupported, error_response
+from fitscribe.server.errors import Forbidden, NotSupported, error_response
 from fitscribe.server.params import Params
 from fitscribe.server.routes import Endpoint, fields
 from fitscribe.server.serialization import file_info_to_json
 from fitscribe.server.state import ServerState, check_proxy_path
 
-__all__ = ["ENDPOINTS", "proxy_routes", "PROXY_PREFIXES"]
+__all__ = ["ENDPOINTS", "proxy_routes", "PROXY_PREFIXES", "RESERVED_FOLDER", "check_public_path", "refuse_reserved"]
 
 PROXY_PREFIXES = ("/api/2.0/mlflow-artifacts", "/ajax-api/2.0/mlflow-artifacts")
+RESERVED_FOLDER = ".fitscribe"
+"""Folders of this name in the artifact destination hold the server's own records: never served."""
 _WRITE_CHUNK = 1024 * 1024
+
+
+def refuse_reserved(relative: str) -> str:
+    """Return ``relative`` unless one of its components is a ``.fitscribe`` folder (any case).
+
+    Raises:
+        Forbidden: The path reaches into the server's own records.
+    """
+    if any(part.casefold() == RESERVED_FOLDER for part in relative.split("/")):
+        raise Forbidden(f"Invalid path {relative!r}: '{RESERVED_FOLDER}' folders hold the server's own records "
+                        "and cannot be read, written or deleted through the artifact API.")
+    return relative
+
+
+def check_public_path(path: str, *, file: bool = False) -> str:
+    """Validate an artifact path received over HTTP (:func:`check_proxy_path`) and refuse the server's
+    own records (:func:`refuse_reserved`); return it normalised (``""`` for the root)."""
+    return refuse_reserved(check_proxy_path(path, file=file))
+
+
+def _root_path(s: ServerState, root: str) -> str:
+    """The path of an ``mlflow-artifacts:`` root inside the artifact destination (``""`` otherwise)."""
+    from urllib.parse import unquote, urlsplit
+
+    from fitscribe.server.state import PROXY_SCHEME
+    from fitscribe.uri import scheme_key
+
+    if not s.serve_artifacts or scheme_key(root) != PROXY_SCHEME:
+        return ""
+    return unquote(urlsplit(root).path).strip("/")
+
+
+def list_under(s: ServerState, root: str, path: str) -> list[Any]:
+    """List ``path`` under an artifact root (a run's or a model's), refusing the server's own records."""
+    relative = check_public_path(path)
+    refuse_reserved(posixpath.join(_root_path(s, root), relative))
+    return list(s.artifact_store_for(root).list(relative or None))
 
 
 def list_artifacts(s: ServerState, p: Params) -> dict[str, Any]:
     """Answer the files and folders directly under ``path`` of a run's artifacts (run-relative paths)."""
     root = s.tracking.get_run(p.run_id()).info.artifact_uri
-    relative = check_proxy_path(p.text("path") or "")
-    infos = s.artifact_store_for(root).list(relative or None)
+    infos = list_under(s, root, p.text("path") or "")
     out: dict[str, Any] = {"root_uri": root}
     if infos:
         out["files"] = [file_info_to_json(i.path, i.is_dir, i.file_size) for i in infos]
@@ -74,16 +113,17 @@ def _guarded(handler: Raw) -> Callable[[Request], Awaitable[Response]]:
 
 async def proxy_list(request: Request, s: ServerState) -> Response:
     """List a folder of the artifact destination: ``{"files": [{path: basename, is_dir, file_size}]}``."""
-    relative = check_proxy_path(request.query_params.get("path") or "")
+    relative = check_public_path(request.query_params.get("path") or "")
     store = s.proxy_store()
     infos = await run_in_threadpool(store.list, relative or None)
-    files = [file_info_to_json(posixpath.basename(i.path), i.is_dir, i.file_size) for i in infos]
+    files = [file_info_to_json(posixpath.basename(i.path), i.is_dir, i.file_size) for i in infos
+             if posixpath.basename(i.path).casefold() != RESERVED_FOLDER]
     return JSONResponse({"files": files} if files else {})
 
 
 async def proxy_download(request: Request, s: ServerState) -> Response:
     """Stream a file of the artifact destination (404 if missing, 400 for a folder)."""
-    relative = check_proxy_path(request.path_params["path"], file=True)
+    relative = check_public_path(request.path_params["path"], file=True)
     store = s.proxy_store()
     chunks = await run_in_threadpool(store.open, relative)
     name = posixpath.basename(relative)
@@ -130,7 +170,7 @@ def _move_into_place(source: str, target: str) -> None:
 
 async def proxy_upload(request: Request, s: ServerState) -> Response:
     """Store the request body as a file of the artifact destination (replacing any file there)."""
-    relative = check_proxy_path(request.path_params["path"], file=True)
+    relative = check_public_path(request.path_params["path"], file=True)
     store = s.proxy_store()
     scratch, local_path = getattr(store, "scratch_folder", None), getattr(store, "local_path", None)
     if callable(scratch) and callable(local_path):  # a local store: stream in place, rename once
@@ -152,7 +192,7 @@ async def proxy_upload(request: Request, s: ServerState) -> Response:
 
 async def proxy_delete(request: Request, s: ServerState) -> Response:
     """Delete a file or folder of the artifact destination (nothing there is fine)."""
-    relative = check_proxy_path(request.path_params["path"])
+    relative = check_public_path(request.path_params["path"])
     if not relative:
         raise InvalidValueError("Refusing to delete the whole artifact destination; name a file or folder.")
     store = s.proxy_store()

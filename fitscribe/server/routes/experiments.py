@@ -30,6 +30,10 @@ def create_experiment(s: ServerState, p: Params) -> dict[str, Any]:
     location = p.text("artifact_location") or None
     if location is not None and location.lower().startswith("runs:"):
         raise InvalidValueError(f"Invalid artifact location {location!r}: a runs:/ URI cannot hold an experiment.")
+    if location is not None and location.lower().startswith("mlflow-artifacts:"):
+        from fitscribe.server.routes.artifacts import refuse_reserved
+
+        refuse_reserved(location.partition(":")[2].strip("/"))
     exp_id = s.tracking.create_experiment(p.required_text("name"), location, tags)
     return {"experiment_id": exp_id}
 

@@ -3,18 +3,42 @@ models (create, get, finalize, delete, search, tags, params, artifact listing)."
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from fitscribe.run_context import generate_run_name
+from fitscribe.server.errors import Forbidden
 from fitscribe.server.logged_models import parse_status
 from fitscribe.server.params import Params
 from fitscribe.server.routes import Endpoint, fields
+from fitscribe.server.routes.artifacts import list_under
 from fitscribe.server.serialization import file_info_to_json, key_values_from_json, key_values_to_json, page_to_json
-from fitscribe.server.state import ServerState, check_proxy_path
+from fitscribe.server.state import ServerState
+from fitscribe.uri import join_uri
 
-__all__ = ["ENDPOINTS", "logged_model_to_json"]
+__all__ = ["ENDPOINTS", "logged_model_to_json", "checked_artifact_uri"]
 
 MAX_SEARCH_RESULTS = 1000
+_log = logging.getLogger("fitscribe.server")
+
+
+def checked_artifact_uri(s: ServerState, model_id: str, record: dict[str, Any]) -> str:
+    """Return a logged model's ``artifact_uri`` once checked against the tracking database: it must be
+    the folder the server gives a new model of that experiment (``<location>/models/<id>/artifacts``).
+
+    Raises:
+        Forbidden: The record names another place (it was changed outside the server); the server
+            log names the place, the answer does not.
+    """
+    uri = record.get("artifact_uri")
+    experiment = s.tracking.get_experiment(str(record.get("experiment_id")))
+    expected = join_uri(experiment.artifact_location, "models", model_id, "artifacts")
+    if uri != expected:
+        _log.warning("Refused to use logged model %s: its record names artifact_uri %r instead of %r; "
+                     "the record was changed outside the server.", model_id, uri, expected)
+        raise Forbidden(f"The record of logged model '{model_id}' names an artifact location this server did not "
+                        "assign, so its files are not served; the server log says more.")
+    return expected
 
 
 def logged_model_to_json(record: dict[str, Any]) -> dict[str, Any]:
@@ -94,9 +118,9 @@ def log_logged_model_params(s: ServerState, p: Params) -> dict[str, Any]:
 
 def list_logged_model_artifacts(s: ServerState, p: Params) -> dict[str, Any]:
     """List a logged model's files under ``artifact_directory_path`` (model-relative paths)."""
-    root = s.logged_models.get(p.required_text("model_id"))["artifact_uri"]
-    relative = check_proxy_path(p.text("artifact_directory_path") or "")
-    infos = s.artifact_store_for(root).list(relative or None)
+    model_id = p.required_text("model_id")
+    root = checked_artifact_uri(s, model_id, s.logged_models.get(model_id))
+    infos = list_under(s, root, p.text("artifact_directory_path") or "")
     out: dict[str, Any] = {"root_uri": root}
     if infos:
         out["files"] = [file_info_to_json(i.path, i.is_dir, i.file_size) for i in infos]
