@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# Mutation testing, one module at a time, against that module's own test files (mutmut 3).
+#
+#   scripts/mutation.sh MODULE.py [MODULE2.py ...] -- TESTFILE [TESTFILE ...] [PYTEST ARGS ...]
+#   scripts/mutation.sh fitscribe/uri.py -- tests/test_artifacts_local.py
+#   scripts/mutation.sh fitscribe/search.py fitscribe/backends/sql/search.py -- tests/test_search_parser.py -k sqlite
+#
+# The work happens in a private copy (a temporary folder), never in this tree: the tracked and
+# untracked (not ignored) files of the work tree are copied, or the commit named by
+# MUTATION_REF (e.g. MUTATION_REF=HEAD) is exported. So your edits are tested, nothing in the
+# repository is touched, and others' edits in a shared tree do not disturb the run.
+#
+# Environment:
+#   MUTATION_REF=<commit>     mutate that commit instead of the work tree
+#   MUTATION_ONLY=<glob>      mutant names to run, e.g. 'fitscribe.uri.x_check_relative_path*'
+#   MUTATION_JOBS=<n>         parallel test processes (default 1: be kind to shared machines)
+#   MUTATION_KEEP=<folder>    keep the private copy there (to run `mutmut show NAME` in it later)
+#   PYTHON=<python>           interpreter with mutmut and the dev extra (default .venv/bin/python)
+#
+# Output: the score (killed / total mutants reached by the tests) and the diff of each survivor.
+# Kill a survivor with a test, or explain why it is equivalent. Only in-process code is mutated:
+# a test that runs fitscribe in a subprocess does not see the mutant.
+set -euo pipefail
+
+repo="$(cd "$(dirname "$0")/.." && pwd)"
+python="${PYTHON:-$repo/.venv/bin/python}"
+modules=()
+while [[ $# -gt 0 && "$1" != "--" ]]; do modules+=("$1"); shift; done
+[[ $# -gt 0 ]] && shift
+if [[ ${#modules[@]} -eq 0 || $# -eq 0 ]]; then
+    sed -n '2,6p' "$0" >&2
+    exit 2
+fi
+"$python" -c "import mutmut" 2>/dev/null || { echo "mutmut is missing: pip install -e '.[dev]'" >&2; exit 2; }
+
+work="${MUTATION_KEEP:-$(mktemp -d /tmp/fitscribe-mutation.XXXXXX)}"
+mkdir -p "$work"
+[[ -z "${MUTATION_KEEP:-}" ]] && trap 'rm -rf "$work"' EXIT
+cd "$repo"
+if [[ -n "${MUTATION_REF:-}" ]]; then
+    git archive "$MUTATION_REF" | tar -x -C "$work"
+else
+    git ls-files -z -co --exclude-standard | tar --null -T - -cf - | tar -x -C "$work"
+fi
+for module in "${modules[@]}"; do
+    [[ -f "$work/$module" ]] || { echo "no such module: $module" >&2; exit 2; }
+done
+
+# TOML arrays for the per-run keys (the fixed ones live in pyproject's [tool.mutmut]).
+toml_list() { "$python" -c 'import json,sys; print(json.dumps(sys.argv[1:]))' "$@"; }
+only="$(toml_list "${modules[@]}")"
+selection="$(toml_list "$@")"
+"$python" - "$work/pyproject.toml" "$only" "$selection" <<'EOF'
+import sys
+path, only, selection = sys.argv[1:]
+text = open(path, encoding="utf-8").read()
+header = "[tool.mutmut]\n"
+extra = f"only_mutate = {only}\npytest_add_cli_args_test_selection = {selection}\n"
+text = text.replace(header, header + extra) if header in text else text + "\n" + header + extra
+open(path, "w", encoding="utf-8").write(text)
+EOF
+
+cd "$work"
+start=$(date +%s)
+args=(run --max-children "${MUTATION_JOBS:-1}")
+[[ -n "${MUTATION_ONLY:-}" ]] && args+=("$MUTATION_ONLY")
+"$python" -m mutmut "${args[@]}" > mutmut-run.log 2>&1 || { tail -c 4000 mutmut-run.log; exit 1; }
+"$python" -m mutmut results --all true > results.txt 2>&1 || true
+"$python" - "$(( $(date +%s) - start ))" "${modules[*]}" <<'EOF'
+import collections, sys
+seconds, modules = sys.argv[1:]
+status = {}
+for line in open("results.txt", encoding="utf-8"):
+    name, sep, outcome = line.strip().rpartition(": ")
+    if sep and name.startswith("fitscribe."):
+        status[name] = outcome
+counts = collections.Counter(status.values())
+reached = sum(n for outcome, n in counts.items() if outcome != "no tests")
+print(f"{modules}: {counts.get('killed', 0)} killed of {reached} mutants the tests reach "
+      f"({len(status)} in all) in {seconds} s; {dict(counts)}")
+with open("survivors.txt", "w", encoding="utf-8") as out:
+    out.writelines(f"{name}\n" for name, outcome in status.items() if outcome in ("survived", "suspicious", "timeout"))
+EOF
+while read -r name; do
+    echo "=== $name"
+    "$python" -m mutmut show "$name" 2>&1 | tail -n +2
+done < survivors.txt
