@@ -22,7 +22,7 @@ from fitscribe.errors import FitscribeWarning
 
 def _journal_files(store: Path) -> list[Path]:
     folder = store / "journal"
-    return sorted(folder.glob("*.log")) if folder.exists() else []
+    return sorted(folder.rglob("*.log")) if folder.exists() else []
 
 
 def _run_script(tmp_path: Path, body: str) -> subprocess.CompletedProcess[str]:

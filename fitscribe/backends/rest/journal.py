@@ -11,7 +11,9 @@ of the server's base URL. A file is one JSON object per line: a log-batch body w
 under ``_id`` (sent as a header, not in the body), or another idempotent request (``runs/update``,
 ending a run) named by ``_endpoint``; ``<file>.pos`` holds how many bytes of it the server has
 taken. Its owner holds an exclusive ``flock`` on it; a file nobody holds (its process ended) is an
-orphan, which any store of the same server adopts and replays, oldest file first.
+orphan, which any store of the same server adopts and replays, oldest file first. Creating,
+locking and adopting files, and forks, are the journal core's (:mod:`fitscribe.backends.journal_core`):
+a file is locked before it appears under its name, and a forked child forgets its parent's files.
 
 Replaying is at-least-once on the wire and exactly-once in a fitscribe server's database: a batch
 cut off by a crash between sending and recording is sent again with the same request id, which the
@@ -27,7 +29,9 @@ import json
 import os
 import time
 import uuid
-from typing import IO, Any, Callable, Iterator
+from typing import Any, Callable, Iterator
+
+from fitscribe.backends.journal_core import JournalFile, orphans, reset_after_fork
 
 __all__ = ["ENV_JOURNAL_DIR", "RestJournal", "journal_root"]
 
@@ -48,26 +52,30 @@ def journal_root(explicit: str | None = None) -> str:
     return os.path.join(cache, "fitscribe", "rest-journal")
 
 
-def _try_lock(handle: IO[bytes]) -> bool:
-    """Take an exclusive, non-blocking lock on an open file; True if taken (always True without fcntl)."""
-    try:
-        import fcntl
-    except ImportError:  # pragma: no cover - Windows: no orphan detection, own files only
-        return True
-    try:
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        return False
-    return True
-
-
 class _File:
     """One journal file, held open and locked by this process."""
 
-    def __init__(self, path: str, handle: IO[bytes]) -> None:
-        self.path = path
-        self.handle = handle
-        self.position = _read_position(path)
+    def __init__(self, file: JournalFile) -> None:
+        self.path = file.path
+        self.file = file
+        self.position = _read_position(file.path)
+
+    def write(self, data: bytes) -> None:
+        """Append ``data`` and flush it to disk; on failure, cut the file back (no half line).
+
+        Raises:
+            OSError: The file cannot be written.
+        """
+        fd = self.file.fd
+        size = os.fstat(fd).st_size
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+            os.fsync(fd)
+        except OSError:
+            _cut_back(fd, size)
+            raise
 
     def unsent_lines(self) -> Iterator[tuple[int, bytes]]:
         """Yield ``(end offset, line)`` for each complete line after the recorded position."""
@@ -93,13 +101,12 @@ class _File:
         return os.path.getsize(self.path)
 
     def remove(self) -> None:
-        """Delete the file and its position (the lock goes with the handle)."""
-        for path in (f"{self.path}.pos", self.path):
-            try:
-                os.remove(path)
-            except FileNotFoundError:
-                pass
-        self.handle.close()
+        """Delete the file and its position, then release the lock."""
+        try:
+            os.remove(f"{self.path}.pos")
+        except FileNotFoundError:
+            pass
+        self.file.release(delete=True)
 
 
 def _decode(line: bytes) -> dict[str, Any] | None:
@@ -116,11 +123,10 @@ def _report(on_corrupt: Callable[[str], None] | None, message: str) -> None:
         on_corrupt(message)
 
 
-def _cut_back(handle: IO[bytes], size: int) -> None:
+def _cut_back(fd: int, size: int) -> None:
     """Truncate a file back to ``size`` after a failed append (best effort: the disk may be gone)."""
     try:
-        handle.truncate(size)
-        handle.seek(size)
+        os.ftruncate(fd, size)
     except OSError:
         pass
 
@@ -148,6 +154,13 @@ class RestJournal:
         self._root = root
         self._own: _File | None = None
         self._adopted: list[_File] = []
+        self._pid = os.getpid()
+        reset_after_fork(self)
+
+    def _after_fork_in_child(self) -> None:
+        """In a forked child: forget the parent's files (the core closed the child's copies)."""
+        if self._pid != os.getpid():
+            self._own, self._adopted, self._pid = None, [], os.getpid()
 
     @property
     def folder(self) -> str:
@@ -169,43 +182,18 @@ class RestJournal:
         if not bodies:
             return
         if self._own is None:
-            os.makedirs(self.folder, exist_ok=True)
             # named by creation time first, so replaying files in name order keeps their order
-            path = os.path.join(self.folder, f"{time.time_ns():020d}-{os.getpid()}-{uuid.uuid4().hex[:8]}.jsonl")
-            handle = open(path, "ab")
-            _try_lock(handle)
-            self._own = _File(path, handle)
+            name = f"{time.time_ns():020d}-{os.getpid()}-{uuid.uuid4().hex[:8]}.jsonl"
+            self._own = _File(JournalFile.create(self.folder, name))
         data = b"".join(json.dumps(b, separators=(",", ":"), allow_nan=False).encode() + b"\n" for b in bodies)
-        handle = self._own.handle
-        size = handle.tell()
-        try:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        except OSError:
-            _cut_back(handle, size)  # no half line in the file: the caller keeps the bodies instead
-            raise
+        self._own.write(data)  # no half line in the file on failure: the caller keeps the bodies instead
 
     def adopt_orphans(self) -> int:
         """Take over journal files of this server whose process is gone; return how many."""
-        folder = self.folder
-        if not os.path.isdir(folder):
-            return 0
-        held = {f.path for f in self._files()}
         found = 0
-        for name in sorted(os.listdir(folder)):
-            path = os.path.join(folder, name)
-            if not name.endswith(".jsonl") or path in held:
-                continue
-            try:
-                handle = open(path, "ab")
-            except OSError:
-                continue
-            if _try_lock(handle):
-                self._adopted.append(_File(path, handle))
-                found += 1
-            else:
-                handle.close()
+        for journal in orphans(self.folder, ".jsonl"):  # our own files are locked: never yielded
+            self._adopted.append(_File(journal))
+            found += 1
         return found
 
     def _files(self) -> list[_File]:
@@ -283,6 +271,6 @@ class RestJournal:
             if journal.position >= journal.size():
                 journal.remove()
             else:
-                journal.handle.close()
+                journal.file.release(delete=False)
         self._own = None
         self._adopted = []

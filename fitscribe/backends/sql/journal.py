@@ -8,8 +8,22 @@ recording how far into the journal it got (the ``journals`` table), so a replay 
 
 - Reads by the same store flush first, so a process always sees what it logged.
 - Other processes see points within about ``FLUSH_INTERVAL_S``.
-- The owner holds an exclusive ``flock`` on its journal. Opening the store replays journals whose
-  owner is gone (killed), from their recorded position; a clean exit flushes and removes its file.
+- Each database has its own journal folder, ``<folder of the database>/journal/<file name of the
+  database>/`` (:func:`journal_folder`), so two databases in one folder never replay each other's
+  journals. Files, locks, orphans and forks are handled by the journal core
+  (:mod:`fitscribe.backends.journal_core`): the owner holds an exclusive ``flock`` on its journal;
+  opening the store replays journals whose owner is gone (killed), from their recorded position; a
+  clean exit flushes and removes its file. A file whose points did not all reach the database is
+  kept, to be replayed.
+- Bounded: at most ``MAX_PENDING_POINTS`` points wait in memory. A caller finding it full waits
+  for the database, up to ``BLOCK_TIMEOUT_S``, then gets a ``BackendError`` naming the journal
+  (which keeps every point logged so far); its own points are not logged.
+- Replay never drops a point of a run this database does not know: a journal none of whose runs
+  is in the database (and which never wrote to it) belongs to another database, and is kept with a
+  warning. Only points of runs this database purged (the journal wrote to it, or its other runs are
+  here) are dropped, with a warning.
+- Earlier versions kept the journals of every database in a folder in ``<folder>/journal/``; such
+  files are replayed by the database they belong to under the rule above.
 - A journal file is one binary record per append (see ``_encode``): a 16-byte header (magic,
   body length, CRC-32 of the body, point count), then the run id and distinct keys as JSON, a key
   index per point when there are several keys, and the steps, timestamps and values as packed
@@ -30,22 +44,26 @@ import uuid
 import warnings
 import zlib
 from array import array
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
+from fitscribe.backends.journal_core import JournalFile, locks_supported, orphans, reset_after_fork, wait_for_room
 from fitscribe.errors import BackendError, FitscribeWarning
 
 from .chunks import Batch, pack_floats, pack_ints, unpack_floats, unpack_ints
 
-__all__ = ["MetricJournal", "read_entries", "replay_orphans", "journals_supported", "FLUSH_INTERVAL_S"]
+__all__ = ["MetricJournal", "read_entries", "replay_orphans", "journals_supported", "journal_folder",
+           "FLUSH_INTERVAL_S"]
 
 Apply = Callable[[str, list[Batch], int], None]
 """Copies batches ``[(run_id, keys, values, timestamps, steps), ...]`` into the database and sets
 the journal's position, atomically."""
 
 FLUSH_INTERVAL_S = 0.02
-MAX_PENDING_POINTS = 2_000_000
+MAX_PENDING_POINTS = 500_000
+BLOCK_TIMEOUT_S = 120.0
 FLUSH_TIMEOUT_S = 120.0
 JOURNAL_DIRNAME = "journal"
+SUFFIX = ".log"
 
 _MAGIC = b"\x01FSJ"  # never the "[" that starts a JSON line of the earlier format
 _HEADER = struct.Struct("<4sIII")  # magic, body length, CRC-32 of the body, points
@@ -57,26 +75,37 @@ assert array("I").itemsize == 4
 
 def journals_supported() -> bool:
     """Return True where advisory file locks exist (POSIX)."""
-    try:
-        import fcntl  # noqa: F401
-    except ImportError:  # pragma: no cover - Windows
-        return False
-    return True
+    return locks_supported()
+
+
+def journal_folder(database_file: str) -> str:
+    """Return the journal folder of a SQLite database file: ``<its folder>/journal/<its name>``.
+
+    Args:
+        database_file: The database file's path (made absolute here; no file system access).
+    """
+    path = os.path.abspath(database_file)
+    return os.path.join(os.path.dirname(path), JOURNAL_DIRNAME, os.path.basename(path))
 
 
 class MetricJournal:
     """The journal of one store in this process, and the thread that drains it into the database.
 
     Args:
-        folder: The store's journal folder (``<store>/journal``).
+        folder: The database's journal folder (:func:`journal_folder`).
         apply: Writes entries and the new position in one transaction.
+
+    Attributes:
+        max_pending_points: Points kept in memory for the database at most (back-pressure above).
+        block_timeout: Seconds a caller waits for room before its append fails.
+        flush_timeout: Seconds ``flush()`` (and so ``close()``) waits for the database by default.
     """
 
     def __init__(self, folder: str, apply: Apply) -> None:
-        import fcntl
-
-        os.makedirs(folder, exist_ok=True)
         self.folder = folder
+        self.max_pending_points = MAX_PENDING_POINTS
+        self.block_timeout = BLOCK_TIMEOUT_S
+        self.flush_timeout = FLUSH_TIMEOUT_S
         self._apply = apply
         self._pid = os.getpid()
         self._lock = threading.Lock()
@@ -90,25 +119,38 @@ class MetricJournal:
         self._applied = 0  # bytes of the current file now in the database
         self._error: BaseException | None = None
         self._closed = False
+        self._thread_closes_file = False  # close() gave up waiting: the thread releases the file
+        self._thread_done = False
         self.journal_id = f"{os.getpid()}-{uuid.uuid4().hex[:12]}"
-        self._fd = self._open_file(self.journal_id)
-        fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        self._file = JournalFile.create(folder, self.journal_id + SUFFIX)
+        reset_after_fork(self)
         self._thread = threading.Thread(target=self._run, name="fitscribe-journal", daemon=True)
         self._thread.start()
-
-    def _open_file(self, journal_id: str) -> int:
-        path = os.path.join(self.folder, journal_id + ".log")
-        return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | getattr(os, "O_CLOEXEC", 0), 0o644)
 
     @property
     def path(self) -> str:
         """The current journal file."""
-        return os.path.join(self.folder, self.journal_id + ".log")
+        return self._file.path
+
+    @property
+    def pending_points(self) -> int:
+        """Points appended and not yet in the database."""
+        return self._pending_points
 
     @property
     def owned_by_this_process(self) -> bool:
         """False in a forked child, which must start its own journal."""
         return self._pid == os.getpid()
+
+    def _after_fork_in_child(self) -> None:
+        """In a forked child: forget the parent's points, locks and thread (the parent drains them)."""
+        if self._pid == os.getpid():
+            return
+        self._lock = threading.Lock()
+        self._changed = threading.Condition(self._lock)
+        self._pending = []
+        self._pending_points = 0
+        self._closed = True
 
     # -- appending (the caller's thread) --------------------------------------------------------
     def append(self, run_id: str, keys: Sequence[str], values: Sequence[float], timestamps: Sequence[int],
@@ -116,16 +158,18 @@ class MetricJournal:
         """Make points durable in the journal and queue them for the database (the columns are kept).
 
         Raises:
-            BackendError: The journal cannot be written (disk full...), or the journal was closed.
+            BackendError: The journal cannot be written (disk full...), the journal was closed, or
+                the database took nothing for ``block_timeout`` seconds while the queue was full
+                (these points are then not logged; those before are kept in the journal).
         """
         record = _encode(run_id, keys, values, timestamps, steps, self._heads)
         with self._lock:
             if self._closed:
                 raise BackendError("The metric journal is closed; the store was closed while logging.")
-            while self._pending_points > MAX_PENDING_POINTS and self._error is None:
-                self._changed.wait(1.0)  # back-pressure: the database is far behind
+            if not wait_for_room(self._changed, self._full, self.block_timeout):
+                raise BackendError(self._full_message())
             try:
-                written = os.write(self._fd, record)
+                written = os.write(self._file.fd, record)
             except OSError as exc:
                 raise BackendError(f"Cannot write the metric journal {self.path!r}: {exc}") from exc
             if written != len(record):  # pragma: no cover - regular files do not short-write
@@ -136,8 +180,28 @@ class MetricJournal:
         if not self._wake.is_set():
             self._wake.set()
 
+    def _full(self) -> bool:
+        return self._pending_points >= self.max_pending_points and not self._closed
+
+    def _full_message(self) -> str:
+        cause = f" ({type(self._error).__name__}: {self._error})" if self._error else " (it is busy or locked)"
+        return (f"The database has taken no metric points for {self.block_timeout:.0f} s{cause}, and "
+                f"{self._pending_points} points wait in the metric journal {self.path}, which keeps them: "
+                "they are copied once the database answers, or replayed when the store is opened again. "
+                "The points of this call were not logged.")
+
     # -- draining (the background thread) ---------------------------------------------------------
     def _run(self) -> None:
+        try:
+            self._drain()
+        finally:
+            with self._lock:
+                self._thread_done = True
+                release = self._thread_closes_file
+            if release:
+                self._file.release(delete=False)
+
+    def _drain(self) -> None:
         backoff = 0.05
         while True:
             self._wake.wait()
@@ -156,6 +220,8 @@ class MetricJournal:
                 with self._lock:
                     self._error = exc
                     self._changed.notify_all()
+                    if self._closed:
+                        return  # close() gave up: the file keeps the points for a replay
                 time.sleep(backoff)
                 backoff = min(backoff * 2, 2.0)
                 self._wake.set()
@@ -173,13 +239,17 @@ class MetricJournal:
             if self._pending:
                 self._wake.set()
 
-    def flush(self, timeout: float = FLUSH_TIMEOUT_S) -> None:
+    def flush(self, timeout: float | None = None) -> None:
         """Return once every point appended so far is in the database.
 
+        Args:
+            timeout: Seconds to wait at most (default: ``flush_timeout``).
+
         Raises:
-            BackendError: The database could not take the points within ``timeout`` seconds
-                (they stay in the journal and are replayed when the store is next opened).
+            BackendError: The database could not take the points in time (they stay in the journal
+                and are replayed when the store is next opened).
         """
+        timeout = self.flush_timeout if timeout is None else timeout
         deadline = time.monotonic() + timeout
         with self._lock:
             target = self._appended
@@ -200,34 +270,37 @@ class MetricJournal:
     def close(self, remove: Callable[[str], None] | None = None) -> None:
         """Flush, stop the thread and delete the file if everything reached the database.
 
+        A file whose points did not all reach the database is kept (and stays locked until the
+        thread's last attempt ends), to be replayed when the store is next opened.
+
         Args:
             remove: Deletes the journal's row from the database (called after the file is gone).
         """
         if not self.owned_by_this_process:
             return
+        flushed = True
         try:
             self.flush()
         except BackendError as exc:
+            flushed = False
             warnings.warn(str(exc), FitscribeWarning, stacklevel=2)
         with self._lock:
             self._closed = True
-            done = self._applied >= self._appended
-            fd, self._fd = self._fd, -1
+            self._changed.notify_all()
         self._hurry.set()
         self._wake.set()
-        self._thread.join(timeout=5)
-        if done:
+        self._thread.join(timeout=5 if flushed else 0.5)
+        with self._lock:
+            done = self._applied >= self._appended
+            if not self._thread_done:  # stuck on the database: it lets go of the file when done
+                self._thread_closes_file = True
+                return
+        self._file.release(delete=done)
+        if done and remove is not None:
             try:
-                os.unlink(self.path)
-            except FileNotFoundError:
+                remove(self.journal_id)
+            except Exception:  # the row is harmless; the file is what matters
                 pass
-            if remove is not None:
-                try:
-                    remove(self.journal_id)
-                except Exception:  # the row is harmless; the file is what matters
-                    pass
-        if fd >= 0:
-            os.close(fd)  # releases the flock
 
 
 def _encode(run_id: str, keys: Sequence[str], values: Sequence[float], timestamps: Sequence[int],
@@ -323,41 +396,57 @@ def _decode_json_line(line: bytes) -> Batch:
     return run_id, keys, [float(x) for x in values], timestamps, steps
 
 
-def replay_orphans(
-    folder: str, position_of: Callable[[str], int], apply: Apply, remove: Callable[[str], None]
-) -> int:
+
+RunsIn = Callable[[Iterable[str]], set[str]]
+"""Returns which of the given run ids the database has."""
+
+
+def replay_orphans(folder: str, position_of: Callable[[str], int], apply: Apply, remove: Callable[[str], None],
+                   runs_in: RunsIn | None = None) -> int:
     """Copy journals left by dead processes into the database; return how many points were replayed.
 
     A journal is orphaned when nobody holds its lock. Replay starts at the position recorded in the
-    database (so points already copied are not copied again), then the file is deleted.
-    """
-    import fcntl
+    database (so points already copied are not copied again), then the file is deleted. The files
+    of ``folder`` (this database's) and, from earlier versions, the ``*.log`` files of its parent
+    folder (shared by the databases of one folder) are replayed. A file none of whose runs is in the
+    database and which never wrote to it belongs to another database: it is kept, with a warning.
 
-    if not os.path.isdir(folder):
-        return 0
+    Args:
+        folder: The database's journal folder (:func:`journal_folder`).
+        position_of: How far a journal was copied (0 if never).
+        apply: Copies points and records the position, in one transaction.
+        remove: Forgets a journal's position.
+        runs_in: Which of some run ids the database has (without it, no file counts as foreign).
+    """
     replayed = 0
-    for name in sorted(os.listdir(folder)):
-        if not name.endswith(".log"):
-            continue
-        path = os.path.join(folder, name)
-        try:
-            fd = os.open(path, os.O_RDONLY)
-        except FileNotFoundError:
-            continue
-        try:
+    for location in (folder, os.path.dirname(folder)):
+        for journal in orphans(location, SUFFIX):
             try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except OSError:
-                continue  # a live process owns it
-            if not os.path.exists(path):
-                continue  # replayed and removed by another process meanwhile
-            journal_id = name[: -len(".log")]
-            entries, end = read_entries(path, position_of(journal_id))
-            if entries:
-                apply(journal_id, entries, end)
-                replayed += sum(len(entry[1]) for entry in entries)
-            os.unlink(path)
-            remove(journal_id)
-        finally:
-            os.close(fd)
+                replayed += _replay_one(journal, position_of, apply, remove, runs_in)
+            finally:
+                journal.release(delete=False)  # kept (foreign, or the database failed): unlocked
     return replayed
+
+
+def _replay_one(journal: JournalFile, position_of: Callable[[str], int], apply: Apply,
+                remove: Callable[[str], None], runs_in: RunsIn | None) -> int:
+    """Replay one locked orphan; delete it unless it is kept; return the points replayed."""
+    journal_id = os.path.basename(journal.path)[: -len(SUFFIX)]
+    position = position_of(journal_id)
+    entries, end = read_entries(journal.path, position)
+    points = sum(len(entry[1]) for entry in entries)
+    if entries and runs_in is not None and position == 0:
+        run_ids = {entry[0] for entry in entries}
+        if not runs_in(run_ids):
+            warnings.warn(
+                f"The metric journal {journal.path} holds {points} points of runs this database does not "
+                f"have ({', '.join(sorted(run_ids)[:3])}{'...' if len(run_ids) > 3 else ''}); it is kept for "
+                "the database they were logged to, which replays it when opened.",
+                FitscribeWarning, stacklevel=4,
+            )
+            return 0
+    if entries:
+        apply(journal_id, entries, end)
+    journal.release(delete=True)
+    remove(journal_id)
+    return points

@@ -291,16 +291,21 @@ class StoreCore:
             with self._hot_read() as conn:
                 return int(self._hw.journal_position_of(conn, journal_id))
 
+        def runs_in(run_ids: Any) -> set[str]:
+            with self._hot_read() as conn:
+                return set(self._hw.existing_runs(conn, sorted(run_ids)))
+
         assert self._journal_folder is not None
-        replay_orphans(self._journal_folder, position_of, self._apply_journal, self._remove_journal_row)
+        replay_orphans(self._journal_folder, position_of, self._apply_journal, self._remove_journal_row, runs_in)
 
 
 def _journal_folder(db: DatabaseURL) -> str | None:
     """The metric journal folder of an embedded SQLite store, or None (journal off)."""
-    from .journal import JOURNAL_DIRNAME, journals_supported
+    from .journal import journal_folder, journals_supported
 
     if not db.url.startswith("sqlite") or not db.folder or not journals_supported():
         return None
     if os.environ.get("FITSCRIBE_METRIC_JOURNAL", "1").strip().lower() in ("0", "false", "no", "off"):
         return None
-    return os.path.join(db.folder, JOURNAL_DIRNAME)
+    database_file = db.url.split(":///", 1)[1].split("?", 1)[0]
+    return journal_folder(os.path.join(db.folder, os.path.basename(database_file)))  # one per database
