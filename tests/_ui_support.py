@@ -13,7 +13,7 @@ Use it by importing the fixtures into a test module (direct import; no ``pytest_
   when several tests share one store.
 - ``browser`` (session scope) launches ``/usr/bin/chromium`` headless with the flags of
   ui_tech.md (never ``playwright install``). Without chromium or playwright the UI tests are
-  skipped locally, and FAIL when ``CI=true``.
+  skipped locally, and FAIL when ``CI`` is set (any value).
 - ``page`` gives a fresh browser context and page; the test fails if the page logs a console error,
   raises an uncaught exception, or opens a dialog (``alert``/``confirm``/``prompt``: an XSS payload
   firing, or a native dialog the UI must not use). ``page.fitscribe_dialogs`` lists dialogs seen; a
@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
+from _require import unavailable
 
 __all__ = ["CHROMIUM", "CHROMIUM_FLAGS", "serve_app", "browser", "page", "screenshot", "screenshot_dir", "READY_TIMEOUT_MS"]
 
@@ -59,10 +60,8 @@ def serve_app(tracking_uri: str, **options: Any) -> Iterator[str]:
 
 
 def _unavailable(reason: str) -> None:
-    """Skip the test locally; fail it in CI, where the browser must be installed (.ci/run)."""
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(f"UI tests need a browser in CI: {reason}")
-    pytest.skip(f"UI tests skipped: {reason}")
+    """Skip the test locally; fail it in CI (``CI`` set to any value), where the browser must be installed."""
+    unavailable(f"UI tests need a browser: {reason}", ci_hint="CI must run the browser tests (.ci/run)")
 
 
 @pytest.fixture(scope="session")

@@ -1,8 +1,9 @@
 """Shared fixtures: a clean environment for every test, and fresh databases on real servers.
 
 PostgreSQL (127.0.0.1:5432, user postgres) and MariaDB (127.0.0.1:3306, root) must be running.
-Locally, a test needing an unreachable server is skipped with the reason; in CI (``CI`` set)
-it fails instead, so the store suite is never silently skipped there.
+Locally, a test needing an unreachable server is skipped with the reason; in CI (``CI`` set to
+any non-empty value) it fails instead, so the store suite is never silently skipped there
+(tests/_require.py: the same rule for optional packages, the browser and the MLflow venv).
 """
 
 from __future__ import annotations
@@ -12,16 +13,28 @@ import uuid
 from typing import Iterator
 
 import pytest
+from _require import unavailable
 
 PG_ADMIN_URL = os.environ.get("FITSCRIBE_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 MYSQL_ADMIN_URL = os.environ.get("FITSCRIBE_TEST_MYSQL", "mysql+pymysql://root@127.0.0.1:3306/test")
 
 
+KEPT_VARIABLES = frozenset({
+    "FITSCRIBE_MLFLOW_PYTHON",  # where the MLflow venv is (tests/_mlflow_support.py)
+    "FITSCRIBE_SCREENSHOTS",  # where the UI tests save screenshots (tests/_ui_support.py)
+    "FITSCRIBE_TEST_PG",  # the database servers' admin URLs (read above, at import)
+    "FITSCRIBE_TEST_MYSQL",
+})
+"""Variables the suite reads on purpose from the caller's environment; every other FITSCRIBE_* and
+MLFLOW_* variable is cleared for each test, so a developer's own settings never leak in."""
+
+
 @pytest.fixture(autouse=True)
 def _clean_fitscribe_state(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
-    """Clear FITSCRIBE_* variables, run in a private working folder, and reset the fluent session."""
+    """Clear FITSCRIBE_* and MLFLOW_* variables (but KEPT_VARIABLES), run in a private working
+    folder, and reset the fluent session."""
     for name in list(os.environ):
-        if name.startswith("FITSCRIBE_"):
+        if name.startswith(("FITSCRIBE_", "MLFLOW_")) and name not in KEPT_VARIABLES:
             monkeypatch.delenv(name)
     monkeypatch.setenv("FITSCRIBE_STRICT", "1")
     monkeypatch.chdir(tmp_path_factory.mktemp("cwd"))
@@ -33,10 +46,8 @@ def _clean_fitscribe_state(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: py
 
 
 def _server_unavailable(kind: str, exc: Exception) -> None:
-    message = f"{kind} server not reachable: {exc}"
-    if os.environ.get("CI"):
-        pytest.fail(message + " (CI must run the store suite on every database; start the server)")
-    pytest.skip(message)
+    unavailable(f"{kind} server not reachable: {exc}",
+                ci_hint="CI must run the store suite on every database; start the server")
 
 
 @pytest.fixture(scope="session")

@@ -17,14 +17,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from _require import require_module
 import yaml
 
 from fitscribe.artifact_writers import write_dict, write_figure, write_image, write_text
 from fitscribe.errors import InvalidValueError, MissingDependencyError
 
-np = pytest.importorskip("numpy")
-Image = pytest.importorskip("PIL.Image")
-matplotlib = pytest.importorskip("matplotlib")
+np = require_module("numpy")
+Image = require_module("PIL.Image")
+matplotlib = require_module("matplotlib")
 matplotlib.use("Agg")
 
 
@@ -176,7 +177,7 @@ def test_write_figure_refuses_other_objects(tmp_path: Path) -> None:
 
 
 def test_write_plotly_figure_html(tmp_path: Path) -> None:
-    go = pytest.importorskip("plotly.graph_objects")
+    go = require_module("plotly.graph_objects")
     fig = go.Figure(go.Scatter(x=[1, 2], y=[3, 4]))
     path = write_figure(fig, str(tmp_path), "curve")
     assert path == str(tmp_path / "curve.html")
@@ -185,7 +186,7 @@ def test_write_plotly_figure_html(tmp_path: Path) -> None:
 
 @pytest.mark.skipif(importlib.util.find_spec("kaleido") is not None, reason="kaleido is installed")
 def test_write_plotly_image_without_kaleido(tmp_path: Path) -> None:
-    go = pytest.importorskip("plotly.graph_objects")
+    go = require_module("plotly.graph_objects")
     with pytest.raises(MissingDependencyError, match="kaleido.*pip install kaleido"):
         write_figure(go.Figure(), str(tmp_path), "curve.png")
 

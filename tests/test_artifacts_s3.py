@@ -18,13 +18,14 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
+from _require import require_module
 
 from fitscribe.backends import get_artifact_store
 from fitscribe.backends.artifacts_s3 import S3ArtifactStore, parse_size
 from fitscribe.errors import BackendError, ConfigError, InvalidValueError, NotFoundError
 
-pytest.importorskip("boto3", reason="the s3 extra (boto3) is not installed")
-pytest.importorskip("moto", reason="moto[server] (dev extra) is not installed")
+require_module("boto3", reason="the s3 extra (boto3) is not installed")
+require_module("moto", reason="moto[server] (dev extra) is not installed")
 
 from fitscribe.testing.s3_server import FAKE_CREDENTIALS, MotoS3Server  # noqa: E402
 

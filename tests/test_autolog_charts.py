@@ -11,8 +11,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from _require import require_module
 
-PIL_Image = pytest.importorskip("PIL.Image")
+PIL_Image = require_module("PIL.Image")
 
 from fitscribe.autolog._charts import Curve, bars_png, curves_png, heatmap_png  # noqa: E402
 

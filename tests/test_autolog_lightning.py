@@ -12,9 +12,10 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
+from _require import require_module
 
-torch = pytest.importorskip("torch")
-pl = pytest.importorskip("lightning.pytorch")
+torch = require_module("torch")
+pl = require_module("lightning.pytorch")
 
 import fitscribe  # noqa: E402
 import fitscribe.flavors.pytorch  # noqa: E402
@@ -193,7 +194,7 @@ def test_early_stopping_from_lightning_pytorch_is_recognised() -> None:
 
 @LIGHTNING_WARNINGS
 def test_pytorch_lightning_namespace_with_its_early_stopping() -> None:
-    L = pytest.importorskip("pytorch_lightning")
+    L = require_module("pytorch_lightning")
     train, val = _loaders()
     fitscribe.autolog(log_models=False)
     stop = L.callbacks.EarlyStopping(monitor="val_loss", patience=3, mode="min")
@@ -334,7 +335,7 @@ def test_user_run_gets_the_logging_and_other_ranks_log_nothing(monkeypatch: pyte
 
 
 def test_disable_restores_trainer_fit_in_both_namespaces() -> None:
-    L = pytest.importorskip("pytorch_lightning")
+    L = require_module("pytorch_lightning")
     owners = [pl.Trainer, L.Trainer]
     originals = [owner.__dict__["fit"] for owner in owners]
     fitscribe.autolog()
