@@ -43,7 +43,14 @@ __all__ = [
     "parse_order_by",
     "encode_page_token",
     "decode_page_token",
+    "MAX_FILTER_TERMS",
+    "MAX_FILTER_DEPTH",
 ]
+
+MAX_FILTER_TERMS = 200
+"""The most comparisons one filter may hold (databases refuse much larger expression trees)."""
+MAX_FILTER_DEPTH = 20
+"""The deepest nesting of parentheses a filter may have."""
 
 
 @dataclass(frozen=True)
@@ -223,6 +230,8 @@ class _Parser:
         self.i = 0
         self.attributes = attributes
         self.entities = entities
+        self.depth = 0
+        self.terms = 0
 
     # token helpers
     def peek(self, offset: int = 0) -> _Token:
@@ -267,11 +276,19 @@ class _Parser:
         token = self.peek()
         if token.kind == "(":
             self.take()
+            self.depth += 1
+            if self.depth > MAX_FILTER_DEPTH:
+                raise self.fail(token, f"parentheses are nested more than {MAX_FILTER_DEPTH} deep; simplify the filter")
             expr = self.or_expr()
             if self.peek().kind != ")":
                 raise self.fail(self.peek(), "expected ')' to close the '(' opened at position " f"{token.pos}")
             self.take()
+            self.depth -= 1
             return expr
+        self.terms += 1
+        if self.terms > MAX_FILTER_TERMS:
+            raise self.fail(token, f"a filter may hold at most {MAX_FILTER_TERMS} comparisons; "
+                                   "combine values with IN (...) or split the search")
         return self.comparison()
 
     def comparison(self) -> Comparison:

@@ -40,6 +40,7 @@ __all__ = [
     "check_alias",
     "check_description",
     "check_source",
+    "check_text",
 ]
 
 MAX_KEY_LENGTH = 250
@@ -86,8 +87,31 @@ def check_key(key: Any, what: str = "key") -> str:
     return key
 
 
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _check_unicode(text: str, what: str, *, nul: bool = False) -> str:
+    """Refuse lone UTF-16 surrogates (no database or JSON encoder keeps them) and, with ``nul``, NUL bytes."""
+    if _LONE_SURROGATE.search(text):
+        raise InvalidValueError(f"The {what} {text[:40]!r} holds a lone UTF-16 surrogate; give valid Unicode text.")
+    if nul and "\x00" in text:
+        raise InvalidValueError(f"The {what} {text[:40]!r} holds a NUL character; names may not contain it.")
+    return text
+
+
+def check_text(text: Any, what: str, *, nul: bool = False) -> str:
+    """Return ``text`` if it is a string of valid Unicode (no lone surrogates; no NUL with ``nul``).
+
+    Raises:
+        InvalidValueError: It is not a string, or holds a lone surrogate (or a NUL).
+    """
+    if not isinstance(text, str):
+        raise InvalidValueError(f"The {what} {text!r} is invalid: give a string.")
+    return _check_unicode(text, what, nul=nul)
+
+
 def _check_text_value(value: Any, limit: int, what: str, key: str) -> str:
-    text = value if isinstance(value, str) else str(value)
+    text = _check_unicode(value if isinstance(value, str) else str(value), f"{what} of {key!r}")
     if len(text) > limit:
         raise InvalidValueError(
             f"The {what} of {key!r} is {len(text)} characters long; the limit is {limit}. "
@@ -128,7 +152,7 @@ def check_experiment_name(name: Any) -> str:
             f"The experiment name {name[:40]!r}... is {len(name)} characters long; "
             f"the limit is {MAX_EXPERIMENT_NAME_LENGTH}."
         )
-    return name
+    return _check_unicode(name, "experiment name", nul=True)
 
 
 def check_run_name(name: Any) -> str | None:
@@ -146,7 +170,7 @@ def check_run_name(name: Any) -> str | None:
             f"The run name {name[:40]!r}... is {len(name)} characters long; the limit is "
             f"{MAX_RUN_NAME_LENGTH}."
         )
-    return name
+    return _check_unicode(name, "run name", nul=True)
 
 
 def check_run_id(run_id: Any) -> str:
@@ -222,7 +246,7 @@ def check_model_name(name: Any, what: str = "registered model name") -> str:
                 f"The {what} {name!r} contains {mark!r}, which separates {role} in model URIs; "
                 f"use '-', '_' or '.' instead, e.g. {name.replace(mark, '-')!r}."
             )
-    return name
+    return _check_unicode(name, what, nul=True)
 
 
 def check_model_version(version: Any) -> int:
@@ -231,7 +255,7 @@ def check_model_version(version: Any) -> int:
     Raises:
         InvalidValueError: The version is not a whole number.
     """
-    if isinstance(version, str) and version.strip().isdigit():
+    if isinstance(version, str) and version.strip().isascii() and version.strip().isdigit():
         version = int(version.strip())
     if isinstance(version, bool) or not isinstance(version, numbers.Integral) or not 0 <= version <= MAX_INT64:
         raise InvalidValueError(

@@ -155,3 +155,138 @@ def test_no_experiment_or_run_root_can_point_into_the_servers_records(server: Se
     assert answer.status_code == 403 and ".fitscribe" in body_of(answer)["message"]
     run_id = server.run(server.experiment("listing"))
     assert server.get("artifacts/list", {"run_id": run_id, "path": ".fitscribe"}).status_code == 403
+
+
+# -- items 3, 4, 5: bad input is a 400, never a 5xx -------------------------------------------------------
+def _json(server: Server, method: str, path: str, raw: bytes) -> httpx.Response:
+    return server.http.request(method, path, content=raw, headers={**server.writer, "Content-Type": "application/json"})
+
+
+def _bad_request(answer: httpx.Response, *words: str) -> None:
+    assert answer.status_code == 400, answer.text
+    message = body_of(answer)["message"]
+    assert all(word in message for word in words), message
+
+
+def test_a_logged_model_named_with_a_lone_surrogate_is_refused_and_search_keeps_working(server: Server) -> None:
+    experiment_id = server.experiment("surrogate-models")
+    before = sorted((server.root / "artifacts").rglob("*.json"))
+    answer = _json(server, "POST", f"{API}/logged-models",
+                   b'{"experiment_id": "%s", "name": "bad\\ud800name"}' % experiment_id.encode())
+    _bad_request(answer, "surrogate")
+    assert sorted((server.root / "artifacts").rglob("*.json")) == before  # nothing saved
+    good = server.post("logged-models", {"experiment_id": experiment_id, "name": "emoji-\U0001f600"})
+    assert good.status_code == 200, good.text
+    found = server.post("logged-models/search", {"experiment_ids": [experiment_id]})
+    assert found.status_code == 200 and [m["info"]["name"] for m in found.json()["models"]] == ["emoji-\U0001f600"]
+
+
+def test_filters_with_too_many_terms_or_too_deep_nesting_are_a_400_naming_the_limit(server: Server) -> None:
+    experiment_id = server.experiment("filters")
+    run_id = server.run(experiment_id)
+    assert server.post("runs/log-parameter", {"run_id": run_id, "key": "p0", "value": "1"}).status_code == 200
+    many = " AND ".join(f"params.p{i % 3} = '1'" for i in range(1000))
+    _bad_request(server.post("runs/search", {"experiment_ids": [experiment_id], "filter": many}), "200")
+    allowed = " AND ".join(["params.p0 = '1'"] * 200)
+    found = server.post("runs/search", {"experiment_ids": [experiment_id], "filter": allowed})
+    assert found.status_code == 200 and [r["info"]["run_id"] for r in found.json()["runs"]] == [run_id]
+    deep = "(" * 330 + "name = 'x'" + ")" * 330
+    deep_run = "(" * 330 + "params.p0 = '1'" + ")" * 330
+    answers = [
+        server.post("runs/search", {"experiment_ids": [experiment_id], "filter": deep_run}),
+        server.post("experiments/search", {"filter": deep}),
+        server.get("registered-models/search", {"filter": deep}),
+        server.get("model-versions/search", {"filter": deep}),
+        server.post("logged-models/search", {"experiment_ids": [experiment_id], "filter": deep}),
+        server.post("logged-models/search", {"experiment_ids": [experiment_id], "filter": " AND ".join(["name = 'x'"] * 1000)}),
+        server.http.get("/ui/api/runs", params={"experiment_ids": experiment_id, "filter": deep_run}, headers=server.writer),
+    ]
+    for answer in answers:
+        _bad_request(answer, "filter")
+    nested = "(" * 20 + "params.p0 = '1'" + ")" * 20
+    assert server.post("runs/search", {"experiment_ids": [experiment_id], "filter": nested}).status_code == 200
+
+
+def test_malformed_values_are_a_400_not_a_500(server: Server) -> None:
+    experiment_id = server.experiment("malformed")
+    run_id = server.run(experiment_id).encode()
+    big_id = "1" + "0" * 39
+    deep_body = b'{"name": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+    for path, raw in [
+        ("experiments/create", deep_body),
+        ("experiments/create", b'{"name": "a\\ud800"}'),
+        ("runs/create", b'{"experiment_id": "%s", "run_name": "\\udfff"}' % experiment_id.encode()),
+        ("runs/log-parameter", b'{"run_id": "%s", "key": "k", "value": "\\ud800"}' % run_id),
+        ("runs/log-inputs", b'{"run_id": "%s", "datasets": [{"dataset": {"name": "\\ud800", "digest": "d", '
+                            b'"source_type": "local", "source": "s"}}]}' % run_id),
+        ("runs/log-metric", b'{"run_id": "%s", "key": "m", "value": 1%s, "timestamp": 1}' % (run_id, b"0" * 400)),
+        ("runs/log-batch", b'{"run_id": "%s", "metrics": [{"key": "m", "value": 1%s, "timestamp": 1}]}' % (run_id, b"0" * 400)),
+        ("runs/create", b'{"experiment_id": "%s"}' % big_id.encode()),
+        ("runs/search", b'{"experiment_ids": ["%s"]}' % big_id.encode()),
+        ("experiments/search", '{"view_type": "\u00b2"}'.encode()),
+        ("runs/search", '{"experiment_ids": ["1"], "run_view_type": "\u00b2"}'.encode()),
+        ("runs/update", '{"run_id": "%s", "status": "\u00b2"}'.encode() % run_id),
+    ]:
+        answer = _json(server, "POST", f"{API}/{path}", raw)
+        assert answer.status_code == 400, (path, raw[:80], answer.text)
+    for path, params in [("experiments/get", {"experiment_id": big_id}),
+                         ("model-versions/get", {"name": "m", "version": "\u00b2"}),
+                         ("registered-models/search", {"max_results": "\u00b2"})]:
+        answer = server.get(path, params)
+        assert answer.status_code == 400, (path, answer.text)
+    for path, params in [("/ui/api/runs", {"experiment_ids": big_id}),
+                         ("/ui/api/runs", {"experiment_ids": experiment_id, "max_results": "\u00b2"})]:
+        answer = server.http.get(path, params=params, headers=server.writer)
+        assert answer.status_code == 400, (path, answer.text)
+    patch = server.http.patch(f"{API}/logged-models/m-0", json={"status": "\u00b2"}, headers=server.writer)
+    assert patch.status_code in (400, 404), patch.text
+    data = server.get("runs/get", {"run_id": run_id.decode()}).json()["run"]["data"]
+    assert "params" not in data and "metrics" not in data  # nothing stored
+
+
+# -- item 9: the smaller items ------------------------------------------------------------------------------
+def test_a_host_with_userinfo_is_refused(server: Server) -> None:
+    for host in (f"localhost:{server.port}@evil.com", "localhost@evil.com", f"localhost:{server.port}/x",
+                 "localhost:80:80", "local host"):
+        status, _, body = raw_request(server.port, "GET", f"{API}/experiments/get?experiment_id=0",
+                                      {"Host": host, **server.writer})
+        assert status == 403 and "Host" in body_of(body)["message"], host
+    status, _, _ = raw_request(server.port, "GET", f"{API}/experiments/get?experiment_id=0",
+                               {"Host": f"localhost:{server.port}", **server.writer})
+    assert status == 200
+
+
+def test_small_protocol_items(server: Server) -> None:
+    experiment_id = server.experiment("small-items")
+    missing = server.get("metrics/get-history", {"run_id": "0" * 32, "metric_key": "m"})
+    assert missing.status_code == 404 and body_of(missing)["error_code"] == "RESOURCE_DOES_NOT_EXIST"
+    run_id = server.run(experiment_id)
+    assert server.get("metrics/get-history", {"run_id": run_id, "metric_key": "m"}).json() == {}
+    for path, body in [("runs/log-parameter", {"run_id": run_id, "key": "a", "value": None}),
+                       ("runs/log-batch", {"run_id": run_id, "params": [{"key": "b", "value": None}]})]:
+        _bad_request(server.post(path, body), "null")
+    assert "params" not in server.get("runs/get", {"run_id": run_id}).json()["run"]["data"]
+    assert server.post("runs/log-parameter", {"run_id": run_id, "key": "c", "value": ""}).status_code == 200
+    for path, body in [("experiments/create", {"name": "nul\x00name"}),
+                       ("runs/create", {"experiment_id": experiment_id, "run_name": "nul\x00name"}),
+                       ("runs/update", {"run_id": run_id, "run_name": "nul\x00name"}),
+                       ("experiments/update", {"experiment_id": experiment_id, "new_name": "nul\x00name"})]:
+        _bad_request(server.post(path, body), "NUL")
+    assert server.post("runs/delete", {"run_id": run_id}).status_code == 200
+    revived = server.post("runs/update", {"run_id": run_id, "status": "RUNNING"})
+    _bad_request(revived, "deleted")
+    run = server.get("runs/get", {"run_id": run_id}).json()["run"]["info"]
+    assert run["lifecycle_stage"] == "deleted"
+    assert server.post("runs/update", {"run_id": run_id, "status": "KILLED"}).status_code == 200  # ending is fine
+
+
+def test_the_python_api_refuses_nul_in_names_too(tmp_path: Path) -> None:
+    from fitscribe import Client, errors
+
+    client = Client(tracking_uri=str(tmp_path / "store"))
+    with pytest.raises(errors.InvalidValueError, match="NUL"):
+        client.create_experiment("a\x00b")
+    experiment_id = client.create_experiment("ok")
+    with pytest.raises(errors.InvalidValueError, match="NUL"):
+        client.create_run(experiment_id, run_name="a\x00b")
+    assert [r.info.run_name for r in client.search_runs([experiment_id])] == []

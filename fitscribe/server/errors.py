@@ -59,6 +59,7 @@ ERROR_TABLE: dict[type[BaseException], tuple[str, int]] = {
     e.BackendError: ("TEMPORARILY_UNAVAILABLE", 503),  # database or storage unreachable: worth a retry
     e.SchemaVersionError: ("INTERNAL_ERROR", 500),  # the operator must run `fitscribe db upgrade`
     e.FitscribeError: ("BAD_REQUEST", 400),
+    OverflowError: ("INVALID_PARAMETER_VALUE", 400),  # a number sent too large to store (a 40-digit id...)
 }
 """Exception class -> (MLflow error code, HTTP status); the nearest class in the MRO wins."""
 
@@ -101,7 +102,8 @@ def error_body(exc: BaseException) -> tuple[dict[str, Any], int]:
         _log.error("Unexpected error while answering a request", exc_info=exc)
         message = f"Internal server error ({type(exc).__name__}); this is a bug in fitscribe, see the server log."
         return {"error_code": code, "message": message}, status
-    body: dict[str, Any] = {"error_code": code, "message": str(exc)}
+    message = str(exc) if isinstance(exc, e.FitscribeError) else f"A number in the request is out of range ({exc})."
+    body: dict[str, Any] = {"error_code": code, "message": message}
     name = _public_class(exc)
     if name is not None:
         body["fitscribe_error"] = name

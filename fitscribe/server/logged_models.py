@@ -31,6 +31,7 @@ from fitscribe.search import (
     parse_registry_filter,
 )
 from fitscribe.uri import join_uri
+from fitscribe.validation import check_text
 
 if TYPE_CHECKING:
     from fitscribe.backends import ArtifactStore
@@ -69,7 +70,7 @@ def parse_status(value: Any) -> str:
     Raises:
         InvalidValueError: The value names no status.
     """
-    if isinstance(value, str) and value.isdigit():
+    if isinstance(value, str) and value.isascii() and value.isdigit():
         value = int(value)
     if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < len(STATUSES):
         return STATUSES[value]
@@ -127,7 +128,14 @@ class LoggedModelStore:
     def create(self, experiment: "Experiment", *, name: str, source_run_id: str | None = None,
                model_type: str | None = None, params: dict[str, str] | None = None,
                tags: dict[str, str] | None = None) -> dict[str, Any]:
-        """Create a model in the PENDING state and return its record."""
+        """Create a model in the PENDING state and return its record.
+
+        Raises:
+            InvalidValueError: The name, a tag or a param is not valid Unicode text.
+        """
+        check_text(name, "logged model name", nul=True)
+        for key, value in [*(tags or {}).items(), *(params or {}).items()]:
+            check_text(key, "key", nul=True), check_text(value, f"value of {key!r}")
         model_id = f"m-{uuid.uuid4().hex}"
         now = _now_ms()
         record: dict[str, Any] = {

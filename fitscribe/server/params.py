@@ -9,6 +9,7 @@ strings ``"NaN"``, ``"Infinity"`` and ``"-Infinity"``. A missing or wrongly type
 from __future__ import annotations
 
 import math
+import re
 from typing import Any, Mapping
 
 from fitscribe.errors import InvalidValueError
@@ -18,6 +19,10 @@ __all__ = ["Params", "MISSING_MESSAGE", "parse_json_body"]
 MISSING_MESSAGE = "Missing value for required parameter '{}'."
 _NON_FINITE = {"nan": math.nan, "infinity": math.inf, "-infinity": -math.inf, "inf": math.inf, "-inf": -math.inf}
 MAX_INT64 = 2**63 - 1
+MAX_JSON_DEPTH = 64
+"""Deepest nesting of arrays and objects a request body may have (MLflow's messages need fewer than 10)."""
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+_NESTING = re.compile(rb'"(?:[^"\\]|\\.)*"|[\[\]{}]')
 
 
 def parse_json_body(raw: bytes) -> dict[str, Any]:
@@ -30,13 +35,47 @@ def parse_json_body(raw: bytes) -> dict[str, Any]:
 
     if not raw.strip():
         return {}
+    _check_depth(raw)
     try:
         data = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         raise InvalidValueError(f"The request body is not valid JSON: {exc}.") from None
     if not isinstance(data, dict):
         raise InvalidValueError(f"The request body must be a JSON object, not {type(data).__name__}.")
+    if _SURROGATE_ESCAPE.search(raw):
+        _refuse_lone_surrogates(data)
     return data
+
+
+def _check_depth(raw: bytes) -> None:
+    """Refuse a body nested deeper than :data:`MAX_JSON_DEPTH` (strings skipped; cheap when shallow)."""
+    if raw.count(b"[") + raw.count(b"{") <= MAX_JSON_DEPTH:
+        return
+    depth = 0
+    for match in _NESTING.finditer(raw):
+        token = match.group()
+        if token in (b"[", b"{"):
+            depth += 1
+            if depth > MAX_JSON_DEPTH:
+                raise InvalidValueError(
+                    f"The request body nests arrays and objects more than {MAX_JSON_DEPTH} levels deep; "
+                    "no API message needs that many."
+                )
+        elif token in (b"]", b"}"):
+            depth -= 1
+
+
+def _refuse_lone_surrogates(data: Any) -> None:
+    """Refuse text holding a lone UTF-16 surrogate (``"\\ud800"``): it cannot be stored or sent back."""
+    import json
+
+    try:
+        json.dumps(data, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidValueError(
+            "The request body holds a lone UTF-16 surrogate (an escape such as \\ud800 without its pair); "
+            "text must be valid Unicode."
+        ) from None
 
 
 def _type_error(name: str, value: Any, expected: str) -> InvalidValueError:
@@ -77,6 +116,10 @@ class Params:
         if self._query and isinstance(value, list):
             return value[-1] if value else None
         return value
+
+    def is_null(self, name: str) -> bool:
+        """Return True when the JSON body sent ``name`` as ``null`` (not the same as leaving it out)."""
+        return not self._query and name in self._data and self._data[name] is None
 
     def missing(self, name: str) -> InvalidValueError:
         """Return the error for a required parameter that was not sent."""
@@ -188,7 +231,10 @@ def to_double(value: Any, name: str, *, required: bool = True) -> float | None:
     if isinstance(value, bool):
         raise _type_error(name, value, "a number")
     if isinstance(value, (int, float)):
-        return float(value)
+        try:
+            return float(value)
+        except OverflowError:
+            raise _type_error(name, value, "a number within the range of a double") from None
     if isinstance(value, str):
         special = _NON_FINITE.get(value.strip().lower())
         if special is not None:

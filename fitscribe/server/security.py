@@ -58,6 +58,8 @@ _PREFLIGHT_HEADERS = [
     (b"access-control-allow-headers", b"Authorization, Content-Type"),
     (b"access-control-max-age", b"600"),
 ]
+_HOST_SYNTAX = re.compile(r"(?:[A-Za-z0-9_\-.]+|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?")
+"""What a Host header may look like: a name or IPv4 address, or a bracketed IPv6 one, and a port."""
 _log = logging.getLogger("fitscribe.server")
 
 
@@ -145,7 +147,7 @@ class _HostPatterns:
         """Return True when a Host header value matches a pattern."""
         if self.any:
             return True
-        if not host:
+        if not host or not _HOST_SYNTAX.fullmatch(host.strip()):
             return False
         name, port = _split_host(host)
         return any(rule.fullmatch(name) and (port_rule is None or (port is not None and port_rule.fullmatch(port)))

@@ -21,7 +21,7 @@ def view_type(p: Params, name: str) -> ViewType:
     value = p.text(name)
     if not value:
         return ViewType.ACTIVE_ONLY
-    return ViewType.parse(int(value) if value.isdigit() else value)
+    return ViewType.parse(int(value) if value.isascii() and value.isdigit() else value)
 
 
 def create_experiment(s: ServerState, p: Params) -> dict[str, Any]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from fitscribe.errors import RunNotFound
 from fitscribe.server.params import Params
 from fitscribe.server.routes import Endpoint, fields
 from fitscribe.server.serialization import metric_to_json, page_to_json
@@ -16,14 +15,11 @@ MAX_HISTORY_PAGE = 50000
 
 
 def get_metric_history(s: ServerState, p: Params) -> dict[str, Any]:
-    """Answer the points of one metric, by step then timestamp; ``{}`` for an unknown run (as MLflow)."""
-    try:
-        page = s.tracking.get_metric_history(
-            p.run_id(), p.required_text("metric_key"),
-            p.integer("max_results", minimum=1, maximum=MAX_HISTORY_PAGE), p.text("page_token") or None,
-        )
-    except RunNotFound:
-        return {}
+    """Answer the points of one metric, by step then timestamp; 404 for an unknown run."""
+    page = s.tracking.get_metric_history(  # RunNotFound: 404 RESOURCE_DOES_NOT_EXIST
+        p.run_id(), p.required_text("metric_key"),
+        p.integer("max_results", minimum=1, maximum=MAX_HISTORY_PAGE), p.text("page_token") or None,
+    )
     return page_to_json("metrics", [metric_to_json(m) for m in page], page.token)
 
 

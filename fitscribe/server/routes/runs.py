@@ -7,8 +7,8 @@ import time
 from typing import Any, Sequence
 
 from fitscribe.backends.model_history import record_logged_model
-from fitscribe.entities import LifecycleStage, Metric, Param, RunTag
-from fitscribe.errors import InvalidValueError
+from fitscribe.entities import LifecycleStage, Metric, Param, RunStatus, RunTag
+from fitscribe.errors import InvalidStateError, InvalidValueError
 from fitscribe.run_context import TAG_RUN_NAME, TAG_USER, generate_run_name
 from fitscribe.server.params import Params
 from fitscribe.server.routes import Endpoint, fields
@@ -68,12 +68,26 @@ def get_run(s: ServerState, p: Params) -> dict[str, Any]:
     return {"run": run_to_json(s.tracking.get_run(p.run_id()))}
 
 
+def _status(text: str | None) -> RunStatus | None:
+    """Read a run status given by name or number (None when absent)."""
+    if not text:
+        return None
+    if not text.isascii():  # '²' passes str.isdigit() but not int()
+        raise InvalidValueError(f"Invalid run status {text!r}; use RUNNING, SCHEDULED, FINISHED, FAILED or KILLED.")
+    return run_status_from_json(text)
+
+
 def update_run(s: ServerState, p: Params) -> dict[str, Any]:
     """Change a run's status, end time or name; answer its info."""
-    status = p.text("status")
+    status = _status(p.text("status"))
+    run_id = p.run_id()
+    if status in (RunStatus.RUNNING, RunStatus.SCHEDULED):
+        run = s.tracking.get_run(run_id)
+        if run.info.lifecycle_stage == LifecycleStage.DELETED.value:
+            raise InvalidStateError(f"Run '{run_id}' is deleted; restore it before setting its status to {status.value}.")
     info = s.tracking.update_run_info(
-        p.run_id(),
-        status=run_status_from_json(status) if status else None,
+        run_id,
+        status=status,
         end_time=p.integer("end_time", minimum=0),
         run_name=p.text("run_name") or None,
     )
@@ -147,8 +161,19 @@ def _log(s: ServerState, run_id: str, metrics: Sequence[Metric] = (), params: Se
 
 def log_param(s: ServerState, p: Params) -> dict[str, Any]:
     """Record a param (write-once: a different value for the same key is refused)."""
+    if p.is_null("value"):
+        _refuse_null_values([{"key": p.text("key"), "value": None}], "value")
     _log(s, p.run_id(), params=[Param(p.required_text("key"), p.text("value") or "")])
     return {}
+
+
+def _refuse_null_values(items: Sequence[Any], what: str) -> None:
+    """Refuse a param sent with a JSON ``null`` value (it would be stored as ``""``)."""
+    for item in items:
+        if isinstance(item, dict) and "value" in item and item["value"] is None:
+            key = item.get("key")
+            raise InvalidValueError(f"The param {key!r} has a null {what}; a param's value is a string "
+                                    "(send \"\" for an empty value).")
 
 
 def set_tag(s: ServerState, p: Params) -> dict[str, Any]:
@@ -185,6 +210,7 @@ def _check_batch(metrics: list[Metric], params: list[Param], tags: list[RunTag])
 
 def log_batch(s: ServerState, p: Params) -> dict[str, Any]:
     """Record metrics, params and tags in one transaction."""
+    _refuse_null_values(p.objects("params"), "value")
     raw = p.objects("metrics")
     metrics = [metric_from_json(m, "metrics") for m in raw]
     params = params_from_json(p.objects("params"))

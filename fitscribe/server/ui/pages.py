@@ -127,7 +127,7 @@ def whole_number(text: str | None, name: str, low: int, high: int, default: int)
     """
     if text is None or text == "":
         return default
-    if not text.isdigit() or not low <= int(text) <= high:
+    if not (text.isascii() and text.isdigit()) or not low <= int(text) <= high:
         raise InvalidValueError(f"{name} must be a whole number from {low} to {high}, not {text!r}.")
     return int(text)
 
