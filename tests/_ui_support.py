@@ -19,6 +19,8 @@ Use it by importing the fixtures into a test module (direct import; no ``pytest_
   firing, or a native dialog the UI must not use). ``page.fitscribe_dialogs`` lists dialogs seen; a
   test that provokes an error answer on purpose adds its status to ``page.fitscribe_expected_statuses``
   (Chromium logs every 4xx/5xx resource as a console error).
+- :func:`settle` waits until the page and its frames have finished loading: call it before asserting
+  that an XSS payload did NOT fire.
 - :func:`screenshot` saves a full-page PNG to ``$FITSCRIBE_SCREENSHOTS`` or ``test-output/screenshots/``.
 """
 
@@ -34,7 +36,7 @@ from typing import Any, Iterator
 import pytest
 from _require import unavailable
 
-__all__ = ["CHROMIUM", "CHROMIUM_FLAGS", "serve_app", "browser", "page", "screenshot", "screenshot_dir", "READY_TIMEOUT_MS"]
+__all__ = ["CHROMIUM", "CHROMIUM_FLAGS", "serve_app", "browser", "page", "settle", "screenshot", "screenshot_dir", "READY_TIMEOUT_MS"]
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -129,6 +131,19 @@ def page(browser: Any) -> Iterator[Any]:
         context.close()
     assert not dialogs, f"the page opened dialogs (script injection or a native dialog): {dialogs}"
     assert not problems, "the page reported errors:\n" + "\n".join(problems)
+
+
+def settle(page: Any) -> None:
+    """Wait for the positive sign that ``page`` has finished: the load event of the page and of every
+    frame in it (their images have loaded or failed, so any inline handler has had its chance to run),
+    then one round trip to the page, so a dialog opened before it has been reported to the fixture.
+
+    A negative check ("no payload fired") asserts only after this, never after a fixed pause.
+    """
+    page.wait_for_load_state("load")
+    for frame in page.frames:
+        frame.wait_for_load_state("load")
+    page.evaluate("document.readyState")
 
 
 def screenshot_dir() -> Path:

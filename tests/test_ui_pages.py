@@ -21,7 +21,7 @@ from typing import Any, Iterator
 import httpx
 import pytest
 
-from _ui_support import browser, page, screenshot, serve_app  # noqa: F401  (fixtures)
+from _ui_support import browser, page, screenshot, serve_app, settle  # noqa: F401  (fixtures)
 
 XSS = "<img src=x onerror=alert(1)>"
 XSS_SCRIPT = "<script>alert(2)</script>"
@@ -344,12 +344,21 @@ def test_xss_payloads_never_execute(page: Any, site: SimpleNamespace) -> None:
     assert XSS_SCRIPT in page.locator("#preview-text").text_content()
     frame = page.frame_locator("#preview-frame")
     frame.locator("body").wait_for(state="attached")
-    page.wait_for_timeout(300)  # give the payload the chance to fire
+    settle(page)  # the page and its sandboxed frame have loaded: a payload would have fired by now
     screenshot(page, "11_html_artifact_sandboxed")
     page.goto(f"{site.url}/runs/{site.autologged}/artifacts/estimator.html")
-    page.wait_for_timeout(300)  # give any injected handler the chance to fire
+    settle(page)
     assert page.evaluate("document.images.length") == 0
     assert not page.fitscribe_dialogs
+
+
+def test_settle_lets_a_firing_payload_be_seen(page: Any) -> None:
+    """The negative XSS checks above are able to fail: a payload that fires while the page loads has been
+    reported once settle() returns (no fixed pause)."""
+    page.set_content('<img src="x" onerror="alert(1)"><iframe srcdoc="<img src=y>"></iframe>')
+    settle(page)
+    assert page.fitscribe_dialogs == ["alert: 1"]
+    page.fitscribe_dialogs.clear()  # seen: the fixture's own check must not fail this test
 
 
 def test_download_file_and_folder_zip(page: Any, site: SimpleNamespace) -> None:
