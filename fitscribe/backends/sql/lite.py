@@ -23,6 +23,7 @@ import os
 import sqlite3
 import threading
 import time
+import weakref
 from contextlib import contextmanager
 from typing import Any, Iterable, Iterator, Sequence
 
@@ -135,27 +136,41 @@ class LiteDatabase:
         self.path = path
         self.uri = uri
         self._local = threading.local()
-        self._all: list[sqlite3.Connection] = []
+        self._held: weakref.WeakSet[_Held] = weakref.WeakSet()
         self._lock = threading.Lock()
-        self._pid = os.getpid()
+        _AFTER_FORK.add(self)
 
     def connection(self) -> sqlite3.Connection:
-        """Return this thread's connection, opening it on first use (and again in a forked child)."""
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is not None and self._pid == os.getpid():
-            return conn
+        """Return this thread's connection, opening it on first use (and again in a forked child).
+
+        The connection is closed when the thread ends (its thread-local holder is dropped), so
+        short-lived threads leave no open file behind.
+        """
+        held: _Held | None = getattr(self._local, "held", None)
+        if held is not None and held.conn is not None and held.pid == os.getpid():
+            return held.conn
+        try:
+            conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None,
+                                   check_same_thread=False)
+        except sqlite3.Error as exc:
+            raise BackendError(f"Cannot open the tracking store {redact(self.uri)!r}: {exc}") from exc
+        held = _Held(conn)
+        try:
+            apply_pragmas(conn)
+        except sqlite3.Error as exc:
+            held.close()
+            raise BackendError(f"Cannot open the tracking store {redact(self.uri)!r}: {exc}") from exc
         with self._lock:
-            if self._pid != os.getpid():  # a forked child must not use its parent's connections
-                self._all, self._pid = [], os.getpid()
-            try:
-                conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None,
-                                       check_same_thread=False)
-                apply_pragmas(conn)
-            except sqlite3.Error as exc:
-                raise BackendError(f"Cannot open the tracking store {redact(self.uri)!r}: {exc}") from exc
-            self._all.append(conn)
-        self._local.conn = conn
+            self._held.add(held)
+        self._local.held = held
         return conn
+
+    def after_fork_in_child(self) -> None:
+        """Forget the parent's connections in a forked child, without closing them (the parent
+        still uses the same files); the child opens its own on first use."""
+        self._local = threading.local()
+        self._held = weakref.WeakSet()
+        self._lock = threading.Lock()
 
     @contextmanager
     def write(self) -> Iterator[sqlite3.Connection]:
@@ -221,11 +236,69 @@ class LiteDatabase:
     def close(self) -> None:
         """Close every connection (they are reopened on next use)."""
         with self._lock:
-            conns, self._all = self._all, []
+            held, self._held = list(self._held), weakref.WeakSet()
             self._local = threading.local()
-        if self._pid == os.getpid():
-            for conn in conns:
-                conn.close()
+        for one in held:
+            one.close()
+
+
+class _Held:
+    """One thread's connection, closed when the holder goes (its thread ended, or the store closed).
+
+    In a forked child the parent's connections are kept open and referenced (``_INHERITED``):
+    closing them there could disturb the parent's use of the same file.
+    """
+
+    __slots__ = ("conn", "pid", "__weakref__")
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn: sqlite3.Connection | None = conn
+        self.pid = os.getpid()
+
+    def close(self) -> None:
+        """Close the connection (once; in the process that opened it)."""
+        conn, self.conn = self.conn, None
+        if conn is None:
+            return
+        if self.pid == os.getpid():
+            conn.close()
+        else:
+            _INHERITED.append(conn)
+
+    __del__ = close
+
+
+_INHERITED: list[sqlite3.Connection] = []
+"""A forked child's copies of its parent's connections: never used, never closed."""
+
+
+class _AfterFork:
+    """Objects holding connections, told to forget them in a forked child (``os.register_at_fork``
+    is process-wide and cannot be undone, so it is registered once for all of them)."""
+
+    def __init__(self) -> None:
+        self._objects: weakref.WeakSet[Any] = weakref.WeakSet()
+        self._lock = threading.Lock()
+        if hasattr(os, "register_at_fork"):
+            os.register_at_fork(after_in_child=self._in_child)
+
+    def add(self, obj: Any) -> None:
+        """Call ``obj.after_fork_in_child()`` in every forked child while ``obj`` lives."""
+        with self._lock:
+            self._objects.add(obj)
+
+    def _in_child(self) -> None:
+        self._lock = threading.Lock()  # another thread may have held it at the fork
+        for obj in list(self._objects):
+            obj.after_fork_in_child()
+
+
+_AFTER_FORK = _AfterFork()
+
+
+def after_fork(obj: Any) -> None:
+    """Call ``obj.after_fork_in_child()`` in every forked child while ``obj`` lives."""
+    _AFTER_FORK.add(obj)
 
 
 def current_revision(conn: sqlite3.Connection) -> str | None:

@@ -65,7 +65,6 @@ class StoreCore:
         self.artifact_root = resolve_artifact_root(uri, root)
         self._lock = threading.RLock()
         self._engine: sa.Engine | None = None
-        self._engine_pid = 0
         self._writer: Writer | None = None
         self._reader: RunReader | None = None
         self._lite: LiteDatabase | None = None
@@ -98,13 +97,16 @@ class StoreCore:
             if self._journal_folder:
                 self._replay_orphaned_journals()
 
+    def after_fork_in_child(self) -> None:
+        """Drop the parent's pooled connections in a forked child without closing them (the
+        parent still uses them); the child connects anew on first use."""
+        self._lock = threading.RLock()
+        if self._engine is not None:
+            self._engine.dispose(close=False)
+
     @property
     def engine(self) -> sa.Engine:
         """The SQLAlchemy engine, created (and the schema checked) on first access."""
-        if self._engine is not None and self._engine_pid != os.getpid():
-            # a forked child must not share its parent's connections
-            self._engine.dispose(close=False)
-            self._engine_pid = os.getpid()
         if self._engine is None:
             self._full_writer()
         assert self._engine is not None
@@ -115,16 +117,17 @@ class StoreCore:
         with self._lock:
             if self._engine is None:
                 from .engine import ensure_schema, make_engine
+                from .lite import after_fork
                 from .reads import RunReader
                 from .writes import Writer
 
                 engine = make_engine(self._db)
+                after_fork(self)
                 if self._lite is None:  # else lite.py has checked the schema already
                     ensure_schema(engine, self.uri, self.artifact_root)
                 self._writer = Writer(engine.dialect.name)
                 self._reader = RunReader()
                 self._engine = engine
-                self._engine_pid = os.getpid()
         assert self._writer is not None
         return self._writer
 
