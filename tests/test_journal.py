@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 import math
 import os
+import sqlite3
 import subprocess
 import sys
 import textwrap
+import time
 import warnings
 from pathlib import Path
 
@@ -219,3 +221,214 @@ def test_journal_can_be_turned_off(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     assert _journal_files(tmp_path / "s") == []
     assert client.get_run(run_id).data.metrics == {"m": 1.0}
     client.close()
+
+
+# -- one journal per database (issue 11 item 5) ---------------------------------------------------
+def _sqlite_uri(path: Path) -> str:
+    return f"sqlite:///{path}"
+
+
+def test_a_crashed_journal_of_a_db_is_not_replayed_into_b_db_in_the_same_folder(tmp_path: Path) -> None:
+    """a.db and b.db share a folder: opening b.db leaves a.db's crashed journal alone; a.db gets all 50."""
+    folder = tmp_path / "dbs"
+    folder.mkdir()
+    a_uri, b_uri = _sqlite_uri(folder / "a.db"), _sqlite_uri(folder / "b.db")
+    proc = _run_script(tmp_path, f"""
+        import os, signal, fitscribe
+        client = fitscribe.Client({a_uri!r})
+        run = client.create_run("0")
+        print(run.info.run_id, flush=True)
+        for i in range(50):
+            client.log_metric(run.info.run_id, "m", float(i), step=i)
+        os.kill(os.getpid(), signal.SIGKILL)
+    """)
+    assert proc.returncode == -9, proc.stderr
+    run_id = proc.stdout.strip()
+    b = fitscribe.Client(b_uri)  # opening b.db replays the orphans it finds (warnings are errors here)
+    b_run = b.create_run("0").info.run_id
+    b.log_metric(b_run, "b", 1.0)
+    assert b.get_run(b_run).data.metrics == {"b": 1.0}
+    b.close()
+    a = fitscribe.Client(a_uri)
+    assert [p.step for p in a.get_metric_history(run_id, "m")] == list(range(50))
+    a.close()
+    assert _journal_files(folder) == []
+
+
+def test_a_journal_of_the_earlier_shared_layout_is_kept_for_the_database_it_belongs_to(tmp_path: Path) -> None:
+    """Earlier versions wrote every database's journals into <folder>/journal/: b.db keeps a.db's
+    file (with a warning naming it) instead of dropping its points; a.db replays it."""
+    folder = tmp_path / "dbs"
+    folder.mkdir()
+    a = fitscribe.Client(_sqlite_uri(folder / "a.db"))
+    run_id = a.create_run("0").info.run_id
+    a.close()
+    legacy = folder / "journal" / "4242-0123456789ab.log"
+    legacy.parent.mkdir(exist_ok=True)
+    legacy.write_bytes(b"".join(_encode(run_id, ["m"], [float(i)], [1], [i]) for i in range(50)))
+    b = fitscribe.Client(_sqlite_uri(folder / "b.db"))
+    with pytest.warns(FitscribeWarning, match=r"runs this database does not have.*kept"):
+        b.create_run("0")
+    b.close()
+    assert legacy.exists()
+    a = fitscribe.Client(_sqlite_uri(folder / "a.db"))
+    assert [p.step for p in a.get_metric_history(run_id, "m")] == list(range(50))
+    a.close()
+    assert not legacy.exists()
+
+
+# -- created and locked atomically (issue 11 item 6) ----------------------------------------------
+def test_a_journal_being_created_cannot_be_taken_by_another_process(tmp_path: Path) -> None:
+    """A forced pause between creating the file and locking it: another process opening the store
+    in that pause (and replaying orphans) must not take the live file; nothing is lost."""
+    store = tmp_path / "s"
+    client = fitscribe.Client(str(store))
+    run_id = client.create_run("0").info.run_id
+    client.close()
+    script = tmp_path / "writer.py"
+    script.write_text(textwrap.dedent(f"""
+        import os, signal, fitscribe
+        client = fitscribe.Client({str(store)!r})
+        for i in range(50):
+            client.log_metric({run_id!r}, "m", float(i), step=i)
+        os.kill(os.getpid(), signal.SIGKILL)
+    """))
+    env = {**os.environ, "FITSCRIBE_TEST_JOURNAL_CREATE_DELAY_S": "3"}
+    writer = subprocess.Popen([sys.executable, str(script)], env=env, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not any(p.is_file() for p in (store / "journal").rglob("*")):  # the file exists, not yet locked
+            assert writer.poll() is None and time.monotonic() < deadline, "the writer never created its journal"
+            time.sleep(0.01)
+        other = fitscribe.Client(str(store))  # this process replays whatever it can lock
+        other.create_run("0")
+        other.close()
+    finally:
+        _, stderr = writer.communicate(timeout=60)
+    assert writer.returncode == -9, stderr
+    client = fitscribe.Client(str(store))
+    assert [p.step for p in client.get_metric_history(run_id, "m")] == list(range(50))
+    client.close()
+
+
+# -- back-pressure stays on (issue 11 item 7) -------------------------------------------------------
+def test_a_locked_database_bounds_the_queue_and_the_caller_gets_an_error_naming_the_journal(tmp_path: Path) -> None:
+    store = tmp_path / "s"
+    client = fitscribe.Client(str(store))
+    run_id = client.create_run("0").info.run_id
+    client.log_metric(run_id, "m", -1.0, step=0)
+    client.flush()
+    journal = client.store._journal_for_write()
+    journal.max_pending_points, journal.block_timeout = 2000, 1.0
+    locker = sqlite3.connect(store / "tracking.db", isolation_level=None)
+    locker.execute("BEGIN IMMEDIATE")  # another writer holds the database
+    logged, error = 0, None
+    try:
+        for i in range(1, 20_001):
+            try:
+                client.log_metric(run_id, "m", float(i), step=i)
+            except fitscribe.errors.BackendError as exc:
+                error = exc
+                break
+            logged += 1
+    finally:
+        locker.execute("ROLLBACK")
+        locker.close()
+    assert error is not None and journal.path in str(error) and "keeps them" in str(error)
+    assert logged == 2000 and journal.pending_points == 2000  # nothing drained meanwhile: this was the most
+    client.flush()
+    assert [p.step for p in client.get_metric_history(run_id, "m")] == list(range(logged + 1))
+    client.log_metric(run_id, "m", 0.5, step=logged + 1)  # logging works again
+    client.close()
+    assert _journal_files(store) == []
+
+
+# -- forks (issue 11 item 4, the journal's part) --------------------------------------------------
+def test_a_forked_child_does_not_hold_its_parents_journal(tmp_path: Path) -> None:
+    """The child logs through its own journal; the parent, killed later, leaves an orphan that is
+    replayed while the child still lives; nothing is stored twice."""
+    store = tmp_path / "s"
+    client = fitscribe.Client(str(store))
+    run_id = client.create_run("0").info.run_id
+    client.close()
+    script = tmp_path / "forker.py"
+    script.write_text(textwrap.dedent(f"""
+        import os, signal, sys, fitscribe
+        client = fitscribe.Client({str(store)!r})
+        client.log_metric({run_id!r}, "parent", 0.0, step=0)
+        client.flush()
+        ready_r, ready_w = os.pipe()
+        if os.fork() == 0:  # the child
+            for i in range(10):
+                client.log_metric({run_id!r}, "child", float(i), step=i)
+            client.flush()
+            os.write(ready_w, b"x")
+            sys.stdin.read()  # lives on until the test closes stdin
+            client.close()
+            os._exit(0)
+        os.read(ready_r, 1)
+        for i in range(1, 51):
+            client.log_metric({run_id!r}, "parent", float(i), step=i)
+        os.kill(os.getpid(), signal.SIGKILL)
+    """))
+    parent = subprocess.Popen([sys.executable, str(script)], stdin=subprocess.PIPE)
+    try:
+        assert parent.wait(timeout=60) == -9
+        reader = fitscribe.Client(str(store))  # the child still lives: the parent's journal is an orphan
+        assert [p.step for p in reader.get_metric_history(run_id, "parent")] == list(range(51))
+        assert [p.step for p in reader.get_metric_history(run_id, "child")] == list(range(10))
+        reader.close()
+    finally:
+        assert parent.stdin is not None
+        parent.stdin.close()  # the child ends
+        parent.kill()
+        parent.wait()
+    deadline = time.monotonic() + 60
+    while _journal_files(store):  # the child's own journal goes when it closes
+        assert time.monotonic() < deadline, _journal_files(store)
+        time.sleep(0.02)
+    again = fitscribe.Client(str(store))
+    assert len(again.get_metric_history(run_id, "parent")) == 51
+    assert len(again.get_metric_history(run_id, "child")) == 10
+    again.close()
+
+
+# -- probe J3 (issue 17): close() keeps a journal whose points did not reach the database -----------
+def test_close_keeps_a_journal_whose_points_never_reached_the_database(tmp_path: Path) -> None:
+    store = tmp_path / "s"
+    client = fitscribe.Client(str(store))
+    run_id = client.create_run("0").info.run_id
+    client.close()
+    script = tmp_path / "writer.py"
+    script.write_text(textwrap.dedent(f"""
+        import os, sys, fitscribe
+        client = fitscribe.Client({str(store)!r})
+        journal = client.store._journal_for_write()
+        journal.flush_timeout = 0.5
+        print("open", flush=True)
+        sys.stdin.readline()  # the database is locked now
+        for i in range(100):
+            client.log_metric({run_id!r}, "m", float(i), step=i)
+        journal.close()  # warns: the points wait in the journal
+        os._exit(0)  # its thread still waits in SQLite's busy handler: end here, as a crash at exit would
+    """))
+    writer = subprocess.Popen([sys.executable, str(script)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True)
+    locker = sqlite3.connect(store / "tracking.db", isolation_level=None)
+    try:
+        assert writer.stdout is not None and writer.stdout.readline() == "open\n"
+        locker.execute("BEGIN IMMEDIATE")  # the database stays unavailable until the writer has exited
+        _, stderr = writer.communicate("go\n", timeout=60)
+    finally:
+        writer.kill()
+        writer.communicate()
+        if locker.in_transaction:
+            locker.execute("ROLLBACK")
+        locker.close()
+    assert writer.returncode == 0, stderr
+    assert "kept in" in stderr  # the warning names the journal
+    assert len(_journal_files(store)) == 1
+    client = fitscribe.Client(str(store))
+    assert [p.step for p in client.get_metric_history(run_id, "m")] == list(range(100))
+    client.close()
+    assert _journal_files(store) == []
