@@ -21,6 +21,9 @@ _EXPORTS = {
     "ActiveRun": "fitscribe.fluent",
     "set_tracking_uri": "fitscribe.fluent",
     "get_tracking_uri": "fitscribe.fluent",
+    "is_tracking_uri_set": "fitscribe.fluent",
+    "set_registry_uri": "fitscribe.fluent",
+    "get_registry_uri": "fitscribe.fluent",
     "set_experiment": "fitscribe.fluent",
     "get_client": "fitscribe.fluent",
     "start_run": "fitscribe.fluent",
@@ -104,10 +107,10 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         ViewType,
     )
     from fitscribe.fluent import (
-        ActiveRun, active_run, delete_tag, end_run, flush, get_artifact_uri, get_client, get_tracking_uri,
-        last_active_run, log_artifact, log_artifacts, log_dict, log_figure, log_image, log_input, log_metric,
-        log_metrics, log_param, log_params, log_text, set_experiment, set_tag, set_tags, set_tracking_uri,
-        start_run,
+        ActiveRun, active_run, delete_tag, end_run, flush, get_artifact_uri, get_client, get_registry_uri,
+        get_tracking_uri, is_tracking_uri_set, last_active_run, log_artifact, log_artifacts, log_dict, log_figure, log_image, log_input, log_metric,
+        log_metrics, log_param, log_params, log_text, set_experiment, set_registry_uri, set_tag, set_tags,
+        set_tracking_uri, start_run,
     )
     from fitscribe.lookup import (
         create_experiment, delete_experiment, delete_run, download_artifacts, get_experiment,

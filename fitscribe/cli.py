@@ -153,8 +153,11 @@ class _Commands:
     def runs_list(self) -> None:
         from fitscribe.entities import ViewType
 
-        if self.args.experiment:
-            ids = [self._experiment_id(e) for e in self.args.experiment]
+        from fitscribe.config import ENV_EXPERIMENT_ID, ENV_EXPERIMENT_NAME, env_value
+
+        named = self.args.experiment or [env_value(ENV_EXPERIMENT_ID) or env_value(ENV_EXPERIMENT_NAME) or ""]
+        if named[0]:
+            ids = [self._experiment_id(e) for e in named]
         else:
             ids = [e.experiment_id for e in self.client.search_experiments(ViewType.ACTIVE_ONLY, 50000)]
         view = ViewType.ALL if self.args.all else ViewType.ACTIVE_ONLY
@@ -337,7 +340,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p = command(exp, "list", "experiments_list", "List experiments.")
     p.add_argument("--all", action="store_true", help="include deleted experiments")
-    p.add_argument("--filter", help="e.g. \"name LIKE 'mnist%'\"")
+    p.add_argument("--filter", help="e.g. \"name LIKE 'mnist%%'\"")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p = command(exp, "create", "experiments_create", "Create an experiment.")
     p.add_argument("name")
@@ -353,7 +356,8 @@ def build_parser() -> argparse.ArgumentParser:
         dest="action", metavar="ACTION", required=True
     )
     p = command(runs, "list", "runs_list", "List runs, newest first.")
-    p.add_argument("--experiment", "-e", action="append", help="experiment name or id (repeatable; default: all)")
+    p.add_argument("--experiment", "-e", action="append", help="experiment name or id (repeatable; default: $FITSCRIBE_EXPERIMENT_ID or _NAME, or "
+                   "the MLFLOW_ ones, else all)")
     p.add_argument("--filter", "-f", help="e.g. \"metrics.acc > 0.9 AND params.model = 'rf'\"")
     p.add_argument("--order-by", "-o", action="append", help="e.g. \"metrics.acc DESC\" (repeatable)")
     p.add_argument("--max-results", "-n", type=int, default=100, help="at most this many runs (default 100)")

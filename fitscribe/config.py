@@ -1,19 +1,31 @@
-"""Resolve the tracking and artifact URIs at call time: explicit argument, then environment, then default.
+"""Resolve the tracking, registry and artifact URIs at call time: explicit argument, then the value
+set with ``set_tracking_uri``, then environment, then default.
 
-Environment variables (read when a URI is resolved, never at import):
+Environment variables (read when a URI is resolved, never at import). Each ``FITSCRIBE_`` variable
+has an MLflow twin (``MLFLOW_TRACKING_URI``...), read when the ``FITSCRIBE_`` one is unset or empty,
+so a script written for MLflow keeps its configuration:
 
 - ``FITSCRIBE_TRACKING_URI``: where runs are recorded. A folder path (or ``file:`` URI) means an
   embedded store in that folder; ``sqlite:///...``, ``postgresql://...``, ``mysql://...`` name a
   database; ``http(s)://...`` a tracking server.
+- ``FITSCRIBE_REGISTRY_URI``: where the model registry lives (default: the tracking URI).
 - ``FITSCRIBE_ARTIFACT_URI``: where new experiments store artifacts (default: the ``artifacts``
   folder beside the embedded database, or ``./fitruns/artifacts`` for a database server).
-- ``FITSCRIBE_EXPERIMENT_NAME``: the experiment fluent runs go to when none was set.
+- ``FITSCRIBE_EXPERIMENT_NAME``: the experiment fluent runs go to when none was set (created if
+  missing); ``FITSCRIBE_EXPERIMENT_ID``: the same by id (it must exist). When both are set they
+  must name the same experiment.
+- ``FITSCRIBE_RUN_ID``: ``start_run()`` without a ``run_id`` resumes this run, then removes the
+  variable (and its MLflow twin) from ``os.environ``.
 - ``FITSCRIBE_STRICT``: ``1`` makes autolog re-raise its own errors (used by the test suite).
+
+Credentials and TLS options of a tracking server are read by the REST client
+(``fitscribe.backends.rest.http``) with the same rule.
 """
 
 from __future__ import annotations
 
 import os
+import threading
 
 from fitscribe.uri import file_uri_to_path, path_to_file_uri, scheme_key
 
@@ -22,10 +34,21 @@ __all__ = [
     "DB_FILENAME",
     "ARTIFACTS_DIRNAME",
     "ENV_TRACKING_URI",
+    "ENV_REGISTRY_URI",
     "ENV_ARTIFACT_URI",
     "ENV_EXPERIMENT_NAME",
+    "ENV_EXPERIMENT_ID",
+    "ENV_RUN_ID",
     "ENV_STRICT",
+    "MLFLOW_TWINS",
+    "env_value",
+    "env_source",
+    "set_tracking_uri",
+    "set_registry_uri",
+    "current_tracking_uri",
+    "reset",
     "resolve_tracking_uri",
+    "resolve_registry_uri",
     "resolve_artifact_root",
     "embedded_folder",
 ]
@@ -35,9 +58,105 @@ DB_FILENAME = "tracking.db"
 ARTIFACTS_DIRNAME = "artifacts"
 
 ENV_TRACKING_URI = "FITSCRIBE_TRACKING_URI"
+ENV_REGISTRY_URI = "FITSCRIBE_REGISTRY_URI"
 ENV_ARTIFACT_URI = "FITSCRIBE_ARTIFACT_URI"
 ENV_EXPERIMENT_NAME = "FITSCRIBE_EXPERIMENT_NAME"
+ENV_EXPERIMENT_ID = "FITSCRIBE_EXPERIMENT_ID"
+ENV_RUN_ID = "FITSCRIBE_RUN_ID"
 ENV_STRICT = "FITSCRIBE_STRICT"
+
+MLFLOW_TWINS = {
+    ENV_TRACKING_URI: "MLFLOW_TRACKING_URI",
+    ENV_REGISTRY_URI: "MLFLOW_REGISTRY_URI",
+    ENV_EXPERIMENT_NAME: "MLFLOW_EXPERIMENT_NAME",
+    ENV_EXPERIMENT_ID: "MLFLOW_EXPERIMENT_ID",
+    ENV_RUN_ID: "MLFLOW_RUN_ID",
+    "FITSCRIBE_TRACKING_USERNAME": "MLFLOW_TRACKING_USERNAME",
+    "FITSCRIBE_TRACKING_PASSWORD": "MLFLOW_TRACKING_PASSWORD",
+    "FITSCRIBE_TRACKING_TOKEN": "MLFLOW_TRACKING_TOKEN",
+    "FITSCRIBE_TRACKING_INSECURE_TLS": "MLFLOW_TRACKING_INSECURE_TLS",
+    "FITSCRIBE_TRACKING_SERVER_CERT_PATH": "MLFLOW_TRACKING_SERVER_CERT_PATH",
+    "FITSCRIBE_TRACKING_CLIENT_CERT_PATH": "MLFLOW_TRACKING_CLIENT_CERT_PATH",
+}
+"""Each ``FITSCRIBE_`` variable and the MLflow variable read when it is unset."""
+
+
+def env_source(name: str) -> str | None:
+    """Return the variable that gives ``name``'s value: ``name`` itself, else its MLflow twin, else None.
+
+    >>> env_source("FITSCRIBE_NO_SUCH_VARIABLE") is None
+    True
+    """
+    if os.environ.get(name):
+        return name
+    twin = MLFLOW_TWINS.get(name)
+    if twin and os.environ.get(twin):
+        return twin
+    return None
+
+
+def env_value(name: str) -> str | None:
+    """Return ``$name`` if set and not empty, else its MLflow twin's value (``MLFLOW_...``), else None."""
+    source = env_source(name)
+    return os.environ[source] if source else None
+
+
+class _Current:
+    """The process-wide URIs set by ``set_tracking_uri`` / ``set_registry_uri`` and the variables
+    they overwrote (restored by :func:`reset`)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.tracking: str | None = None
+        self.registry: str | None = None
+        self.saved_env: dict[str, str | None] = {}
+
+    def export(self, names: tuple[str, ...], value: str | None) -> None:
+        """Write ``value`` to the variables (or remove them) so child processes inherit it."""
+        for name in names:
+            self.saved_env.setdefault(name, os.environ.get(name))
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+_CURRENT = _Current()
+
+
+def set_tracking_uri(uri: str | None) -> None:
+    """Make ``uri`` the tracking URI of the whole process (None: back to the environment).
+
+    It wins over the environment, and is also written to ``FITSCRIBE_TRACKING_URI`` and
+    ``MLFLOW_TRACKING_URI`` so child processes inherit it, as MLflow does.
+    """
+    with _CURRENT.lock:
+        _CURRENT.export((ENV_TRACKING_URI, MLFLOW_TWINS[ENV_TRACKING_URI]), uri or None)
+        _CURRENT.tracking = uri or None
+
+
+def set_registry_uri(uri: str | None) -> None:
+    """Make ``uri`` the model registry URI of the whole process (None: back to the environment)."""
+    with _CURRENT.lock:
+        _CURRENT.export((ENV_REGISTRY_URI, MLFLOW_TWINS[ENV_REGISTRY_URI]), uri or None)
+        _CURRENT.registry = uri or None
+
+
+def current_tracking_uri() -> str | None:
+    """Return the URI set with :func:`set_tracking_uri`, or None."""
+    return _CURRENT.tracking
+
+
+def reset() -> None:
+    """Forget the URIs set in this process and put back the variables they overwrote (for tests)."""
+    with _CURRENT.lock:
+        for name, value in _CURRENT.saved_env.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        _CURRENT.saved_env.clear()
+        _CURRENT.tracking = _CURRENT.registry = None
 
 
 def resolve_tracking_uri(explicit: str | None = None) -> str:
@@ -47,14 +166,31 @@ def resolve_tracking_uri(explicit: str | None = None) -> str:
         explicit: A URI given by the caller; wins over everything else.
 
     Returns:
-        ``explicit``, else ``$FITSCRIBE_TRACKING_URI``, else the absolute path of ``./fitruns``.
+        ``explicit``, else the URI set with ``set_tracking_uri``, else ``$FITSCRIBE_TRACKING_URI``,
+        else ``$MLFLOW_TRACKING_URI``, else the absolute path of ``./fitruns``.
     """
     if explicit:
-        return explicit
-    from_env = os.environ.get(ENV_TRACKING_URI)
+        return os.fspath(explicit)
+    current = _CURRENT.tracking
+    if current:
+        return current
+    from_env = env_value(ENV_TRACKING_URI)
     if from_env:
         return from_env
     return os.path.abspath(DEFAULT_FOLDER)
+
+
+def resolve_registry_uri(explicit: str | None = None, tracking_uri: str | None = None) -> str:
+    """Return the model registry URI to use.
+
+    Returns:
+        ``explicit``, else the URI set with ``set_registry_uri``, else ``$FITSCRIBE_REGISTRY_URI``,
+        else ``$MLFLOW_REGISTRY_URI``, else the tracking URI (``tracking_uri`` or the resolved one).
+    """
+    if explicit:
+        return os.fspath(explicit)
+    current = _CURRENT.registry or env_value(ENV_REGISTRY_URI)
+    return current or resolve_tracking_uri(tracking_uri)
 
 
 def embedded_folder(tracking_uri: str) -> str | None:

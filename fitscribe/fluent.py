@@ -1,8 +1,9 @@
 """The fluent API: ``start_run``, ``log_metric``... on the current run, delegating to a ``Client``.
 
 The current run stack lives in a ``ContextVar`` (each thread and asyncio task has its own, as with
-MLflow's thread-local stack). The tracking URI and experiment set by ``set_tracking_uri`` and
-``set_experiment`` are process-wide. ``reset()`` puts everything back, for tests.
+MLflow's thread-local stack). The tracking URI set by ``set_tracking_uri`` (kept in ``config``, so
+``Client()`` sees it too) and the experiment set by ``set_experiment`` are process-wide.
+``reset()`` puts everything back, for tests.
 """
 
 from __future__ import annotations
@@ -15,9 +16,10 @@ from contextvars import ContextVar
 from types import TracebackType
 from typing import Any, Sequence
 
-from fitscribe import run_context
+from fitscribe import config, run_context
+from fitscribe._time import now_ms
 from fitscribe.client import Client
-from fitscribe.config import ENV_EXPERIMENT_NAME, resolve_tracking_uri
+from fitscribe.config import ENV_EXPERIMENT_ID, ENV_EXPERIMENT_NAME, ENV_RUN_ID, resolve_registry_uri, resolve_tracking_uri
 from fitscribe.entities import (
     Dataset,
     Experiment,
@@ -34,6 +36,9 @@ __all__ = [
     "ActiveRun",
     "set_tracking_uri",
     "get_tracking_uri",
+    "is_tracking_uri_set",
+    "set_registry_uri",
+    "get_registry_uri",
     "set_experiment",
     "get_client",
     "start_run",
@@ -47,7 +52,8 @@ __all__ = [
 class ActiveRun(Run):
     """The run returned by :func:`start_run`; as a context manager it ends the run on exit.
 
-    The run ends FINISHED, FAILED if the block raises, or KILLED on KeyboardInterrupt.
+    The run ends FINISHED, FAILED if the block raises, or KILLED on KeyboardInterrupt. A run that
+    the block already ended (``end_run("KILLED")``) is left as it is.
     """
 
     def __enter__(self) -> "ActiveRun":
@@ -62,7 +68,8 @@ class ActiveRun(Run):
             status = RunStatus.KILLED
         else:
             status = RunStatus.FAILED
-        _end_run_id(self.info.run_id, status)
+        if any(r.info.run_id == self.info.run_id for r in _STACK.get()):
+            _end_run_id(self.info.run_id, status)
 
 
 class _Process:
@@ -70,9 +77,8 @@ class _Process:
 
     def __init__(self) -> None:
         self.lock = threading.RLock()
-        self.tracking_uri: str | None = None
         self.experiment_id: str | None = None
-        self.clients: dict[str, Client] = {}
+        self.clients: dict[tuple[str, str], Client] = {}
         self.open_runs: dict[str, Client] = {}
         self.last_run_id: str | None = None
         self.last_client: Client | None = None
@@ -80,11 +86,12 @@ class _Process:
         self.uncaught: type[BaseException] | None = None
 
     def client(self, uri: str | None = None) -> Client:
-        uri = resolve_tracking_uri(uri or self.tracking_uri)
+        uri = resolve_tracking_uri(uri)
+        key = (uri, resolve_registry_uri(None, uri))
         with self.lock:
-            if uri not in self.clients:
-                self.clients[uri] = Client(uri)
-            return self.clients[uri]
+            if key not in self.clients:
+                self.clients[key] = Client(uri)  # resolves the same registry URI
+            return self.clients[key]
 
     def install_exit_hooks(self) -> None:
         if self.exit_hooks:
@@ -110,6 +117,7 @@ def reset() -> None:
     for client in _PROCESS.clients.values():
         client.close()
     hooks = _PROCESS.exit_hooks
+    config.reset()
     _PROCESS = _Process()
     _PROCESS.exit_hooks = hooks
     _STACK.set(())
@@ -132,14 +140,31 @@ def _end_open_runs_at_exit() -> None:
     _PROCESS.open_runs.clear()
 
 
-def set_tracking_uri(uri: str | os.PathLike[str]) -> None:
-    """Set where fluent runs are recorded, for the whole process (overrides the environment)."""
-    _PROCESS.tracking_uri = os.fspath(uri)
+def set_tracking_uri(uri: str | os.PathLike[str] | None) -> None:
+    """Set where runs are recorded, for the whole process: the fluent API, ``Client()``, autolog,
+    flavors and the CLI in this process, and (through ``MLFLOW_TRACKING_URI`` and
+    ``FITSCRIBE_TRACKING_URI``) child processes. It overrides the environment; None undoes it."""
+    config.set_tracking_uri(os.fspath(uri) if uri is not None else None)
 
 
 def get_tracking_uri() -> str:
-    """Return the tracking URI the fluent API uses now."""
-    return resolve_tracking_uri(_PROCESS.tracking_uri)
+    """Return the tracking URI the fluent API and ``Client()`` use now."""
+    return resolve_tracking_uri()
+
+
+def is_tracking_uri_set() -> bool:
+    """Return True when a tracking URI was set with ``set_tracking_uri`` or the environment."""
+    return bool(config.current_tracking_uri() or config.env_value(config.ENV_TRACKING_URI))
+
+
+def set_registry_uri(uri: str | os.PathLike[str] | None) -> None:
+    """Set where the model registry lives, for the whole process (default: the tracking URI)."""
+    config.set_registry_uri(os.fspath(uri) if uri is not None else None)
+
+
+def get_registry_uri() -> str:
+    """Return the model registry URI used now (the tracking URI unless one was set)."""
+    return resolve_registry_uri()
 
 
 def get_client() -> Client:
@@ -175,13 +200,46 @@ def set_experiment(experiment_name: str | None = None, experiment_id: str | None
 def _current_experiment_id(client: Client) -> str:
     if _PROCESS.experiment_id is not None:
         return _PROCESS.experiment_id
-    name = os.environ.get(ENV_EXPERIMENT_NAME)
-    if name:
-        return client.get_experiment_id(name, create=True)
+    from_env = _experiment_id_from_env(client)
+    if from_env is not None:
+        return from_env
     try:
         return client.get_experiment("0").experiment_id
     except ExperimentNotFound:
         return client.get_experiment_id("Default", create=True)
+
+
+def _experiment_id_from_env(client: Client) -> str | None:
+    """The experiment named by ``$FITSCRIBE_EXPERIMENT_NAME`` (created if missing) or
+    ``$FITSCRIBE_EXPERIMENT_ID`` (or their ``MLFLOW_`` twins), checked to agree; None if unset."""
+    name, exp_id = config.env_value(ENV_EXPERIMENT_NAME), config.env_value(ENV_EXPERIMENT_ID)
+    id_var = config.env_source(ENV_EXPERIMENT_ID)
+    if name:
+        found = client.get_experiment_id(name, create=True)
+        if exp_id and exp_id != found:
+            raise InvalidValueError(
+                f"{id_var}={exp_id!r} does not match the experiment {name!r} named by "
+                f"{config.env_source(ENV_EXPERIMENT_NAME)} (id {found}); unset one of them."
+            )
+        return found
+    if exp_id:
+        try:
+            return client.get_experiment(exp_id).experiment_id
+        except ExperimentNotFound:
+            raise ExperimentNotFound(
+                f"{id_var}={exp_id!r} names no experiment in {client!r}; set it to an existing id or "
+                "unset it."
+            ) from None
+    return None
+
+
+def _run_id_from_env() -> str | None:
+    """Take the run to resume from ``$FITSCRIBE_RUN_ID`` / ``$MLFLOW_RUN_ID`` and remove both."""
+    run_id = config.env_value(ENV_RUN_ID)
+    if run_id:
+        os.environ.pop(ENV_RUN_ID, None)
+        os.environ.pop(config.MLFLOW_TWINS[ENV_RUN_ID], None)
+    return run_id or None
 
 
 def start_run(
@@ -197,8 +255,11 @@ def start_run(
 
     Args:
         run_id: Resume this existing run instead of creating one (its status goes back to RUNNING).
+            Default: ``$FITSCRIBE_RUN_ID`` or ``$MLFLOW_RUN_ID``, removed from the environment
+            once used.
         experiment_id: Experiment of the new run (default: the one set by ``set_experiment``, then
-            ``$FITSCRIBE_EXPERIMENT_NAME``, then ``Default``).
+            ``$FITSCRIBE_EXPERIMENT_NAME``, then ``$FITSCRIBE_EXPERIMENT_ID`` (or the ``MLFLOW_``
+            twins), then ``Default``).
         run_name: A name; a memorable one is generated if omitted.
         nested: Allow starting a child of the current run (its parent is the current run).
         parent_run_id: Make the new run a child of this run.
@@ -206,7 +267,8 @@ def start_run(
         description: Free text, stored as the ``mlflow.note.content`` tag.
 
     Raises:
-        InvalidStateError: A run is already active and ``nested`` is False.
+        InvalidStateError: A run is already active and ``nested`` is False, or ``run_id`` is deleted.
+        RunNotFound: ``run_id`` names no run.
     """
     stack = _STACK.get()
     if stack and not nested and parent_run_id is None:
@@ -215,6 +277,7 @@ def start_run(
             "start a child run with start_run(nested=True)."
         )
     client = get_client()
+    run_id = run_id or _run_id_from_env()
     if run_id is not None:
         run = _resume(client, run_id, tags, description)
     else:
@@ -236,6 +299,11 @@ def start_run(
 
 
 def _resume(client: Client, run_id: str, tags: dict[str, Any] | None, description: str | None) -> Run:
+    if client.get_run(run_id).info.lifecycle_stage != "active":
+        raise InvalidStateError(
+            f"Cannot resume run {run_id}: it is deleted. Restore it first (fitscribe.restore_run("
+            f"{run_id!r}) or `fitscribe runs restore {run_id}`), or start a new run."
+        )
     extra = {k: str(v) for k, v in (tags or {}).items()}
     if description:
         extra[run_context.TAG_NOTE] = description
@@ -342,7 +410,7 @@ def log_metrics(metrics: dict[str, float], step: int | None = None, timestamp: i
     import time
 
     run_id = _run_id()
-    ts = timestamp if timestamp is not None else int(time.time() * 1000)
+    ts = timestamp if timestamp is not None else now_ms()
     points = [Metric(k, v, ts, step or 0) for k, v in metrics.items()]
     _client_for_current().log_batch(run_id, metrics=points)
 

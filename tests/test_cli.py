@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import subprocess
 import sys
@@ -11,7 +12,7 @@ import pytest
 
 import fitscribe
 from fitscribe.backends.sql.tables import SCHEMA_REVISION
-from fitscribe.cli import main
+from fitscribe.cli import build_parser, main
 
 
 def _run(*argv: str) -> tuple[int, str]:
@@ -117,3 +118,31 @@ def test_tracking_uri_before_or_after_the_command(tmp_path: Path) -> None:
     assert "elsewhere" in _run("--tracking-uri", str(tmp_path / "other"), "experiments", "list")[1]
     assert "elsewhere" in _run("experiments", "list", "--tracking-uri", str(tmp_path / "other"))[1]
     assert "elsewhere" not in _run("experiments", "list")[1]
+
+
+def _commands(parser: argparse.ArgumentParser, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    """Every command path of the parser (``("runs", "list")``...), groups included."""
+    found = [prefix]
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                found += _commands(sub, (*prefix, name))
+    return found
+
+
+def test_help_of_every_command_and_subcommand(capsys: pytest.CaptureFixture[str]) -> None:
+    """Issue 11 item 10: ``--help`` works everywhere (a ``%`` in a help text crashed argparse)."""
+    paths = _commands(build_parser())
+    assert ("experiments", "list") in paths and ("runs", "list") in paths and len(paths) > 15
+    for path in paths:
+        with pytest.raises(SystemExit) as info:
+            main([*path, "--help"])
+        out = capsys.readouterr().out
+        assert info.value.code == 0 and out.startswith("usage: fitscribe"), path
+    assert "name LIKE 'mnist%'" in _help("experiments", "list")
+
+
+def _help(*path: str) -> str:
+    result = subprocess.run([sys.executable, "-m", "fitscribe", *path, "--help"], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    return result.stdout

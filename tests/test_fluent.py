@@ -220,3 +220,35 @@ def test_sigkill_loses_nothing_logged(tmp_path: Path) -> None:
     assert len(client.get_metric_history(run_id, "m")) == 500
     run = client.get_run(run_id)
     assert run.data.params == {"p": "kept"} and run.info.status == "RUNNING"
+
+
+def test_end_run_inside_with_keeps_the_status_and_end_time() -> None:
+    """Issue 11 item 9: the with-exit leaves a run the block already ended alone."""
+    with fitscribe.start_run() as run:
+        fitscribe.end_run("KILLED")
+        ended = fitscribe.get_run(run.info.run_id).info.end_time
+        assert fitscribe.active_run() is None
+    got = fitscribe.get_run(run.info.run_id).info
+    assert got.status == "KILLED" and got.end_time == ended is not None
+    with fitscribe.start_run() as outer:  # a child ended inside its with: the parent ends normally
+        with fitscribe.start_run(nested=True) as inner:
+            fitscribe.end_run("FAILED")
+        assert fitscribe.active_run() is not None and fitscribe.active_run().info.run_id == outer.info.run_id
+    assert fitscribe.get_run(inner.info.run_id).info.status == "FAILED"
+    assert fitscribe.get_run(outer.info.run_id).info.status == "FINISHED"
+
+
+def test_resuming_a_deleted_run_is_refused_at_once() -> None:
+    """Issue 11 item 9: start_run(run_id=<deleted>) fails at start, not at the first log."""
+    with fitscribe.start_run() as run:
+        fitscribe.log_param("a", 1)
+    fitscribe.delete_run(run.info.run_id)
+    with pytest.raises(InvalidStateError, match="deleted.*restore_run"):
+        fitscribe.start_run(run_id=run.info.run_id)
+    assert fitscribe.active_run() is None
+    got = fitscribe.get_run(run.info.run_id).info
+    assert got.status == "FINISHED" and got.lifecycle_stage == "deleted"
+    fitscribe.restore_run(run.info.run_id)
+    with fitscribe.start_run(run_id=run.info.run_id):
+        fitscribe.log_param("b", 2)
+    assert fitscribe.get_run(run.info.run_id).data.params == {"a": "1", "b": "2"}

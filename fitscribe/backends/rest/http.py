@@ -12,8 +12,14 @@ Credentials, read when the connection is first made (never at import, never logg
 A 401 or 403 answer raises :class:`~fitscribe.errors.ConfigError` at once (no retry), naming the
 source of the credentials that were sent, or the variables to set when none were.
 
-TLS: ``MLFLOW_TRACKING_INSECURE_TLS=true`` turns verification off; ``MLFLOW_TRACKING_SERVER_CERT_PATH``
-names a CA bundle.
+TLS (each ``FITSCRIBE_`` variable wins over its ``MLFLOW_`` twin, as in :mod:`fitscribe.config`):
+
+- ``FITSCRIBE_TRACKING_INSECURE_TLS=true`` / ``MLFLOW_TRACKING_INSECURE_TLS=true``: do not verify the
+  server's certificate;
+- ``FITSCRIBE_TRACKING_SERVER_CERT_PATH`` / ``MLFLOW_TRACKING_SERVER_CERT_PATH``: a CA bundle file
+  (or folder) to verify it with; setting it together with the insecure flag is an error, as in MLflow;
+- ``FITSCRIBE_TRACKING_CLIENT_CERT_PATH`` / ``MLFLOW_TRACKING_CLIENT_CERT_PATH``: a ``.pem`` file
+  holding a client certificate and its key, sent to servers that ask for one.
 """
 
 from __future__ import annotations
@@ -34,6 +40,10 @@ __all__ = [
     "API_PREFIX",
     "PROXY_PREFIX",
     "ENV_TOKEN",
+    "ENV_INSECURE_TLS",
+    "ENV_SERVER_CERT_PATH",
+    "ENV_CLIENT_CERT_PATH",
+    "tls_context",
     "ServerUnavailableError",
     "HttpSession",
     "error_for",
@@ -44,6 +54,9 @@ __all__ = [
 API_PREFIX = "/api/2.0/mlflow"
 PROXY_PREFIX = "/api/2.0/mlflow-artifacts/artifacts"
 ENV_TOKEN = "FITSCRIBE_TRACKING_TOKEN"
+ENV_INSECURE_TLS = "FITSCRIBE_TRACKING_INSECURE_TLS"
+ENV_SERVER_CERT_PATH = "FITSCRIBE_TRACKING_SERVER_CERT_PATH"
+ENV_CLIENT_CERT_PATH = "FITSCRIBE_TRACKING_CLIENT_CERT_PATH"
 RETRY_BUDGET_S = 3.0
 """How long a request keeps retrying a server that is down or overloaded before giving up."""
 
@@ -177,13 +190,53 @@ def _credentials(uri_credentials: tuple[str, str] | None) -> tuple[Any, str | No
     return (_bearer(token), "MLFLOW_TRACKING_TOKEN") if token else (None, None)
 
 
-def _verify(base_url: str) -> Any:
-    """TLS verification: off for plain http (no context to build), else per MLflow's variables."""
+def tls_context(base_url: str) -> Any:
+    """Return httpx's ``verify``: False for plain http (no context to build), else an
+    ``ssl.SSLContext`` built from the TLS variables (see the module docstring).
+
+    Raises:
+        ConfigError: The insecure flag and a CA bundle are both set, or a certificate file is unusable.
+    """
+    from fitscribe.config import env_source, env_value
+
+    insecure = (env_value(ENV_INSECURE_TLS) or "").strip().lower() in ("true", "1", "yes")
+    ca_path, client_cert = env_value(ENV_SERVER_CERT_PATH), env_value(ENV_CLIENT_CERT_PATH)
+    if insecure and ca_path:
+        raise e.ConfigError(
+            f"{env_source(ENV_INSECURE_TLS)}=true and {env_source(ENV_SERVER_CERT_PATH)} are both set: "
+            "either skip certificate checks or verify with a CA bundle, not both; unset one of them."
+        )
     if not base_url.startswith("https:"):
         return False
-    if os.environ.get("MLFLOW_TRACKING_INSECURE_TLS", "").lower() == "true":
-        return False
-    return os.environ.get("MLFLOW_TRACKING_SERVER_CERT_PATH") or True
+    import ssl
+
+    try:
+        if ca_path and os.path.isdir(ca_path):
+            context = ssl.create_default_context(capath=ca_path)
+        elif ca_path:
+            context = ssl.create_default_context(cafile=ca_path)
+        else:
+            context = _default_context()
+        if insecure:
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+        if client_cert:
+            context.load_cert_chain(client_cert)
+    except (OSError, ssl.SSLError) as exc:
+        sources = ", ".join(filter(None, (env_source(ENV_SERVER_CERT_PATH), env_source(ENV_CLIENT_CERT_PATH))))
+        raise e.ConfigError(f"Cannot use the TLS certificate file(s) named by {sources}: {exc}") from exc
+    return context
+
+
+def _default_context() -> Any:
+    """The system's CA bundle, else certifi's (httpx's own default)."""
+    import ssl
+
+    try:
+        import certifi
+    except ImportError:
+        return ssl.create_default_context()
+    return ssl.create_default_context(cafile=certifi.where())
 
 
 def _bearer(token: str) -> Any:
@@ -234,7 +287,7 @@ class HttpSession:
         auth, self.credential_source = _credentials(self._uri_credentials)
         return httpx.Client(
             timeout=httpx.Timeout(self.timeout, connect=self.connect_timeout),
-            auth=auth, verify=_verify(self.base_url),
+            auth=auth, verify=tls_context(self.base_url),
             headers={"User-Agent": f"fitscribe/{__version__}"},
         )
 
