@@ -19,7 +19,7 @@ from sklearn.ensemble import RandomForestClassifier
 from sklearn.linear_model import LinearRegression, LogisticRegression
 from sklearn.model_selection import GridSearchCV, cross_val_score
 from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
+from sklearn.preprocessing import FunctionTransformer, StandardScaler
 
 import fitscribe
 from fitscribe.errors import FitscribeWarning
@@ -301,12 +301,22 @@ def test_concurrent_fits_in_threads_get_their_own_runs(binary) -> None:
     assert sorted(r.data.params["C"] for r in _runs()) == ["0.1", "0.2", "0.3"]
 
 
+def _identity(X, note):
+    return X
+
+
 def test_long_param_values_are_truncated_with_a_note(binary) -> None:
     X, y = binary
     fitscribe.autolog(log_models=False, log_plots=False)
     LogisticRegression(class_weight={i: 1.0 for i in range(2)}, solver="lbfgs").fit(X, y)
     (run,) = _runs()
     assert run.data.params["class_weight"] == "{0: 1.0, 1: 1.0}"
+    long_value = {"note": "n" * 7000}  # the param's text is over the 6,000-character limit
+    make_pipeline(FunctionTransformer(_identity, kw_args=long_value), LogisticRegression()).fit(X, y)
+    piped = _runs()[-1]
+    assert piped.data.params["functiontransformer__kw_args"] == str(long_value)[:6000]  # kept, truncated
+    assert any("functiontransformer__kw_args" in note and "truncated" in note
+               for note in _report(piped.info.run_id)["notes"])
     with fitscribe.start_run() as user_run:
         fitscribe.autolog.sklearn.autolog(log_models=False, log_plots=False, extra_tags={"team": "x" * 9000})
     assert user_run  # extra_tags apply to managed runs only; the fit below opens one
