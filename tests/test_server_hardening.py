@@ -290,3 +290,82 @@ def test_the_python_api_refuses_nul_in_names_too(tmp_path: Path) -> None:
     with pytest.raises(errors.InvalidValueError, match="NUL"):
         client.create_run(experiment_id, run_name="a\x00b")
     assert [r.info.run_name for r in client.search_runs([experiment_id])] == []
+
+
+# -- items 7, 8 and probe T1: safe downloads, no server paths in answers, the root compared by folder --------
+def _artifact_folder(server: Server, experiment: str) -> tuple[str, Path]:
+    """A run whose artifact folder holds ``ok.txt``, uploaded through the proxy; its local folder."""
+    run_id = server.run(server.experiment(experiment))
+    info = server.get("runs/get", {"run_id": run_id}).json()["run"]["info"]
+    relative = info["artifact_uri"].removeprefix("mlflow-artifacts:/")
+    put = server.http.put(f"{PROXY}/{relative}/ok.txt", content=b"fine", headers=server.writer)
+    assert put.status_code == 200, put.text
+    return run_id, server.root / "artifacts" / relative
+
+
+def test_proxy_downloads_of_html_and_svg_are_sandboxed(server: Server) -> None:
+    for name, media in (("report.html", "text/html"), ("plot.svg", "image/svg+xml"), ("data.bin", "application/octet-stream")):
+        body = b"<html><script>alert(document.domain)</script></html>"
+        assert server.http.put(f"{PROXY}/csp/{name}", content=body, headers=server.writer).status_code == 200
+        got = server.http.get(f"{PROXY}/csp/{name}", headers=server.reader)
+        assert got.status_code == 200 and got.content == body
+        assert got.headers["content-security-policy"] == "sandbox", name
+        assert got.headers["x-content-type-options"] == "nosniff" and got.headers["content-type"].startswith(media)
+
+
+def test_error_answers_never_show_server_paths(server: Server, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="fitscribe.server")
+    run_id, folder = _artifact_folder(server, "paths")
+    outside = server.root / "outside-secret.txt"
+    outside.write_text("secret")
+    (folder / "escape.txt").symlink_to(outside)
+    relative = folder.relative_to(server.root / "artifacts").as_posix()
+    answers = [
+        server.http.get(f"{PROXY}/{relative}/escape.txt", headers=server.writer),
+        server.http.put(f"{PROXY}/{relative}/ok.txt/below.txt", content=b"x", headers=server.writer),
+        server.http.put(f"{PROXY}/{relative}", content=b"x", headers=server.writer),
+    ]
+    for answer in answers:
+        assert 400 <= answer.status_code < 500, answer.text
+        assert str(server.root) not in answer.text and "outside-secret" not in answer.text, answer.text
+        assert "secret" not in answer.text
+    assert str(server.root) in caplog.text  # the operator still sees them
+    listed = server.get("artifacts/list", {"run_id": run_id}).json()
+    assert [f["path"] for f in listed["files"]] == ["ok.txt"]  # the escaping link stays hidden
+
+
+def test_a_symlink_into_a_sibling_folder_sharing_the_roots_name_prefix_is_refused(server: Server) -> None:
+    _, folder = _artifact_folder(server, "sibling")
+    private = server.root / "artifacts-private"  # "artifacts" is a string prefix of it, not a parent folder
+    private.mkdir(exist_ok=True)
+    (private / "key.txt").write_text("private key")
+    (folder / "sneaky.txt").symlink_to(private / "key.txt")
+    relative = folder.relative_to(server.root / "artifacts").as_posix()
+    answer = server.http.get(f"{PROXY}/{relative}/sneaky.txt", headers=server.writer)
+    assert answer.status_code == 400 and "private key" not in answer.text, answer.text
+    assert server.http.get(f"{PROXY}/{relative}/ok.txt", headers=server.writer).content == b"fine"
+
+
+# -- probe A3: an allowed CORS origin is matched whole, not as a prefix ---------------------------------------
+def test_an_allowed_origin_does_not_allow_longer_names_it_prefixes(tmp_path: Path) -> None:
+    security = SecurityConfig(cors_allowed_origins=("https://good.example", "http://localhost:*"))
+    app = create_app(str(tmp_path / "store"), str(tmp_path / "artifacts"), security=security)
+    with ThreadedServer(app) as threaded, httpx.Client(base_url=threaded.url, timeout=30) as client:
+        def create(origin: str) -> httpx.Response:
+            return client.post(f"{API}/experiments/create", json={"name": origin}, headers={"Origin": origin})
+
+        def preflight(origin: str) -> httpx.Response:
+            return client.options(f"{API}/experiments/create",
+                                  headers={"Origin": origin, "Access-Control-Request-Method": "POST"})
+
+        allowed = create("https://good.example")
+        assert allowed.status_code == 200 and allowed.headers["access-control-allow-origin"] == "https://good.example"
+        assert preflight("https://good.example").status_code == 204
+        for origin in ("https://good.example.evil.com", "https://good.examplex", "https://good.example:8443",
+                       "http://localhost:3000.evil.com", "https://good.example@evil.com"):
+            refused = create(origin)
+            assert refused.status_code == 403, origin
+            assert "access-control-allow-origin" not in refused.headers
+            answer = preflight(origin)
+            assert answer.status_code == 403 and "access-control-allow-origin" not in answer.headers, origin
+        assert create("http://localhost:3000").status_code == 200

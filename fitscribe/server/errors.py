@@ -11,6 +11,7 @@ name of the :mod:`fitscribe.errors` class, so fitscribe's REST client can raise 
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 from starlette.responses import JSONResponse
@@ -64,6 +65,19 @@ ERROR_TABLE: dict[type[BaseException], tuple[str, int]] = {
 """Exception class -> (MLflow error code, HTTP status); the nearest class in the MRO wins."""
 
 _BUG = ("INTERNAL_ERROR", 500)
+_QUOTED_PATH = re.compile(r"""(['"])(?:file:/*)?/[^'"\n]*\1|(?<![\w:/.])/(?:[\w.\-]+/)+[\w.\-]*|file:/+[\w.\-/]*""")
+HIDDEN_PATH = "<path hidden>"
+"""What stands in an answer for a server file path (the server log has the full message)."""
+
+
+def hide_paths(message: str) -> str:
+    """Return ``message`` with absolute file paths (quoted or bare, ``file:`` URIs too) replaced by
+    :data:`HIDDEN_PATH`: answers never reveal where the server keeps its store and artifacts.
+
+    >>> hide_paths("Could not copy '/srv/ml/artifacts/1/a' to /tmp/x/y: disk full")
+    "Could not copy '<path hidden>' to <path hidden>: disk full"
+    """
+    return _QUOTED_PATH.sub(lambda m: f"{m.group(1)}{HIDDEN_PATH}{m.group(1)}" if m.group(1) else HIDDEN_PATH, message)
 
 
 def _table_entry(exc: BaseException) -> tuple[str, int] | None:
@@ -103,6 +117,13 @@ def error_body(exc: BaseException) -> tuple[dict[str, Any], int]:
         message = f"Internal server error ({type(exc).__name__}); this is a bug in fitscribe, see the server log."
         return {"error_code": code, "message": message}, status
     message = str(exc) if isinstance(exc, e.FitscribeError) else f"A number in the request is out of range ({exc})."
+    if isinstance(exc, e.BackendError):
+        _log.warning("A store failed while answering a request: %s", message)
+        message = ("The tracking store or the artifact storage failed or is unavailable; the server log has the "
+                   "details. Retry later.")
+    elif (hidden := hide_paths(message)) != message:
+        _log.info("Answered %s with file paths hidden: %s", type(exc).__name__, message)
+        message = hidden
     body: dict[str, Any] = {"error_code": code, "message": message}
     name = _public_class(exc)
     if name is not None:

@@ -36,6 +36,9 @@ PROXY_PREFIXES = ("/api/2.0/mlflow-artifacts", "/ajax-api/2.0/mlflow-artifacts")
 RESERVED_FOLDER = ".fitscribe"
 """Folders of this name in the artifact destination hold the server's own records: never served."""
 _WRITE_CHUNK = 1024 * 1024
+SAFE_DOWNLOAD_HEADERS = {"Content-Security-Policy": "sandbox", "X-Content-Type-Options": "nosniff"}
+"""Sent with every proxy download: an HTML or SVG artifact opened in a browser runs no script with the
+server's origin (``sandbox``), and no file is sniffed into another type."""
 
 
 def refuse_reserved(relative: str) -> str:
@@ -134,7 +137,7 @@ async def proxy_download(request: Request, s: ServerState) -> Response:
     if callable(local_path):
         headers["Content-Length"] = str(await run_in_threadpool(_size, local_path(relative)))
     media_type = mimetypes.guess_type(name)[0] or "application/octet-stream"
-    return StreamingResponse(chunks, media_type=media_type, headers=headers)
+    return StreamingResponse(chunks, media_type=media_type, headers={**headers, **SAFE_DOWNLOAD_HEADERS})
 
 
 def _size(path: str) -> int:
