@@ -32,6 +32,10 @@ from fitscribe.flavors import pyfunc
 from fitscribe.flavors import sklearn as sk_flavor
 from fitscribe.flavors.model import ModelIntegrityError
 
+# These tests load model folders they have just saved; tests/test_model_integrity.py checks the
+# warning that loading an unverifiable pickle-based folder gives.
+pytestmark = pytest.mark.filterwarnings("ignore::fitscribe.flavors.model.UnverifiedModelWarning")
+
 CPU = "CPUExecutionProvider"
 needs_no_cuda = pytest.mark.skipif(
     "CUDAExecutionProvider" in ort.get_available_providers(), reason="CUDA is available, so nothing falls back"

@@ -17,6 +17,10 @@ import fitscribe
 from fitscribe.flavors import pyfunc
 from fitscribe.flavors.signature import ColSpec, ModelSignature, SchemaError, TensorSpec, infer_signature
 
+# These tests load model folders they have just saved; tests/test_model_integrity.py checks the
+# warning that loading an unverifiable pickle-based folder gives.
+pytestmark = pytest.mark.filterwarnings("ignore::fitscribe.flavors.model.UnverifiedModelWarning")
+
 
 def _write_model_module(tmp_path: Path) -> Path:
     code = tmp_path / "code_src"

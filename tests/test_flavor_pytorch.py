@@ -14,10 +14,11 @@ from typing import Any, Iterator
 
 import numpy as np
 import pytest
+from _require import require_module
 import yaml
 
-torch = pytest.importorskip("torch")
-pl = pytest.importorskip("lightning.pytorch")
+torch = require_module("torch")
+pl = require_module("lightning.pytorch")
 
 import fitscribe  # noqa: E402
 import fitscribe.flavors  # noqa: E402
@@ -25,6 +26,10 @@ from fitscribe.errors import InvalidValueError  # noqa: E402
 from fitscribe.flavors import pyfunc  # noqa: E402
 from fitscribe.flavors import pytorch as fpt  # noqa: E402
 from fitscribe.flavors.model import ModelIntegrityError  # noqa: E402
+
+# These tests load model folders they have just saved; tests/test_model_integrity.py checks the
+# warning that loading an unverifiable pickle-based folder gives.
+pytestmark = pytest.mark.filterwarnings("ignore::fitscribe.flavors.model.UnverifiedModelWarning")
 
 # Lightning 2.6 on torch 2.13 warns from its own pytree helper during fit; nothing else is filtered.
 LIGHTNING_WARNINGS = pytest.mark.filterwarnings(
@@ -209,7 +214,7 @@ def test_lightning_module_round_trip_restores_hparams(lightning_model: Any, save
 
 
 def test_pytorch_lightning_package_is_recorded(tmp_path: Path) -> None:
-    ptl = pytest.importorskip("pytorch_lightning")
+    ptl = require_module("pytorch_lightning")
 
     class Old(ptl.LightningModule):
         def __init__(self, width: int = 3) -> None:

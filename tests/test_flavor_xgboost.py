@@ -25,6 +25,10 @@ from fitscribe.flavors import pyfunc
 from fitscribe.flavors import xgboost as fx
 from fitscribe.flavors.model import ModelIntegrityError
 
+# These tests load model folders they have just saved; tests/test_model_integrity.py checks the
+# warning that loading an unverifiable pickle-based folder gives.
+pytestmark = pytest.mark.filterwarnings("ignore::fitscribe.flavors.model.UnverifiedModelWarning")
+
 KINDS = ["Booster", "XGBClassifier", "XGBRegressor", "XGBRanker", "XGBRFClassifier", "XGBRFRegressor", "XGBModel"]
 COLUMNS = ["f0", "f1", "f2", "f3", "f4"]
 

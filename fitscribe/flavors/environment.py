@@ -23,12 +23,23 @@ __all__ = [
     "module_of",
     "requirements_for",
     "write_environment",
+    "env_section",
     "check_installed_versions",
 ]
 
 REQUIREMENTS = "requirements.txt"
 CONDA = "conda.yaml"
 PYTHON_ENV = "python_env.yaml"
+
+
+def env_section() -> dict[str, str]:
+    """Return the ``env`` entry of a ``python_function`` flavor section: the file describing each
+    kind of environment (MLflow reads it to rebuild the model's environment).
+
+    >>> env_section()
+    {'conda': 'conda.yaml', 'virtualenv': 'python_env.yaml'}
+    """
+    return {"conda": CONDA, "virtualenv": PYTHON_ENV}
 
 # Import names whose distribution is named differently; tried before a full scan of site-packages.
 _KNOWN_DISTRIBUTIONS = {
@@ -160,9 +171,30 @@ def _pin(distribution: str, inspector: EnvironmentInspector) -> str | None:
     version = inspector.version(distribution)
     if version is None:
         return None
+    if _canonical(distribution) == "fitscribe" and not _published_release(version):
+        # A development or local build is on no package index: a pin could never install.
+        return f"fitscribe  # installed: {version} (a development build, not published)"
     public, _, local = version.partition("+")
     line = f"{distribution}=={public}"
     return f"{line}  # installed: {version}" if local else line
+
+
+def _published_release(version: str) -> bool:
+    """Whether the installed fitscribe is a final release installed from a package index.
+
+    A ``.devN``, pre-release or ``+local`` version, or an editable/local-path install (pip's
+    ``direct_url.json``, or metadata outside any site-packages folder), was never published.
+    """
+    if not re.fullmatch(r"\d+(\.\d+)*(\.post\d+)?", version):
+        return False
+    try:
+        dist = metadata.distribution("fitscribe")
+    except metadata.PackageNotFoundError:
+        return False
+    if dist.read_text("direct_url.json"):
+        return False
+    location = str(getattr(dist, "_path", ""))
+    return any(part in _PACKAGE_FOLDERS for part in location.replace("\\", "/").split("/"))
 
 
 def requirements_for(
@@ -174,9 +206,12 @@ def requirements_for(
 ) -> list[str]:
     """Return pinned requirement lines for the given top-level modules and distributions.
 
-    fitscribe itself always comes first. ``pip_requirements`` replaces the inferred list (fitscribe
-    is still added unless listed); ``extra_pip_requirements`` is appended, replacing an inferred
-    line for the same distribution.
+    fitscribe is listed only when the model needs it to load (its classes come from fitscribe, as a
+    custom PythonModel's do), so a model MLflow can load alone does not ask for fitscribe; it is
+    pinned only to a published release (see :func:`_published_release`), else left unpinned.
+    ``pip_requirements`` replaces the inferred list (fitscribe is still added when needed, unless
+    listed); ``extra_pip_requirements`` is appended, replacing an inferred line for the same
+    distribution.
 
     Raises:
         InvalidValueError: Both ``pip_requirements`` and ``extra_pip_requirements`` were given, or
@@ -190,15 +225,13 @@ def requirements_for(
     inspector = inspector or INSPECTOR
     inspector.refresh()
     lines: dict[str, str] = {}
+    found = [dist for dist in map(inspector.distribution_of, modules) if dist is not None]
+    needs_fitscribe = ["fitscribe"] if any(_canonical(d) == "fitscribe" for d in found) else []
     if pip_requirements is not None:
-        wanted: list[str] = ["fitscribe"]
+        wanted: list[str] = needs_fitscribe
         user = list(pip_requirements)
     else:
-        wanted = ["fitscribe", *distributions]
-        for module in modules:
-            dist = inspector.distribution_of(module)
-            if dist is not None:
-                wanted.append(dist)
+        wanted = [*needs_fitscribe, *distributions, *found]
         user = list(extra_pip_requirements or [])
     for dist in wanted:
         key = _canonical(dist)

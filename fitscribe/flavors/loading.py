@@ -3,8 +3,15 @@
 URIs: a local path or ``file://`` URI (read in place); ``runs:/<run_id>/<path>`` (the run's
 artifacts); ``models:/<name>/<version>``, ``models:/<name>/latest``, ``models:/<name>/<stage>``
 and ``models:/<name>@<alias>`` (the model registry, optionally followed by a sub-path); any
-artifact-store URI (``s3://...``). Every fitscribe model's files are checked against the sha256
-recorded at save time before anything is unpickled.
+artifact-store URI (``s3://...``).
+
+What is checked before anything is deserialised: a model loaded through ``runs:/`` or ``models:/``
+is compared with the digest of its whole folder (``MLmodel`` included) that ``log_model`` recorded
+in the tracking store (run tag ``fitscribe.model.digest.<path>``), which the artifact store cannot
+change; a mismatch is refused, naming the file. Then every file is checked against the sha256 in
+``MLmodel``. A model whose format runs code when loaded (pickle) and that nothing vouches for (a
+local folder, an MLflow model) loads with an :class:`UnverifiedModelWarning`, or is refused when
+``FITSCRIBE_TRUSTED_ONLY=1``.
 """
 
 from __future__ import annotations
@@ -12,17 +19,22 @@ from __future__ import annotations
 import os
 import pickle
 import re
+import sys
 import tempfile
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
 from fitscribe.errors import ConfigError, FitscribeError, InvalidValueError, MissingDependencyError, NotFoundError, RunNotFound
 from fitscribe.flavors.base import FLAVORS, Flavor
 from fitscribe.flavors.environment import check_installed_versions
-from fitscribe.flavors.model import Model
+from fitscribe.flavors.model import Model, UnverifiedModelWarning, UntrustedModelError, check_folder_digest
 from fitscribe.uri import check_relative_path, file_uri_to_path, is_local_path, scheme_key
 
-__all__ = ["LoadedModel", "resolve_model_uri", "open_model", "load_native"]
+__all__ = ["LoadedModel", "resolve_model_uri", "open_model", "load_native", "TRUSTED_ONLY_ENV"]
+
+TRUSTED_ONLY_ENV = "FITSCRIBE_TRUSTED_ONLY"
+"""Set to 1 to refuse pickle-based models that no tracking store vouches for."""
 
 _RUNS_RE = re.compile(r"^runs:/+([0-9a-fA-F]{32})(?:/(.*))?$")
 _MODELS_RE = re.compile(r"^models:/+([^/@]+)(?:@([^/]+)|/([^/]+))(?:/(.*))?$")
@@ -45,7 +57,7 @@ def _client() -> Any:
     return fluent.get_client()
 
 
-def _registry_source(client: Any, name: str, alias: str | None, ref: str | None) -> str:
+def _registry_version(client: Any, name: str, alias: str | None, ref: str | None) -> Any:
     if alias is not None:
         version = client.get_model_version_by_alias(name, alias)
     elif ref is not None and ref.isdigit():
@@ -57,7 +69,7 @@ def _registry_source(client: Any, name: str, alias: str | None, ref: str | None)
             where = f" in stage {ref!r}" if stages else ""
             raise NotFoundError(f"The registered model {name!r} has no versions{where}.")
         version = max(versions, key=lambda v: int(v.version))
-    return str(version.source)
+    return version
 
 
 def _download(client: Any, run_id: str, path: str, dst: str | None) -> str:
@@ -74,6 +86,15 @@ def _download(client: Any, run_id: str, path: str, dst: str | None) -> str:
         ) from exc
 
 
+@dataclass(frozen=True)
+class _Located:
+    """A model folder on local disk, and the run and artifact path it was downloaded from, if any."""
+
+    folder: str
+    run_id: str | None = None
+    path: str | None = None
+
+
 def resolve_model_uri(model_uri: str, dst_path: str | None = None, _depth: int = 0) -> str:
     """Return a local folder holding the model at ``model_uri``, downloading it if needed.
 
@@ -81,23 +102,24 @@ def resolve_model_uri(model_uri: str, dst_path: str | None = None, _depth: int =
         NotFoundError: The run, registered model, version, alias or path does not exist.
         InvalidValueError: The URI is malformed.
     """
+    return _locate(model_uri, dst_path, _depth).folder
+
+
+def _locate(model_uri: str, dst_path: str | None = None, _depth: int = 0) -> _Located:
     model_uri = os.fspath(model_uri)
     if _depth > 4:
         raise InvalidValueError(f"The model URI {model_uri!r} resolves in a loop of registry sources.")
     runs = _RUNS_RE.match(model_uri)
     if runs:
-        return _download(_client(), runs.group(1).lower(), runs.group(2) or "", dst_path)
+        run_id, path = runs.group(1).lower(), (runs.group(2) or "").strip("/")
+        return _Located(_download(_client(), run_id, path, dst_path), run_id, path)
     if model_uri.startswith("runs:"):
         raise InvalidValueError(
             f"{model_uri!r} is not a valid runs URI; write runs:/<32-hex run id>/<path>, e.g. runs:/{'0' * 32}/model."
         )
     models = _MODELS_RE.match(model_uri)
     if models:
-        name, alias, ref, sub = models.groups()
-        source = _registry_source(_client(), name, alias, ref)
-        if sub:
-            source = source.rstrip("/") + "/" + check_relative_path(sub, "model path")
-        return resolve_model_uri(source, dst_path, _depth + 1)
+        return _locate_registered(models.groups(), dst_path, _depth)
     if model_uri.startswith("models:"):
         raise InvalidValueError(
             f"{model_uri!r} is not a valid models URI; write models:/<name>/<version>, models:/<name>/latest "
@@ -107,13 +129,111 @@ def resolve_model_uri(model_uri: str, dst_path: str | None = None, _depth: int =
         path = os.path.abspath(file_uri_to_path(model_uri))
         if not os.path.exists(path):
             raise NotFoundError(f"No model at {path!r}: the path does not exist.")
-        return path
+        return _Located(path)
     from fitscribe.backends import get_artifact_store
 
     parent, _, leaf = model_uri.rstrip("/").rpartition("/")
     store = get_artifact_store(parent)
     target = dst_path or tempfile.mkdtemp(prefix="fitscribe-model-")
-    return str(store.get(leaf, target))
+    return _Located(str(store.get(leaf, target)))
+
+
+def _locate_registered(groups: tuple[Any, ...], dst_path: str | None, depth: int) -> _Located:
+    """Resolve a registry URI through the version's source, keeping the run it came from."""
+    name, alias, ref, sub = groups
+    client = _client()
+    version = _registry_version(client, name, alias, ref)
+    source = str(version.source)
+    if sub:
+        source = source.rstrip("/") + "/" + check_relative_path(sub, "model path")
+    located = _locate(source, dst_path, depth + 1)
+    run_id = getattr(version, "run_id", None)
+    if located.run_id is None and run_id:  # a source given as the run's artifact URI
+        try:
+            root = str(client.get_run(run_id).info.artifact_uri).rstrip("/")
+        except NotFoundError:
+            return located
+        if source.startswith(root + "/"):
+            return _Located(located.folder, str(run_id), source[len(root) + 1 :].strip("/"))
+    return located
+
+
+def _recorded_seal(run_id: str, path: str) -> dict[str, Any] | None:
+    """Return the seal recorded in the tracking store when the model at ``path`` was logged, or None."""
+    import json
+
+    from fitscribe.backends.model_history import HISTORY_TAG
+    from fitscribe.flavors.saving import DIGEST_ENTRY_KEY, DIGEST_TAG_PREFIX
+
+    tags = _client().get_run(run_id).data.tags
+    raw = tags.get(DIGEST_TAG_PREFIX + path)
+    candidates: list[Any] = []
+    if raw:
+        try:
+            candidates.append(json.loads(raw))
+        except ValueError:
+            pass
+    try:
+        history = json.loads(tags.get(HISTORY_TAG) or "[]")
+    except ValueError:
+        history = []
+    if isinstance(history, list):
+        candidates += [e.get(DIGEST_ENTRY_KEY) for e in reversed(history)
+                       if isinstance(e, dict) and str(e.get("artifact_path", "")).strip("/") == path]
+    for seal in candidates:
+        if isinstance(seal, dict) and isinstance(seal.get("digest"), str):
+            return seal
+    return None
+
+
+def _check_trust(located: _Located, model_uri: str) -> bool:
+    """Verify a run's model folder against its recorded seal; return whether it was verified.
+
+    Raises:
+        ModelIntegrityError: The folder differs from the one logged.
+    """
+    if located.run_id is None or not located.path:
+        return False
+    seal = _recorded_seal(located.run_id, located.path)
+    if seal is None:
+        return False
+    check_folder_digest(located.folder, seal, model_uri)
+    return True
+
+
+def _warn_unverified(model_uri: str, folder: str, flavor: Flavor) -> None:
+    """Warn (or refuse, under FITSCRIBE_TRUSTED_ONLY=1) before loading an unverifiable pickle-based model."""
+    reason = (
+        f"The {flavor.name} model at {model_uri!r} is stored in a format that runs code when loaded (pickle), "
+        "and nothing recorded in a tracking store vouches for its files (a local folder, a model saved by "
+        "another tool, or logged before fitscribe recorded model digests)"
+    )
+    if os.environ.get(TRUSTED_ONLY_ENV, "").strip().lower() in ("1", "true", "yes", "on"):
+        raise UntrustedModelError(
+            f"{reason}; refusing to load it because {TRUSTED_ONLY_ENV} is set. Load it through the runs:/ or "
+            f"models:/ URI it was logged under, or unset {TRUSTED_ONLY_ENV} if you trust its author."
+        )
+    warnings.warn(
+        f"{reason}. Whoever could write it can run code in this process: load it only if you trust its source. "
+        f"Set {TRUSTED_ONLY_ENV}=1 to refuse such models.",
+        UnverifiedModelWarning,
+        stacklevel=_user_stacklevel(),
+    )
+
+
+def _user_stacklevel() -> int:
+    """Return the ``stacklevel`` that points a warning at the first caller outside fitscribe."""
+    package = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
+    frame, level = sys._getframe(1), 1
+    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(package):
+        frame, level = frame.f_back, level + 1
+    return level
+
+
+def _runs_code(flavor: Flavor, descriptor: Model) -> bool:
+    """Whether loading this model with ``flavor`` unpickles or runs code (flavors say so; unknown ones do)."""
+    check = getattr(flavor, "executes_code", None)
+    return True if check is None else bool(check(descriptor))
 
 
 def _flavor_for(descriptor: Model, folder: str, wanted: str | None) -> Flavor:
@@ -149,13 +269,23 @@ def open_model(model_uri: str, flavor: str | None = None, dst_path: str | None =
 
     Raises:
         NotFoundError: Nothing is at ``model_uri``.
-        ModelIntegrityError: A file differs from the one saved.
+        ModelIntegrityError: A file differs from the one saved, or (``runs:/``, ``models:/``) the
+            folder differs from the digest recorded in the tracking store at log time.
+        UntrustedModelError: The model runs code when loaded, nothing vouches for it, and
+            ``FITSCRIBE_TRUSTED_ONLY=1`` is set.
         InvalidValueError: The model is of another flavor, or saved by a newer flavor format.
+
+    Warns:
+        UnverifiedModelWarning: The model runs code when loaded and nothing vouches for it.
     """
-    folder = resolve_model_uri(model_uri, dst_path)
+    located = _locate(model_uri, dst_path)
+    folder = located.folder
+    verified = _check_trust(located, os.fspath(model_uri))  # before MLmodel is even parsed
     descriptor = Model.load(folder)
     descriptor.verify(folder)
     chosen = _flavor_for(descriptor, folder, flavor)
+    if not verified and _runs_code(chosen, descriptor):
+        _warn_unverified(os.fspath(model_uri), folder, chosen)
     saved_format = descriptor.fitscribe.get("flavor_version")
     if descriptor.flavor_name == chosen.name and isinstance(saved_format, int) and saved_format > chosen.format_version:
         raise InvalidValueError(

@@ -18,9 +18,12 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from fitscribe.errors import InvalidValueError, NotFoundError
+from fitscribe.errors import FitscribeWarning, InvalidValueError, NotFoundError
 
-__all__ = ["MLMODEL", "Model", "ModelIntegrityError", "HashingWriter", "ThreadedHashWriter", "hash_folder", "folder_size"]
+__all__ = [
+    "MLMODEL", "Model", "ModelIntegrityError", "UntrustedModelError", "UnverifiedModelWarning", "HashingWriter", "ThreadedHashWriter",
+    "hash_folder", "folder_size", "folder_digest", "check_folder_digest",
+]
 
 MLMODEL = "MLmodel"
 _CHUNK = 1 << 20
@@ -34,6 +37,14 @@ _UNHASHED = frozenset({MLMODEL, "requirements.txt", "conda.yaml", "python_env.ya
 
 class ModelIntegrityError(InvalidValueError):
     """A model file is missing, or its content changed after the model was saved."""
+
+
+class UntrustedModelError(ModelIntegrityError):
+    """A model that runs code when loaded has nothing vouching for it, and FITSCRIBE_TRUSTED_ONLY=1 is set."""
+
+
+class UnverifiedModelWarning(FitscribeWarning):
+    """A model whose files run code when loaded (pickle) was loaded with nothing to check it against."""
 
 
 @dataclass
@@ -452,6 +463,73 @@ def hash_folder(folder: str, known: dict[str, str] | None = None) -> dict[str, s
 
 def _hashes(folder: str, files: dict[str, int], known: dict[str, str]) -> dict[str, str]:
     return {rel: known.get(rel) or _sha256(os.path.join(folder, rel)) for rel in files if rel not in _UNHASHED}
+
+
+def folder_digest(folder: str) -> dict[str, str]:
+    """Return the seal of a whole model folder, ``MLmodel`` and environment files included.
+
+    ``digest`` is the sha256 of the sorted lines ``<relative path> <sha256 of the file>``, one per
+    file; ``mlmodel`` is the sha256 of ``MLmodel`` alone, so that a mismatch can name the file: a
+    changed ``MLmodel``, or else the listed file whose hash no longer matches.
+
+    >>> import tempfile, pathlib
+    >>> d = tempfile.mkdtemp(); _ = pathlib.Path(d, "MLmodel").write_text("flavors: {}")
+    >>> sorted(folder_digest(d))
+    ['digest', 'mlmodel']
+    """
+    hashes = {rel: _sha256(os.path.join(folder, *rel.split("/"))) for rel in _inventory(folder)}
+    return {"digest": _tree_digest(hashes), "mlmodel": hashes.get(MLMODEL, "")}
+
+
+def _tree_digest(hashes: dict[str, str]) -> str:
+    lines = "".join(f"{rel} {hashes[rel]}\n" for rel in sorted(hashes))
+    return hashlib.sha256(lines.encode("utf-8")).hexdigest()
+
+
+def check_folder_digest(folder: str, recorded: dict[str, Any], where: str) -> None:
+    """Check a downloaded model folder against the seal recorded in the tracking store at log time.
+
+    Reads and hashes the files only (``MLmodel`` is not parsed before its hash matched); nothing
+    is deserialised.
+
+    Args:
+        folder: The local model folder.
+        recorded: What :func:`folder_digest` returned at log time.
+        where: The model's URI, for the message.
+
+    Raises:
+        ModelIntegrityError: A file was changed, added or removed; names it when it can.
+    """
+    hashes = {rel: _sha256(os.path.join(folder, *rel.split("/"))) for rel in _inventory(folder)}
+    if _tree_digest(hashes) == recorded.get("digest"):
+        return
+    culprit = _culprit(folder, hashes, recorded)
+    raise ModelIntegrityError(
+        f"The model at {where!r} does not match the digest recorded in the tracking store when it was "
+        f"logged: {culprit}. It was changed after logging (by hand, or by someone with write access to the "
+        "artifacts); refusing to load it before reading any of its files as a model."
+    )
+
+
+def _culprit(folder: str, hashes: dict[str, str], recorded: dict[str, Any]) -> str:
+    """Name the file that differs from the sealed folder, as precisely as the seal allows."""
+    if hashes.get(MLMODEL) != recorded.get("mlmodel"):
+        return f"the file {MLMODEL!r} was changed" if MLMODEL in hashes else f"the file {MLMODEL!r} is missing"
+    try:  # MLmodel is the one logged, so its file list is trustworthy
+        listed = Model.load(folder).fitscribe.get("files")
+    except (InvalidValueError, NotFoundError):
+        listed = None
+    if isinstance(listed, dict):
+        for rel, expected in sorted(listed.items()):
+            if rel not in hashes:
+                return f"the file {rel!r} is missing"
+            if hashes[rel] != expected:
+                return f"the file {rel!r} was changed"
+        extra = sorted(rel for rel in hashes if rel not in listed and rel not in _UNHASHED)
+        if extra:
+            return f"the file {extra[0]!r} was added"
+        return "an environment file (requirements.txt, conda.yaml or python_env.yaml) was changed"
+    return "a file was changed, added or removed"
 
 
 def folder_size(folder: str) -> int:

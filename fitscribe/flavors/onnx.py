@@ -51,6 +51,7 @@ from typing import Any, Callable, Mapping, Sequence
 from fitscribe.errors import FitscribeError, FitscribeWarning, InvalidValueError, MissingDependencyError, NotFoundError
 from fitscribe.flavors import _onnxrt as rt
 from fitscribe.flavors.base import ModelInfo, SavedFlavor, class_modules
+from fitscribe.flavors.environment import env_section
 from fitscribe.flavors.model import Model, python_version
 from fitscribe.flavors.signature import ModelSignature, TensorSpec
 
@@ -69,7 +70,6 @@ __all__ = [
 
 MODEL_FILE = "model.onnx"
 ONNX_EXECUTION_PROVIDERS = rt.ONNX_EXECUTION_PROVIDERS
-_ENV = {"conda": "conda.yaml", "virtualenv": "python_env.yaml"}
 _OPTIONS = ("onnx_execution_providers", "onnx_session_options", "save_as_external_data")
 _CORE_OPTIONS = ("input_example", "code")
 _PROTOBUF_LIMIT = 2**31 - 2**24  # a single protobuf file cannot exceed 2 GiB; keep a margin
@@ -206,6 +206,10 @@ class _OnnxFlavor:
             return True
         return _is_path(model) and os.fspath(model).lower().endswith(".onnx")
 
+    def executes_code(self, descriptor: Model) -> bool:
+        """An ONNX graph holds operators and weights only: loading it runs no code."""
+        return False
+
     def save(self, model: Any, folder: str, options: dict[str, Any]) -> SavedFlavor:
         unknown = sorted(k for k in options if k not in _OPTIONS and k not in _CORE_OPTIONS)
         if unknown:
@@ -226,7 +230,7 @@ class _OnnxFlavor:
                 "loader_module": "mlflow.onnx",
                 "python_version": python_version(),
                 "data": MODEL_FILE,
-                "env": dict(_ENV),
+                "env": env_section(),
             },
             "onnx": block,
         }

@@ -8,6 +8,17 @@ A custom model subclasses :class:`PythonModel` (``load_context`` once, ``predict
 saved with ``artifacts`` (name -> local file or folder, copied into the model and handed back as
 local paths in ``context.artifacts``) and ``code_paths``.
 
+``predict`` may take the context or not, as in MLflow: ``predict(self, context, model_input,
+params=None)`` or ``predict(self, model_input, params=None)``.
+
+The folder is laid out as MLflow's: a ``python_function`` block with ``loader_module:
+mlflow.pyfunc.model``, ``python_model: python_model.pkl``, ``cloudpickle_version``, ``artifacts`` and
+``env``, so ``mlflow.pyfunc.load_model`` predicts with it (where fitscribe is installed, since the
+pickle refers to :class:`PythonModel`). Models saved by older fitscribe versions (a ``pyfunc``
+block) still load. This module also loads MLflow's custom models: a pickled subclass of
+``mlflow.pyfunc.PythonModel`` (MLflow's base class is read as ours, so MLflow need not be installed),
+and models-from-code (see :mod:`fitscribe.flavors.code_model`).
+
 Security: a custom model is stored with cloudpickle, so loading one runs code. Load only models
 you or a trusted colleague saved; prefer the ONNX or XGBoost flavors for models from elsewhere.
 """
@@ -21,13 +32,26 @@ from typing import Any, Callable, Sequence
 
 from fitscribe.errors import InvalidValueError
 from fitscribe.flavors.base import ModelInfo, SavedFlavor, class_modules
+from fitscribe.flavors.environment import env_section
 from fitscribe.flavors.model import Model
 from fitscribe.flavors.signature import ModelSignature
 
-__all__ = ["PythonModel", "PythonModelContext", "PyFuncModel", "save_model", "log_model", "load_model", "FLAVOR"]
+__all__ = [
+    "PythonModel", "PythonModelContext", "PyFuncModel", "save_model", "log_model", "load_model", "set_model", "FLAVOR",
+]
 
 PYTHON_MODEL_FILE = "python_model.pkl"
 ARTIFACTS_DIR = "artifacts"
+LOADER_MODULE = "mlflow.pyfunc.model"
+"""``loader_module`` of MLflow's python_function block for a pickled PythonModel."""
+
+
+@dataclass(frozen=True)
+class _TypeHints:
+    """What MLflow's pyfunc wrapper reads from ``predict_type_hints`` (none: the input is passed as is)."""
+
+    input: Any = None
+    output: Any = None
 
 
 @dataclass(frozen=True)
@@ -52,8 +76,16 @@ class PythonModel:
         """Prepare the model once after loading (read artifacts, build sessions). Optional."""
 
     def predict(self, context: PythonModelContext, model_input: Any, params: dict[str, Any] | None = None) -> Any:
-        """Return predictions for ``model_input`` (already checked against the signature)."""
+        """Return predictions for ``model_input`` (already checked against the signature).
+
+        ``context`` may be left out of an override: ``predict(self, model_input, params=None)``.
+        """
         raise NotImplementedError(f"{type(self).__name__} must implement predict(context, model_input, params=None).")
+
+    @property
+    def predict_type_hints(self) -> Any:
+        """No type-hint conversion (read by MLflow's pyfunc wrapper when MLflow loads this model)."""
+        return _TypeHints()
 
 
 class PyFuncModel:
@@ -145,8 +177,15 @@ class _PyfuncFlavor:
     def handles(self, model: Any) -> bool:
         return isinstance(model, PythonModel)
 
+    def executes_code(self, descriptor: Model) -> bool:
+        """A custom model is a cloudpickle (or a script), so loading it always runs code."""
+        return True
+
     def save(self, model: Any, folder: str, options: dict[str, Any]) -> SavedFlavor:
         import cloudpickle
+
+        from fitscribe.flavors.environment import env_section
+        from fitscribe.flavors.model import python_version
 
         if not isinstance(model, PythonModel):
             raise InvalidValueError(
@@ -156,40 +195,76 @@ class _PyfuncFlavor:
         with open(os.path.join(folder, PYTHON_MODEL_FILE), "wb") as fh:
             cloudpickle.dump(model, fh)
         section: dict[str, Any] = {
+            "loader_module": LOADER_MODULE,
             "python_model": PYTHON_MODEL_FILE,
             "cloudpickle_version": cloudpickle.__version__,
             "artifacts": artifacts,
+            "python_version": python_version(),
+            "env": env_section(),
+            "streamable": False,
         }
         if options.get("model_config"):
-            section["model_config"] = dict(options["model_config"])
-        return SavedFlavor({"pyfunc": section}, class_modules(model), ["cloudpickle"])
+            section["config"] = dict(options["model_config"])
+        return SavedFlavor({"python_function": section}, class_modules(model), ["cloudpickle"])
 
     def load(self, folder: str, descriptor: Model) -> Any:
-        import cloudpickle
+        section = _section(descriptor)
+        if "model_code_path" in section:
+            from fitscribe.flavors.code_model import load_code_model
 
-        section = descriptor.flavors.get("pyfunc") or descriptor.flavors.get("python_function") or {}
-        if "python_model" not in section or descriptor.flavor_name != "pyfunc":
+            model = load_code_model(folder, descriptor, section)
+        elif "python_model" in section:
+            from fitscribe.flavors.code_model import load_pickled_model
+
+            model = load_pickled_model(descriptor.model_file(folder, str(section["python_model"])), folder)
+        else:
+            loader = section.get("loader_module")
             raise InvalidValueError(
-                f"The model at {folder!r} is an MLflow custom pyfunc model; it needs MLflow's PythonModel "
-                "class to load. Load it with mlflow.pyfunc.load_model, or re-save it with fitscribe."
+                f"The model at {folder!r} has a python_function block with loader_module {loader!r} and no "
+                "python_model or model_code_path, so it is not a custom PythonModel fitscribe can load."
             )
-        with open(descriptor.model_file(folder, section["python_model"]), "rb") as fh:
-            model = cloudpickle.load(fh)
-        artifacts = {name: os.path.join(folder, *str(entry["path"]).split("/")) for name, entry in section.get("artifacts", {}).items()}
-        model.load_context(PythonModelContext(artifacts, dict(section.get("model_config") or {})))
+        load_context = getattr(model, "load_context", None)
+        if callable(load_context):
+            load_context(_context(folder, section))
         return model
 
     def predictor(self, native: Any, folder: str, descriptor: Model) -> Callable[[Any], Any]:
-        section = descriptor.flavors.get("pyfunc") or {}
-        context = PythonModelContext(
-            {name: os.path.join(folder, *str(e["path"]).split("/")) for name, e in section.get("artifacts", {}).items()},
-            dict(section.get("model_config") or {}),
-        )
+        import inspect
+
+        context = _context(folder, _section(descriptor))
+        method = getattr(native, "predict", None)
+        if method is None and callable(native):  # models-from-code may set a plain function
+            method = native
+        if method is None:
+            raise InvalidValueError(f"The custom model at {folder!r} has no predict method.")
+        parameters = inspect.signature(method).parameters
+        takes_params = "params" in parameters
+        # As MLflow: a context is expected when named so, or when two arguments besides params remain.
+        with_context = "context" in parameters or len([p for p in parameters if p not in ("self", "params")]) == 2
 
         def predict(data: Any, params: dict[str, Any] | None = None) -> Any:
-            return native.predict(context, data, params=params) if params else native.predict(context, data)
+            args = (context, data) if with_context else (data,)
+            return method(*args, params=params) if takes_params and params else method(*args)
 
         return predict
+
+
+def _section(descriptor: Model) -> dict[str, Any]:
+    """The custom model's block: ``python_function`` (MLflow's layout), or ``pyfunc`` (older fitscribe)."""
+    old = descriptor.flavors.get("pyfunc")
+    if isinstance(old, dict) and "python_model" in old:
+        return old
+    return dict(descriptor.flavors.get("python_function") or {})
+
+
+def _context(folder: str, section: dict[str, Any]) -> PythonModelContext:
+    artifacts = {
+        str(name): os.path.join(folder, *str(entry["path"]).split("/"))
+        for name, entry in (section.get("artifacts") or {}).items()
+        if isinstance(entry, dict) and "path" in entry
+    }
+    config = section.get("config") or section.get("model_config") or {}
+    return PythonModelContext(artifacts, dict(config) if isinstance(config, dict) else {})
 
 
 def _copy_artifacts(folder: str, artifacts: dict[str, Any]) -> dict[str, dict[str, str]]:
@@ -254,3 +329,13 @@ def log_model(
         raise InvalidValueError("Pass python_model=<a PythonModel instance> to log a custom model.")
     return _log(python_model, name, flavor=FLAVOR, code_paths=code_paths, artifacts=artifacts,
                 registered_model_name=registered_model_name, **options)
+
+
+def set_model(model: Any) -> None:
+    """Set the model a models-from-code script defines (as ``mlflow.models.set_model``).
+
+    Call it at the end of the script; loading the model runs the script and takes this model.
+    """
+    from fitscribe.flavors.code_model import set_model as _set
+
+    _set(model)

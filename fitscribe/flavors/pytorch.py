@@ -40,7 +40,7 @@ from typing import Any, Callable, Iterator, Mapping, Sequence
 
 from fitscribe.errors import InvalidValueError
 from fitscribe.flavors.base import ModelInfo, SavedFlavor
-from fitscribe.flavors.environment import INSPECTOR
+from fitscribe.flavors.environment import INSPECTOR, env_section
 from fitscribe.flavors.model import HashingWriter, Model, ModelIntegrityError, python_version
 from fitscribe.flavors.signature import ModelSignature
 
@@ -54,7 +54,6 @@ CLASS_FILE = "model_class.pkl"
 PICKLE_MODULE_INFO_FILE = "pickle_module_info.txt"
 # What MLflow's loader imports to unpickle data/model.pth (a cloudpickle alias); we never import it.
 MLFLOW_PICKLE_MODULE = "mlflow.pytorch.pickle_module"
-_ENV = {"conda": "conda.yaml", "virtualenv": "python_env.yaml"}
 _LIGHTNING = {"lightning": "lightning", "pytorch_lightning": "pytorch-lightning"}
 
 
@@ -229,6 +228,10 @@ class _PyTorchFlavor:
     def handles(self, model: Any) -> bool:
         return _is_module(model)
 
+    def executes_code(self, descriptor: Model) -> bool:
+        """Every PyTorch layout unpickles something (the module, its class, or pt2's payloads)."""
+        return True
+
     def save(self, model: Any, folder: str, options: dict[str, Any]) -> SavedFlavor:
         import torch
 
@@ -262,7 +265,7 @@ class _PyTorchFlavor:
                 "data": DATA_DIR,
                 "pickle_module_name": MLFLOW_PICKLE_MODULE,
                 "config": {"device": None},
-                "env": dict(_ENV),
+                "env": env_section(),
             }
         else:
             section.update(self._save_state_dict(model, data, options.get("model_init_kwargs"), hashes))

@@ -8,6 +8,7 @@ into a temporary folder, uploads it into the run's artifacts, records it in the 
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import tempfile
@@ -17,13 +18,19 @@ from fitscribe.backends.model_history import record_logged_model
 from fitscribe.errors import AlreadyExistsError, InvalidValueError
 from fitscribe.flavors import environment, examples
 from fitscribe.flavors.base import FLAVORS, Flavor, ModelInfo
-from fitscribe.flavors.model import Model, python_version
+from fitscribe.flavors.model import Model, folder_digest, python_version
 from fitscribe.flavors.signature import ModelSignature, infer_signature
 from fitscribe.uri import check_relative_path
 
-__all__ = ["save_model", "log_model", "FLAVOR_FORMAT_KEY"]
+__all__ = ["save_model", "log_model", "FLAVOR_FORMAT_KEY", "DIGEST_TAG_PREFIX", "DIGEST_ENTRY_KEY"]
 
 FLAVOR_FORMAT_KEY = "flavor_version"
+DIGEST_TAG_PREFIX = "fitscribe.model.digest."
+"""Run tag ``fitscribe.model.digest.<artifact path>``: the logged model folder's seal (JSON of
+:func:`fitscribe.flavors.model.folder_digest`), checked by ``load_model`` before anything is read.
+Its presence also marks the folder as sealed: complete, and never to be overwritten."""
+DIGEST_ENTRY_KEY = "fitscribe_digest"
+"""The same seal inside the model's ``mlflow.log-model.history`` entry (a key MLflow ignores)."""
 CODE_DIR = "code"
 
 
@@ -177,13 +184,14 @@ def resolve_flavor(model: Any, flavor: str | Flavor | None) -> Flavor:
     )
 
 
-def _history_entry(descriptor: Model) -> dict[str, Any]:
+def _history_entry(descriptor: Model, seal: dict[str, str]) -> dict[str, Any]:
     return {
         "run_id": descriptor.run_id,
         "artifact_path": descriptor.artifact_path,
         "utc_time_created": descriptor.utc_time_created,
         "model_uuid": descriptor.model_uuid,
         "flavors": descriptor.flavors,
+        DIGEST_ENTRY_KEY: seal,
     }
 
 
@@ -240,6 +248,7 @@ def _log_into(
     local = os.path.join(tmp, "model")  # not tmp itself: mkdtemp's folders are private (0700)
     try:
         descriptor = save_model(model, local, flavor=flavor, run_id=run_id, artifact_path=name, **options)
+        seal = folder_digest(local)
         adopted = scratch is not None and store.adopt_folder(local, name)
         if not adopted:
             client.log_artifacts(run_id, local, name)
@@ -250,7 +259,8 @@ def _log_into(
         os.rmdir(tmp)  # empty once the model folder was moved out
     else:
         shutil.rmtree(tmp, ignore_errors=True)
-    record_logged_model(client.store, run_id, _history_entry(descriptor))
+    record_logged_model(client.store, run_id, _history_entry(descriptor, seal))
+    client.set_tag(run_id, DIGEST_TAG_PREFIX + name, json.dumps(seal, sort_keys=True))
     version = None
     if registered:
         version = _register(client, registered, run_id, name)

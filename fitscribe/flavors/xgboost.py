@@ -34,13 +34,13 @@ from typing import Any, Callable, Sequence
 
 from fitscribe.errors import FitscribeWarning, InvalidValueError, NotFoundError
 from fitscribe.flavors.base import ModelInfo, SavedFlavor, class_modules
+from fitscribe.flavors.environment import env_section
 from fitscribe.flavors.model import Model, python_version
 from fitscribe.flavors.signature import ModelSignature
 
 __all__ = ["save_model", "log_model", "load_model", "FLAVOR", "MODEL_FORMATS", "MODEL_CLASSES"]
 
 MODEL_FORMATS = ("ubj", "json")
-_ENV = {"conda": "conda.yaml", "virtualenv": "python_env.yaml"}
 _BOOSTER = "xgboost.core.Booster"
 
 # The only classes the loader creates: fully qualified name (as MLflow writes it) -> class name in
@@ -207,6 +207,10 @@ class _XGBoostFlavor:
     def handles(self, model: Any) -> bool:
         return "xgboost" in class_modules(model) and _xgboost_class(model) is not None
 
+    def executes_code(self, descriptor: Model) -> bool:
+        """XGBoost's JSON/UBJSON files hold trees and parameters only: loading runs no code."""
+        return False
+
     def save(self, model: Any, folder: str, options: dict[str, Any]) -> SavedFlavor:
         fmt = _check_format(options.get("model_format", "ubj"))
         model_class = self._model_class(model)
@@ -226,7 +230,7 @@ class _XGBoostFlavor:
                 "loader_module": "mlflow.xgboost",
                 "python_version": python_version(),
                 "data": data,
-                "env": dict(_ENV),
+                "env": env_section(),
             },
             "xgboost": {
                 "xgb_version": xgboost.__version__,
