@@ -166,8 +166,11 @@ class MetricJournal:
         with self._lock:
             if self._closed:
                 raise BackendError("The metric journal is closed; the store was closed while logging.")
-            if not wait_for_room(self._changed, self._full, self.block_timeout):
-                raise BackendError(self._full_message())
+            if self._pending_points >= self.max_pending_points:  # back-pressure: the database is far behind
+                if not wait_for_room(self._changed, self._full, self.block_timeout):
+                    raise BackendError(self._full_message())
+                if self._closed:  # closed while this caller waited
+                    raise BackendError("The metric journal is closed; the store was closed while logging.")
             try:
                 written = os.write(self._file.fd, record)
             except OSError as exc:
