@@ -152,3 +152,31 @@ def test_back_pressure_stays_on_after_a_write_error(tmp_path: Path) -> None:
     assert [row[0] for row in writer.execute("SELECT step FROM points ORDER BY step")] == list(range(accepted))
     writer.close()
     assert not os.path.exists(journal.path)
+
+
+def test_a_forked_child_does_not_send_its_parents_queued_writes(tmp_path: Path) -> None:
+    """Points queued for an (unreachable) server before a fork are the parent's: the child, closing its
+    store, journals none of them; the parent journals them once."""
+    from fitscribe.backends.rest.http import HttpSession
+    from fitscribe.backends.rest.queue import WriteQueue
+
+    url = "http://127.0.0.1:9"  # nothing listens there
+    queue = WriteQueue(HttpSession(url, connect_timeout=0.2), RestJournal(url, root=str(tmp_path)),
+                       interval=60.0, outage_budget=0.2)
+    for step in range(5):
+        queue.put_metric("r" * 32, "m", 1.0, 1, step)  # queued; the sender sleeps until a flush
+    pid = os.fork()
+    if pid == 0:  # the child
+        code = 1
+        try:
+            queue.close()
+            code = 0 if queue.journal.path is None and not os.path.exists(queue.journal.folder) else 2
+        except BaseException as exc:
+            os.write(2, repr(exc).encode())
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert queue.close() is not None  # the server is unreachable: the points wait in the journal
+    lines = [json.loads(line) for p in Path(queue.journal.folder).glob("*.jsonl") for line in p.read_text().splitlines()]
+    assert sorted(m["step"] for body in lines for m in body["metrics"]) == [0, 1, 2, 3, 4]
