@@ -23,6 +23,8 @@ __all__ = [
     "BackendError",
     "MissingDependencyError",
     "SchemaVersionError",
+    "ForeignStoreError",
+    "ConstraintViolation",
     "RegistryNotSupportedError",
     "FitscribeWarning",
 ]
@@ -102,6 +104,16 @@ class MissingDependencyError(FitscribeError, ImportError):
 
 class SchemaVersionError(FitscribeError):
     """The database schema is older or newer than this version of fitscribe expects."""
+
+
+class ForeignStoreError(ConfigError):
+    """The tracking URI names data fitscribe did not create (an MLflow database or ``mlruns``
+    folder, another application's SQLite file); it was left unchanged."""
+
+
+class ConstraintViolation(InvalidValueError):
+    """The database refused a write that breaks one of its constraints (a unique name taken, a row
+    referring to one that is gone), typically because another process wrote first."""
 
 
 class RegistryNotSupportedError(FitscribeError):

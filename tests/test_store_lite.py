@@ -19,7 +19,7 @@ import pytest
 import fitscribe
 import fitscribe.backends
 from fitscribe.backends.sql import lite, sqlite_sql
-from fitscribe.errors import BackendError, InvalidValueError, SchemaVersionError
+from fitscribe.errors import BackendError, ForeignStoreError, InvalidValueError, SchemaVersionError
 
 
 def _python(code: str) -> str:
@@ -198,7 +198,7 @@ def test_another_revision_or_an_unstamped_database_is_refused_by_the_raw_path(tm
     conn.execute("DROP TABLE alembic_version")
     conn.commit()
     conn.close()
-    with pytest.raises(SchemaVersionError, match="'unknown'"):
+    with pytest.raises(ForeignStoreError, match="no fitscribe revision stamp"):
         fitscribe.Client(f"sqlite:///{path}").create_run("0")
 
 

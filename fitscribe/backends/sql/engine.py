@@ -16,7 +16,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import event
 
-from fitscribe.errors import BackendError, SchemaVersionError
+from fitscribe.errors import BackendError
 from fitscribe.uri import redact
 
 from . import tables as t
@@ -61,14 +61,29 @@ def _tune_sqlite(engine: sa.Engine) -> None:
         conn.exec_driver_sql(f"BEGIN {mode}")
 
 
-def _current_revision(conn: sa.Connection) -> str | None:
-    inspector = sa.inspect(conn)
-    if not inspector.has_table("alembic_version"):
-        if inspector.has_table("experiments"):
-            return "unknown"
-        return None
-    row = conn.execute(sa.text("SELECT version_num FROM alembic_version")).first()
-    return row[0] if row else None
+def _current_revision(conn: sa.Connection, uri: str) -> str | None:
+    """Return the database's Alembic revision, or None for an empty database.
+
+    Raises:
+        ForeignStoreError: The database has tables but not fitscribe's stamp (foreign.py).
+    """
+    from .foreign import check_tables
+
+    names = sa.inspect(conn).get_table_names()
+    revision = None
+    if "alembic_version" in names:
+        row = conn.execute(sa.text("SELECT version_num FROM alembic_version")).first()
+        revision = row[0] if row else None
+    check_tables(names, revision, uri)
+    return revision if names else None
+
+
+def _check_sqlite_file(engine: sa.Engine, uri: str) -> None:
+    """Refuse a SQLite file that is not fitscribe's before the engine's first connection changes it."""
+    from .foreign import check_sqlite_file
+
+    if engine.dialect.name == "sqlite" and engine.url.database and engine.url.database != ":memory:":
+        check_sqlite_file(engine.url.database, uri)
 
 
 def ensure_schema(engine: sa.Engine, uri: str, default_artifact_root: str) -> None:
@@ -80,13 +95,15 @@ def ensure_schema(engine: sa.Engine, uri: str, default_artifact_root: str) -> No
         default_artifact_root: Artifact root of the ``Default`` experiment (id 0) made in a new store.
 
     Raises:
+        ForeignStoreError: The database is not fitscribe's (an MLflow database...); it is left unchanged.
         SchemaVersionError: The database is at another revision; the message gives the fix.
         BackendError: The database cannot be reached.
     """
+    _check_sqlite_file(engine, uri)
     try:
         with engine.connect().execution_options(sqlite_begin="IMMEDIATE") as conn:
             with conn.begin():
-                revision = _current_revision(conn)
+                revision = _current_revision(conn, uri)
                 if revision is None:
                     _create_fresh(conn, default_artifact_root)
                     return
@@ -126,23 +143,22 @@ def _version_table() -> sa.Table:
 def upgrade_schema(engine: sa.Engine, revision: str = "head") -> tuple[str | None, str]:
     """Run the Alembic migrations up to ``revision``; return (revision before, revision after).
 
-    A database that was never stamped but has fitscribe's tables is refused.
+    Raises:
+        ForeignStoreError: The database is not fitscribe's (tables without fitscribe's revision
+            stamp: an MLflow database...); it is left unchanged.
     """
     from alembic import command
     from alembic.config import Config
 
+    uri = engine.url.render_as_string(hide_password=True)
+    _check_sqlite_file(engine, uri)
     cfg = Config()
     cfg.set_main_option("script_location", os.path.join(os.path.dirname(__file__), "migrations"))
     with engine.begin() as conn:
-        before = _current_revision(conn)
-        if before == "unknown":
-            raise SchemaVersionError(
-                "The database has fitscribe-like tables but no alembic_version table; it was not "
-                "created by fitscribe, so it is left alone."
-            )
+        before = _current_revision(conn, uri)
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, revision)
-        after = _current_revision(conn)
+        after = _current_revision(conn, uri)
     return before, after or ""
 
 

@@ -217,16 +217,20 @@ class LiteDatabase:
             expected: The revision this fitscribe needs.
 
         Raises:
+            ForeignStoreError: The file is not fitscribe's (an MLflow database...); it is left unchanged.
             SchemaVersionError: The database is at another revision; the message gives the fix.
             BackendError: The folder or file cannot be created or opened.
         """
+        from .foreign import check_sqlite_file
+
+        check_sqlite_file(self.path, self.uri)  # before the first connection switches it to WAL
         folder = os.path.dirname(os.path.abspath(self.path))
         try:
             os.makedirs(folder, exist_ok=True)
         except OSError as exc:
             raise BackendError(f"Cannot create the store folder {folder!r}: {exc}") from exc
         with self.write() as conn:
-            revision = current_revision(conn)
+            revision = current_revision(conn, self.uri)
             if revision is None:
                 create_schema(conn, default_artifact_root)
                 return
@@ -242,6 +246,10 @@ class LiteDatabase:
             one.close()
 
 
+_INHERITED: list[sqlite3.Connection] = []
+"""A forked child's copies of its parent's connections: never used, never closed."""
+
+
 class _Held:
     """One thread's connection, closed when the holder goes (its thread ended, or the store closed).
 
@@ -255,21 +263,18 @@ class _Held:
         self.conn: sqlite3.Connection | None = conn
         self.pid = os.getpid()
 
-    def close(self) -> None:
-        """Close the connection (once; in the process that opened it)."""
+    def close(self, getpid: Any = os.getpid, inherited: list[sqlite3.Connection] = _INHERITED) -> None:
+        """Close the connection (once; in the process that opened it). The defaults keep working
+        while the interpreter shuts down and module globals are gone."""
         conn, self.conn = self.conn, None
         if conn is None:
             return
-        if self.pid == os.getpid():
+        if self.pid == getpid():
             conn.close()
         else:
-            _INHERITED.append(conn)
+            inherited.append(conn)
 
     __del__ = close
-
-
-_INHERITED: list[sqlite3.Connection] = []
-"""A forked child's copies of its parent's connections: never used, never closed."""
 
 
 class _AfterFork:
@@ -301,15 +306,21 @@ def after_fork(obj: Any) -> None:
     _AFTER_FORK.add(obj)
 
 
-def current_revision(conn: sqlite3.Connection) -> str | None:
-    """Return the Alembic revision stamped in the database, ``"unknown"`` for fitscribe-like
-    tables without a stamp, or None for a new (empty) database."""
-    names = {row[0] for row in conn.execute(
-        "SELECT name FROM sqlite_master WHERE type = 'table' AND name IN ('alembic_version', 'experiments')")}
-    if "alembic_version" not in names:
-        return "unknown" if "experiments" in names else None
-    row = conn.execute("SELECT version_num FROM alembic_version").fetchone()
-    return row[0] if row else None
+def current_revision(conn: sqlite3.Connection, uri: str) -> str | None:
+    """Return the Alembic revision stamped in the database, or None for a new (empty) database.
+
+    Raises:
+        ForeignStoreError: The database has tables but not fitscribe's stamp (foreign.py).
+    """
+    from .foreign import check_tables
+
+    names = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    revision = None
+    if "alembic_version" in names:
+        row = conn.execute("SELECT version_num FROM alembic_version").fetchone()
+        revision = row[0] if row else None
+    check_tables(names, revision, uri)
+    return revision if names else None
 
 
 def create_schema(conn: sqlite3.Connection, default_artifact_root: str) -> None:

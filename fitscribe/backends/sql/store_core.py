@@ -25,7 +25,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, ContextManager, Iterator
 
 from fitscribe import validation as v
-from fitscribe.config import resolve_artifact_root
+from fitscribe.config import DB_FILENAME, resolve_artifact_root
 from fitscribe.entities import LifecycleStage
 from fitscribe.errors import BackendError, FitscribeWarning, InvalidStateError, InvalidValueError, RunNotFound
 from fitscribe.uri import path_to_file_uri, redact
@@ -86,6 +86,10 @@ class StoreCore:
         with self._lock:
             if self._hot_writer is not None:
                 return
+            if self._db.folder and self._db.url.endswith(DB_FILENAME):
+                from .foreign import check_folder
+
+                check_folder(self._db.folder, DB_FILENAME)  # an MLflow mlruns folder is refused
             if self._db.sqlite_path is not None:
                 from .lite import LiteDatabase, LiteWriter
 
@@ -124,7 +128,11 @@ class StoreCore:
                 engine = make_engine(self._db)
                 after_fork(self)
                 if self._lite is None:  # else lite.py has checked the schema already
-                    ensure_schema(engine, self.uri, self.artifact_root)
+                    try:
+                        ensure_schema(engine, self.uri, self.artifact_root)
+                    except BaseException:
+                        engine.dispose()
+                        raise
                 self._writer = Writer(engine.dialect.name)
                 self._reader = RunReader()
                 self._engine = engine
