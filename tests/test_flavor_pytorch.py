@@ -350,9 +350,14 @@ def test_loads_models_saved_by_mlflow(tmp_path: Path) -> None:
     assert np.array_equal(_out(loaded, _inputs()), _out(model, _inputs()))
     prediction = pyfunc.load_model(str(tmp_path / "mlflow")).predict(_inputs())
     np.testing.assert_array_equal(prediction, _out(model, _inputs()))
-    (tmp_path / "mlflow" / "data" / "model.pth").rename(tmp_path / "mlflow" / "data" / "model.pt2")
-    with pytest.raises(InvalidValueError, match=r"'pt2'.*torch\.export\.load"):
-        fpt.load_model(str(tmp_path / "mlflow"))
+    # MLflow 3's default format: a torch.export program in data/model.pt2 instead of the pickle.
+    (tmp_path / "mlflow" / "data" / "model.pth").unlink()
+    program = torch.export.export(model, (torch.as_tensor(_inputs()[:2]),), dynamic_shapes=({0: torch.export.Dim("batch")},))
+    torch.export.save(program, str(tmp_path / "mlflow" / "data" / "model.pt2"))
+    exported = fpt.load_model(str(tmp_path / "mlflow"))
+    with torch.no_grad():
+        np.testing.assert_array_equal(exported(torch.as_tensor(_inputs())).numpy(), _out(model, _inputs()))
+    np.testing.assert_array_equal(pyfunc.load_model(str(tmp_path / "mlflow")).predict(_inputs()), _out(model, _inputs()))
 
 
 @TORCHSCRIPT_WARNINGS

@@ -264,6 +264,99 @@ def _prepare_code_paths(ix: Interop) -> None:
     ix.prepare("mlflow_code", theirs)
 
 
+_ADD_N_SOURCE = '''"""A fitscribe custom model whose predict takes no context (MLflow's newer form)."""
+from fitscribe.flavors.pyfunc import PythonModel
+
+
+class AddN(PythonModel):
+    def __init__(self, n):
+        self.n = n
+
+    def predict(self, model_input, params=None):
+        return model_input + self.n * (params or {}).get("times", 1)
+'''
+_CODE_MODEL_SOURCE = '''import mlflow
+from mlflow.pyfunc import PythonModel
+
+
+class Doubler(PythonModel):
+    def predict(self, context, model_input, params=None):
+        return model_input * 2
+
+
+mlflow.models.set_model(Doubler())
+'''
+
+
+def _prepare_pytorch(ix: Interop) -> None:
+    """Both ways: fitscribe's torch.save layout; MLflow's pt2 (its default) and pickle formats."""
+    import torch
+
+    import fitscribe.flavors.pytorch as fs_pytorch
+
+    torch.manual_seed(0)
+    ix.models["torch"] = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.ReLU(), torch.nn.Linear(3, 2)).eval()
+    with open(ix.root / "torch.pkl", "wb") as fh:
+        pickle.dump(ix.models["torch"], fh)
+    x32 = {"x": str(ix.root / "X3.npy"), "columns": None, "dtype": "float32"}
+    for fmt in ("pt2", "pickle"):
+        ix.mlflow_save(f"mlflow_torch_{fmt}", "pytorch", "torch.pkl",
+                       {"serialization_format": fmt, "pip_requirements": _pins("torch")}, example=x32)
+
+    def ours() -> dict[str, Any]:
+        fs_pytorch.save_model(ix.models["torch"], ix.folder("ours_torch"), input_example=ix.X[:3].astype(np.float32))
+        return {"op": "load", "flavor": "pytorch", "path": ix.folder("ours_torch"),
+                "inputs": {**ix.inputs(), "dtype": "float32"}}
+
+    ix.prepare("ours_torch", ours)
+
+
+def _prepare_onnx(ix: Interop) -> None:
+    """Both ways: an ONNX graph converted from a scikit-learn regression (one output)."""
+    from sklearn.linear_model import LinearRegression
+
+    import fitscribe.flavors.onnx as fs_onnx
+
+    regression = LinearRegression().fit(ix.X.astype(np.float32), ix.y)
+    ix.models["onnx_regression"] = regression
+
+    def ours() -> dict[str, Any]:
+        proto = fs_onnx.convert_sklearn(regression, ix.X[:3].astype(np.float32))
+        ix.models["onnx"] = proto
+        (ix.root / "model.onnx").write_bytes(proto.SerializeToString())
+        fs_onnx.save_model(proto, ix.folder("ours_onnx"))
+        return {"op": "load", "flavor": "onnx", "path": ix.folder("ours_onnx"), "inputs": {**ix.inputs(), "dtype": "float32"}}
+
+    ix.prepare("ours_onnx", ours)
+    if "ours_onnx" not in ix.prep_errors:
+        ix.tasks.append({"id": "mlflow_onnx", "op": "save", "flavor": "onnx", "path": ix.folder("mlflow_onnx"),
+                         "model_onnx": str(ix.root / "model.onnx"), "kwargs": {"pip_requirements": _pins("onnx")}})
+
+
+def _prepare_pyfunc(ix: Interop) -> None:
+    """fitscribe's PythonModel, loaded by MLflow (with fitscribe importable there); MLflow's
+    models-from-code, loaded by fitscribe."""
+    import fitscribe.flavors.pyfunc as fs_pyfunc
+
+    def ours() -> dict[str, Any]:
+        path = ix.root / "src" / "interop_addn" / "interop_addn.py"
+        path.parent.mkdir(parents=True)
+        path.write_text(_ADD_N_SOURCE, encoding="utf-8")
+        spec = importlib.util.spec_from_file_location("interop_addn", path)
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules["interop_addn"] = module
+        ix.user_modules.append("interop_addn")
+        spec.loader.exec_module(module)
+        fs_pyfunc.save_model(ix.folder("ours_pyfunc"), python_model=module.AddN(5), code_paths=[str(path)])
+        return {"op": "load", "flavor": "pyfunc", "path": ix.folder("ours_pyfunc"), "inputs": ix.inputs(),
+                "sys_path": [str(REPO)]}
+
+    ix.prepare("ours_pyfunc", ours)
+    ix.tasks.append({"id": "mlflow_code_model", "op": "save_code", "path": ix.folder("mlflow_code_model"),
+                     "script_name": "doubler.py", "source": _CODE_MODEL_SOURCE, "pip_requirements": []})
+
+
 def _run_job(ix: Interop, python: str) -> None:
     plan, result = ix.root / "plan.json", ix.root / "result.json"
     plan.write_text(json.dumps({"tasks": ix.tasks}), encoding="utf-8")
@@ -293,6 +386,9 @@ def interop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Interop]:
     _prepare_mlflow_sklearn(ix)
     _prepare_xgboost(ix)
     _prepare_code_paths(ix)
+    _prepare_pytorch(ix)
+    _prepare_onnx(ix)
+    _prepare_pyfunc(ix)
     try:
         _run_job(ix, python)
         yield ix
@@ -578,3 +674,96 @@ def test_we_load_mlflow_custom_python_model_without_mlflow(interop: Interop) -> 
     assert "mlflow" not in sys.modules
     assert isinstance(loaded.unwrap_python_model(), fs_pyfunc.PythonModel)
     _same(loaded.predict(interop.X), interop.X + 3)
+
+
+# --- f. PyTorch, ONNX and custom models, both ways -----------------------------------------------
+
+def _torch_out(model: Any, X: np.ndarray) -> np.ndarray:
+    import torch
+
+    with torch.no_grad():
+        return model(torch.as_tensor(X.astype(np.float32))).numpy()  # type: ignore[no-any-return]
+
+
+def test_mlflow_loads_our_pytorch_model(interop: Interop) -> None:
+    expected = _torch_out(interop.models["torch"], interop.X)
+    assert interop.result("ours_torch")["native_class"] == "torch.nn.modules.container.Sequential"
+    _same(interop.array("ours_torch", "native_predict"), expected)
+    _same(interop.array("ours_torch", "pyfunc_predict"), expected)
+
+
+@pytest.mark.parametrize("fmt", ["pt2", "pickle"])
+def test_we_load_mlflow_pytorch_model(interop: Interop, fmt: str) -> None:
+    import fitscribe.flavors.pyfunc as fs_pyfunc
+    import fitscribe.flavors.pytorch as fs_pytorch
+
+    case = f"mlflow_torch_{fmt}"
+    interop.result(case)
+    data = os.listdir(os.path.join(interop.folder(case), "data"))
+    assert ("model.pt2" in data) == (fmt == "pt2"), data
+    expected = _torch_out(interop.models["torch"], interop.X)
+    with pytest.warns(UnverifiedModelWarning):  # both formats unpickle: nothing vouches for MLflow's folder
+        native = fs_pytorch.load_model(interop.folder(case))
+    _same(_torch_out(native, interop.X), expected)
+    with pytest.warns(UnverifiedModelWarning):
+        loaded = fs_pyfunc.load_model(interop.folder(case))
+    _same(loaded.predict(interop.X.astype(np.float32)), expected)
+
+
+def test_mlflow_loads_our_onnx_model(interop: Interop) -> None:
+    expected = interop.models["onnx_regression"].predict(interop.X.astype(np.float32))
+    assert interop.result("ours_onnx")["native_class"] == "onnx.onnx_ml_pb2.ModelProto"
+    np.testing.assert_allclose(interop.array("ours_onnx", "pyfunc_predict").ravel(), expected, rtol=1e-5)
+
+
+def test_we_load_mlflow_onnx_model_without_warning(interop: Interop) -> None:
+    import fitscribe.flavors.onnx as fs_onnx
+    import fitscribe.flavors.pyfunc as fs_pyfunc
+
+    assert "model.onnx" in interop.result("mlflow_onnx")["files"]
+    assert fs_onnx.load_model(interop.folder("mlflow_onnx")) == interop.models["onnx"]  # no pickle: no warning
+    expected = interop.models["onnx_regression"].predict(interop.X.astype(np.float32))
+    prediction = fs_pyfunc.load_model(interop.folder("mlflow_onnx")).predict(interop.X.astype(np.float32))
+    assert set(prediction) == {"variable"}  # one array per named output, as MLflow's ONNX pyfunc
+    np.testing.assert_allclose(np.asarray(prediction["variable"]).ravel(), expected, rtol=1e-5)
+
+
+def test_mlflow_loads_our_python_model_in_mlflow_layout(interop: Interop) -> None:
+    """MLflow's pyfunc loader reads our python_function block; predict takes no context, and params."""
+    from fitscribe.flavors.model import Model
+
+    outcome = interop.result("ours_pyfunc")
+    block = Model.load(interop.folder("ours_pyfunc")).flavors["python_function"]
+    assert block["loader_module"] == "mlflow.pyfunc.model" and block["python_model"] == "python_model.pkl"
+    assert outcome["native_class"] == "mlflow.pyfunc.PyFuncModel"
+    _same(interop.array("ours_pyfunc", "pyfunc_predict"), interop.X + 5)
+    requirements = Path(interop.folder("ours_pyfunc"), "requirements.txt").read_text(encoding="utf-8")
+    assert requirements.splitlines()[0].split("#")[0].strip() == "fitscribe"  # a dev build: never pinned
+
+
+def test_our_python_model_without_context_takes_params(interop: Interop) -> None:
+    import fitscribe.flavors.pyfunc as fs_pyfunc
+
+    interop.result("ours_pyfunc")
+    with pytest.warns(UnverifiedModelWarning):
+        loaded = fs_pyfunc.load_model(interop.folder("ours_pyfunc"))
+    _same(loaded.predict(interop.X), interop.X + 5)
+    _same(loaded.predict(interop.X, params={"times": 2}), interop.X + 10)
+
+
+def test_we_load_mlflow_model_from_code_without_mlflow(interop: Interop) -> None:
+    import fitscribe.flavors.pyfunc as fs_pyfunc
+
+    folder = interop.folder("mlflow_code_model")
+    assert "doubler.py" in interop.result("mlflow_code_model")["files"]
+    with pytest.warns(UnverifiedModelWarning):
+        loaded = fs_pyfunc.load_model(folder)
+    assert "mlflow" not in sys.modules  # the script's "import mlflow" was served by fitscribe, then removed
+    _same(loaded.predict(interop.X), interop.X * 2)
+
+
+def test_models_mlflow_loads_alone_do_not_list_fitscribe(interop: Interop) -> None:
+    for case in ("ours_sklearn_cloudpickle", "ours_xgb_classifier", "ours_torch", "ours_onnx"):
+        interop.result(case)
+        lines = Path(interop.folder(case), "requirements.txt").read_text(encoding="utf-8").splitlines()
+        assert not [line for line in lines if line.startswith("fitscribe")], (case, lines)

@@ -317,7 +317,7 @@ def check_installed_versions(
                 FitscribeWarning,
                 stacklevel=stacklevel,
             )
-        elif installed.split("+")[0] != saved:
+        elif installed.split("+")[0] != saved.split("+")[0]:  # MLflow's pins may keep a local label
             warnings.warn(
                 f"The model was saved with {entry[0]}=={saved} but {installed} is installed; it may load "
                 f"or predict differently. To match: pip install '{entry[0]}=={saved}'",

@@ -52,6 +52,7 @@ MODEL_FILE = "model.pth"
 STATE_DICT_FILE = "state_dict.pth"
 CLASS_FILE = "model_class.pkl"
 PICKLE_MODULE_INFO_FILE = "pickle_module_info.txt"
+PT2_FILE = "model.pt2"  # MLflow 3's default pytorch format (torch.export.save)
 # What MLflow's loader imports to unpickle data/model.pth (a cloudpickle alias); we never import it.
 MLFLOW_PICKLE_MODULE = "mlflow.pytorch.pickle_module"
 _LIGHTNING = {"lightning": "lightning", "pytorch_lightning": "pytorch-lightning"}
@@ -345,7 +346,7 @@ class _PyTorchFlavor:
                                 section.get("serialization"))
         else:
             model = _load_mlflow(folder, str(section.get("model_data", DATA_DIR)))
-        model.eval()
+        _eval(model)
         return model
 
     def predictor(self, native: Any, folder: str, descriptor: Model) -> Callable[..., Any]:
@@ -393,18 +394,16 @@ def _load_state_dict(folder: str, descriptor: Model, section: dict[str, Any]) ->
 
 
 def _load_mlflow(folder: str, data: str) -> Any:
-    """Load a folder saved by ``mlflow.pytorch`` with its pickle serialization (never imports mlflow)."""
+    """Load a folder saved by ``mlflow.pytorch``, pickle or pt2 (torch.export), never importing mlflow."""
     import torch
 
     base = os.path.join(folder, *data.split("/"))
     path = os.path.join(base, MODEL_FILE)
     if not os.path.isfile(path):
-        if os.path.isfile(os.path.join(base, "model.pt2")):
-            raise InvalidValueError(
-                f"The model at {folder!r} was saved by MLflow in its 'pt2' (torch.export) format, which "
-                f"fitscribe does not load; use torch.export.load({os.path.join(base, 'model.pt2')!r}).module()."
-            )
-        raise InvalidValueError(f"The PyTorch model at {folder!r} has no {data}/{MODEL_FILE} file.")
+        exported = os.path.join(base, PT2_FILE)
+        if os.path.isfile(exported):  # MLflow 3's default: a torch.export program
+            return torch.export.load(exported).module()
+        raise InvalidValueError(f"The PyTorch model at {folder!r} has no {data}/{MODEL_FILE} or {data}/{PT2_FILE} file.")
     return torch.load(path, map_location=_map_location(), pickle_module=pickle, weights_only=False)
 
 
@@ -451,9 +450,17 @@ def _to_numpy(output: Any) -> Any:
 def _predict(model: Any, data: Any) -> Any:
     import torch
 
-    model.eval()
+    _eval(model)
     with torch.no_grad():
         return _to_numpy(model(_as_tensor(model, data)))
+
+
+def _eval(model: Any) -> None:
+    """Switch to eval mode; a torch.export program (MLflow's pt2) has no modes and refuses the call."""
+    try:
+        model.eval()
+    except NotImplementedError:
+        pass
 
 
 FLAVOR = _PyTorchFlavor()

@@ -11,11 +11,14 @@ files in the task's ``out`` folder.
 Ops:
     load: load a model folder with ``mlflow.<flavor>.load_model`` and ``mlflow.pyfunc.load_model``
         and save their predictions (also with ``predict_params``); optionally check MLflow's schema
-        enforcement on a missing column (``drop_column``).
+        enforcement on a missing column (``drop_column``). ``sys_path``: folders to import from
+        while loading (the fitscribe checkout, for a fitscribe PythonModel, which needs fitscribe).
     save: unpickle a model the test trained and save it with ``mlflow.<flavor>.save_model``
         (``sys_path``: folders holding the model's own classes, needed only to unpickle it here;
         ``signature``: infer one from ``example`` and, if given, ``params``).
     save_custom: save a custom ``mlflow.pyfunc.PythonModel`` (defined here).
+    save_code: save a model-from-code: write ``source`` into a script and save it with
+        ``mlflow.pyfunc.save_model(python_model=<script>)``.
     meta: read a model folder's metadata with ``mlflow.models.Model.load``, its input example, and
         its environment files.
 """
@@ -35,8 +38,10 @@ import numpy as np
 
 
 def _inputs(spec: dict[str, Any]) -> Any:
-    """Build the model input described by ``{"x": path.npy, "columns": [...] or None}``."""
+    """Build the model input described by ``{"x": path.npy, "columns": [...] or None, "dtype": ...}``."""
     array = np.load(spec["x"])
+    if spec.get("dtype"):
+        array = array.astype(spec["dtype"])
     if spec.get("columns"):
         import pandas as pd
 
@@ -59,6 +64,16 @@ def _flavor_module(name: str) -> Any:
 
 
 def _native_predict(model: Any, data: Any) -> Any:
+    """The native model's prediction, or None for a model with no predict of its own (ONNX)."""
+    module = type(model).__module__.split(".")[0]
+    if module == "torch":
+        import torch
+
+        model.eval()
+        with torch.no_grad():
+            return model(torch.as_tensor(data)).numpy()
+    if module == "onnx":
+        return None
     import xgboost
 
     if isinstance(model, xgboost.Booster):
@@ -66,18 +81,37 @@ def _native_predict(model: Any, data: Any) -> Any:
     return model.predict(data)
 
 
+def _one_output(value: Any) -> Any:
+    """A pyfunc prediction as one array (MLflow's ONNX pyfunc answers a dict of named outputs)."""
+    if isinstance(value, dict) and len(value) == 1:
+        return next(iter(value.values()))
+    return value
+
+
 def op_load(task: dict[str, Any]) -> dict[str, Any]:
+    extra = task.get("sys_path") or []
+    sys.path[:0] = extra
+    try:
+        return _load(task)
+    finally:
+        for entry in extra:
+            sys.path.remove(entry)
+
+
+def _load(task: dict[str, Any]) -> dict[str, Any]:
     import mlflow.pyfunc
 
     data = _inputs(task["inputs"])
     out = task["out"]
     native = _flavor_module(task["flavor"]).load_model(task["path"])
     result: dict[str, Any] = {"native_class": f"{type(native).__module__}.{type(native).__qualname__}"}
-    _save_array(os.path.join(out, "native_predict.npy"), _native_predict(native, data))
+    native_predict = _native_predict(native, data)
+    if native_predict is not None:
+        _save_array(os.path.join(out, "native_predict.npy"), native_predict)
     if hasattr(native, "predict_proba"):
         _save_array(os.path.join(out, "native_proba.npy"), native.predict_proba(data))
     pyfunc = mlflow.pyfunc.load_model(task["path"])
-    _save_array(os.path.join(out, "pyfunc_predict.npy"), pyfunc.predict(data))
+    _save_array(os.path.join(out, "pyfunc_predict.npy"), _one_output(pyfunc.predict(data)))
     if task.get("predict_params"):
         _save_array(os.path.join(out, "pyfunc_params_predict.npy"), pyfunc.predict(data, params=task["predict_params"]))
     result["pyfunc_signature"] = None if pyfunc.metadata.signature is None else pyfunc.metadata.signature.to_dict()
@@ -97,8 +131,13 @@ def op_save(task: dict[str, Any]) -> dict[str, Any]:
 
     sys.path[:0] = task.get("sys_path") or []  # where the pickled model's own class is defined
     try:
-        with open(task["model_pickle"], "rb") as fh:
-            model = pickle.load(fh)
+        if task.get("model_onnx"):
+            import onnx
+
+            model = onnx.load(task["model_onnx"])
+        else:
+            with open(task["model_pickle"], "rb") as fh:
+                model = pickle.load(fh)
     finally:
         for entry in task.get("sys_path") or []:
             sys.path.remove(entry)
@@ -125,6 +164,16 @@ def op_save_custom(task: dict[str, Any]) -> dict[str, Any]:
             return model_input + self.n
 
     mlflow.pyfunc.save_model(task["path"], python_model=AddN(task["n"]), pip_requirements=task["pip_requirements"])
+    return {"files": sorted(os.listdir(task["path"]))}
+
+
+def op_save_code(task: dict[str, Any]) -> dict[str, Any]:
+    import mlflow.pyfunc
+
+    script = os.path.join(os.path.dirname(task["path"]), task["script_name"])
+    with open(script, "w", encoding="utf-8") as fh:
+        fh.write(task["source"])
+    mlflow.pyfunc.save_model(task["path"], python_model=script, pip_requirements=task["pip_requirements"])
     return {"files": sorted(os.listdir(task["path"]))}
 
 
@@ -166,7 +215,7 @@ def _environment(path: str) -> dict[str, Any]:
     }
 
 
-OPS = {"load": op_load, "save": op_save, "save_custom": op_save_custom, "meta": op_meta}
+OPS = {"load": op_load, "save": op_save, "save_custom": op_save_custom, "save_code": op_save_code, "meta": op_meta}
 
 
 class _Records(logging.Handler):
