@@ -432,3 +432,31 @@ def test_close_keeps_a_journal_whose_points_never_reached_the_database(tmp_path:
     assert [p.step for p in client.get_metric_history(run_id, "m")] == list(range(100))
     client.close()
     assert _journal_files(store) == []
+
+
+def _log_from_child(store: str, run_id: str, key: str, inherited: fitscribe.Client | None) -> None:
+    client = inherited or fitscribe.Client(store)
+    for step in range(100):
+        client.log_metric(run_id, key, float(step), step=step)
+
+
+def test_multiprocessing_fork_children_points_are_read_right_after_join(tmp_path: Path) -> None:
+    """multiprocessing ends a child with os._exit (no atexit): its journal is still flushed at exit,
+    so the parent reads every point right after join(), and no child journal is left behind."""
+    import multiprocessing
+
+    store = tmp_path / "s"
+    client = fitscribe.Client(str(store))
+    run_id = client.create_run("0").info.run_id
+    client.log_metric(run_id, "parent", 0.0)  # the parent's journal and thread exist before the fork
+    context = multiprocessing.get_context("fork")
+    children = [context.Process(target=_log_from_child, args=(str(store), run_id, f"c{i}", client if i else None))
+                for i in range(3)]  # the parent's client (as autolog's session), or a new one
+    for child in children:
+        child.start()
+    for child in children:
+        child.join(timeout=60)
+        assert child.exitcode == 0
+    assert [len(client.get_metric_history(run_id, f"c{i}")) for i in range(3)] == [100, 100, 100]
+    assert _journal_files(store) == [Path(client.store._journal.path)]  # only the parent's own
+    client.close()

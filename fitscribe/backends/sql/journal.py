@@ -126,6 +126,7 @@ class MetricJournal:
         reset_after_fork(self)
         self._thread = threading.Thread(target=self._run, name="fitscribe-journal", daemon=True)
         self._thread.start()
+        _close_at_child_exit(self)
 
     @property
     def path(self) -> str:
@@ -304,6 +305,14 @@ class MetricJournal:
                 remove(self.journal_id)
             except Exception:  # the row is harmless; the file is what matters
                 pass
+
+
+def _close_at_child_exit(journal: MetricJournal) -> None:
+    """In a ``multiprocessing`` child, close the journal from the child's exit hook: the child ends
+    with ``os._exit`` (no ``atexit``), and its parent reads right after ``join()``."""
+    process, util = sys.modules.get("multiprocessing.process"), sys.modules.get("multiprocessing.util")
+    if process is not None and util is not None and process.parent_process() is not None:
+        util.Finalize(journal, journal.close, exitpriority=0)
 
 
 def _encode(run_id: str, keys: Sequence[str], values: Sequence[float], timestamps: Sequence[int],
