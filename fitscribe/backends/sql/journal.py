@@ -280,8 +280,8 @@ class MetricJournal:
         Args:
             remove: Deletes the journal's row from the database (called after the file is gone).
         """
-        if not self.owned_by_this_process:
-            return
+        if not self.owned_by_this_process or self._closed:
+            return  # closed before (the first close decided whether the file goes)
         flushed = True
         try:
             self.flush()
