@@ -44,8 +44,8 @@ def test_a_rest_journal_being_created_cannot_be_adopted(tmp_path: Path) -> None:
     adopter = RestJournal("http://127.0.0.1:9", root=str(root))
     try:
         _wait_for(lambda: Path(adopter.folder).is_dir() and os.listdir(adopter.folder), "the writer's file")
-        assert all(name.startswith(TEMP_PREFIX) for name in os.listdir(adopter.folder))
         assert adopter.adopt_orphans() == 0  # the live file is invisible until locked
+        assert all(name.startswith(TEMP_PREFIX) for name in os.listdir(adopter.folder))
     finally:
         _, stderr = writer.communicate(timeout=60)
     assert writer.returncode == -9, stderr
