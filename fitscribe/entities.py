@@ -33,6 +33,8 @@ __all__ = [
     "ModelVersionStage",
     "ModelVersion",
     "RegisteredModel",
+    "SourceType",
+    "FileInfo",
 ]
 
 T = TypeVar("T")
@@ -398,3 +400,24 @@ class RegisteredModel:
     latest_versions: list[ModelVersion] = field(default_factory=list)
     tags: dict[str, str] = field(default_factory=dict)
     aliases: dict[str, int] = field(default_factory=dict)
+
+class SourceType(str, enum.Enum):
+    """Where a run's code came from (the ``mlflow.source.type`` tag), as MLflow names it."""
+
+    NOTEBOOK = "NOTEBOOK"
+    JOB = "JOB"
+    PROJECT = "PROJECT"
+    LOCAL = "LOCAL"
+    RECIPE = "RECIPE"
+    UNKNOWN = "UNKNOWN"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+def __getattr__(name: str) -> Any:
+    if name == "FileInfo":  # defined with the artifact store protocol; read on first use
+        from fitscribe.backends.base import FileInfo
+
+        return FileInfo
+    raise AttributeError(f"module 'fitscribe.entities' has no attribute {name!r}")

@@ -387,41 +387,51 @@ def _client_for_current() -> Client:
     return get_client()
 
 
-def log_param(key: str, value: Any) -> Any:
-    """Log a param on the current run and return ``value`` (params are write-once strings)."""
+def _target(run_id: str | None) -> tuple[str, Client]:
+    """The run to log into (``run_id``, else the current run, started if needed) and its client."""
+    if run_id is None:
+        return _run_id(), _client_for_current()
+    return run_id, _PROCESS.open_runs.get(run_id) or get_client()
+
+
+def log_param(key: str, value: Any, synchronous: bool | None = None) -> Any:
+    """Log a param on the current run and return ``value`` (params are write-once strings).
+
+    ``synchronous`` is accepted for MLflow's signature: every call is durable when it returns.
+    """
     run_id = _run_id()
     return _client_for_current().log_param(run_id, key, value)
 
 
-def log_params(params: dict[str, Any]) -> None:
-    """Log several params on the current run at once."""
-    run_id = _run_id()
-    _client_for_current().log_batch(run_id, params=[Param(k, str(v)) for k, v in params.items()])
+def log_params(params: dict[str, Any], synchronous: bool | None = None, run_id: str | None = None) -> None:
+    """Log several params on the current run (or ``run_id``) at once."""
+    run_id, client = _target(run_id)
+    client.log_batch(run_id, params=[Param(k, str(v)) for k, v in params.items()])
 
 
-def log_metric(key: str, value: float, step: int | None = None, timestamp: int | None = None) -> None:
-    """Log a metric point on the current run; NaN and +-inf are stored exactly."""
-    run_id = _run_id()
-    _client_for_current().log_metric(run_id, key, value, timestamp=timestamp, step=step)
+def log_metric(key: str, value: float, step: int | None = None, timestamp: int | None = None, *,
+               synchronous: bool | None = None, run_id: str | None = None) -> None:
+    """Log a metric point on the current run (or ``run_id``); NaN and +-inf are stored exactly."""
+    run_id, client = _target(run_id)
+    client.log_metric(run_id, key, value, timestamp=timestamp, step=step)
 
 
-def log_metrics(metrics: dict[str, float], step: int | None = None, timestamp: int | None = None) -> None:
-    """Log several metrics on the current run at one step, atomically."""
-    import time
-
-    run_id = _run_id()
+def log_metrics(metrics: dict[str, float], step: int | None = None, timestamp: int | None = None, *,
+                synchronous: bool | None = None, run_id: str | None = None) -> None:
+    """Log several metrics on the current run (or ``run_id``) at one step, atomically."""
+    run_id, client = _target(run_id)
     ts = timestamp if timestamp is not None else now_ms()
     points = [Metric(k, v, ts, step or 0) for k, v in metrics.items()]
-    _client_for_current().log_batch(run_id, metrics=points)
+    client.log_batch(run_id, metrics=points)
 
 
-def set_tag(key: str, value: Any) -> None:
+def set_tag(key: str, value: Any, synchronous: bool | None = None) -> None:
     """Set a tag on the current run."""
     run_id = _run_id()
     _client_for_current().set_tag(run_id, key, value)
 
 
-def set_tags(tags: dict[str, Any]) -> None:
+def set_tags(tags: dict[str, Any], synchronous: bool | None = None) -> None:
     """Set several tags on the current run at once."""
     run_id = _run_id()
     _client_for_current().log_batch(run_id, tags=[RunTag(k, str(v)) for k, v in tags.items()])
@@ -433,16 +443,16 @@ def delete_tag(key: str) -> None:
     _client_for_current().delete_tag(run_id, key)
 
 
-def log_artifact(local_path: str, artifact_path: str | None = None) -> None:
-    """Copy a local file into the current run's artifacts (under ``artifact_path``)."""
-    run_id = _run_id()
-    _client_for_current().log_artifact(run_id, local_path, artifact_path)
+def log_artifact(local_path: str, artifact_path: str | None = None, run_id: str | None = None) -> None:
+    """Copy a local file into the current run's (or ``run_id``'s) artifacts, under ``artifact_path``."""
+    run_id, client = _target(run_id)
+    client.log_artifact(run_id, local_path, artifact_path)
 
 
-def log_artifacts(local_dir: str, artifact_path: str | None = None) -> None:
-    """Copy a local folder's contents into the current run's artifacts."""
-    run_id = _run_id()
-    _client_for_current().log_artifacts(run_id, local_dir, artifact_path)
+def log_artifacts(local_dir: str, artifact_path: str | None = None, run_id: str | None = None) -> None:
+    """Copy a local folder's contents into the current run's (or ``run_id``'s) artifacts."""
+    run_id, client = _target(run_id)
+    client.log_artifacts(run_id, local_dir, artifact_path)
 
 
 def log_text(text: str, artifact_file: str) -> None:

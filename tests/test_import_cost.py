@@ -26,6 +26,10 @@ def _modules_after(code: str) -> set[str]:
         "import fitscribe; fitscribe.Client; fitscribe.start_run; fitscribe.log_metric; fitscribe.search_runs",
         "import fitscribe; fitscribe.Client('/nonexistent/never/created')",
         "import fitscribe.cli",
+        # the MLflow-named modules (issue 12 item 2) load their framework only when a function needs it
+        "import fitscribe as mlflow; mlflow.sklearn; mlflow.xgboost; mlflow.pytorch; mlflow.onnx; mlflow.pyfunc; "
+        "mlflow.models; mlflow.data; mlflow.artifacts; mlflow.tracking.MlflowClient; mlflow.MlflowClient; "
+        "mlflow.entities.SourceType; mlflow.register_model; mlflow.log_table",
     ],
 )
 def test_import_loads_no_heavy_package(code: str) -> None:
@@ -40,3 +44,12 @@ def test_import_adds_few_modules() -> None:
     added = sorted(loaded - bare)
     # The core is a handful of light modules plus stdlib; a jump here means an eager import crept in.
     assert len(added) < 80, added
+
+
+def test_alias_modules_do_not_shadow_the_frameworks() -> None:
+    """fitscribe/sklearn.py and friends must not hide the real packages from fitscribe's own modules."""
+    probe = ("import fitscribe as mlflow, fitscribe.autolog.sklearn, fitscribe.autolog.xgboost, "
+             "fitscribe.flavors.sklearn; mlflow.sklearn.autolog(); import sklearn, xgboost; "
+             "print(sklearn.__name__, xgboost.__name__, mlflow.sklearn.__name__)")
+    out = subprocess.run([sys.executable, "-c", probe], check=True, capture_output=True, text=True).stdout.split()
+    assert out == ["sklearn", "xgboost", "fitscribe.sklearn"]
