@@ -180,3 +180,28 @@ def test_a_forked_child_does_not_send_its_parents_queued_writes(tmp_path: Path) 
     assert queue.close() is not None  # the server is unreachable: the points wait in the journal
     lines = [json.loads(line) for p in Path(queue.journal.folder).glob("*.jsonl") for line in p.read_text().splitlines()]
     assert sorted(m["step"] for body in lines for m in body["metrics"]) == [0, 1, 2, 3, 4]
+
+
+def _queue_in_child(queue: object) -> None:
+    for step in range(5):
+        queue.put_metric("c" * 32, "m", 1.0, 1, step)  # type: ignore[attr-defined]
+
+
+def test_a_multiprocessing_child_sends_or_journals_its_queued_writes_at_its_end(tmp_path: Path) -> None:
+    """A multiprocessing child ends with os._exit (no atexit): what it queued for the (unreachable)
+    server is still journaled at its end, not lost with its memory."""
+    import multiprocessing
+
+    from fitscribe.backends.rest.http import HttpSession
+    from fitscribe.backends.rest.queue import WriteQueue
+
+    url = "http://127.0.0.1:9"  # nothing listens there
+    queue = WriteQueue(HttpSession(url, connect_timeout=0.2), RestJournal(url, root=str(tmp_path)),
+                       interval=60.0, outage_budget=0.2)
+    child = multiprocessing.get_context("fork").Process(target=_queue_in_child, args=(queue,))
+    child.start()
+    child.join(timeout=60)
+    assert child.exitcode == 0
+    lines = [json.loads(line) for p in Path(queue.journal.folder).glob("*.jsonl") for line in p.read_text().splitlines()]
+    assert sorted(m["step"] for body in lines for m in body["metrics"]) == [0, 1, 2, 3, 4]
+    assert queue.close() is None  # the parent queued nothing

@@ -16,7 +16,9 @@ that make that safe, so that each journal only decides what a record means:
 - **Forks.** A forked child inherits the parent's open files, and with them its locks. After a
   fork the child closes its copies (``os.register_at_fork``), so a parent killed later leaves an
   orphan that can be replayed at once, and the child never writes into its parent's journal;
-  objects holding other per-process state register a reset with :func:`reset_after_fork`.
+  objects holding other per-process state register a reset with :func:`reset_after_fork`. A
+  ``multiprocessing`` child ends with ``os._exit`` (no ``atexit``): :func:`close_at_child_exit`
+  closes a journal from multiprocessing's own exit hook instead.
 
 Back-pressure: :func:`wait_for_room` makes a producer wait, with a deadline, while a queue is
 full, whatever the consumer's last error was.
@@ -31,8 +33,8 @@ import uuid
 import weakref
 from typing import Callable, Iterator, Protocol
 
-__all__ = ["JournalFile", "locks_supported", "orphans", "reset_after_fork", "wait_for_room",
-           "ENV_CREATE_DELAY", "TEMP_PREFIX"]
+__all__ = ["JournalFile", "close_at_child_exit", "locks_supported", "orphans", "reset_after_fork",
+           "wait_for_room", "ENV_CREATE_DELAY", "TEMP_PREFIX"]
 
 ENV_CREATE_DELAY = "FITSCRIBE_TEST_JOURNAL_CREATE_DELAY_S"
 """Test hook: seconds to sleep between creating a journal file and locking it."""
@@ -85,6 +87,19 @@ def _after_fork_in_child() -> None:
             obj._after_fork_in_child()
         except Exception:  # pragma: no cover - a reset must never break the child
             pass
+
+
+def close_at_child_exit(obj: object, close: Callable[[], object]) -> None:
+    """In a ``multiprocessing`` child, call ``close`` when the child ends (while ``obj`` lives).
+
+    Such a child ends with ``os._exit``, so ``atexit`` hooks do not run; its parent reads right
+    after ``join()``. Call it after the child started (a hook registered at the fork is cleared).
+    """
+    import sys
+
+    process, util = sys.modules.get("multiprocessing.process"), sys.modules.get("multiprocessing.util")
+    if process is not None and util is not None and process.parent_process() is not None:
+        util.Finalize(obj, close, exitpriority=0)
 
 
 if hasattr(os, "register_at_fork"):

@@ -46,7 +46,8 @@ import zlib
 from array import array
 from typing import Any, Callable, Iterable, Sequence
 
-from fitscribe.backends.journal_core import JournalFile, locks_supported, orphans, reset_after_fork, wait_for_room
+from fitscribe.backends.journal_core import (JournalFile, close_at_child_exit, locks_supported, orphans,
+                                             reset_after_fork, wait_for_room)
 from fitscribe.errors import BackendError, FitscribeWarning
 
 from .chunks import Batch, pack_floats, pack_ints, unpack_floats, unpack_ints
@@ -126,7 +127,7 @@ class MetricJournal:
         reset_after_fork(self)
         self._thread = threading.Thread(target=self._run, name="fitscribe-journal", daemon=True)
         self._thread.start()
-        _close_at_child_exit(self)
+        close_at_child_exit(self, self.close)  # a multiprocessing child skips atexit
 
     @property
     def path(self) -> str:
@@ -305,14 +306,6 @@ class MetricJournal:
                 remove(self.journal_id)
             except Exception:  # the row is harmless; the file is what matters
                 pass
-
-
-def _close_at_child_exit(journal: MetricJournal) -> None:
-    """In a ``multiprocessing`` child, close the journal from the child's exit hook: the child ends
-    with ``os._exit`` (no ``atexit``), and its parent reads right after ``join()``."""
-    process, util = sys.modules.get("multiprocessing.process"), sys.modules.get("multiprocessing.util")
-    if process is not None and util is not None and process.parent_process() is not None:
-        util.Finalize(journal, journal.close, exitpriority=0)
 
 
 def _encode(run_id: str, keys: Sequence[str], values: Sequence[float], timestamps: Sequence[int],
