@@ -369,3 +369,66 @@ def test_an_allowed_origin_does_not_allow_longer_names_it_prefixes(tmp_path: Pat
             answer = preflight(origin)
             assert answer.status_code == 403 and "access-control-allow-origin" not in answer.headers, origin
         assert create("http://localhost:3000").status_code == 200
+
+
+# -- item 6: a flood of wrong passwords is limited per client address -------------------------------------------
+def _client_from(url: str, address: str) -> httpx.Client:
+    """An HTTP client whose connections come from ``address`` (any 127.x.y.z reaches the loopback server)."""
+    return httpx.Client(base_url=url, timeout=60, transport=httpx.HTTPTransport(local_address=address))
+
+
+def _timed_login(url: str, address: str, user: str) -> tuple[int, float]:
+    """Log in once with fresh (never cached) right credentials from ``address``: status and seconds."""
+    import time
+
+    with _client_from(url, address) as client:
+        started = time.perf_counter()
+        status = client.get(f"{API}/experiments/get?experiment_id=0", headers=basic(user, f"{user}-password")).status_code
+        return status, time.perf_counter() - started
+
+
+def test_failed_logins_are_limited_per_address_and_a_fresh_login_stays_fast(tmp_path: Path) -> None:
+    import threading
+    import time
+
+    users = ("alice", "bob", "carol")  # PBKDF2 at 60,000 iterations: a check costs tens of ms, as in production
+    (tmp_path / "auth.yaml").write_text("users:\n" + "".join(
+        f"  {name}: {{password_hash: '{hash_secret(f'{name}-password', iterations=60_000)}', access: read-write}}\n"
+        for name in users))
+    security = SecurityConfig(credentials=load_auth_file(str(tmp_path / "auth.yaml")))
+    app = create_app(str(tmp_path / "store"), str(tmp_path / "artifacts"), security=security)
+    target = f"{API}/experiments/get?experiment_id=0"
+    with ThreadedServer(app) as threaded:
+        with _client_from(threaded.url, "127.0.0.9") as one:  # one address: 5 failures, then 429 without hashing
+            statuses: list[int] = []
+            while 429 not in statuses and len(statuses) < 12:  # 5 in a row, then one every 2 s
+                statuses.append(one.get(target, headers=basic("alice", f"guess-{len(statuses)}")).status_code)
+            assert statuses[:5] == [401] * 5 and statuses[-1] == 429, statuses
+            refused = one.get(target, headers=basic("alice", "alice-password"))  # even the right password waits
+            assert refused.status_code == 429 and 1 <= int(refused.headers["retry-after"]) <= 2
+            assert body_of(refused)["error_code"] == "RESOURCE_EXHAUSTED"
+        idle = _timed_login(threaded.url, "127.0.0.10", "carol")
+        stop, limited = threading.Event(), set()
+
+        def attack(address: str) -> None:
+            with _client_from(threaded.url, address) as client:
+                while not stop.is_set():
+                    if client.get(target, headers=basic("alice", f"wrong-{address}")).status_code == 429:
+                        limited.add(address)
+
+        attackers = [threading.Thread(target=attack, args=(f"127.0.1.{i}",)) for i in range(1, 21)]
+        for thread in attackers:
+            thread.start()
+        try:
+            deadline = time.monotonic() + 60
+            while len(limited) < len(attackers) and time.monotonic() < deadline:
+                stop.wait(0.05)
+            assert len(limited) == len(attackers)  # every flooding address is held back
+            flooded = _timed_login(threaded.url, "127.0.0.11", "bob")
+        finally:
+            stop.set()
+            for thread in attackers:
+                thread.join()
+    assert idle[0] == flooded[0] == 200
+    print(f"fresh login: {idle[1]:.3f} s idle, {flooded[1]:.3f} s while 20 addresses flood wrong passwords")
+    assert flooded[1] < max(1.0, 5 * idle[1])  # unlimited, the flood queued it behind ~20 checks (2.9 s at 600,000)

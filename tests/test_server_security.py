@@ -118,7 +118,8 @@ def secured(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Secured]:
     write_auth_file(root / "auth.yaml", writer_hash, hash_secret(reader_token, iterations=1000))
     (root / "secret.txt").write_text("outside the artifact destination")
     security = SecurityConfig(credentials=load_auth_file(str(root / "auth.yaml")), cors_allowed_origins=(UI_ORIGIN,),
-                              max_request_bytes=1 * MB, max_upload_bytes=2 * MB)
+                              max_request_bytes=1 * MB, max_upload_bytes=2 * MB,
+                              failed_logins=0)  # many wrong logins from one address here; the limit: test_server_hardening
     app = create_app(str(root / "store"), str(root / "artifacts"), security=security)
     with ThreadedServer(app) as server, httpx.Client(base_url=server.url, timeout=30) as client:
         yield Secured(server.url, server.port, root, client, writer_token, reader_token)

@@ -30,12 +30,14 @@ import hashlib
 import hmac
 import os
 import secrets
+import threading
+import time
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 from fitscribe.errors import ConfigError
 
-__all__ = ["Identity", "Credentials", "hash_secret", "new_token", "verify_secret", "load_auth_file"]
+__all__ = ["Identity", "Credentials", "LoginGuard", "hash_secret", "new_token", "verify_secret", "load_auth_file"]
 
 PBKDF2_ITERATIONS = 600_000
 """Iterations of PBKDF2-HMAC-SHA256 in hashes made by :func:`hash_secret` (OWASP's 2023 advice)."""
@@ -173,6 +175,68 @@ class Credentials:
             if verify_secret(token, stored) and found is None:
                 found = Identity(name, can_write)
         return found
+
+
+class LoginGuard:
+    """Failed logins per client address, as a token bucket: ``burst`` attempts at once, then one
+    more every ``refill_seconds``. A login check takes a token before PBKDF2 runs and gives it back
+    when the credentials are right, so only failures use the allowance up.
+
+    Args:
+        burst: Logins with unverified credentials an address may try in a row.
+        refill_seconds: Seconds until a used attempt is available again.
+        max_addresses: Addresses remembered at most (the fullest buckets are dropped first).
+        clock: Monotonic seconds (a parameter for tests of the arithmetic).
+
+    >>> guard = LoginGuard(burst=2, refill_seconds=10, clock=lambda: 0.0)
+    >>> guard.take("10.0.0.1"), guard.take("10.0.0.1"), guard.take("10.0.0.1")
+    (0.0, 0.0, 10.0)
+    """
+
+    def __init__(self, burst: int = 5, refill_seconds: float = 2.0, max_addresses: int = 10_000,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.burst = burst
+        self.refill_seconds = refill_seconds
+        self.max_addresses = max_addresses
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._buckets: dict[str, tuple[float, float]] = {}  # address -> (tokens, as of when)
+
+    def _tokens(self, address: str, now: float) -> float:
+        tokens, since = self._buckets.get(address, (float(self.burst), now))
+        return min(float(self.burst), tokens + (now - since) / self.refill_seconds)
+
+    def suspect(self, address: str) -> bool:
+        """Return True when the address failed a login recently (its allowance is not full)."""
+        with self._lock:
+            return self._tokens(address, self._clock()) < self.burst
+
+    def take(self, address: str) -> float:
+        """Take one attempt for ``address``; return 0, or the seconds to wait when none is left."""
+        with self._lock:
+            now = self._clock()
+            tokens = self._tokens(address, now)
+            if tokens < 1:
+                return (1 - tokens) * self.refill_seconds
+            if address not in self._buckets and len(self._buckets) >= self.max_addresses:
+                self._forget_fullest(now)
+            self._buckets[address] = (tokens - 1, now)
+            return 0.0
+
+    def give_back(self, address: str) -> None:
+        """Return the attempt taken for a login that succeeded."""
+        with self._lock:
+            now = self._clock()
+            tokens = min(float(self.burst), self._tokens(address, now) + 1)
+            if tokens >= self.burst:
+                self._buckets.pop(address, None)
+            else:
+                self._buckets[address] = (tokens, now)
+
+    def _forget_fullest(self, now: float) -> None:
+        ranked = sorted(self._buckets, key=lambda a: self._tokens(a, now), reverse=True)
+        for address in ranked[: max(1, len(ranked) // 10)]:
+            del self._buckets[address]
 
 
 def _cache_key(authorization: str) -> bytes:

@@ -8,7 +8,11 @@
 3. **authentication** (with an auth file, see :mod:`fitscribe.server.auth`): ``Basic`` or ``Bearer``
    on every path but ``/health``; 401 ``UNAUTHENTICATED`` without valid credentials, 403
    ``PERMISSION_DENIED`` when a read-only identity calls a write endpoint. GET and HEAD are reads;
-   other methods are writes unless the endpoint table marks the endpoint ``read_only`` (searches);
+   other methods are writes unless the endpoint table marks the endpoint ``read_only`` (searches).
+   Failed logins are limited per client address (:class:`~fitscribe.server.auth.LoginGuard`: 5 in a
+   row, then one every 2 s): over the limit, 429 ``RESOURCE_EXHAUSTED`` with ``Retry-After``, before
+   any password hashing; addresses that failed recently are checked in their own lane, so their
+   flood does not delay other clients' logins;
 4. **request size**: artifact uploads (PUT on the proxy) up to ``max_upload_bytes``, every other body
    up to ``max_request_bytes``; 413 before reading when ``Content-Length`` is too big, else once the
    streamed body passes the limit (nothing is buffered here).
@@ -22,6 +26,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import re
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Awaitable, Callable, Iterable, MutableMapping
@@ -52,6 +57,7 @@ _HOST_EXEMPT = frozenset({"/health", "/version"})
 _PROXY_PREFIXES = ("/api/2.0/mlflow-artifacts/artifacts/", "/ajax-api/2.0/mlflow-artifacts/artifacts/")
 _READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _HASHING_THREADS = 2  # concurrent checks of credentials not seen before (PBKDF2)
+_SUSPECT_BACKLOG = 4  # checks queued for addresses with recent failures before they get 429
 _ANY_ADDRESS = frozenset({"", "0.0.0.0", "::", "[::]"})
 _PREFLIGHT_HEADERS = [
     (b"access-control-allow-methods", b"GET, HEAD, POST, PUT, PATCH, DELETE"),
@@ -79,6 +85,8 @@ class SecurityConfig:
             browser pages may call the API; the server's own pages are always allowed.
         max_request_bytes: Largest request body, except artifact uploads (0: no limit).
         max_upload_bytes: Largest artifact upload (0: no limit).
+        failed_logins: Logins with wrong credentials a client address may try in a row before it
+            must back off (then one every 2 s; 429 with ``Retry-After`` meanwhile). 0: no limit.
     """
 
     credentials: "Credentials | None" = None
@@ -86,11 +94,14 @@ class SecurityConfig:
     cors_allowed_origins: tuple[str, ...] = ()
     max_request_bytes: int = DEFAULT_MAX_REQUEST_MB * MB
     max_upload_bytes: int = DEFAULT_MAX_UPLOAD_MB * MB
+    failed_logins: int = 5
 
     def __post_init__(self) -> None:
         for flag, value in (("--max-request-mb", self.max_request_bytes), ("--max-upload-mb", self.max_upload_bytes)):
             if value < 0:
                 raise ConfigError(f"{flag} must be 0 (no limit) or more, not {value / MB:g}.")
+        if self.failed_logins < 0:
+            raise ConfigError(f"failed_logins must be 0 (no limit) or more, not {self.failed_logins}.")
         _patterns(self.allowed_hosts, "--allowed-hosts")
         _patterns(self.cors_allowed_origins, "--cors-allowed-origins")
 
@@ -264,7 +275,12 @@ class SecurityMiddleware:
     def __init__(self, app: ASGIApp, policy: SecurityPolicy) -> None:
         self.app = app
         self.policy = policy
-        self._hashing: Any = None  # anyio.CapacityLimiter, made in the event loop on first use
+        self._hashing: Any = None  # anyio.CapacityLimiters, made in the event loop on first use
+        self._suspects: Any = None
+        from fitscribe.server.auth import LoginGuard
+
+        self.logins = LoginGuard(burst=policy.config.failed_logins) if policy.config.failed_logins else None
+        """Failed logins per client address (429 with Retry-After once used up)."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Check one request, then pass it on (or answer the refusal)."""
@@ -316,13 +332,21 @@ class SecurityMiddleware:
 
     async def _authorized(self, scope: Scope, headers: dict[bytes, bytes], send: Send,
                           cors: list[tuple[bytes, bytes]]) -> bool:
-        """Authenticate and authorise; answer 401/403 and return False when refused."""
-        identity = await self._identity(headers.get(b"authorization"))
+        """Authenticate and authorise; answer 401/403 (429 after repeated failures) and return False when refused."""
+        client = (scope.get("client") or ("?", 0))[0]
+        identity, wait = await self._identity(headers.get(b"authorization"), client)
+        if wait:
+            seconds = max(1, math.ceil(wait))
+            _log.warning("Refused %s %s from %s: too many failed logins, back off %d s",
+                         scope["method"], scope["path"], client, seconds)
+            await _answer(send, 429, "RESOURCE_EXHAUSTED",
+                          f"Too many failed logins from this address; retry in {seconds} s with the right credentials.",
+                          [(b"retry-after", str(seconds).encode()), *cors])
+            return False
         if identity is None:
-            client = scope.get("client") or ("?", 0)
             sent = b"authorization" in headers  # wrong credentials are worth a warning; none is a login prompt
             _log.log(logging.WARNING if sent else logging.INFO, "Refused %s %s from %s: %s credentials",
-                     scope["method"], scope["path"], client[0], "wrong" if sent else "missing")
+                     scope["method"], scope["path"], client, "wrong" if sent else "missing")
             await _answer(send, 401, "UNAUTHENTICATED",
                           "This server requires credentials: send HTTP basic auth (MLFLOW_TRACKING_USERNAME and "
                           "MLFLOW_TRACKING_PASSWORD) or a bearer token (MLFLOW_TRACKING_TOKEN) listed in its "
@@ -337,19 +361,32 @@ class SecurityMiddleware:
             return False
         return True
 
-    async def _identity(self, header: bytes | None) -> "Identity | None":
+    async def _identity(self, header: bytes | None, client: str) -> "tuple[Identity | None, float]":
+        """Return who the header proves (None if nobody) and 0, or (None, seconds to wait) when the
+        client address has used up its failed logins (then no PBKDF2 runs)."""
         credentials = self.policy.config.credentials
         if header is None or credentials is None:
-            return None
+            return None, 0.0
         value = header.decode("latin-1")
         identity = credentials.cached(value)
-        if identity is None:  # PBKDF2 takes a while: off the event loop, and at most a few at once, so
-            import anyio.to_thread  # a flood of wrong passwords cannot take every worker thread
-
-            if self._hashing is None:
-                self._hashing = anyio.CapacityLimiter(_HASHING_THREADS)
-            identity = await anyio.to_thread.run_sync(credentials.authenticate, value, limiter=self._hashing)
-        return identity
+        if identity is not None:
+            return identity, 0.0
+        logins = self.logins
+        suspect = logins is not None and logins.suspect(client)
+        wait = logins.take(client) if logins is not None else 0.0
+        if wait:
+            return None, wait
+        import anyio.to_thread  # PBKDF2 takes a while: off the event loop, a few at once, and addresses that
+                                # failed recently in their own lane, so their flood cannot delay a fresh login
+        if self._hashing is None:
+            self._hashing, self._suspects = anyio.CapacityLimiter(_HASHING_THREADS), anyio.CapacityLimiter(1)
+        lane = self._suspects if suspect else self._hashing
+        if suspect and lane.statistics().tasks_waiting >= _SUSPECT_BACKLOG:
+            return None, 1.0
+        identity = await anyio.to_thread.run_sync(credentials.authenticate, value, limiter=lane)
+        if identity is not None and logins is not None:
+            logins.give_back(client)
+        return identity, 0.0
 
     async def _limited(self, scope: Scope, receive: Receive, send: Send, headers: dict[bytes, bytes],
                        cors: list[tuple[bytes, bytes]]) -> None:
