@@ -41,65 +41,95 @@ _RANK_VARIABLES = ("RANK", "SLURM_PROCID", "OMPI_COMM_WORLD_RANK", "PMI_RANK", "
 class _Deferred:
     """One background thread finishing autologged runs (plots, report, run end) after fit returns.
 
-    ``wait()`` blocks until everything submitted so far is done; ``fitscribe.flush()``,
-    ``fitscribe.last_active_run()`` and interpreter exit call it, so nothing is lost.
+    Every job is counted in :mod:`fitscribe._pending` from ``submit`` until it is done, so every
+    ``Client`` read waits for it (read-your-writes); the thread's own reads do not wait. ``wait()``
+    blocks until everything submitted so far is done; ``fitscribe.flush()`` and interpreter exit
+    call it. A forked child starts with an empty finisher (:meth:`reset`).
     """
 
     def __init__(self) -> None:
+        self._exit_hook = False
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget the queue, the count and the thread (in a forked child, which has no thread)."""
         import threading
 
         self._cond = threading.Condition()
         self._jobs: list[Callable[[], None]] = []
-        self._busy = 0
         self._thread: Any = None
-        self._exit_hook = False
 
     def submit(self, job: Callable[[], None]) -> None:
         """Queue ``job`` to run on the background thread."""
+        from fitscribe import _pending
+
+        _pending.add()
+        try:
+            with self._cond:
+                self._jobs.append(job)
+                if self._thread is None or not self._thread.is_alive():
+                    self._start()
+                self._cond.notify_all()
+        except BaseException:
+            _pending.done()
+            raise
+
+    def _start(self) -> None:
         import atexit
         import threading
 
-        with self._cond:
-            self._jobs.append(job)
-            self._busy += 1
-            if self._thread is None or not self._thread.is_alive():
-                if not self._exit_hook:
-                    self._exit_hook = True
-                    # Before atexit handlers (which close stores and journals): at thread shutdown.
-                    register = getattr(threading, "_register_atexit", None)
-                    try:
-                        register(self.wait) if register is not None else atexit.register(self.wait)
-                    except RuntimeError:  # the interpreter is already shutting down
-                        atexit.register(self.wait)
-                self._thread = threading.Thread(target=self._loop, name="fitscribe-autolog", daemon=True)
-                self._thread.start()
-            self._cond.notify_all()
+        if not self._exit_hook:
+            self._exit_hook = True
+            # Before atexit handlers (which close stores and journals): at thread shutdown.
+            register = getattr(threading, "_register_atexit", None)
+            try:
+                register(self.wait) if register is not None else atexit.register(self.wait)
+            except RuntimeError:  # the interpreter is already shutting down
+                atexit.register(self.wait)
+        self._thread = threading.Thread(target=self._loop, name="fitscribe-autolog", daemon=True)
+        self._thread.start()
 
     def _loop(self) -> None:
-        while True:
-            with self._cond:
-                while not self._jobs:
-                    if not self._cond.wait(timeout=5.0) and not self._jobs:
-                        self._thread = None
-                        return
-                job = self._jobs.pop(0)
+        from fitscribe import _pending
+
+        import threading
+
+        with _pending.working():
             try:
-                job()
-            except Exception as exc:  # a job's own steps are contained; this is a last resort
-                warnings.warn(f"fitscribe autolog could not finish a run in the background: {exc}", FitscribeWarning, stacklevel=1)
+                while True:
+                    with self._cond:
+                        while not self._jobs:
+                            if not self._cond.wait(timeout=5.0) and not self._jobs:
+                                self._thread = None
+                                return
+                        job = self._jobs.pop(0)
+                    self._run(job)
             finally:
-                with self._cond:
-                    self._busy -= 1
-                    self._cond.notify_all()
+                with self._cond:  # dying of an error (a warning made an error): a new thread takes over
+                    if self._jobs and self._thread is threading.current_thread():
+                        self._start()
+
+    def _run(self, job: Callable[[], None]) -> None:
+        from fitscribe import _pending
+
+        try:
+            job()
+        except BaseException as exc:  # a job's own steps are contained; this is a last resort
+            warnings.warn(f"fitscribe autolog could not finish a run in the background: {exc}", FitscribeWarning, stacklevel=1)
+        finally:
+            _pending.done()
 
     def wait(self, timeout: float | None = None) -> bool:
-        """Block until all submitted jobs are done; return False on timeout."""
-        with self._cond:
-            return self._cond.wait_for(lambda: self._busy == 0, timeout=timeout)
+        """Block until all submitted jobs are done; return False on timeout (at once on the thread itself)."""
+        from fitscribe import _pending
+
+        return _pending.settle(timeout)
 
 
 DEFERRED = _Deferred()
 """The background finisher of autologged runs."""
+if hasattr(os, "register_at_fork"):  # a forked child has no finisher thread: never wait for one
+    os.register_at_fork(after_in_child=DEFERRED.reset)
 
 
 def strict_mode() -> bool:
@@ -167,13 +197,17 @@ class TrainingCall:
         self.timings_ms: dict[str, float] = {}
         self.state: dict[str, Any] = {}
         self.later: list[tuple[str, Callable[[], Any]]] = []
+        self._client: "Client | None" = None
 
     @property
     def client(self) -> "Client":
-        """The client of the fluent API (same store as the run)."""
-        from fitscribe import fluent
+        """The client the run was opened with: deferred steps write to the run's store even if
+        ``set_tracking_uri`` changed the fluent API's store since."""
+        if self._client is None:
+            from fitscribe import fluent
 
-        return fluent.get_client()
+            return fluent.get_client()
+        return self._client
 
     def record(self, kind: str, *names: str) -> None:
         """Note items that were logged, for the report."""
@@ -247,6 +281,7 @@ class TrainingCall:
         active = fluent.active_run()
         if active is not None:
             self.run_id = active.info.run_id
+            self._client = fluent._client_for_current()
             return
         tags = {"mlflow.autologging": self.integration.name}
         for key, value in (self.config.extra_tags or {}).items():
@@ -261,6 +296,7 @@ class TrainingCall:
         run = fluent.start_run(tags=tags)
         self.run_id = run.info.run_id
         self.managed = True
+        self._client = fluent._client_for_current()
 
     def close_run(self, status: str, detached: bool = False) -> None:
         """Write the report, then end the run if autolog opened it."""
@@ -323,28 +359,29 @@ def call_patched(
     """Call ``original(*args, **kwargs)`` with autologging around it (see the module docstring)."""
     if not _should_log(integration):
         return original(*args, **kwargs)
+    from fitscribe import _pending
+
     call = TrainingCall(integration, integration.config, target)
     token = _ACTIVE.set(call)
     try:
         try:
-            call.open_run()
-            if before is not None:
-                before(call)
+            with _pending.working():  # our own reads need not wait for earlier calls' background work
+                call.open_run()
+                if before is not None:
+                    before(call)
         except Exception as exc:  # our preamble failed: train without autolog
             _abandon(call, exc, "preparing to log")
             return original(*args, **kwargs)
         try:
             result = original(*args, **kwargs)
-        except KeyboardInterrupt:
-            call.close_run("KILLED")
-            raise
-        except BaseException:
-            call.close_run("FAILED")
+        except BaseException as user_exc:
+            _close_after_user_error(call, "KILLED" if isinstance(user_exc, KeyboardInterrupt) else "FAILED", user_exc)
             raise
         status = "FINISHED"
         try:
             if after is not None:
-                after(call, result)
+                with _pending.working():
+                    after(call, result)
         except Exception as exc:
             status = _after_failed(call, exc)
         if status == "FINISHED":
@@ -354,6 +391,24 @@ def call_patched(
         return result
     finally:
         _ACTIVE.reset(token)
+
+
+def _close_after_user_error(call: TrainingCall, status: str, user_exc: BaseException) -> None:
+    """End the run after the user's training raised; the user's exception must come out unchanged.
+
+    Our own failure here becomes a warning; in strict mode it is raised, chained to the user's.
+    """
+    try:
+        call.close_run(status)
+    except Exception as ours:
+        if strict_mode():
+            raise ours from user_exc
+        warnings.warn(
+            f"fitscribe autolog for {call.integration.name} could not end run {call.run_id} as {status} "
+            f"after training raised {type(user_exc).__name__}: {type(ours).__name__}: {ours}",
+            FitscribeWarning,
+            stacklevel=4,
+        )
 
 
 def _abandon(call: TrainingCall, exc: Exception, what: str) -> None:
