@@ -22,6 +22,8 @@ import sys
 import time
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
+from fitscribe.cli_mlflow import MlflowCommands, extend_parser, normalize
+
 if TYPE_CHECKING:
     from fitscribe.client import Client
     from fitscribe.entities import Experiment, Run
@@ -87,7 +89,7 @@ def _parse_age(text: str) -> int:
 
 
 # -- commands --------------------------------------------------------------------------------------
-class _Commands:
+class _Commands(MlflowCommands):
     """The command implementations, each reading parsed arguments and writing to ``out``."""
 
     def __init__(self, args: argparse.Namespace, out: Callable[[str], None]) -> None:
@@ -115,7 +117,8 @@ class _Commands:
     def experiments_list(self) -> None:
         from fitscribe.entities import ViewType
 
-        view = ViewType.ALL if self.args.all else ViewType.ACTIVE_ONLY
+        view = ViewType.parse(self.args.view) if getattr(self.args, "view", None) else (
+            ViewType.ALL if self.args.all else ViewType.ACTIVE_ONLY)
         experiments: list[Experiment] = []
         token = None
         while True:
@@ -124,6 +127,7 @@ class _Commands:
             token = page.token
             if not token:
                 break
+        experiments = experiments[: getattr(self.args, "max_results", None) or len(experiments)]
         if self.args.json:
             self._json([_experiment_dict(e) for e in experiments])
             return
@@ -160,7 +164,8 @@ class _Commands:
             ids = [self._experiment_id(e) for e in named]
         else:
             ids = [e.experiment_id for e in self.client.search_experiments(ViewType.ACTIVE_ONLY, 50000)]
-        view = ViewType.ALL if self.args.all else ViewType.ACTIVE_ONLY
+        view = ViewType.parse(self.args.view) if getattr(self.args, "view", None) else (
+            ViewType.ALL if self.args.all else ViewType.ACTIVE_ONLY)
         runs = self.client.search_runs(ids, self.args.filter or "", view, self.args.max_results, self.args.order_by or None)
         if self.args.json:
             self._json([r.to_dict() for r in runs])
@@ -231,6 +236,12 @@ class _Commands:
 
     def artifacts_download(self) -> None:
         import tempfile
+
+        if getattr(self.args, "artifact_uri", None):  # MLflow's --artifact-uri
+            from fitscribe.artifacts import download_artifacts
+
+            self.out(download_artifacts(artifact_uri=self.args.artifact_uri, dst_path=self.args.dst))
+            return
 
         from fitscribe._progress import download  # a progress line on a terminal, for big transfers
         from fitscribe.backends import get_artifact_store
@@ -344,7 +355,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p = command(exp, "create", "experiments_create", "Create an experiment.")
     p.add_argument("name")
-    p.add_argument("--artifact-location", help="where its runs store artifacts (default: under the store)")
+    p.add_argument("--artifact-location", "-l", help="where its runs store artifacts (default: under the store)")
     for name, help_text in (("delete", "Move an experiment and its runs to the trash."), ("restore", "Restore a deleted experiment.")):
         p = command(exp, name, f"experiments_{name}", help_text)
         p.add_argument("experiment", help="experiment name or id")
@@ -415,6 +426,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=5000, help="TCP port (default 5000; 0 picks a free one)")
     p.set_defaults(host="127.0.0.1", workers=1, no_serve_artifacts=False)
     add_security_arguments(p)
+    extend_parser(parser, command)  # MLflow's flags and subcommands (fitscribe.cli_mlflow)
     return parser
 
 
@@ -423,6 +435,7 @@ def main(argv: Sequence[str] | None = None, out: Callable[[str], None] = print) 
     from fitscribe.errors import FitscribeError
 
     args = build_parser().parse_args(argv)
+    normalize(args)
     commands = _Commands(args, out)
     try:
         getattr(commands, args.handler)()

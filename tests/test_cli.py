@@ -146,3 +146,127 @@ def _help(*path: str) -> str:
     result = subprocess.run([sys.executable, "-m", "fitscribe", *path, "--help"], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     return result.stdout
+
+
+# -- MLflow's spellings (issue 12 item 4) ----------------------------------------------------------------
+def test_mlflow_spellings_of_experiment_commands(tmp_path: Path) -> None:
+    code, out = _run("experiments", "create", "-n", "ml-style", "-l", str(tmp_path / "arts"))
+    assert code == 0 and "with id 1" in out
+    assert _run("experiments", "rename", "-x", "1", "--new-name", "renamed")[0] == 0
+    got = json.loads(_run("experiments", "get", "-x", "1", "--output", "json")[1])
+    assert got["name"] == "renamed" and got["artifact_location"].endswith("arts")
+    assert "renamed" in _run("experiments", "get", "-n", "renamed")[1]
+    assert _run("experiments", "delete", "-x", "1")[0] == 0
+    assert "renamed" not in _run("experiments", "search")[1]
+    assert "renamed" in _run("experiments", "search", "-v", "deleted_only")[1]
+    assert "Default" not in _run("experiments", "search", "--view", "DELETED_ONLY")[1]
+    assert len(_run("experiments", "search", "-v", "all", "--max-results", "1")[1].splitlines()) == 3  # header, rule, 1 row
+    assert _run("experiments", "restore", "-x", "1")[0] == 0
+    with pytest.raises(SystemExit) as info:
+        main(["experiments", "create"])
+    assert info.value.code == 2
+    with pytest.raises(SystemExit):
+        main(["experiments", "delete", "1", "-x", "1"])
+
+
+def test_mlflow_spellings_of_run_commands(populated: dict[str, str], tmp_path: Path) -> None:
+    exp_id = fitscribe.get_experiment_by_name("cli").experiment_id
+    runs = json.loads(_run("runs", "list", "--experiment-id", exp_id, "--json")[1])
+    assert {r["info"]["run_id"] for r in runs} == set(populated.values())
+    assert json.loads(_run("runs", "describe", "--run-id", populated["good"], "--json")[1])["data"]["params"] == {"model": "good"}
+    assert _run("runs", "delete", "--run-id", populated["bad"])[0] == 0
+    listed = json.loads(_run("runs", "list", "--experiment-id", exp_id, "-v", "deleted_only", "--json")[1])
+    assert [r["info"]["run_id"] for r in listed] == [populated["bad"]]
+    assert len(json.loads(_run("runs", "list", "--experiment-id", exp_id, "-v", "all", "--json")[1])) == 2
+    assert _run("runs", "restore", "--run-id", populated["bad"])[0] == 0
+    code, out = _run("runs", "create", "--experiment-name", "made", "--run-name", "r1", "-t", "a=1", "--status", "KILLED",
+                     "--description", "by hand")
+    run_id = out.split()[2]
+    run = fitscribe.get_run(run_id)
+    assert code == 0 and run.info.status == "KILLED" and run.info.run_name == "r1"
+    assert run.data.tags["a"] == "1" and run.data.tags["mlflow.note.content"] == "by hand"
+    csv_file = tmp_path / "runs.csv"
+    assert _run("experiments", "csv", "-x", exp_id, "-o", str(csv_file))[0] == 0
+    header, *rows = csv_file.read_text().splitlines()
+    assert "params.model" in header.split(",") and "metrics.acc" in header.split(",") and len(rows) == 2
+
+
+def test_mlflow_spellings_of_artifact_commands(populated: dict[str, str], tmp_path: Path) -> None:
+    good = populated["good"]
+    listed = json.loads(_run("artifacts", "list", "-r", good, "-a", "notes", "--json")[1])
+    assert [f["path"] for f in listed] == ["notes/readme.txt"]
+    code, out = _run("artifacts", "download", "-r", good, "-a", "notes/readme.txt", "--dst-path", str(tmp_path / "a"))
+    assert code == 0 and Path(out).read_text() == "hello"
+    code, out = _run("artifacts", "download", "-u", f"runs:/{good}/notes/readme.txt", "-d", str(tmp_path / "b"))
+    assert code == 0 and Path(out).read_text() == "hello"
+    (tmp_path / "f.txt").write_text("one")
+    (tmp_path / "dir").mkdir()
+    (tmp_path / "dir" / "g.txt").write_text("two")
+    assert _run("artifacts", "log-artifact", "-l", str(tmp_path / "f.txt"), "-r", good, "-a", "up")[0] == 0
+    assert _run("artifacts", "log-artifacts", "-l", str(tmp_path / "dir"), "-r", good)[0] == 0
+    paths = {f.path for f in fitscribe.list_artifacts(good)} | {f.path for f in fitscribe.list_artifacts(good, "up")}
+    assert {"up/f.txt", "g.txt"} <= paths
+    with pytest.raises(SystemExit):
+        main(["artifacts", "download", "-a", "x"])
+
+
+def test_gc_purges_deleted_experiments_too(populated: dict[str, str]) -> None:
+    """MLflow's gc: deleted experiments' runs go as well; comma-separated ids; compound ages."""
+    keep = fitscribe.create_experiment("keep")
+    with fitscribe.start_run(experiment_id=keep) as kept:
+        pass
+    exp_id = fitscribe.get_experiment_by_name("cli").experiment_id
+    fitscribe.delete_experiment(exp_id)
+    assert "Nothing to purge" in _run("gc", "--older-than", "1d2h3m4s")[1]
+    code, out = _run("gc", "--experiment-ids", exp_id, "--dry-run")
+    assert code == 0 and out.count("Would purge run") == 2
+    code, out = _run("gc", "--backend-store-uri", fitscribe.get_tracking_uri())
+    assert code == 0 and "Purged 2 run(s)" in out and "'cli'" in out
+    for run_id in populated.values():
+        with pytest.raises(fitscribe.errors.RunNotFound):
+            fitscribe.get_run(run_id)
+    assert fitscribe.get_run(kept.info.run_id).info.lifecycle_stage == "active"
+    with fitscribe.start_run(experiment_id=keep) as a, fitscribe.start_run(experiment_id=keep, nested=True) as b:
+        pass
+    fitscribe.delete_run(a.info.run_id)
+    fitscribe.delete_run(b.info.run_id)
+    code, out = _run("gc", "--run-ids", f"{a.info.run_id},{b.info.run_id}")
+    assert code == 0 and "Purged 2 run(s)" in out
+    assert _run("gc", "--experiment-ids", keep)[0] == 1  # not deleted: refused
+
+
+@pytest.mark.parametrize("command", ["experiments create", "experiments delete", "experiments restore",
+                                     "experiments rename", "experiments search", "experiments get", "experiments csv",
+                                     "runs list", "runs describe", "runs delete", "runs restore", "runs create",
+                                     "artifacts list", "artifacts download", "artifacts log-artifact",
+                                     "artifacts log-artifacts", "gc"])
+def test_every_option_of_mlflows_shared_commands_is_accepted(command: str, mlflow_options: dict[str, list[str]]) -> None:
+    ours = build_parser()
+    sub = ours
+    for word in command.split():
+        sub = next(a for a in sub._actions if isinstance(a, argparse._SubParsersAction)).choices[word]
+    accepted = set(sub._option_string_actions)
+    ignored = {"--workspace", "--all-workspaces", "--logged-model-ids", "--jobs", "--job-ids",
+               "--artifacts-destination", "--trace-archival-retention"}  # MLflow features fitscribe has not
+    missing = [o for o in mlflow_options[command] if o not in accepted and o not in ignored]
+    assert missing == [], f"fitscribe {command} lacks MLflow's {missing}"
+
+
+@pytest.fixture(scope="module")
+def mlflow_options() -> dict[str, list[str]]:
+    """The option strings of MLflow's CLI commands, read from the real MLflow's click tree."""
+    from _mlflow_support import mlflow_python
+
+    probe = (
+        "import json, mlflow.cli as c\n"
+        "out = {}\n"
+        "def walk(cmd, path):\n"
+        "    for name, sub in getattr(cmd, 'commands', {}).items():\n"
+        "        walk(sub, path + [name])\n"
+        "    out[' '.join(path)] = [o for p in cmd.params for o in p.opts + p.secondary_opts if o.startswith('-')]\n"
+        "walk(c.cli, [])\n"
+        "print(json.dumps(out))\n"
+    )
+    result = subprocess.run([mlflow_python(), "-c", probe], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    return json.loads(result.stdout.strip().splitlines()[-1])
