@@ -171,3 +171,44 @@ def test_column_dicts_of_column_vectors_and_frames_for_named_tensors() -> None:
     named = ModelSignature(inputs=[TensorSpec("float32", (-1,), "x"), TensorSpec("float32", (-1,), "y")])
     out = named.enforce(pd.DataFrame({"x": [1.0, 2.0], "y": [3.0, 4.0]}))
     assert set(out) == {"x", "y"} and out["x"].dtype == np.float32
+
+
+_SCRIPT = '''
+from fitscribe.flavors.pyfunc import PythonModel, set_model
+
+
+class Tripler(PythonModel):
+    def load_context(self, context):
+        self.offset = context.model_config.get("offset", 0)
+
+    def predict(self, model_input, params=None):
+        return model_input * 3 + self.offset
+
+
+set_model(Tripler())
+'''
+
+
+def test_model_from_code_round_trips_through_a_run(tmp_path: Path) -> None:
+    script = tmp_path / "tripler.py"
+    script.write_text(_SCRIPT)
+    with fitscribe.start_run():
+        info = pyfunc.log_model("model", python_model=str(script), model_config={"offset": 1})
+    script.unlink()  # the model holds its own copy
+    block = info.flavors["python_function"]
+    assert block["loader_module"] == "mlflow.pyfunc.loaders.code_model"
+    assert block["model_code_path"] == str(script) and "python_model" not in block
+    loaded = pyfunc.load_model(info.model_uri)  # logged, so verified: no warning
+    np.testing.assert_array_equal(loaded.predict(np.arange(3.0)), np.arange(3.0) * 3 + 1)
+    local = fitscribe.Client().download_artifacts(info.run_id, "model/requirements.txt", str(tmp_path))
+    assert Path(local).read_text().startswith("fitscribe")  # the script imports fitscribe
+
+
+def test_model_from_code_that_sets_no_model_is_refused(tmp_path: Path) -> None:
+    script = tmp_path / "empty.py"
+    script.write_text("x = 1\n")
+    pyfunc.save_model(str(tmp_path / "m"), python_model=str(script))
+    with pytest.raises(fitscribe.errors.InvalidValueError, match=r"'empty.py'.*set no model"):
+        pyfunc.load_model(str(tmp_path / "m"))
+    with pytest.raises(fitscribe.errors.InvalidValueError, match="not a Python file"):
+        pyfunc.save_model(str(tmp_path / "n"), python_model=str(tmp_path / "missing.py"))

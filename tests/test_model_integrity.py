@@ -278,3 +278,14 @@ def test_skops_refuses_untrusted_types_on_save_and_load(data, tmp_path: Path) ->
     with pytest.raises(InvalidValueError, match="not trusted"):
         sk_flavor.load_model(str(tmp_path / "ok"))
     shutil.rmtree(tmp_path / "ok")
+
+
+def test_pyfunc_refuses_an_artifact_path_leaving_the_model(tmp_path: Path) -> None:
+    (tmp_path / "factor.txt").write_text("2")
+    folder = tmp_path / "m"
+    pyfunc.save_model(str(folder), python_model=_AddOne(), artifacts={"factor": str(tmp_path / "factor.txt")})
+    mlmodel = yaml.safe_load((folder / "MLmodel").read_text())
+    mlmodel["flavors"]["python_function"]["artifacts"]["factor"]["path"] = "../../../etc/passwd"
+    (folder / "MLmodel").write_text(yaml.safe_dump(mlmodel, sort_keys=False))
+    with pytest.warns(UnverifiedModelWarning), pytest.raises(ModelIntegrityError, match="artifact outside the model"):
+        pyfunc.load_model(str(folder))

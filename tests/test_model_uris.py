@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 from sklearn.linear_model import LinearRegression
@@ -50,7 +52,7 @@ def test_sub_path_after_a_models_uri() -> None:
 
     local = resolve_model_uri("models:/sub/1/requirements.txt")
     with open(local) as fh:
-        assert fh.readline().startswith("fitscribe==")
+        assert fh.readline().startswith("scikit-learn==")  # the file itself, not the model folder
 
 
 def test_registry_errors_are_clear() -> None:
@@ -66,3 +68,76 @@ def test_registry_errors_are_clear() -> None:
         sk_flavor.load_model("models:/one/Staging")
     with pytest.raises(InvalidValueError, match="not a valid models URI"):
         sk_flavor.load_model("models:/")
+
+
+# --- MLflow 3 logged models: models:/m-<id> ---------------------------------------------------------
+
+_MLFLOW_LOGS = """
+import json, pickle, sys
+import mlflow, mlflow.sklearn
+with open(sys.argv[1], "rb") as fh:
+    model = pickle.load(fh)
+mlflow.set_experiment("logged")
+ids = {}
+for fmt in ("skops", "cloudpickle"):
+    with mlflow.start_run():
+        info = mlflow.sklearn.log_model(model, name=f"model-{fmt}", serialization_format=fmt, pip_requirements=["scikit-learn"])
+    ids[fmt] = info.model_id
+print(json.dumps(ids))
+"""
+
+
+def _mlflow_logs_models(python: str, tracking_uri: str, tmp_path: Any, **env: str) -> dict[str, str]:
+    """Log one model per sklearn format with the real MLflow into ``tracking_uri``; return their ids."""
+    import json
+    import os
+    import pickle
+    import subprocess
+
+    with open(tmp_path / "model.pkl", "wb") as fh:
+        pickle.dump(_model(3.0), fh)
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("FITSCRIBE_", "MLFLOW_"))}
+    clean.update(MLFLOW_TRACKING_URI=tracking_uri, MLFLOW_DISABLE_TELEMETRY="true", DO_NOT_TRACK="true", **env)
+    proc = subprocess.run([python, "-c", _MLFLOW_LOGS, str(tmp_path / "model.pkl")], cwd=tmp_path, env=clean,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    return json.loads(proc.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
+
+
+def _check_logged(ids: dict[str, str]) -> None:
+    from fitscribe.flavors.model import UnverifiedModelWarning
+
+    expected = X[:, 0] * 3.0
+    assert ids["skops"].startswith("m-")
+    # skops: no pickle, so no warning (pytest turns warnings into errors)
+    assert sk_flavor.load_model(f"models:/{ids['skops']}").predict(X) == pytest.approx(expected)
+    with pytest.warns(UnverifiedModelWarning):  # MLflow's cloudpickle: nothing vouches for it
+        assert pyfunc.load_model(f"models:/{ids['cloudpickle']}").predict(X) == pytest.approx(expected)
+    with pytest.raises(NotFoundError):
+        sk_flavor.load_model(f"models:/m-{'0' * 32}")
+
+
+def test_mlflow_logged_models_load_by_id_through_our_server(tmp_path: Any) -> None:
+    pytest.importorskip("httpx")
+    pytest.importorskip("skops")
+    from _mlflow_support import mlflow_python
+
+    from fitscribe.server import create_app
+    from fitscribe.server.run import ThreadedServer
+
+    python = mlflow_python()
+    with ThreadedServer(create_app(str(tmp_path / "store"), str(tmp_path / "artifacts"))) as server:
+        ids = _mlflow_logs_models(python, server.url, tmp_path)
+        fitscribe.set_tracking_uri(server.url)
+        _check_logged(ids)
+
+
+def test_mlflow_logged_models_load_by_id_from_an_mlflow_file_store(tmp_path: Any) -> None:
+    pytest.importorskip("skops")
+    from _mlflow_support import mlflow_python
+
+    mlruns = tmp_path / "mlruns"
+    ids = _mlflow_logs_models(mlflow_python(), mlruns.as_uri(), tmp_path, MLFLOW_ALLOW_FILE_STORE="true")
+    fitscribe.set_tracking_uri(str(mlruns))
+    _check_logged(ids)
+    assert not (mlruns / "tracking.db").exists()  # read MLflow's layout; opened no store of ours there

@@ -33,7 +33,7 @@ from typing import Any, Iterator
 from fitscribe.errors import InvalidValueError, MissingDependencyError
 from fitscribe.flavors.model import Model
 
-__all__ = ["load_pickled_model", "load_code_model", "set_model", "CODE_MODEL_LOADER"]
+__all__ = ["load_pickled_model", "load_code_model", "save_code_model", "set_model", "CODE_MODEL_LOADER"]
 
 CODE_MODEL_LOADER = "mlflow.pyfunc.loaders.code_model"
 """``loader_module`` of MLflow's python_function block for a model-from-code."""
@@ -98,6 +98,52 @@ def set_model(model: Any) -> None:
     captured = _CAPTURE.get()
     if captured is not None:
         captured.append(model)
+
+
+def save_code_model(script: str, folder: str, options: dict[str, Any]) -> Any:
+    """Copy a models-from-code script into the model's root and describe it as MLflow does.
+
+    The script is not run while saving; its top-level imports become the model's requirements.
+
+    Raises:
+        InvalidValueError: The script does not exist or is not a ``.py`` file.
+    """
+    import shutil
+
+    from fitscribe.flavors.base import SavedFlavor
+    from fitscribe.flavors.environment import env_section
+    from fitscribe.flavors.model import python_version
+    from fitscribe.flavors.pyfunc import _copy_artifacts
+
+    if not os.path.isfile(script) or not script.endswith(".py"):
+        raise InvalidValueError(f"python_model={script!r} is not a Python file; give the path of a .py script.")
+    shutil.copy2(script, os.path.join(folder, os.path.basename(script)))
+    section: dict[str, Any] = {
+        "loader_module": CODE_MODEL_LOADER,
+        "model_code_path": os.path.abspath(script),
+        "artifacts": _copy_artifacts(folder, options.get("artifacts") or {}),
+        "python_version": python_version(),
+        "env": env_section(),
+        "streamable": False,
+    }
+    if options.get("model_config"):
+        section["config"] = dict(options["model_config"])
+    return SavedFlavor({"python_function": section}, _imports(script))
+
+
+def _imports(script: str) -> set[str]:
+    """Top-level module names the script imports (for its requirements)."""
+    import ast
+
+    with open(script, encoding="utf-8") as fh:
+        tree = ast.parse(fh.read(), script)
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            names.add(node.module.split(".")[0])
+    return names
 
 
 def load_code_model(folder: str, descriptor: Model, section: dict[str, Any]) -> Any:

@@ -37,6 +37,7 @@ TRUSTED_ONLY_ENV = "FITSCRIBE_TRUSTED_ONLY"
 """Set to 1 to refuse pickle-based models that no tracking store vouches for."""
 
 _RUNS_RE = re.compile(r"^runs:/+([0-9a-fA-F]{32})(?:/(.*))?$")
+_MODEL_ID_RE = re.compile(r"^models:/+(m-[0-9a-fA-F]{32})/?$")  # an MLflow 3 logged model, by id
 _MODELS_RE = re.compile(r"^models:/+([^/@]+)(?:@([^/]+)|/([^/]+))(?:/(.*))?$")
 # The order in which MLflow-saved models (no fitscribe block) are matched to our flavors.
 _FOREIGN_ORDER = ("xgboost", "onnx", "pytorch", "sklearn", "pyfunc")
@@ -117,6 +118,9 @@ def _locate(model_uri: str, dst_path: str | None = None, _depth: int = 0) -> _Lo
         raise InvalidValueError(
             f"{model_uri!r} is not a valid runs URI; write runs:/<32-hex run id>/<path>, e.g. runs:/{'0' * 32}/model."
         )
+    logged = _MODEL_ID_RE.match(model_uri)
+    if logged:
+        return _locate(_logged_model_artifacts(logged.group(1)), dst_path, _depth + 1)
     models = _MODELS_RE.match(model_uri)
     if models:
         return _locate_registered(models.groups(), dst_path, _depth)
@@ -156,6 +160,54 @@ def _locate_registered(groups: tuple[Any, ...], dst_path: str | None, depth: int
         if source.startswith(root + "/"):
             return _Located(located.folder, str(run_id), source[len(root) + 1 :].strip("/"))
     return located
+
+
+def _logged_model_artifacts(model_id: str) -> str:
+    """Return the artifact URI of an MLflow 3 logged model (``models:/m-<id>``).
+
+    Asked of the store when it knows logged models (``get_logged_model``), of a tracking server
+    (MLflow's ``logged-models/<id>`` endpoint), or found in the layout MLflow's file store writes
+    under a local tracking folder (``<experiment>/models/<id>/meta.yaml``).
+
+    Raises:
+        NotFoundError: No logged model has this id.
+    """
+    client = _client()
+    found = _file_store_logged_model(str(client.tracking_uri), model_id)  # before opening a store there
+    if found is not None:
+        return found
+    store = client.store
+    getter = getattr(store, "get_logged_model", None)
+    if callable(getter):
+        return str(getattr(getter(model_id), "artifact_uri"))
+    if callable(getattr(store, "_get", None)) and callable(getattr(store, "_artifact_uri", None)):
+        info = store._get(f"logged-models/{model_id}")["model"]["info"]  # a fitscribe or MLflow server
+        return str(store._artifact_uri(info["artifact_uri"]))
+    if found is None:
+        raise NotFoundError(
+            f"No logged model {model_id!r} at the tracking URI {client.tracking_uri!r}. MLflow 3 logged models "
+            "are found through a tracking server (http://...) or in an MLflow file store folder (mlruns)."
+        )
+    return found
+
+
+def _file_store_logged_model(tracking_uri: str, model_id: str) -> str | None:
+    """The artifact location in ``<root>/<experiment>/models/<id>/meta.yaml`` of a local MLflow file store."""
+    import glob
+
+    import yaml
+
+    if not is_local_path(tracking_uri):
+        return None
+    root = file_uri_to_path(tracking_uri)
+    for meta in sorted(glob.glob(os.path.join(glob.escape(root), "*", "models", model_id, "meta.yaml"))):
+        with open(meta, encoding="utf-8") as fh:
+            record = yaml.safe_load(fh) or {}
+        location = record.get("artifact_location") if isinstance(record, dict) else None
+        if isinstance(location, str) and location:
+            return location
+        return os.path.join(os.path.dirname(meta), "artifacts")
+    return None
 
 
 def _recorded_seal(run_id: str, path: str) -> dict[str, Any] | None:
@@ -282,7 +334,8 @@ def open_model(model_uri: str, flavor: str | None = None, dst_path: str | None =
     folder = located.folder
     verified = _check_trust(located, os.fspath(model_uri))  # before MLmodel is even parsed
     descriptor = Model.load(folder)
-    descriptor.verify(folder)
+    if not verified:  # a verified folder is byte for byte the one logged, whose files matched MLmodel
+        descriptor.verify(folder)
     chosen = _flavor_for(descriptor, folder, flavor)
     if not verified and _runs_code(chosen, descriptor):
         _warn_unverified(os.fspath(model_uri), folder, chosen)

@@ -187,9 +187,14 @@ class _PyfuncFlavor:
         from fitscribe.flavors.environment import env_section
         from fitscribe.flavors.model import python_version
 
+        if isinstance(model, (str, os.PathLike)):
+            from fitscribe.flavors.code_model import save_code_model
+
+            return save_code_model(os.fspath(model), folder, options)
         if not isinstance(model, PythonModel):
             raise InvalidValueError(
-                f"python_model must be an instance of fitscribe.flavors.pyfunc.PythonModel, got {type(model).__name__}."
+                "python_model must be an instance of fitscribe.flavors.pyfunc.PythonModel or the path of a "
+                f"models-from-code script, got {type(model).__name__}."
             )
         artifacts = _copy_artifacts(folder, options.get("artifacts") or {})
         with open(os.path.join(folder, PYTHON_MODEL_FILE), "wb") as fh:
@@ -258,11 +263,18 @@ def _section(descriptor: Model) -> dict[str, Any]:
 
 
 def _context(folder: str, section: dict[str, Any]) -> PythonModelContext:
-    artifacts = {
-        str(name): os.path.join(folder, *str(entry["path"]).split("/"))
-        for name, entry in (section.get("artifacts") or {}).items()
-        if isinstance(entry, dict) and "path" in entry
-    }
+    from fitscribe.flavors.model import ModelIntegrityError
+    from fitscribe.uri import check_relative_path
+
+    artifacts = {}
+    for name, entry in (section.get("artifacts") or {}).items():
+        if not isinstance(entry, dict) or "path" not in entry:
+            continue
+        try:
+            rel = check_relative_path(str(entry["path"]), "artifact path")
+        except InvalidValueError as exc:
+            raise ModelIntegrityError(f"The MLmodel file in {folder!r} names an artifact outside the model: {exc}") from exc
+        artifacts[str(name)] = os.path.join(folder, *rel.split("/"))
     config = section.get("config") or section.get("model_config") or {}
     return PythonModelContext(artifacts, dict(config) if isinstance(config, dict) else {})
 
@@ -291,7 +303,7 @@ FLAVOR = _PyfuncFlavor()
 
 def save_model(
     path: str,
-    python_model: PythonModel,
+    python_model: PythonModel | str,
     artifacts: dict[str, str] | None = None,
     code_paths: Sequence[str] | None = None,
     model_config: dict[str, Any] | None = None,
@@ -301,7 +313,9 @@ def save_model(
 
     Args:
         path: A folder that does not exist yet.
-        python_model: The model instance (stored with cloudpickle).
+        python_model: The model instance (stored with cloudpickle), or the path of a
+            models-from-code script that ends with ``set_model(model)`` (copied into the model; run
+            when the model is loaded, as MLflow's ``python_model="file.py"``).
         artifacts: Name -> local path or artifact URI; copied into the model, given back as local
             paths in ``context.artifacts``.
         code_paths: Local modules the model imports, copied into ``code/``.
@@ -316,7 +330,7 @@ def save_model(
 
 def log_model(
     name: str = "model",
-    python_model: PythonModel | None = None,
+    python_model: PythonModel | str | None = None,
     artifacts: dict[str, str] | None = None,
     code_paths: Sequence[str] | None = None,
     registered_model_name: str | None = None,
