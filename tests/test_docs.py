@@ -16,6 +16,10 @@ MODULES = [
     "fitscribe.flavors.environment", "fitscribe.flavors.loading", "fitscribe.flavors.saving",
     "fitscribe.autolog", "fitscribe.autolog.sklearn", "fitscribe.autolog.xgboost", "fitscribe.autolog.lightning",
     "fitscribe.model_registry", "fitscribe.server",
+    # the MLflow-named modules (import fitscribe as mlflow)
+    "fitscribe.sklearn", "fitscribe.xgboost", "fitscribe.pytorch", "fitscribe.onnx", "fitscribe.pyfunc",
+    "fitscribe.models", "fitscribe.data", "fitscribe.artifacts", "fitscribe.tracking", "fitscribe.fluent_mlflow",
+    "fitscribe.tables", "fitscribe.cli_mlflow", "fitscribe.config", "fitscribe.entities",
 ]
 
 
