@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 
     from fitscribe.server.security import SecurityConfig
 
-__all__ = ["serve", "ThreadedServer"]
+__all__ = ["serve", "ThreadedServer", "run_worker_processes"]
 
 
 def _require_server_packages() -> None:
@@ -132,11 +132,18 @@ def _worker(options: dict[str, Any], sock: "socket.socket", log_level: str) -> N
 
 
 def _run_workers(options: dict[str, Any], sock: "socket.socket", workers: int, log_level: str) -> None:
-    """Start worker processes on the shared socket; stop them all when this process is interrupted."""
+    """Start the tracking server's worker processes on the shared socket."""
+    run_worker_processes(_worker, options, sock, workers, log_level)
+
+
+def run_worker_processes(target: Callable[..., None], options: dict[str, Any], sock: "socket.socket",
+                         workers: int, log_level: str) -> None:
+    """Run ``target(options, sock, log_level)`` in ``workers`` spawned processes sharing ``sock``;
+    stop them all when this process is interrupted (Ctrl-C or SIGTERM)."""
     import multiprocessing
 
     context = multiprocessing.get_context("spawn")  # no state inherited: each worker builds its app
-    processes = [context.Process(target=_worker, args=(options, sock, log_level), name=f"fitscribe-worker-{i}")
+    processes = [context.Process(target=target, args=(options, sock, log_level), name=f"fitscribe-worker-{i}")
                  for i in range(workers)]
 
     def stop(signum: int, frame: Any) -> None:

@@ -1,0 +1,432 @@
+"""Model serving as a user meets it: log a model, serve it over real HTTP, send MLflow's requests.
+
+The scoring server is checked against ``mlflow models serve`` (the real MLflow in .venv-mlflow)
+with the same model and the same requests, for every flavor, and with bad input (4xx, never 5xx).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from typing import Any, Iterator
+
+import pytest
+
+np = pytest.importorskip("numpy")
+pd = pytest.importorskip("pandas")
+pytest.importorskip("sklearn")
+pytest.importorskip("starlette")
+httpx = pytest.importorskip("httpx")
+
+import fitscribe  # noqa: E402
+from fitscribe.server.run import ThreadedServer  # noqa: E402
+
+from _serving_models import Frame, RowSum, Scale  # noqa: E402
+
+COLUMNS = ["sepal length (cm)", "sepal width (cm)", "petal length (cm)", "petal width (cm)"]
+ROWS = [[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3], [5.9, 3.0, 4.2, 1.5]]
+
+
+def _iris() -> tuple[Any, Any]:
+    from sklearn.datasets import load_iris
+
+    X, y = load_iris(return_X_y=True, as_frame=True)
+    return X, y
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory) -> str:
+    return str(tmp_path_factory.mktemp("serving") / "fitruns")
+
+
+@pytest.fixture(scope="module")
+def sklearn_model(store: str) -> dict[str, Any]:
+    """A LogisticRegression logged to a run, registered as iris v1 (Production, alias champion)."""
+    from sklearn.linear_model import LogisticRegression
+
+    import fitscribe.flavors.sklearn as fsk
+
+    X, y = _iris()
+    model = LogisticRegression(max_iter=500).fit(X, y)
+    client = fitscribe.Client(store)
+    exp = client.create_experiment("serving")
+    run_id = client.create_run(exp).info.run_id
+    fitscribe.set_tracking_uri(store)
+    fsk.log_model(model, name="model", input_example=X.head(3), run_id=run_id)
+    client.set_terminated(run_id)
+    client.create_registered_model("iris")
+    client.create_model_version("iris", f"runs:/{run_id}/model", run_id=run_id)
+    client.transition_model_version_stage("iris", 1, "Production")
+    client.set_registered_model_alias("iris", "champion", 1)
+    folder = client.download_artifacts(run_id, "model", str(os.path.join(store, "..", "iris-folder")))
+    return {"run_id": run_id, "model": model, "folder": folder, "store": store}
+
+
+def _serve(uri: str) -> ThreadedServer:
+    """The scoring app of the model at ``uri`` on a loopback port (loading warnings are the flavor tests')."""
+    import warnings
+
+    from fitscribe.flavors.pyfunc import load_model
+    from fitscribe.serving.app import create_scoring_app
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return ThreadedServer(create_scoring_app(load_model(uri)))
+
+
+def _post(url: str, body: Any, content_type: str | None = "application/json") -> httpx.Response:
+    data = body if isinstance(body, (bytes, str)) else json.dumps(body)
+    headers = {"Content-Type": content_type} if content_type else {}
+    return httpx.post(url + "/invocations", content=data, headers=headers, timeout=30)
+
+
+@pytest.mark.parametrize("uri", ["runs", "version", "alias", "stage", "folder"])
+def test_every_model_uri_serves_the_logged_model(sklearn_model: dict[str, Any], uri: str,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FITSCRIBE_TRACKING_URI", sklearn_model["store"])
+    model_uri = {
+        "runs": f"runs:/{sklearn_model['run_id']}/model", "version": "models:/iris/1",
+        "alias": "models:/iris@champion", "stage": "models:/iris/Production", "folder": sklearn_model["folder"],
+    }[uri]
+    expected = sklearn_model["model"].predict(pd.DataFrame(ROWS, columns=COLUMNS)).tolist()
+    with _serve(model_uri) as server:
+        answer = _post(server.url, {"dataframe_split": {"columns": COLUMNS, "data": ROWS}})
+        assert answer.status_code == 200, answer.text
+        assert answer.json() == {"predictions": expected}
+        assert answer.headers["content-type"].startswith("application/json")
+
+
+@pytest.fixture(scope="module")
+def iris_server(sklearn_model: dict[str, Any]) -> Iterator[str]:
+    with _serve(sklearn_model["folder"]) as server:
+        yield server.url
+
+
+def test_each_request_format_gives_the_same_predictions(iris_server: str, sklearn_model: dict[str, Any]) -> None:
+    expected = sklearn_model["model"].predict(pd.DataFrame(ROWS, columns=COLUMNS)).tolist()
+    records = [dict(zip(COLUMNS, row)) for row in ROWS]
+    bodies = [
+        {"dataframe_split": {"columns": COLUMNS, "data": ROWS}},
+        {"dataframe_split": {"index": [7, 8, 9], "columns": COLUMNS, "data": ROWS}},
+        {"dataframe_records": records},
+        {"instances": records},
+        {"inputs": {c: [row[i] for row in ROWS] for i, c in enumerate(COLUMNS)}},
+        {"inputs": records},
+    ]
+    for body in bodies:
+        answer = _post(iris_server, body)
+        assert (answer.status_code, answer.json()) == (200, {"predictions": expected}), body
+    csv = ",".join(COLUMNS) + "\n" + "\n".join(",".join(map(str, r)) for r in ROWS) + "\n"
+    answer = _post(iris_server, csv, "text/csv")
+    assert (answer.status_code, answer.json()) == (200, {"predictions": expected})
+    answer = _post(iris_server, {"dataframe_split": {"columns": COLUMNS, "data": [[5, 3, 1, 0]]}},
+                   "application/json; charset=utf-8")
+    assert answer.status_code == 200, "integers are accepted for double columns, as by MLflow"
+
+
+def test_health_ping_version_and_methods(iris_server: str) -> None:
+    for path in ("/ping", "/health"):
+        answer = httpx.get(iris_server + path)
+        assert (answer.status_code, answer.text) == (200, "\n")
+    assert httpx.get(iris_server + "/version").text == fitscribe.__version__
+    assert httpx.get(iris_server + "/invocations").status_code == 405
+    assert httpx.get(iris_server + "/nothing").status_code == 404
+
+
+BAD_REQUESTS = [
+    ("no format key (MLflow 1.x body)", {"columns": COLUMNS, "data": ROWS}, "application/json", 400, "exactly one"),
+    ("two format keys", {"dataframe_split": {"columns": COLUMNS, "data": ROWS}, "instances": []}, "application/json", 400, "exactly one"),
+    ("a list", [1, 2, 3], "application/json", 400, "got a list"),
+    ("broken JSON", b"{nope", "application/json", 400, "not valid UTF-8 JSON"),
+    ("not UTF-8", b"\xff\xfe{}", "application/json", 400, "not valid UTF-8 JSON"),
+    ("deep nesting", ("[" * 5000) + ("]" * 5000), "application/json", 400, ""),
+    ("missing column", {"dataframe_records": [{COLUMNS[0]: 1.0}]}, "application/json", 400, "missing the column"),
+    ("text in a number column", {"dataframe_records": [dict(zip(COLUMNS, ["a", 1, 1, 1]))]}, "application/json", 400, COLUMNS[0]),
+    ("NaN the model refuses", {"dataframe_split": {"columns": COLUMNS, "data": [[float("nan"), 1, 1, 1]]}}, "application/json", 400, "could not predict"),
+    ("ragged rows", {"dataframe_split": {"columns": COLUMNS, "data": [[1, 2], [1, 2, 3, 4]]}}, "application/json", 400, "row 0"),
+    ("split without data", {"dataframe_split": {"columns": COLUMNS}}, "application/json", 400, "'data'"),
+    ("records not objects", {"dataframe_records": [[1, 2, 3, 4]]}, "application/json", 400, "list of objects"),
+    ("params not an object", {"dataframe_split": {"columns": COLUMNS, "data": ROWS}, "params": [1]}, "application/json", 400, "params"),
+    ("no content type", {"dataframe_split": {"columns": COLUMNS, "data": ROWS}}, None, 415, "Content-Type"),
+    ("text/plain", "x", "text/plain", 415, "not supported"),
+    ("another charset", {"inputs": []}, "application/json; charset=latin-1", 415, "UTF-8"),
+    ("MLflow 1.x format parameter", {"inputs": []}, "application/json; format=pandas-split", 415, "format=pandas-split"),
+    ("CSV that is not a table", b"\xff\xfe", "text/csv", 400, "CSV"),
+]
+
+
+@pytest.mark.parametrize("what,body,content_type,status,words", BAD_REQUESTS, ids=[b[0] for b in BAD_REQUESTS])
+def test_bad_input_is_a_clear_4xx(iris_server: str, what: str, body: Any, content_type: str | None, status: int,
+                                  words: str) -> None:
+    answer = _post(iris_server, body, content_type)
+    assert answer.status_code == status, answer.text
+    payload = answer.json()
+    assert payload["error_code"] in ("BAD_REQUEST", "INVALID_PARAMETER_VALUE")
+    assert words in payload["message"]
+    assert "/tmp" not in payload["message"] and "fitruns" not in payload["message"]
+
+
+def test_request_size_limit_is_a_413(sklearn_model: dict[str, Any]) -> None:
+    import warnings
+
+    from fitscribe.flavors.pyfunc import load_model
+    from fitscribe.serving.app import create_scoring_app
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        app = create_scoring_app(load_model(sklearn_model["folder"]), max_request_mb=0.001)
+    with ThreadedServer(app) as server:
+        rows = ROWS * 200
+        answer = _post(server.url, {"dataframe_split": {"columns": COLUMNS, "data": rows}})
+        assert answer.status_code == 413
+        assert "limit" in answer.json()["message"]
+        assert _post(server.url, {"dataframe_split": {"columns": COLUMNS, "data": ROWS[:1]}}).status_code == 200
+
+
+def test_params_are_checked_against_the_signature(tmp_path: Any) -> None:
+    from fitscribe.flavors import pyfunc
+    from fitscribe.flavors.signature import ModelSignature, infer_signature
+
+    folder = str(tmp_path / "scaler")
+    base = infer_signature(pd.DataFrame({"x": [1.0, 2.0]}), np.array([1.0, 2.0]))
+    params = json.dumps([{"name": "factor", "type": "double", "default": 2.0, "shape": None}])
+    signature = ModelSignature(base.inputs, base.outputs, params)
+    pyfunc.save_model(folder, python_model=Scale(), signature=signature)
+    with _serve(folder) as server:
+        body = {"dataframe_split": {"columns": ["x"], "data": [[1.0], [3.0]]}}
+        assert _post(server.url, body).json() == {"predictions": [2.0, 6.0]}, "the default applies"
+        assert _post(server.url, {**body, "params": {"factor": 10}}).json() == {"predictions": [10.0, 30.0]}
+        assert _post(server.url, {**body, "params": {"unknown": 1}}).json() == {"predictions": [2.0, 6.0]}
+        wrong = _post(server.url, {**body, "params": {"factor": "big"}})
+        assert wrong.status_code == 400 and wrong.json()["error_code"] == "INVALID_PARAMETER_VALUE"
+        assert "factor" in wrong.json()["message"]
+
+
+def test_a_dataframe_answer_is_a_list_of_records(tmp_path: Any) -> None:
+    from fitscribe.flavors import pyfunc
+
+    folder = str(tmp_path / "frame")
+    pyfunc.save_model(folder, python_model=Frame())
+    with _serve(folder) as server:
+        answer = _post(server.url, {"dataframe_split": {"columns": ["x"], "data": [[1.0], [2.0]]}})
+        assert answer.json() == {"predictions": [{"s": 2.0, "n": "x"}, {"s": 4.0, "n": "x"}]}
+
+
+# -- the real commands ------------------------------------------------------------------------------
+
+def _cli(*args: str, **kwargs: Any) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "fitscribe", *args], capture_output=True, text=True, timeout=120,
+                          **kwargs)
+
+
+class _Process:
+    """A server command in a subprocess; the port is read from its announcement."""
+
+    def __init__(self, argv: list[str], env: dict[str, str] | None = None) -> None:
+        self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+        self.output: list[str] = []
+
+    def wait_for_url(self, pattern: str, timeout: float = 90) -> str:
+        import selectors
+
+        sel = selectors.DefaultSelector()
+        assert self.proc.stdout is not None
+        sel.register(self.proc.stdout, selectors.EVENT_READ)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if not sel.select(timeout=max(0.0, deadline - time.monotonic())):
+                break
+            line = self.proc.stdout.readline()
+            if not line:
+                break
+            self.output.append(line)
+            match = re.search(pattern, line)
+            if match:
+                return match.group(1)
+        raise AssertionError("the server did not announce itself:\n" + "".join(self.output))
+
+    def stop(self) -> None:
+        self.proc.send_signal(signal.SIGINT)
+        try:
+            self.proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+    def close(self) -> str:
+        """Stop the process and return what it printed."""
+        self.stop()
+        if self.proc.stdout is not None and not self.proc.stdout.closed:
+            self.output.append(self.proc.stdout.read())
+            self.proc.stdout.close()
+        return "".join(self.output)
+
+
+def _wait_ready(url: str, timeout: float = 60, process: "_Process | None" = None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and (process is None or process.proc.poll() is None):
+        try:
+            if httpx.get(url + "/ping", timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    raise AssertionError(f"{url} never answered /ping")
+
+
+def test_models_serve_command_with_two_workers(sklearn_model: dict[str, Any]) -> None:
+    server = _Process([sys.executable, "-m", "fitscribe", "--tracking-uri", sklearn_model["store"], "models", "serve",
+                       "-m", "models:/iris@champion", "--port", "0", "--workers", "2"])
+    try:
+        url = server.wait_for_url(r"at (http://\S+)/invocations")
+        _wait_ready(url)
+        expected = sklearn_model["model"].predict(pd.DataFrame(ROWS, columns=COLUMNS)).tolist()
+        for _ in range(6):
+            answer = _post(url, {"dataframe_split": {"columns": COLUMNS, "data": ROWS}})
+            assert answer.json() == {"predictions": expected}
+    finally:
+        server.close()
+
+
+def test_models_predict_and_generate_dockerfile(sklearn_model: dict[str, Any], tmp_path: Any) -> None:
+    request = tmp_path / "request.json"
+    request.write_text(json.dumps({"dataframe_split": {"columns": COLUMNS, "data": ROWS}}))
+    expected = sklearn_model["model"].predict(pd.DataFrame(ROWS, columns=COLUMNS)).tolist()
+    done = _cli("--tracking-uri", sklearn_model["store"], "models", "predict", "-m", "models:/iris/1", "-i", str(request))
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == {"predictions": expected}
+    table = tmp_path / "rows.csv"
+    pd.DataFrame(ROWS, columns=COLUMNS).to_csv(table, index=False)
+    out = tmp_path / "answer.json"
+    done = _cli("--tracking-uri", sklearn_model["store"], "models", "predict", "-m", "models:/iris/1", "-i", str(table),
+                "-o", str(out))
+    assert done.returncode == 0, done.stderr
+    assert json.loads(out.read_text()) == {"predictions": expected}
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"columns": []}')
+    done = _cli("--tracking-uri", sklearn_model["store"], "models", "predict", "-m", "models:/iris/1", "-i", str(bad))
+    assert done.returncode == 1 and "exactly one of the keys" in done.stderr
+
+    target = tmp_path / "docker"
+    done = _cli("--tracking-uri", sklearn_model["store"], "models", "generate-dockerfile", "-m", "models:/iris/1",
+                "-d", str(target))
+    assert done.returncode == 0, done.stderr
+    dockerfile = (target / "Dockerfile").read_text()
+    assert dockerfile.startswith("# Serves the model") and "FROM python:3." in dockerfile
+    assert '"models", "serve", "-m", "/opt/ml/model"' in dockerfile and "EXPOSE 8080" in dockerfile
+    assert (target / "model" / "MLmodel").is_file() and (target / "model" / "requirements.txt").is_file()
+    copied = target / "fitscribe-src"
+    assert (copied / "pyproject.toml").is_file() and (copied / "fitscribe" / "serving" / "app.py").is_file()
+
+
+# -- every flavor, side by side with MLflow's scoring server ---------------------------------------
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def flavor_folders(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """The same iris data as five model folders, one per flavor, saved by fitscribe."""
+    torch = pytest.importorskip("torch")
+    xgb = pytest.importorskip("xgboost")
+    pytest.importorskip("skl2onnx")
+    from skl2onnx import to_onnx
+    from sklearn.linear_model import LogisticRegression
+
+    from fitscribe.flavors import onnx as f_onnx
+    from fitscribe.flavors import pyfunc as f_pyfunc
+    from fitscribe.flavors import pytorch as f_torch
+    from fitscribe.flavors import sklearn as f_sklearn
+    from fitscribe.flavors import xgboost as f_xgb
+
+    root = tmp_path_factory.mktemp("flavors")
+    X, y = _iris()
+    floats = X.to_numpy(np.float32)
+    torch.manual_seed(0)
+    folders = {name: str(root / name) for name in ("sklearn", "xgboost", "pytorch", "onnx", "pyfunc")}
+    f_sklearn.save_model(LogisticRegression(max_iter=500).fit(X, y), folders["sklearn"], input_example=X.head(2))
+    f_xgb.save_model(xgb.XGBClassifier(n_estimators=4, max_depth=2).fit(X, y), folders["xgboost"], input_example=X.head(2))
+    f_torch.save_model(torch.nn.Sequential(torch.nn.Linear(4, 3)), folders["pytorch"], input_example=floats[:2].copy())
+    lr = LogisticRegression(max_iter=500).fit(floats, y)
+    f_onnx.save_model(to_onnx(lr, floats[:1], options={id(lr): {"zipmap": False}}), folders["onnx"],
+                      input_example=floats[:2])
+    f_pyfunc.save_model(folders["pyfunc"], python_model=RowSum(), input_example=X.head(2))
+    return folders
+
+
+SPLIT = {"dataframe_split": {"columns": COLUMNS, "data": ROWS}}
+RECORDS = [dict(zip(COLUMNS, row)) for row in ROWS]
+SAME_REQUESTS: dict[str, list[tuple[Any, str]]] = {
+    "sklearn": [
+        (SPLIT, "application/json"),
+        ({"dataframe_split": {"index": [4, 5, 6], "columns": COLUMNS, "data": ROWS}}, "application/json"),
+        ({"dataframe_records": RECORDS}, "application/json"),
+        ({"instances": RECORDS}, "application/json"),
+        ({"inputs": {c: [r[i] for r in ROWS] for i, c in enumerate(COLUMNS)}}, "application/json"),
+        (",".join(f'"{c}"' for c in COLUMNS) + "\n5.1,3.5,1.4,0.2\n", "text/csv"),
+        ({"dataframe_records": [{COLUMNS[0]: 1.0}]}, "application/json"),
+        ({"columns": COLUMNS, "data": ROWS}, "application/json"),
+        ([1, 2], "application/json"),
+        ("{broken", "application/json"),
+        ({"dataframe_split": {"columns": COLUMNS, "data": [[1, 2, 3, 4]]}}, "application/json"),
+    ],
+    "xgboost": [(SPLIT, "application/json"), ({"dataframe_records": RECORDS}, "application/json")],
+    "pytorch": [({"inputs": ROWS}, "application/json"), ({"instances": ROWS}, "application/json")],
+    "onnx": [({"inputs": {"X": ROWS}}, "application/json"), ({"inputs": ROWS}, "application/json")],
+    "pyfunc": [(SPLIT, "application/json"), ({"dataframe_records": RECORDS}, "application/json")],
+}
+
+
+def _close(a: Any, b: Any) -> bool:
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(_close(x, y) for x, y in zip(a, b))
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_close(a[k], b[k]) for k in a)
+    if isinstance(a, float) or isinstance(b, float):
+        return bool(np.isclose(a, b, rtol=1e-6, atol=1e-6))
+    return bool(a == b)
+
+
+@pytest.mark.slow
+def test_answers_match_mlflow_models_serve(flavor_folders: dict[str, str]) -> None:
+    """The same model folder served by ``mlflow models serve --env-manager local`` and by fitscribe."""
+    from _mlflow_support import mlflow_python
+
+    mlflow_bin = os.path.dirname(mlflow_python())
+    env = {**os.environ, "PATH": mlflow_bin + os.pathsep + os.environ.get("PATH", ""),
+           # fitscribe and this module: the PythonModel is pickled by reference to both
+           "PYTHONPATH": os.pathsep.join([os.path.dirname(os.path.dirname(os.path.abspath(fitscribe.__file__))),
+                                          os.path.dirname(os.path.abspath(__file__))])}
+    servers = {}
+    try:
+        for flavor, folder in flavor_folders.items():
+            port = _free_port()
+            servers[flavor] = (_Process([os.path.join(mlflow_bin, "mlflow"), "models", "serve", "-m", folder,
+                                         "--env-manager", "local", "-p", str(port)], env=env), f"http://127.0.0.1:{port}")
+        for flavor, folder in flavor_folders.items():
+            process, theirs = servers[flavor]
+            try:
+                _wait_ready(theirs, timeout=120, process=process)
+            except AssertionError:
+                raise AssertionError(f"mlflow models serve ({flavor}) did not start:\n{process.close()}") from None
+            with _serve(folder) as ours:
+                for body, content_type in SAME_REQUESTS[flavor]:
+                    a, b = _post(ours.url, body, content_type), _post(theirs, body, content_type)
+                    assert a.status_code == b.status_code, (flavor, body, a.text, b.text)
+                    if b.status_code == 200:
+                        assert _close(a.json(), b.json()), (flavor, body, a.json(), b.json())
+                    else:
+                        assert a.json()["error_code"] == b.json()["error_code"], (flavor, body, a.text, b.text)
+    finally:
+        for process, _ in servers.values():
+            process.close()
