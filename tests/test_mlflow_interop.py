@@ -164,7 +164,7 @@ def _prepare_ours_sklearn(ix: Interop) -> None:
         fs_sklearn.save_model(array, ix.folder("ours_sklearn_proba"), predict_fn="predict_proba")
         return {"op": "load", "flavor": "sklearn", "path": ix.folder("ours_sklearn_proba"), "inputs": ix.inputs()}
 
-    for fmt in ("cloudpickle", "pickle"):
+    for fmt in ("cloudpickle", "pickle", "skops"):
         ix.prepare(f"ours_sklearn_{fmt}", lambda fmt=fmt: ours(f"ours_sklearn_{fmt}", fmt))
     ix.prepare("ours_sklearn_proba", ours_proba)
     ix.prepare("ours_sklearn_frame", ours_frame)
@@ -405,7 +405,7 @@ def _same(actual: Any, expected: Any) -> None:
 
 # --- a. fitscribe saves, MLflow loads ---------------------------------------------------------
 
-@pytest.mark.parametrize("fmt", ["cloudpickle", "pickle"])
+@pytest.mark.parametrize("fmt", ["cloudpickle", "pickle", "skops"])
 def test_mlflow_loads_our_sklearn_pipeline(interop: Interop, fmt: str) -> None:
     case = f"ours_sklearn_{fmt}"
     model = interop.models["array"]
