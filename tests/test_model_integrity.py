@@ -289,3 +289,18 @@ def test_pyfunc_refuses_an_artifact_path_leaving_the_model(tmp_path: Path) -> No
     (folder / "MLmodel").write_text(yaml.safe_dump(mlmodel, sort_keys=False))
     with pytest.warns(UnverifiedModelWarning), pytest.raises(ModelIntegrityError, match="artifact outside the model"):
         pyfunc.load_model(str(folder))
+
+
+def test_a_model_name_that_is_no_valid_tag_key_is_sealed_under_its_hash(data, tmp_path: Path, marker: Path) -> None:
+    from fitscribe.flavors.saving import digest_tag
+
+    X, y = data
+    fitscribe.set_tracking_uri(str(tmp_path / "store"))
+    with fitscribe.start_run():
+        info = sk_flavor.log_model(LogisticRegression().fit(X, y), "model+v2 (final)")
+    assert digest_tag("model+v2 (final)") in fluent.get_client().get_run(info.run_id).data.tags
+    assert sk_flavor.load_model(info.model_uri).predict(X).shape == (len(X),)  # verified: no warning
+    _swap_pickle(_run_folder(info.run_id, "model+v2 (final)"), marker)
+    with pytest.raises(ModelIntegrityError, match="'MLmodel' was changed"):
+        sk_flavor.load_model(info.model_uri)
+    assert not marker.exists()

@@ -215,10 +215,10 @@ def _recorded_seal(run_id: str, path: str) -> dict[str, Any] | None:
     import json
 
     from fitscribe.backends.model_history import HISTORY_TAG
-    from fitscribe.flavors.saving import DIGEST_ENTRY_KEY, DIGEST_TAG_PREFIX
+    from fitscribe.flavors.saving import DIGEST_ENTRY_KEY, digest_tag
 
     tags = _client().get_run(run_id).data.tags
-    raw = tags.get(DIGEST_TAG_PREFIX + path)
+    raw = tags.get(digest_tag(path))
     candidates: list[Any] = []
     if raw:
         try:

@@ -22,7 +22,7 @@ from fitscribe.flavors.model import Model, folder_digest, python_version
 from fitscribe.flavors.signature import ModelSignature, infer_signature
 from fitscribe.uri import check_relative_path
 
-__all__ = ["save_model", "log_model", "FLAVOR_FORMAT_KEY", "DIGEST_TAG_PREFIX", "DIGEST_ENTRY_KEY"]
+__all__ = ["save_model", "log_model", "digest_tag", "FLAVOR_FORMAT_KEY", "DIGEST_TAG_PREFIX", "DIGEST_ENTRY_KEY"]
 
 FLAVOR_FORMAT_KEY = "flavor_version"
 DIGEST_TAG_PREFIX = "fitscribe.model.digest."
@@ -184,6 +184,26 @@ def resolve_flavor(model: Any, flavor: str | Flavor | None) -> Flavor:
     )
 
 
+def digest_tag(name: str) -> str:
+    """Return the run tag holding the seal of the model logged as ``name``.
+
+    ``fitscribe.model.digest.<name>``; a name that is not a valid tag key (characters, length) is
+    replaced by its sha256.
+
+    >>> digest_tag("model")
+    'fitscribe.model.digest.model'
+    >>> digest_tag("model+v2")[:31]
+    'fitscribe.model.digest.sha256-'
+    """
+    import hashlib
+    import re
+
+    key = DIGEST_TAG_PREFIX + name
+    if re.fullmatch(r"[\w/.\- :]+", key) and len(key) <= 250:
+        return key
+    return DIGEST_TAG_PREFIX + "sha256-" + hashlib.sha256(name.encode("utf-8")).hexdigest()
+
+
 def _history_entry(descriptor: Model, seal: dict[str, str]) -> dict[str, Any]:
     return {
         "run_id": descriptor.run_id,
@@ -260,7 +280,7 @@ def _log_into(
     else:
         shutil.rmtree(tmp, ignore_errors=True)
     record_logged_model(client.store, run_id, _history_entry(descriptor, seal))
-    client.set_tag(run_id, DIGEST_TAG_PREFIX + name, json.dumps(seal, sort_keys=True))
+    client.set_tag(run_id, digest_tag(name), json.dumps(seal, sort_keys=True))
     version = None
     if registered:
         version = _register(client, registered, run_id, name)
