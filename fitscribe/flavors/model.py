@@ -465,7 +465,7 @@ def _hashes(folder: str, files: dict[str, int], known: dict[str, str]) -> dict[s
     return {rel: known.get(rel) or _sha256(os.path.join(folder, rel)) for rel in files if rel not in _UNHASHED}
 
 
-def folder_digest(folder: str) -> dict[str, str]:
+def folder_digest(folder: str, known: dict[str, str] | None = None) -> dict[str, str]:
     """Return the seal of a whole model folder, ``MLmodel`` and environment files included.
 
     ``digest`` is the sha256 of the sorted lines ``<relative path> <sha256 of the file>``, one per
@@ -476,8 +476,14 @@ def folder_digest(folder: str) -> dict[str, str]:
     >>> d = tempfile.mkdtemp(); _ = pathlib.Path(d, "MLmodel").write_text("flavors: {}")
     >>> sorted(folder_digest(d))
     ['digest', 'mlmodel']
+
+    Args:
+        folder: The model folder.
+        known: sha256 already computed for some files (``MLmodel``'s ``fitscribe.files`` just
+            after saving), not read again; ``MLmodel`` itself is always read.
     """
-    hashes = {rel: _sha256(os.path.join(folder, *rel.split("/"))) for rel in _inventory(folder)}
+    known = {rel: sha for rel, sha in (known or {}).items() if rel != MLMODEL}
+    hashes = {rel: known.get(rel) or _sha256(os.path.join(folder, *rel.split("/"))) for rel in _inventory(folder)}
     return {"digest": _tree_digest(hashes), "mlmodel": hashes.get(MLMODEL, "")}
 
 

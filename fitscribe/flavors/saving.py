@@ -268,7 +268,7 @@ def _log_into(
     local = os.path.join(tmp, "model")  # not tmp itself: mkdtemp's folders are private (0700)
     try:
         descriptor = save_model(model, local, flavor=flavor, run_id=run_id, artifact_path=name, **options)
-        seal = folder_digest(local)
+        seal = folder_digest(local, descriptor.fitscribe.get("files"))  # model files were hashed while written
         adopted = scratch is not None and store.adopt_folder(local, name)
         if not adopted:
             client.log_artifacts(run_id, local, name)
