@@ -19,7 +19,7 @@ import pytest
 import fitscribe
 import fitscribe.backends
 from fitscribe.backends.sql import lite, sqlite_sql
-from fitscribe.errors import BackendError, ForeignStoreError, InvalidValueError, SchemaVersionError
+from fitscribe.errors import BackendError, ConstraintViolation, ForeignStoreError, SchemaVersionError
 
 
 def _python(code: str) -> str:
@@ -204,14 +204,15 @@ def test_another_revision_or_an_unstamped_database_is_refused_by_the_raw_path(tm
 
 def test_raw_writes_translate_database_errors(tmp_path: Path) -> None:
     db = lite.LiteDatabase(str(_new_raw(tmp_path / "e.db")), "sqlite:///e.db")
-    with pytest.raises(InvalidValueError, match="refused"):
-        with db.write() as conn:
-            lite.LiteWriter().insert_run(conn, ("r" * 32, 99, None, "", "RUNNING", 0, None, "active", ""))
+    with pytest.raises(ConstraintViolation, match="refused"):  # the run's experiment does not exist
+        with db.write() as w:
+            w.insert_run(("r" * 32, 99, None, "", "RUNNING", 0, None, "active", ""))
     with pytest.raises(BackendError, match="failed"):
-        with db.write() as conn:
-            conn.execute("SELECT * FROM no_such_table")
-    with db.read() as conn:  # both transactions were rolled back; the connection is usable
-        assert conn.execute("SELECT COUNT(*) FROM runs").fetchone() == (0,)
+        with db.write() as w:
+            db.connection().execute("SELECT * FROM no_such_table")
+    with db.read() as w:  # both transactions were rolled back; the connection is usable
+        assert w.existing_runs(["r" * 32]) == set()
+        assert db.connection().execute("SELECT COUNT(*) FROM runs").fetchone() == (0,)
     db.close()
     with pytest.raises(BackendError, match="Cannot create the store folder"):
         lite.LiteDatabase(str(tmp_path / "e.db" / "sub" / "x.db"), "x").open("file:///a")

@@ -10,7 +10,6 @@ generates from the same tables. Tracking URIs are parsed in database_url.py (re-
 from __future__ import annotations
 
 import os
-import time
 from typing import Any
 
 import sqlalchemy as sa
@@ -20,8 +19,11 @@ from fitscribe.errors import BackendError
 from fitscribe.uri import redact
 
 from . import tables as t
+from .connection import SaConnection
 from .database_url import DatabaseURL, _require_driver, parse_database_uri  # noqa: F401  (re-exported)
-from .lite import BUSY_TIMEOUT_MS, apply_pragmas, schema_version_error
+from .lite import BUSY_TIMEOUT_MS, apply_pragmas
+from .statements import statements_for
+from .writer import Writer, schema_version_error
 
 __all__ = ["DatabaseURL", "parse_database_uri", "make_engine", "ensure_schema", "upgrade_schema"]
 
@@ -61,21 +63,9 @@ def _tune_sqlite(engine: sa.Engine) -> None:
         conn.exec_driver_sql(f"BEGIN {mode}")
 
 
-def _current_revision(conn: sa.Connection, uri: str) -> str | None:
-    """Return the database's Alembic revision, or None for an empty database.
-
-    Raises:
-        ForeignStoreError: The database has tables but not fitscribe's stamp (foreign.py).
-    """
-    from .foreign import check_tables
-
-    names = sa.inspect(conn).get_table_names()
-    revision = None
-    if "alembic_version" in names:
-        row = conn.execute(sa.text("SELECT version_num FROM alembic_version")).first()
-        revision = row[0] if row else None
-    check_tables(names, revision, uri)
-    return revision if names else None
+def _writer(conn: sa.Connection) -> Writer:
+    """The one writer (writer.py) on a SQLAlchemy connection."""
+    return Writer(SaConnection(conn, statements_for(conn.dialect.name)))
 
 
 def _check_sqlite_file(engine: sa.Engine, uri: str) -> None:
@@ -103,41 +93,11 @@ def ensure_schema(engine: sa.Engine, uri: str, default_artifact_root: str) -> No
     try:
         with engine.connect().execution_options(sqlite_begin="IMMEDIATE") as conn:
             with conn.begin():
-                revision = _current_revision(conn, uri)
-                if revision is None:
-                    _create_fresh(conn, default_artifact_root)
-                    return
+                revision = _writer(conn).open_schema(uri, t.SCHEMA_REVISION, default_artifact_root)
     except sa.exc.OperationalError as exc:
         raise BackendError(f"Cannot open the tracking store {redact(uri)!r}: {exc.orig}") from exc
-    if revision != t.SCHEMA_REVISION:
+    if revision is not None and revision != t.SCHEMA_REVISION:
         raise schema_version_error(uri, revision, t.SCHEMA_REVISION)
-
-
-def _create_fresh(conn: sa.Connection, artifact_root: str) -> None:
-    from fitscribe.uri import join_uri
-
-    t.metadata.create_all(conn)
-    version = _version_table()
-    version.create(conn)
-    conn.execute(version.insert().values(version_num=t.SCHEMA_REVISION))
-    now = int(time.time() * 1000)
-    result = conn.execute(
-        t.experiments.insert().values(
-            name="Default",
-            artifact_location=join_uri(artifact_root, "0"),
-            lifecycle_stage="active",
-            creation_time=now,
-            last_update_time=now,
-        )
-    )
-    new_id = result.inserted_primary_key[0]
-    if new_id != 0:
-        conn.execute(t.experiments.update().where(t.experiments.c.experiment_id == new_id).values(experiment_id=0))
-
-
-def _version_table() -> sa.Table:
-    """The ``alembic_version`` table as a new database gets it."""
-    return sa.Table("alembic_version", sa.MetaData(), sa.Column("version_num", sa.String(32), primary_key=True))
 
 
 def upgrade_schema(engine: sa.Engine, revision: str = "head") -> tuple[str | None, str]:
@@ -155,15 +115,15 @@ def upgrade_schema(engine: sa.Engine, revision: str = "head") -> tuple[str | Non
     cfg = Config()
     cfg.set_main_option("script_location", os.path.join(os.path.dirname(__file__), "migrations"))
     with engine.begin() as conn:
-        before = _current_revision(conn, uri)
+        before = _writer(conn).revision(uri)
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, revision)
-        after = _current_revision(conn, uri)
+        after = _writer(conn).revision(uri)
     return before, after or ""
 
 
 # -- prebuilt SQL for the raw SQLite path (lite.py) ----------------------------------------------------
-_SQLITE_SQL_HEADER = '''"""Prebuilt SQL for embedded SQLite stores (lite.py), generated from tables.py and writes.py.
+_SQLITE_SQL_HEADER = '''"""Prebuilt SQL for SQLite (connection.py), generated from tables.py and statements.py.
 
 Do not edit: after changing the schema or the write statements, regenerate it with
 ``python -c "from fitscribe.backends.sql.engine import write_sqlite_sql; write_sqlite_sql()"``
@@ -178,29 +138,22 @@ def sqlite_sql_source() -> str:
     from sqlalchemy.dialects import sqlite
     from sqlalchemy.schema import CreateIndex, CreateTable
 
-    from .writes import Writer, _positional_sql
+    from .statements import VERSION_TABLE, compile_sqlite, statements_for
 
     dialect = sqlite.dialect()
     ddl: list[str] = []
-    for table in [*t.metadata.sorted_tables, _version_table()]:
+    for table in [*t.metadata.sorted_tables, VERSION_TABLE]:
         ddl.append(str(CreateTable(table).compile(dialect=dialect)))
         ddl += [str(CreateIndex(index).compile(dialect=dialect)) for index in sorted(table.indexes, key=lambda i: i.name)]
-    writer = Writer("sqlite")
-    statements = {
-        "LATEST_UPSERT": writer._sqlite_latest,
-        "TAG_UPSERT": _positional_sql(writer._tag_upsert, ("run_uuid", "key", "value")),
-        "PARAM_INSERT": _positional_sql(writer._param_insert, ("run_uuid", "key", "value")),
-        "JOURNAL_UPSERT": _positional_sql(writer._journal_upsert, ("journal_id", "position")),
-        "EXPERIMENT_TAG_UPSERT": _positional_sql(writer._exp_tag_upsert, ("experiment_id", "key", "value")),
-    }
     lines = [_SQLITE_SQL_HEADER, f"REVISION = {t.SCHEMA_REVISION!r}",
              '"""The Alembic revision the schema below corresponds to."""', "", "SCHEMA = ("]
     for statement in ddl:
         body = "\n".join(line.rstrip() for line in statement.strip().replace("\t", "    ").splitlines())
         lines.append(f'    """{body}""",')
-    lines += [")", '"""The statements that create a new database, in order."""', ""]
-    for name, sql in statements.items():
-        lines.append(f"{name} = {sql.strip()!r}")
+    lines += [")", '"""The statements that create a new database, in order."""', "", "SQL = {"]
+    for name, sql in compile_sqlite(statements_for("sqlite")).items():
+        lines.append(f"    {name!r}: {sql!r},")
+    lines += ["}", '"""Each named statement of statements.py, with ``?`` placeholders in its parameters\' order."""']
     return "\n".join(lines) + "\n"
 
 

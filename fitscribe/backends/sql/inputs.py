@@ -11,7 +11,6 @@ from fitscribe.entities import DatasetInput
 from fitscribe.errors import InvalidValueError
 
 from . import tables as t
-from .writes import Writer
 
 __all__ = ["write_inputs", "check_dataset_input"]
 
@@ -40,9 +39,7 @@ def check_dataset_input(item: DatasetInput) -> None:
             )
 
 
-def write_inputs(
-    conn: sa.Connection, writer: Writer, experiment_id: int, run_id: str, items: Sequence[DatasetInput]
-) -> None:
+def write_inputs(conn: sa.Connection, experiment_id: int, run_id: str, items: Sequence[DatasetInput]) -> None:
     """Insert datasets (deduplicated per experiment by name and digest), link them and tag the links."""
     for item in items:
         check_dataset_input(item)

@@ -15,6 +15,7 @@ import numpy.typing as npt
 import sqlalchemy as sa
 
 from . import tables as t
+from .connection import in_chunks
 
 if TYPE_CHECKING:
     from .store import SqlTrackingStore
@@ -104,8 +105,8 @@ def read_metric_arrays(
     Raises:
         BackendError: The database failed.
     """
-    with store._read() as conn:
-        return {run_id: _decode(_chunk_rows(conn, run_id, key, min_step, max_step)) for run_id in run_ids}
+    with store.sql_read() as w:
+        return {run_id: _decode(_chunk_rows(w.sa, run_id, key, min_step, max_step)) for run_id in run_ids}
 
 
 def run_start_times(store: "SqlTrackingStore", run_ids: Sequence[str]) -> dict[str, int | None]:
@@ -113,8 +114,8 @@ def run_start_times(store: "SqlTrackingStore", run_ids: Sequence[str]) -> dict[s
     its runs: that they exist, and the origin of the relative-time axis)."""
     r = t.runs.c
     found: dict[str, int | None] = {}
-    with store._read(flush=False) as conn:
-        for start in range(0, len(run_ids), 500):  # IN lists stay below every database's limit
-            query = sa.select(r.run_uuid, r.start_time).where(r.run_uuid.in_(list(run_ids[start:start + 500])))
-            found.update((row[0], row[1]) for row in conn.execute(query))
+    with store.sql_read(flush=False) as w:
+        for part in in_chunks(list(run_ids)):  # IN lists stay below every database's limit
+            query = sa.select(r.run_uuid, r.start_time).where(r.run_uuid.in_(list(part)))
+            found.update((row[0], row[1]) for row in w.sa.execute(query))
     return found

@@ -22,15 +22,14 @@ from fitscribe.entities import (
 )
 
 from . import tables as t
+from .connection import in_chunks
 from .chunks import order_points, unpack_floats, unpack_ints
-from .writes import decode_bound, decode_value
+from .rows import decode_bound, decode_value
 
 __all__ = ["RunReader"]
 
 _SQLITE_HISTORY = "SELECT step_blob, timestamp_blob, value_blob FROM metric_chunks WHERE run_uuid = ? AND key = ? ORDER BY id"
 
-# Hydrate runs in chunks so IN lists stay well below every database's parameter limit.
-_CHUNK = 500
 
 
 class RunReader:
@@ -75,8 +74,7 @@ class RunReader:
         tags: dict[str, dict[str, str]] = defaultdict(dict)
         latest: dict[str, dict[str, float]] = defaultdict(dict)
         summaries: dict[str, dict[str, MetricSummary]] = defaultdict(dict)
-        for start in range(0, len(ids), _CHUNK):
-            chunk = ids[start : start + _CHUNK]
+        for chunk in in_chunks(ids):
             for run_id, key, value in conn.execute(
                 sa.select(t.params.c.run_uuid, t.params.c.key, t.params.c.value).where(t.params.c.run_uuid.in_(chunk))
             ):
@@ -123,8 +121,7 @@ class RunReader:
     def _inputs(self, conn: sa.Connection, ids: Sequence[str]) -> dict[str, tuple[DatasetInput, ...]]:
         found: dict[str, list[DatasetInput]] = defaultdict(list)
         d, i, it = t.datasets.c, t.inputs.c, t.input_tags.c
-        for start in range(0, len(ids), _CHUNK):
-            chunk = ids[start : start + _CHUNK]
+        for chunk in in_chunks(ids):
             rows = conn.execute(
                 sa.select(i.run_uuid, d.dataset_uuid, d.name, d.digest, d.source_type, d.source, d.schema, d.profile)
                 .join(t.datasets, d.dataset_uuid == i.dataset_uuid)

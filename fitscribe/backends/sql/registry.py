@@ -11,15 +11,17 @@ distinct, consecutive numbers; a deleted version's number is never given out aga
 
 from __future__ import annotations
 
-import time
-from typing import TYPE_CHECKING, Any, Sequence
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
 import sqlalchemy as sa
 
 from fitscribe import validation as v
+from fitscribe._time import now_ms
 from fitscribe.entities import ModelVersion, ModelVersionStage, PagedList, RegisteredModel
 from fitscribe.errors import (
     AlreadyExistsError,
+    ConstraintViolation,
     InvalidValueError,
     ModelNotFound,
     ModelVersionNotFound,
@@ -43,10 +45,6 @@ _rm, _mv = t.registered_models.c, t.model_versions.c
 _ACTIVE_STAGES = (ModelVersionStage.STAGING.value, ModelVersionStage.PRODUCTION.value)
 
 
-def _now_ms() -> int:
-    return int(time.time() * 1000)
-
-
 def _checked_tags(tags: dict[str, Any] | None) -> dict[str, str]:
     return {v.check_key(k, "tag key"): v.check_tag_value(k, val) for k, val in (tags or {}).items()}
 
@@ -65,14 +63,18 @@ class SqlModelRegistry:
         return f"SqlModelRegistry({self._store!r})"
 
     # -- helpers ---------------------------------------------------------------------------------
-    def _write(self) -> Any:
-        return self._store._write()
+    @contextmanager
+    def _write(self) -> Iterator[sa.Connection]:
+        with self._store.sql_write() as w:
+            yield w.sa
 
-    def _read(self) -> Any:
-        return self._store._read(flush=False)
+    @contextmanager
+    def _read(self) -> Iterator[sa.Connection]:
+        with self._store.sql_read(flush=False) as w:
+            yield w.sa
 
     def _upsert(self, table: sa.Table, update_cols: list[str]) -> Any:
-        return self._store._w.upsert(table, update_cols)
+        return self._store.statements.upsert(table, update_cols)
 
     @staticmethod
     def _require_model(conn: sa.Connection, name: str) -> None:
@@ -121,7 +123,7 @@ class SqlModelRegistry:
         name = v.check_model_name(name)
         checked = _checked_tags(tags)
         description = v.check_description(description)
-        now = _now_ms()
+        now = now_ms()
         try:
             with self._write() as conn:
                 if conn.execute(sa.select(_rm.name).where(_rm.name == name)).first() is not None:
@@ -133,10 +135,8 @@ class SqlModelRegistry:
                     name=name, creation_time=now, last_updated_time=now, description=description, next_version=1
                 ))
                 self._set_tags(conn, t.registered_model_tags, {"name": name}, checked)
-        except InvalidValueError as exc:
-            if isinstance(exc.__cause__, sa.exc.IntegrityError):  # created meanwhile by another process
-                raise AlreadyExistsError(f"A registered model named {name!r} already exists.") from exc
-            raise
+        except ConstraintViolation as exc:  # created meanwhile by another process
+            raise AlreadyExistsError(f"A registered model named {name!r} already exists.") from exc
         return RegisteredModel(name, now, now, description, [], checked, {})
 
     def get_registered_model(self, name: str) -> RegisteredModel:
@@ -168,12 +168,10 @@ class SqlModelRegistry:
                         )
                     # ON UPDATE CASCADE carries versions, tags and aliases over to the new name
                     conn.execute(t.registered_models.update().where(_rm.name == name)
-                                 .values(name=new_name, last_updated_time=_now_ms()))
+                                 .values(name=new_name, last_updated_time=now_ms()))
                 return self._model(conn, new_name)
-        except InvalidValueError as exc:
-            if isinstance(exc.__cause__, sa.exc.IntegrityError):
-                raise AlreadyExistsError(f"Cannot rename {name!r}: {new_name!r} was registered meanwhile.") from exc
-            raise
+        except ConstraintViolation as exc:
+            raise AlreadyExistsError(f"Cannot rename {name!r}: {new_name!r} was registered meanwhile.") from exc
 
     def update_registered_model(self, name: str, description: str | None) -> RegisteredModel:
         """Set the description of a registered model (None clears it) and return the model.
@@ -186,7 +184,7 @@ class SqlModelRegistry:
         with self._write() as conn:
             self._require_model(conn, name)
             conn.execute(t.registered_models.update().where(_rm.name == name)
-                         .values(description=description, last_updated_time=_now_ms()))
+                         .values(description=description, last_updated_time=now_ms()))
             return self._model(conn, name)
 
     def delete_registered_model(self, name: str) -> None:
@@ -327,7 +325,7 @@ class SqlModelRegistry:
         run_id = v.check_run_id(run_id) if run_id is not None else None
         checked = _checked_tags(tags)
         description = v.check_description(description)
-        now = _now_ms()
+        now = now_ms()
         stage = ModelVersionStage.NONE.value
         with self._write() as conn:
             # Increment first: the row lock (the write lock on SQLite) serialises concurrent creators.
@@ -369,7 +367,7 @@ class SqlModelRegistry:
         with self._write() as conn:
             self._require_version(conn, name, number)
             conn.execute(t.model_versions.update().where(_mv.name == name, _mv.version == number)
-                         .values(description=description, last_updated_time=_now_ms()))
+                         .values(description=description, last_updated_time=now_ms()))
             return self._version(conn, name, number)
 
     def delete_model_version(self, name: str, version: int | str) -> None:
@@ -384,7 +382,7 @@ class SqlModelRegistry:
             self._require_version(conn, name, number)
             for table in (t.registered_model_aliases, t.model_version_tags, t.model_versions):
                 conn.execute(table.delete().where(table.c.name == name, table.c.version == number))
-            self._touch_model(conn, name, _now_ms())
+            self._touch_model(conn, name, now_ms())
 
     def search_model_versions(
         self,
@@ -441,7 +439,7 @@ class SqlModelRegistry:
                 f"archive_existing_versions=True needs the stage Staging or Production, not {target!r}; "
                 "pass archive_existing_versions=False."
             )
-        now = _now_ms()
+        now = now_ms()
         with self._write() as conn:
             self._require_version(conn, name, number)
             if archive_existing_versions:

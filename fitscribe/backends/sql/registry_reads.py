@@ -9,7 +9,7 @@ on ``name``, ``version_number``, ``run_id``, ``source`` (or ``source_path``), ``
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Any, Iterator, Sequence
+from typing import Any, Sequence
 
 import sqlalchemy as sa
 
@@ -18,12 +18,10 @@ from fitscribe.errors import InvalidValueError
 from fitscribe.search import Comparison
 
 from . import tables as t
+from .connection import in_chunks
 from .search import compare, compile_filter
 
 __all__ = ["read_model_versions", "read_registered_models", "registered_model_query", "model_version_query"]
-
-# Hydrate in chunks so IN lists stay well below every database's parameter limit.
-_CHUNK = 500
 
 _rm, _mv = t.registered_models.c, t.model_versions.c
 _MODEL_COLUMNS: dict[str, Any] = {
@@ -44,11 +42,6 @@ _VERSION_COLUMNS: dict[str, Any] = {
 }
 
 
-def _chunks(items: Sequence[Any]) -> Iterator[Sequence[Any]]:
-    for start in range(0, len(items), _CHUNK):
-        yield items[start : start + _CHUNK]
-
-
 # -- hydration ---------------------------------------------------------------------------------------
 def read_model_versions(conn: sa.Connection, query: sa.Select[Any]) -> list[ModelVersion]:
     """Run ``query`` (selecting ``model_versions`` rows) and return the versions with tags and aliases."""
@@ -59,7 +52,7 @@ def read_model_versions(conn: sa.Connection, query: sa.Select[Any]) -> list[Mode
     tags: dict[tuple[str, int], dict[str, str]] = defaultdict(dict)
     aliases: dict[tuple[str, int], list[str]] = defaultdict(list)
     mvt, rma = t.model_version_tags.c, t.registered_model_aliases.c
-    for chunk in _chunks(keys):
+    for chunk in in_chunks(keys):
         for name, version, key, value in conn.execute(
             sa.select(mvt.name, mvt.version, mvt.key, mvt.value).where(sa.tuple_(mvt.name, mvt.version).in_(chunk))
         ):
@@ -114,7 +107,7 @@ def read_registered_models(conn: sa.Connection, query: sa.Select[Any]) -> list[R
     aliases: dict[str, dict[str, int]] = defaultdict(dict)
     latest: dict[str, list[ModelVersion]] = defaultdict(list)
     rmt, rma = t.registered_model_tags.c, t.registered_model_aliases.c
-    for chunk in _chunks(names):
+    for chunk in in_chunks(names):
         for name, key, value in conn.execute(sa.select(rmt.name, rmt.key, rmt.value).where(rmt.name.in_(chunk))):
             tags[name][key] = value
         for name, alias, version in conn.execute(

@@ -16,11 +16,11 @@ ever at risk.
 from __future__ import annotations
 
 import re
-import time
 import zlib
 
 import sqlalchemy as sa
 
+from fitscribe._time import now_ms
 from fitscribe.errors import InvalidValueError
 
 from . import tables as t
@@ -54,7 +54,7 @@ def applied(conn: sa.Connection, request_id: str) -> bool:
 
 def record(conn: sa.Connection, request_id: str) -> None:
     """Record a request id in the current transaction (and now and then prune the old ones)."""
-    now = int(time.time() * 1000)
+    now = now_ms()
     conn.execute(t.request_ids.insert().values(request_id=request_id, created_time=now))
     if zlib.crc32(request_id.encode()) % PRUNE_ONE_IN == 0:
         conn.execute(t.request_ids.delete().where(t.request_ids.c.created_time < now - RETENTION_MS))

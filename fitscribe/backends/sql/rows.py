@@ -1,8 +1,9 @@
-"""Rules and row building shared by both writers: SQLAlchemy's (writes.py) and raw SQLite's (lite.py).
+"""Rows and rules of the SQL store, shared by the writer (writer.py), the statements and the readers.
 
 Nothing here touches a database or imports SQLAlchemy, so the embedded store's hot path can use
 it: how a float is stored as ``(value, special)`` (NaN and +-inf survive on every database), the
-write-once rule for params, and the rows a batch of metric points becomes (chunks.py packs them).
+write-once rule for params, the rows a batch of metric points becomes (chunks.py packs them), and
+the column orders of runs and experiments with the entities built from them.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import math
 from typing import Any, Iterable, Sequence
 
-from fitscribe.entities import Param, RunTag
+from fitscribe.entities import Experiment, Param, RunInfo, RunStatus, RunTag
 from fitscribe.errors import InvalidValueError
 
 from .chunks import MAX_POINTS_PER_CHUNK, Batch, group_batches, latest_of, pack_floats, pack_ints
@@ -23,6 +24,10 @@ __all__ = [
     "SPECIAL_NEG_INF",
     "CHUNK_COLUMNS",
     "LATEST_COLUMNS",
+    "RUN_COLUMNS",
+    "EXPERIMENT_COLUMNS",
+    "run_info",
+    "experiment",
     "encode_value",
     "decode_value",
     "clamp",
@@ -44,6 +49,24 @@ CHUNK_COLUMNS = ("run_uuid", "key", "points", "min_step", "max_step", "step_blob
 """The columns of a ``metric_chunks`` row built by :func:`metric_rows`, in order."""
 LATEST_COLUMNS = ("run_uuid", "key", "value", "special", "timestamp", "step", "min_value", "max_value")
 """The columns of a ``latest_metrics`` row built by :func:`metric_rows`, in order."""
+RUN_COLUMNS = ("run_uuid", "experiment_id", "name", "user_id", "status", "start_time", "end_time",
+               "lifecycle_stage", "artifact_uri")
+"""The ``runs`` columns of a new run and of :func:`run_info`, in order."""
+EXPERIMENT_COLUMNS = ("experiment_id", "name", "artifact_location", "lifecycle_stage", "creation_time",
+                      "last_update_time")
+"""The ``experiments`` columns read by :func:`experiment`, in order."""
+
+
+def run_info(row: Sequence[Any]) -> RunInfo:
+    """Return the RunInfo of a ``runs`` row given in :data:`RUN_COLUMNS` order."""
+    run_id, exp_id, name, user_id, status, start, end, stage, artifact_uri = row
+    return RunInfo(run_id, str(exp_id), name, user_id, RunStatus(status), start, end, artifact_uri, stage)
+
+
+def experiment(row: Sequence[Any], tags: dict[str, str]) -> Experiment:
+    """Return the Experiment of an ``experiments`` row given in :data:`EXPERIMENT_COLUMNS` order."""
+    exp_id, name, location, stage, created, updated = row
+    return Experiment(str(exp_id), name, location, stage, tags, created, updated)
 
 
 def encode_value(value: float) -> tuple[float | None, int]:

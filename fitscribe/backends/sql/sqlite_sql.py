@@ -1,4 +1,4 @@
-"""Prebuilt SQL for embedded SQLite stores (lite.py), generated from tables.py and writes.py.
+"""Prebuilt SQL for SQLite (connection.py), generated from tables.py and statements.py.
 
 Do not edit: after changing the schema or the write statements, regenerate it with
 ``python -c "from fitscribe.backends.sql.engine import write_sqlite_sql; write_sqlite_sql()"``
@@ -177,8 +177,31 @@ SCHEMA = (
 )
 """The statements that create a new database, in order."""
 
-LATEST_UPSERT = 'INSERT INTO latest_metrics (run_uuid, "key", value, special, timestamp, step, min_value, max_value) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (run_uuid, "key") DO UPDATE SET value = CASE WHEN (excluded.step > latest_metrics.step OR excluded.step = latest_metrics.step AND excluded.timestamp >= latest_metrics.timestamp) THEN excluded.value ELSE latest_metrics.value END, special = CASE WHEN (excluded.step > latest_metrics.step OR excluded.step = latest_metrics.step AND excluded.timestamp >= latest_metrics.timestamp) THEN excluded.special ELSE latest_metrics.special END, timestamp = CASE WHEN (excluded.step > latest_metrics.step OR excluded.step = latest_metrics.step AND excluded.timestamp >= latest_metrics.timestamp) THEN excluded.timestamp ELSE latest_metrics.timestamp END, step = CASE WHEN (excluded.step > latest_metrics.step OR excluded.step = latest_metrics.step AND excluded.timestamp >= latest_metrics.timestamp) THEN excluded.step ELSE latest_metrics.step END, min_value = CASE WHEN (excluded.min_value IS NULL) THEN latest_metrics.min_value WHEN (latest_metrics.min_value IS NULL) THEN excluded.min_value WHEN (excluded.min_value < latest_metrics.min_value) THEN excluded.min_value ELSE latest_metrics.min_value END, max_value = CASE WHEN (excluded.max_value IS NULL) THEN latest_metrics.max_value WHEN (latest_metrics.max_value IS NULL) THEN excluded.max_value WHEN (excluded.max_value > latest_metrics.max_value) THEN excluded.max_value ELSE latest_metrics.max_value END'
-TAG_UPSERT = 'INSERT INTO tags (run_uuid, "key", value) VALUES (?, ?, ?) ON CONFLICT (run_uuid, "key") DO UPDATE SET value = excluded.value'
-PARAM_INSERT = 'INSERT INTO params (run_uuid, "key", value) VALUES (?, ?, ?) ON CONFLICT DO NOTHING'
-JOURNAL_UPSERT = 'INSERT INTO journals (journal_id, position) VALUES (?, ?) ON CONFLICT (journal_id) DO UPDATE SET position = excluded.position'
-EXPERIMENT_TAG_UPSERT = 'INSERT INTO experiment_tags (experiment_id, "key", value) VALUES (?, ?, ?) ON CONFLICT (experiment_id, "key") DO UPDATE SET value = excluded.value'
+SQL = {
+    'experiment_row': 'SELECT experiments.name, experiments.artifact_location, experiments.lifecycle_stage FROM experiments WHERE experiments.experiment_id = ?',
+    'experiment_by_id': 'SELECT experiments.experiment_id, experiments.name, experiments.artifact_location, experiments.lifecycle_stage, experiments.creation_time, experiments.last_update_time FROM experiments WHERE experiments.experiment_id = ?',
+    'experiment_by_name': 'SELECT experiments.experiment_id, experiments.name, experiments.artifact_location, experiments.lifecycle_stage, experiments.creation_time, experiments.last_update_time FROM experiments WHERE experiments.name = ?',
+    'experiment_tags': 'SELECT experiment_tags."key", experiment_tags.value FROM experiment_tags WHERE experiment_tags.experiment_id = ?',
+    'insert_experiment': 'INSERT INTO experiments (name, artifact_location, lifecycle_stage, creation_time, last_update_time) VALUES (?, ?, ?, ?, ?)',
+    'set_artifact_location': 'UPDATE experiments SET artifact_location=? WHERE experiments.experiment_id = ?',
+    'set_experiment_id': 'UPDATE experiments SET experiment_id=? WHERE experiments.experiment_id = ?',
+    'upsert_experiment_tag': 'INSERT INTO experiment_tags (experiment_id, "key", value) VALUES (?, ?, ?) ON CONFLICT (experiment_id, "key") DO UPDATE SET value = excluded.value',
+    'insert_run': 'INSERT INTO runs (run_uuid, experiment_id, name, user_id, status, start_time, end_time, lifecycle_stage, artifact_uri) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
+    'run_stage': 'SELECT runs.lifecycle_stage FROM runs WHERE runs.run_uuid = ?',
+    'run_stage_locked': 'SELECT runs.lifecycle_stage FROM runs WHERE runs.run_uuid = ?',
+    'run_row_locked': 'SELECT runs.run_uuid, runs.experiment_id, runs.name, runs.user_id, runs.status, runs.start_time, runs.end_time, runs.lifecycle_stage, runs.artifact_uri, runs.deleted_time FROM runs WHERE runs.run_uuid = ?',
+    'update_run': 'UPDATE runs SET name=?, status=?, end_time=?, lifecycle_stage=?, deleted_time=? WHERE runs.run_uuid = ?',
+    'existing_runs': 'SELECT runs.run_uuid FROM runs WHERE runs.run_uuid IN (__[POSTCOMPILE_run_ids])',
+    'tag_value': 'SELECT tags.value FROM tags WHERE tags.run_uuid = ? AND tags."key" = ?',
+    'upsert_tag': 'INSERT INTO tags (run_uuid, "key", value) VALUES (?, ?, ?) ON CONFLICT (run_uuid, "key") DO UPDATE SET value = excluded.value',
+    'insert_param': 'INSERT INTO params (run_uuid, "key", value) VALUES (?, ?, ?) ON CONFLICT DO NOTHING',
+    'stored_params': 'SELECT params."key", params.value FROM params WHERE params.run_uuid = ? AND params."key" IN (__[POSTCOMPILE_keys])',
+    'insert_chunk': 'INSERT INTO metric_chunks (run_uuid, "key", points, min_step, max_step, step_blob, timestamp_blob, value_blob) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+    'upsert_latest': 'INSERT INTO latest_metrics (run_uuid, "key", value, special, timestamp, step, min_value, max_value) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (run_uuid, "key") DO UPDATE SET value = CASE WHEN (excluded.step > latest_metrics.step OR excluded.step = latest_metrics.step AND excluded.timestamp >= latest_metrics.timestamp) THEN excluded.value ELSE latest_metrics.value END, special = CASE WHEN (excluded.step > latest_metrics.step OR excluded.step = latest_metrics.step AND excluded.timestamp >= latest_metrics.timestamp) THEN excluded.special ELSE latest_metrics.special END, timestamp = CASE WHEN (excluded.step > latest_metrics.step OR excluded.step = latest_metrics.step AND excluded.timestamp >= latest_metrics.timestamp) THEN excluded.timestamp ELSE latest_metrics.timestamp END, step = CASE WHEN (excluded.step > latest_metrics.step OR excluded.step = latest_metrics.step AND excluded.timestamp >= latest_metrics.timestamp) THEN excluded.step ELSE latest_metrics.step END, min_value = CASE WHEN (excluded.min_value IS NULL) THEN latest_metrics.min_value WHEN (latest_metrics.min_value IS NULL) THEN excluded.min_value WHEN (excluded.min_value < latest_metrics.min_value) THEN excluded.min_value ELSE latest_metrics.min_value END, max_value = CASE WHEN (excluded.max_value IS NULL) THEN latest_metrics.max_value WHEN (latest_metrics.max_value IS NULL) THEN excluded.max_value WHEN (excluded.max_value > latest_metrics.max_value) THEN excluded.max_value ELSE latest_metrics.max_value END',
+    'journal_position': 'SELECT journals.position FROM journals WHERE journals.journal_id = ?',
+    'upsert_journal': 'INSERT INTO journals (journal_id, position) VALUES (?, ?) ON CONFLICT (journal_id) DO UPDATE SET position = excluded.position',
+    'delete_journal': 'DELETE FROM journals WHERE journals.journal_id = ?',
+    'revision': 'SELECT alembic_version.version_num FROM alembic_version',
+    'stamp_revision': 'INSERT INTO alembic_version (version_num) VALUES (?)',
+}
+"""Each named statement of statements.py, with ``?`` placeholders in its parameters' order."""

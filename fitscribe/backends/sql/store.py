@@ -1,17 +1,18 @@
 """The SQL tracking store: SQLite (embedded default), PostgreSQL and MySQL/MariaDB from one code base.
 
 Connections, transactions and the metric journal are in store_core.py. Creating and ending runs and
-logging go through its hot path (plain ``sqlite3`` on an embedded store, see lite.py); the other
-operations import SQLAlchemy when first called, so this module imports without it.
+logging go through its ``write()`` and ``read()`` transactions (plain ``sqlite3`` on an embedded
+store, see lite.py); the other operations use ``sql_write()``/``sql_read()`` and import SQLAlchemy
+when first called, so this module imports without it.
 """
 
 from __future__ import annotations
 
-import time
 import uuid
 from typing import TYPE_CHECKING, Any, Sequence
 
 from fitscribe import validation as v
+from fitscribe._time import now_ms
 from fitscribe.backends.model_history import HISTORY_TAG, append_entry, check_entry
 from fitscribe.entities import (
     DatasetInput,
@@ -29,6 +30,7 @@ from fitscribe.entities import (
 )
 from fitscribe.errors import (
     AlreadyExistsError,
+    ConstraintViolation,
     ExperimentNotFound,
     InvalidStateError,
     InvalidValueError,
@@ -43,6 +45,7 @@ if TYPE_CHECKING:
     import sqlalchemy as sa
 
     from .registry import SqlModelRegistry
+    from .writer import Writer
 
 __all__ = ["SqlTrackingStore", "create_store"]
 
@@ -58,10 +61,6 @@ def create_store(uri: str, artifact_uri: str | None = None, **_: Any) -> "SqlTra
         artifact_uri: Artifact root for new experiments; default beside the database.
     """
     return SqlTrackingStore(uri, artifact_uri=artifact_uri)
-
-
-def _now_ms() -> int:
-    return int(time.time() * 1000)
 
 
 class SqlTrackingStore(StoreCore):
@@ -113,21 +112,19 @@ class SqlTrackingStore(StoreCore):
         checked_tags = {v.check_key(k, "tag key"): v.check_tag_value(k, val, experiment=True)
                         for k, val in (tags or {}).items()}
         try:
-            with self._hot_write() as conn:
-                self._refuse_existing_name(self._hw, conn, name)
-                exp_id = self._hw.insert_experiment(conn, name, artifact_location or "", _now_ms())
+            with self.write() as w:
+                self._refuse_existing_name(w, name)
+                exp_id = w.insert_experiment(name, artifact_location or "", now_ms())
                 if not artifact_location:
-                    self._hw.set_artifact_location(conn, exp_id, join_uri(self.artifact_root, str(exp_id)))
-                self._hw.experiment_tags(conn, exp_id, checked_tags)
-        except InvalidValueError as exc:
-            if exc.__cause__ is not None:  # the database refused it: created meanwhile by another process
-                raise AlreadyExistsError(f"An experiment named {name!r} already exists.") from exc
-            raise
+                    w.set_artifact_location(exp_id, join_uri(self.artifact_root, str(exp_id)))
+                w.experiment_tags(exp_id, checked_tags)
+        except ConstraintViolation as exc:  # created meanwhile by another process
+            raise AlreadyExistsError(f"An experiment named {name!r} already exists.") from exc
         return str(exp_id)
 
     @staticmethod
-    def _refuse_existing_name(writer: Any, conn: Any, name: str) -> None:
-        found = writer.experiment(conn, name=name)
+    def _refuse_existing_name(w: Writer, name: str) -> None:
+        found = w.experiment(name=name)
         if found is not None:
             hint = (" It is deleted: restore it (fitscribe experiments restore) or purge it first."
                     if found.lifecycle_stage == _DELETED else " Use it, or choose another name.")
@@ -148,18 +145,18 @@ class SqlTrackingStore(StoreCore):
             ExperimentNotFound: No experiment has this id.
         """
         exp_id = self._experiment_id(experiment_id)
-        with self._hot_read() as conn:
-            found = self._hw.experiment(conn, experiment_id=exp_id)
+        with self.read() as w:
+            found = w.experiment(experiment_id=exp_id)
         if found is None:
             raise ExperimentNotFound(
                 f"No experiment has the id {experiment_id!r}. List them with: fitscribe experiments list"
             )
-        return found  # type: ignore[no-any-return]
+        return found
 
     def get_experiment_by_name(self, name: str) -> Experiment | None:
         """Return the experiment with this name, or None."""
-        with self._hot_read() as conn:
-            return self._hw.experiment(conn, name=name)  # type: ignore[no-any-return]
+        with self.read() as w:
+            return w.experiment(name=name)
 
     def search_experiments(
         self,
@@ -175,8 +172,8 @@ class SqlTrackingStore(StoreCore):
         view = ViewType.parse(view_type)
         limit = _check_max_results(max_results)
         query, offset = experiment_query(view, filter_string, order_by, page_token)
-        with self._read() as conn:
-            found = self._r.experiments(conn, query=query.limit(limit + 1).offset(offset))
+        with self.sql_read() as w:
+            found = self.reader.experiments(w.sa, query=query.limit(limit + 1).offset(offset))
         return _page(found, limit, offset)
 
     def update_experiment(
@@ -197,7 +194,7 @@ class SqlTrackingStore(StoreCore):
 
         exp = self.get_experiment(experiment_id)
         exp_id = int(exp.experiment_id)
-        values: dict[str, Any] = {"last_update_time": _now_ms()}
+        values: dict[str, Any] = {"last_update_time": now_ms()}
         if new_name is not None and new_name != exp.name:
             values["name"] = v.check_experiment_name(new_name)
         if lifecycle_stage is not None:
@@ -208,25 +205,25 @@ class SqlTrackingStore(StoreCore):
             values["lifecycle_stage"] = lifecycle_stage
         checked = {v.check_key(k, "tag key"): v.check_tag_value(k, val, experiment=True)
                    for k, val in (tags or {}).items()}
-        with self._write() as conn:
+        with self.sql_write() as w:
             if "name" in values:
-                self._refuse_existing_name(self._w, conn, values["name"])
-            conn.execute(t.experiments.update().where(t.experiments.c.experiment_id == exp_id).values(**values))
+                self._refuse_existing_name(w, values["name"])
+            w.sa.execute(t.experiments.update().where(t.experiments.c.experiment_id == exp_id).values(**values))
             if lifecycle_stage is not None:
-                conn.execute(
+                w.sa.execute(
                     t.runs.update().where(t.runs.c.experiment_id == exp_id)
                     .values(lifecycle_stage=lifecycle_stage,
-                            deleted_time=_now_ms() if lifecycle_stage == _DELETED else None)
+                            deleted_time=now_ms() if lifecycle_stage == _DELETED else None)
                 )
-            self._w.experiment_tags(conn, exp_id, checked)
+            w.experiment_tags(exp_id, checked)
 
     def delete_experiment_tag(self, experiment_id: str, key: str) -> None:
         """Remove a tag from an experiment (no error if it has none)."""
         from . import tables as t
 
         exp_id = int(self.get_experiment(experiment_id).experiment_id)
-        with self._write() as conn:
-            conn.execute(t.experiment_tags.delete().where(
+        with self.sql_write() as w:
+            w.sa.execute(t.experiment_tags.delete().where(
                 t.experiment_tags.c.experiment_id == exp_id, t.experiment_tags.c.key == key))
 
     # -- runs ------------------------------------------------------------------------------------
@@ -249,8 +246,8 @@ class SqlTrackingStore(StoreCore):
         tag_list = [RunTag(v.check_key(tg.key, "tag key"), v.check_tag_value(tg.key, tg.value)) for tg in tags]
         run_id = uuid.uuid4().hex
         start = v.check_int(start_time, "start time")
-        with self._hot_write() as conn:
-            exp = self._hw.experiment_row(conn, exp_id)
+        with self.write() as w:
+            exp = w.experiment_row(exp_id)
             if exp is None:
                 raise ExperimentNotFound(
                     f"No experiment has the id {experiment_id!r}. List them with: fitscribe experiments list"
@@ -262,9 +259,9 @@ class SqlTrackingStore(StoreCore):
                 )
             info = RunInfo(run_id, str(exp_id), run_name, user_id or "", RunStatus.RUNNING, start, None,
                            join_uri(location, run_id, "artifacts"), _ACTIVE)
-            self._hw.insert_run(conn, (run_id, exp_id, run_name, info.user_id, RunStatus.RUNNING.value, start,
-                                       None, _ACTIVE, info.artifact_uri))
-            self._hw.tags(conn, run_id, tag_list)
+            w.insert_run((run_id, exp_id, run_name, info.user_id, RunStatus.RUNNING.value, start,
+                          None, _ACTIVE, info.artifact_uri))
+            w.tags(run_id, tag_list)
         return Run(info, RunData(tags={tg.key: tg.value for tg in tag_list}))
 
     def get_run(self, run_id: str) -> Run:
@@ -278,8 +275,8 @@ class SqlTrackingStore(StoreCore):
         from . import tables as t
 
         v.check_run_id(run_id)
-        with self._read() as conn:
-            found = self._r.runs(conn, sa.select(t.runs).where(t.runs.c.run_uuid == run_id))
+        with self.sql_read() as w:
+            found = self.reader.runs(w.sa, sa.select(t.runs).where(t.runs.c.run_uuid == run_id))
         if not found:
             raise RunNotFound(f"No run has the id {run_id!r}. Find run ids with: fitscribe runs list")
         return found[0]
@@ -309,15 +306,15 @@ class SqlTrackingStore(StoreCore):
             if lifecycle_stage not in (_ACTIVE, _DELETED):
                 raise InvalidValueError(f"Unknown lifecycle stage {lifecycle_stage!r}; use 'active' or 'deleted'.")
             values["lifecycle_stage"] = lifecycle_stage
-            values["deleted_time"] = _now_ms() if lifecycle_stage == _DELETED else None
+            values["deleted_time"] = now_ms() if lifecycle_stage == _DELETED else None
         v.check_run_id(run_id)
         self.flush()  # a run marked finished has all its points stored
         self._active_runs.pop(run_id, None)
-        with self._hot_write() as conn:
-            info: RunInfo | None = self._hw.update_run(conn, run_id, values)
+        with self.write() as w:
+            info = w.update_run(run_id, values)
             self._check_stage(None if info is None else info.lifecycle_stage, run_id, active=False)
             if run_name is not None:
-                self._hw.tags(conn, run_id, [RunTag("mlflow.runName", run_name)])
+                w.tags(run_id, [RunTag("mlflow.runName", run_name)])
         assert info is not None
         return info
 
@@ -354,16 +351,16 @@ class SqlTrackingStore(StoreCore):
         if request_id is not None:
             self._log_batch_once(run_id, params, tags, columns, request_id)
             return
-        with self._hot_write() as conn:
-            self._apply_batch(self._hw, conn, run_id, params, tags, columns)
+        with self.write() as w:
+            self._apply_batch(w, run_id, params, tags, columns)
 
-    def _apply_batch(self, writer: Any, conn: Any, run_id: str, params: Sequence[Param], tags: Sequence[RunTag],
+    def _apply_batch(self, w: Writer, run_id: str, params: Sequence[Param], tags: Sequence[RunTag],
                      columns: tuple[Sequence[Any], ...]) -> None:
-        """log_batch's statements, on either writer (see store_core.py)."""
-        self._check_stage(writer.run_stage(conn, run_id), run_id)
-        writer.params(conn, run_id, params)
-        writer.tags(conn, run_id, tags)
-        writer.metric_points(conn, [(run_id, *columns)])
+        """log_batch's statements, in the caller's transaction."""
+        self._check_stage(w.run_stage(run_id), run_id)
+        w.params(run_id, params)
+        w.tags(run_id, tags)
+        w.metric_points([(run_id, *columns)])
 
     def _log_batch_once(self, run_id: str, params: Sequence[Param], tags: Sequence[RunTag],
                         columns: tuple[Sequence[Any], ...], request_id: str) -> None:
@@ -371,20 +368,20 @@ class SqlTrackingStore(StoreCore):
         from . import request_ids
 
         try:
-            with self._write() as conn:
-                if request_ids.applied(conn, request_ids.check_request_id(request_id)):
+            with self.sql_write() as w:
+                if request_ids.applied(w.sa, request_ids.check_request_id(request_id)):
                     return
-                self._apply_batch(self._w, conn, run_id, params, tags, columns)
-                request_ids.record(conn, request_id)
-        except InvalidValueError:
+                self._apply_batch(w, run_id, params, tags, columns)
+                request_ids.record(w.sa, request_id)
+        except ConstraintViolation:
             if not self._request_applied(request_id):
                 raise  # else: the same request, applied meanwhile by another server process
 
     def _request_applied(self, request_id: str) -> bool:
         from . import request_ids
 
-        with self._read(flush=False) as conn:
-            return request_ids.applied(conn, request_id)
+        with self.sql_read(flush=False) as w:
+            return request_ids.applied(w.sa, request_id)
 
     def log_metric(self, run_id: str, metric: Metric) -> None:
         """Record one metric point; it is durable (survives a crash of this process) on return."""
@@ -412,9 +409,9 @@ class SqlTrackingStore(StoreCore):
         from . import tables as t
 
         v.check_run_id(run_id)
-        with self._write() as conn:
-            self._require_run(conn, run_id)
-            result = conn.execute(t.tags.delete().where(t.tags.c.run_uuid == run_id, t.tags.c.key == key))
+        with self.sql_write() as w:
+            self._require_run(w, run_id)
+            result = w.sa.execute(t.tags.delete().where(t.tags.c.run_uuid == run_id, t.tags.c.key == key))
             if result.rowcount == 0:
                 from fitscribe.errors import NotFoundError
 
@@ -437,10 +434,10 @@ class SqlTrackingStore(StoreCore):
         """
         v.check_run_id(run_id)
         entry = check_entry(entry)
-        with self._hot_write() as conn:
-            self._check_stage(self._hw.run_stage(conn, run_id, lock=True), run_id)
-            value = append_entry(self._hw.tag_value(conn, run_id, HISTORY_TAG), entry)
-            self._hw.tags(conn, run_id, [RunTag(HISTORY_TAG, value)])
+        with self.write() as w:
+            self._check_stage(w.run_stage(run_id, lock=True), run_id)
+            value = append_entry(w.tag_value(run_id, HISTORY_TAG), entry)
+            w.tags(run_id, [RunTag(HISTORY_TAG, value)])
 
     def log_inputs(self, run_id: str, datasets: Sequence[DatasetInput]) -> None:
         """Record datasets used by a run (the same dataset twice is recorded once)."""
@@ -451,10 +448,10 @@ class SqlTrackingStore(StoreCore):
         from .inputs import write_inputs
 
         v.check_run_id(run_id)
-        with self._write() as conn:
-            self._require_run(conn, run_id)
-            exp_id = conn.execute(sa.select(t.runs.c.experiment_id).where(t.runs.c.run_uuid == run_id)).scalar_one()
-            write_inputs(conn, self._w, exp_id, run_id, datasets)
+        with self.sql_write() as w:
+            self._require_run(w, run_id)
+            exp_id = w.sa.execute(sa.select(t.runs.c.experiment_id).where(t.runs.c.run_uuid == run_id)).scalar_one()
+            write_inputs(w.sa, exp_id, run_id, datasets)
 
     # -- reads -----------------------------------------------------------------------------------
     def get_metric_history(
@@ -469,9 +466,9 @@ class SqlTrackingStore(StoreCore):
 
         v.check_run_id(run_id)
         offset = decode_page_token(page_token)
-        with self._read() as conn:
-            self._require_run(conn, run_id, active=False)
-            points = self._r.metric_history(conn, run_id, key, max_results, offset)
+        with self.sql_read() as w:
+            self._require_run(w, run_id, active=False)
+            points = self.reader.metric_history(w.sa, run_id, key, max_results, offset)
         if max_results is not None and len(points) > max_results:
             return _page(points, max_results, offset)
         return PagedList(points, None)
@@ -498,8 +495,8 @@ class SqlTrackingStore(StoreCore):
         offset = decode_page_token(page_token)
         query = RunQuery(self._run_conditions(experiment_ids, filter_string, run_view_type),
                          parse_order_by(order_by) if order_by else [], self.dialect)
-        with self._read() as conn:
-            found = query.page(conn, self._r.runs, limit + 1, offset)
+        with self.sql_read() as w:
+            found = query.page(w.sa, self.reader.runs, limit + 1, offset)
         return _page(found, limit, offset)
 
     def count_runs(
@@ -516,8 +513,8 @@ class SqlTrackingStore(StoreCore):
         from .run_query import RunQuery
 
         query = RunQuery(self._run_conditions(experiment_ids, filter_string, run_view_type), [], self.dialect)
-        with self._read() as conn:
-            return query.count(conn)
+        with self.sql_read() as w:
+            return query.count(w.sa)
 
     def _run_conditions(self, experiment_ids: Sequence[str], filter_string: str | None,
                         run_view_type: ViewType) -> list[Any]:
@@ -543,8 +540,8 @@ class SqlTrackingStore(StoreCore):
         query = sa.select(t.runs.c.run_uuid).where(t.runs.c.lifecycle_stage == _DELETED)
         if older_than_ms is not None:
             query = query.where(sa.func.coalesce(t.runs.c.deleted_time, 0) < older_than_ms)
-        with self._read() as conn:
-            return [r[0] for r in conn.execute(query)]
+        with self.sql_read() as w:
+            return [r[0] for r in w.sa.execute(query)]
 
     def purge_run(self, run_id: str) -> None:
         """Erase a deleted run and all it recorded.
@@ -558,15 +555,15 @@ class SqlTrackingStore(StoreCore):
 
         v.check_run_id(run_id)
         self.flush()
-        with self._write() as conn:
-            stage = conn.execute(sa.select(t.runs.c.lifecycle_stage).where(t.runs.c.run_uuid == run_id)).scalar()
+        with self.sql_write() as w:
+            stage = w.run_stage(run_id, lock=True)
             if stage is None:
                 raise RunNotFound(f"No run has the id {run_id!r}.")
             if stage != _DELETED:
                 raise InvalidStateError(f"The run {run_id} is not deleted; delete it before purging it.")
             for table in (t.input_tags, t.inputs, t.metric_chunks, t.latest_metrics, t.params, t.tags):
-                conn.execute(table.delete().where(table.c.run_uuid == run_id))
-            conn.execute(t.runs.delete().where(t.runs.c.run_uuid == run_id))
+                w.sa.execute(table.delete().where(table.c.run_uuid == run_id))
+            w.sa.execute(t.runs.delete().where(t.runs.c.run_uuid == run_id))
 
 
 def _check_max_results(max_results: int) -> int:

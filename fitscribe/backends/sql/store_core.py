@@ -1,18 +1,19 @@
 """Connections, transactions and the metric journal of the SQL tracking store (store.py builds on it).
 
-Two ways to the database, opened on first use:
+The database is opened on first use. Every transaction hands out the one writer (writer.py):
 
-- **hot** (``_hot_write``/``_hot_read`` with the writer ``_hw``): creating and ending runs, logging,
-  the metric journal. On an embedded SQLite file this is the standard library's ``sqlite3``
-  (lite.py), so a script that opens a store and logs never imports SQLAlchemy; on PostgreSQL and
-  MySQL/MariaDB it is the SQLAlchemy engine and ``writes.Writer``, which has the same methods.
-- **full** (``_write``/``_read`` with ``_w`` and ``_r``): everything else, through SQLAlchemy,
-  imported when first needed.
+- ``write()`` / ``read()``: creating and ending runs, logging, the metric journal, the checks
+  they make. On an embedded SQLite file this runs on the standard library's ``sqlite3`` (lite.py),
+  so a script that opens a store and logs never imports SQLAlchemy; elsewhere on SQLAlchemy.
+- ``sql_write()`` / ``sql_read()``: everything else (searches, whole runs, experiment updates,
+  the model registry), on a SQLAlchemy connection (``Writer.sa``) for queries built with
+  SQLAlchemy Core, imported when first needed. ``sql_read()`` first flushes this process's
+  metric journal, so a process always reads what it logged.
 
 Every write is one transaction, committed before the method returns, so a process killed at any
 moment loses nothing it had logged. On SQLite, writes take the lock at BEGIN (``BEGIN IMMEDIATE``)
 and wait up to a minute for it, so many processes can log into one file without "database is
-locked" errors.
+locked" errors. A constraint the database enforces raises ``ConstraintViolation``.
 """
 
 from __future__ import annotations
@@ -21,13 +22,13 @@ import os
 import threading
 import time
 import warnings
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from typing import TYPE_CHECKING, Any, ContextManager, Iterator
 
 from fitscribe import validation as v
 from fitscribe.config import DB_FILENAME, resolve_artifact_root
 from fitscribe.entities import LifecycleStage
-from fitscribe.errors import BackendError, FitscribeWarning, InvalidStateError, InvalidValueError, RunNotFound
+from fitscribe.errors import BackendError, ConstraintViolation, FitscribeWarning, InvalidStateError, RunNotFound
 from fitscribe.uri import path_to_file_uri, redact
 
 from .database_url import DatabaseURL, parse_database_uri
@@ -37,7 +38,8 @@ if TYPE_CHECKING:
 
     from .lite import LiteDatabase
     from .reads import RunReader
-    from .writes import Writer
+    from .statements import Statements
+    from .writer import Writer
 
 __all__ = ["StoreCore"]
 
@@ -64,11 +66,11 @@ class StoreCore:
         )
         self.artifact_root = resolve_artifact_root(uri, root)
         self._lock = threading.RLock()
+        self._opened = False
         self._engine: sa.Engine | None = None
-        self._writer: Writer | None = None
+        self._statements: Statements | None = None
         self._reader: RunReader | None = None
         self._lite: LiteDatabase | None = None
-        self._hot_writer: Any = None  # lite.LiteWriter or writes.Writer, once open
         # metric journal (embedded SQLite only): see journal.py
         self._journal: Any = None
         self._journal_folder = _journal_folder(self._db)
@@ -81,23 +83,24 @@ class StoreCore:
     # -- opening ---------------------------------------------------------------------------------
     def _open(self) -> None:
         """Open the database: check or create the schema, then replay journals of dead processes."""
-        if self._hot_writer is not None:
+        if self._opened:
             return
         with self._lock:
-            if self._hot_writer is not None:
+            if self._opened:
                 return
             if self._db.folder and self._db.url.endswith(DB_FILENAME):
                 from .foreign import check_folder
 
                 check_folder(self._db.folder, DB_FILENAME)  # an MLflow mlruns folder is refused
             if self._db.sqlite_path is not None:
-                from .lite import LiteDatabase, LiteWriter
+                from .lite import LiteDatabase
 
                 lite = LiteDatabase(self._db.sqlite_path, self.uri)
                 lite.open(self.artifact_root)
-                self._lite, self._hot_writer = lite, LiteWriter()
+                self._lite = lite
             else:
-                self._hot_writer = self._full_writer()
+                self._sql_engine()
+            self._opened = True
             if self._journal_folder:
                 self._replay_orphaned_journals()
 
@@ -111,19 +114,16 @@ class StoreCore:
     @property
     def engine(self) -> sa.Engine:
         """The SQLAlchemy engine, created (and the schema checked) on first access."""
-        if self._engine is None:
-            self._full_writer()
-        assert self._engine is not None
-        return self._engine
+        return self._engine or self._sql_engine()
 
-    def _full_writer(self) -> Writer:
-        """Create the SQLAlchemy engine, reader and writer once; return the writer."""
+    def _sql_engine(self) -> sa.Engine:
+        """Create the SQLAlchemy engine once (checking the schema unless lite.py has); return it."""
         with self._lock:
             if self._engine is None:
                 from .engine import ensure_schema, make_engine
                 from .lite import after_fork
                 from .reads import RunReader
-                from .writes import Writer
+                from .statements import statements_for
 
                 engine = make_engine(self._db)
                 after_fork(self)
@@ -133,11 +133,10 @@ class StoreCore:
                     except BaseException:
                         engine.dispose()
                         raise
-                self._writer = Writer(engine.dialect.name)
+                self._statements = statements_for(engine.dialect.name)
                 self._reader = RunReader()
                 self._engine = engine
-        assert self._writer is not None
-        return self._writer
+            return self._engine
 
     @property
     def dialect(self) -> str:
@@ -145,58 +144,70 @@ class StoreCore:
         return "sqlite" if self._db.sqlite_path is not None else self.engine.dialect.name
 
     # -- transactions ----------------------------------------------------------------------------
-    def _hot_write(self) -> ContextManager[Any]:
-        """A write transaction for the hot paths; use it with ``self._hw``."""
+    def write(self) -> ContextManager[Writer]:
+        """A write transaction for logging and runs: ``sqlite3`` on an embedded store, else SQLAlchemy.
+
+        Raises:
+            ConstraintViolation: A database constraint refused a write.
+            BackendError: The database failed.
+        """
         self._open()
-        return self._lite.write() if self._lite is not None else self._write()
+        return self._lite.write() if self._lite is not None else self.sql_write()
 
-    def _hot_read(self) -> ContextManager[Any]:
-        """A connection for the hot paths' checks (no journal flush); use it with ``self._hw``."""
+    def read(self) -> ContextManager[Writer]:
+        """A connection for the checks and small reads of the hot paths (no journal flush)."""
         self._open()
-        return self._lite.read() if self._lite is not None else self._read(flush=False)
+        return self._lite.read() if self._lite is not None else self.sql_read(flush=False)
 
-    @property
-    def _hw(self) -> Any:
-        """The hot paths' writer: ``lite.LiteWriter`` on embedded SQLite, else ``writes.Writer``."""
-        assert self._hot_writer is not None
-        return self._hot_writer
+    def sql_write(self) -> ContextManager[Writer]:
+        """A write transaction on a SQLAlchemy connection (``Writer.sa``).
 
-    @contextmanager
-    def _write(self) -> Iterator[sa.Connection]:
-        import sqlalchemy as sa
+        Raises:
+            ConstraintViolation: A database constraint refused a write.
+            BackendError: The database failed.
+        """
+        return self._sql(write=True)
 
-        self._open()
-        engine = self.engine
-        try:
-            with engine.connect().execution_options(sqlite_begin="IMMEDIATE") as conn:
-                with conn.begin():
-                    yield conn
-        except sa.exc.IntegrityError as exc:
-            raise InvalidValueError(f"The database refused the write: {exc.orig}") from exc
-        except (sa.exc.OperationalError, sa.exc.InterfaceError) as exc:
-            raise BackendError(f"The tracking store {redact(self.uri)!r} failed: {exc.orig}") from exc
+    def sql_read(self, flush: bool = True) -> ContextManager[Writer]:
+        """A SQLAlchemy connection for reads (``Writer.sa``), after flushing this process's metric
+        journal unless ``flush`` is False.
 
-    @contextmanager
-    def _read(self, flush: bool = True) -> Iterator[sa.Connection]:
-        import sqlalchemy as sa
-
-        self._open()
-        engine = self.engine
+        Raises:
+            BackendError: The database failed.
+        """
         if flush:
             self.flush()
+        return self._sql(write=False)
+
+    @contextmanager
+    def _sql(self, write: bool) -> Iterator[Writer]:
+        import sqlalchemy as sa
+
+        from .connection import SaConnection
+        from .writer import Writer
+
+        self._open()
+        engine, statements = self.engine, self.statements
         try:
             with engine.connect() as conn:
-                yield conn
+                with conn.execution_options(sqlite_begin="IMMEDIATE").begin() if write else nullcontext():
+                    yield Writer(SaConnection(conn, statements))
+        except sa.exc.IntegrityError as exc:
+            raise ConstraintViolation(f"The database refused the write: {exc.orig}") from exc
         except (sa.exc.OperationalError, sa.exc.InterfaceError) as exc:
             raise BackendError(f"The tracking store {redact(self.uri)!r} failed: {exc.orig}") from exc
 
     @property
-    def _w(self) -> Writer:
-        return self._full_writer()
+    def statements(self) -> Statements:
+        """The statements of this database's dialect (statements.py), e.g. its upserts."""
+        self._sql_engine()
+        assert self._statements is not None
+        return self._statements
 
     @property
-    def _r(self) -> RunReader:
-        self._full_writer()
+    def reader(self) -> RunReader:
+        """Builds runs and experiments from query results (reads.py)."""
+        self._sql_engine()
         assert self._reader is not None
         return self._reader
 
@@ -231,9 +242,9 @@ class StoreCore:
                 f"The run {run_id} is deleted; restore it (Client.restore_run) before logging to it."
             )
 
-    def _require_run(self, conn: sa.Connection, run_id: str, active: bool = True) -> None:
-        """Refuse a missing (or deleted) run, on a SQLAlchemy connection."""
-        self._check_stage(self._w.run_stage(conn, run_id), run_id, active)
+    def _require_run(self, w: Writer, run_id: str, active: bool = True) -> None:
+        """Refuse a missing (or deleted) run."""
+        self._check_stage(w.run_stage(run_id), run_id, active)
 
     def _check_active_run(self, run_id: str) -> None:
         """Refuse logging to a missing or deleted run (checked at most every few seconds per run)."""
@@ -242,8 +253,8 @@ class StoreCore:
         if checked is not None and now - checked < _ACTIVE_RUN_RECHECK_S:
             return
         v.check_run_id(run_id)
-        with self._hot_read() as conn:
-            self._check_stage(self._hw.run_stage(conn, run_id), run_id)
+        with self.read() as w:
+            self._check_stage(w.run_stage(run_id), run_id)
         if len(self._active_runs) > 10_000:
             self._active_runs.clear()
         self._active_runs[run_id] = now
@@ -275,36 +286,36 @@ class StoreCore:
         Points of runs that no longer exist (purged meanwhile) are dropped with a warning.
         """
         try:
-            with self._hot_write() as conn:
-                self._hw.metric_points(conn, entries)
-                self._hw.journal_position(conn, journal_id, position)
+            with self.write() as w:
+                w.metric_points(entries)
+                w.journal_position(journal_id, position)
             return
-        except InvalidValueError:  # a foreign key failed: some run is gone
+        except ConstraintViolation:  # a foreign key failed: some run is gone
             pass
         run_ids = sorted({entry[0] for entry in entries})
-        with self._hot_write() as conn:
-            existing = self._hw.existing_runs(conn, run_ids)
+        with self.write() as w:
+            existing = w.existing_runs(run_ids)
             kept = [entry for entry in entries if entry[0] in existing]
-            self._hw.metric_points(conn, kept)
-            self._hw.journal_position(conn, journal_id, position)
+            w.metric_points(kept)
+            w.journal_position(journal_id, position)
         gone = sorted(set(run_ids) - existing)
         warnings.warn(f"Dropped metric points logged to runs that were purged meanwhile: {', '.join(gone)}.",
                       FitscribeWarning, stacklevel=2)
 
     def _remove_journal_row(self, journal_id: str) -> None:
-        with self._hot_write() as conn:
-            self._hw.delete_journal(conn, journal_id)
+        with self.write() as w:
+            w.delete_journal(journal_id)
 
     def _replay_orphaned_journals(self) -> None:
         from .journal import replay_orphans
 
         def position_of(journal_id: str) -> int:
-            with self._hot_read() as conn:
-                return int(self._hw.journal_position_of(conn, journal_id))
+            with self.read() as w:
+                return w.journal_position_of(journal_id)
 
         def runs_in(run_ids: Any) -> set[str]:
-            with self._hot_read() as conn:
-                return set(self._hw.existing_runs(conn, sorted(run_ids)))
+            with self.read() as w:
+                return w.existing_runs(sorted(run_ids))
 
         assert self._journal_folder is not None
         replay_orphans(self._journal_folder, position_of, self._apply_journal, self._remove_journal_row, runs_in)

@@ -1,0 +1,206 @@
+"""The SQL store's one writer: the statements of creating experiments and runs, logging, the
+metric journal's bookkeeping and the schema bootstrap, on any connection (connection.py).
+
+A :class:`Writer` wraps one connection in a transaction; the store hands one out per transaction
+(``StoreCore.write()``, ``read()``, ``sql_write()``, ``sql_read()``). The same code runs on the
+embedded store's ``sqlite3`` connections and on SQLAlchemy's (PostgreSQL, MySQL/MariaDB, SQLite
+with URL options); the rules shared with other modules (the write-once check, how points become
+rows) are in rows.py. No SQLAlchemy import here.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Iterable, Sequence
+
+from fitscribe._time import now_ms
+from fitscribe.entities import Experiment, Param, RunInfo, RunTag
+from fitscribe.errors import SchemaVersionError
+from fitscribe.uri import join_uri, redact
+
+from .chunks import Batch
+from .connection import Connection, SaConnection, in_chunks
+from .rows import (
+    RUN_COLUMNS,
+    check_stored_params,
+    experiment,
+    merge_params,
+    merge_tags,
+    metric_rows,
+    run_info,
+)
+
+if TYPE_CHECKING:
+    import sqlalchemy as sa
+
+__all__ = ["Writer", "schema_version_error"]
+
+_UPDATABLE = ("name", "status", "end_time", "lifecycle_stage", "deleted_time")
+
+
+def schema_version_error(uri: str, revision: str | None, expected: str) -> SchemaVersionError:
+    """Return the error for a database at another schema revision, naming both and the fix."""
+    return SchemaVersionError(
+        f"The tracking database {redact(uri)!r} has schema revision {revision!r}, but this "
+        f"fitscribe expects {expected!r}. Back it up, then run: fitscribe db upgrade {redact(uri)!r}"
+    )
+
+
+class Writer:
+    """The store's statements on one connection in a transaction.
+
+    Args:
+        conn: The connection (connection.py).
+    """
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+    @property
+    def sa(self) -> sa.Connection:
+        """The SQLAlchemy connection, for queries built with SQLAlchemy Core (``sql_write()``/
+        ``sql_read()`` transactions only)."""
+        if not isinstance(self.conn, SaConnection):
+            raise TypeError("This transaction runs on sqlite3; use the store's sql_write() or sql_read().")
+        return self.conn.sa
+
+    # -- schema ----------------------------------------------------------------------------------
+    def revision(self, uri: str) -> str | None:
+        """Return the Alembic revision stamped in the database, or None for a new (empty) one.
+
+        Raises:
+            ForeignStoreError: The database has tables but not fitscribe's stamp (foreign.py).
+        """
+        from .foreign import check_tables
+
+        names = self.conn.table_names()
+        found = self.conn.rows("revision") if "alembic_version" in names else []
+        revision = found[0][0] if found else None
+        check_tables(names, revision, uri)
+        return revision if names else None
+
+    def open_schema(self, uri: str, expected: str, default_artifact_root: str) -> str | None:
+        """Create the schema in a new database; return the revision of an existing one (None if new).
+
+        Call it in a write transaction (the caller compares the revision once it is committed).
+        """
+        revision = self.revision(uri)
+        if revision is None:
+            self.bootstrap(expected, default_artifact_root)
+        return revision
+
+    def bootstrap(self, revision: str, default_artifact_root: str) -> None:
+        """Create the tables in an empty database, stamp the revision and add the Default experiment."""
+        self.conn.create_tables()
+        self.conn.run("stamp_revision", (revision,))
+        new_id = self.insert_experiment("Default", join_uri(default_artifact_root, "0"), now_ms())
+        if new_id != 0:
+            self.conn.run("set_experiment_id", (0, new_id))
+
+    # -- experiments -----------------------------------------------------------------------------
+    def experiment_row(self, experiment_id: int) -> tuple[str, str, str] | None:
+        """Return (name, artifact_location, lifecycle_stage) of an experiment, or None."""
+        found = self.conn.rows("experiment_row", (experiment_id,))
+        return (found[0][0], found[0][1], found[0][2]) if found else None
+
+    def experiment(self, experiment_id: int | None = None, name: str | None = None) -> Experiment | None:
+        """Return the experiment with this id (or else this name) and its tags, or None."""
+        if experiment_id is not None:
+            found = self.conn.rows("experiment_by_id", (experiment_id,))
+        else:
+            found = self.conn.rows("experiment_by_name", (name,))
+        if not found:
+            return None
+        tags = self.conn.rows("experiment_tags", (found[0][0],))
+        return experiment(found[0], {key: value for key, value in tags})
+
+    def insert_experiment(self, name: str, artifact_location: str, now: int) -> int:
+        """Insert an active experiment and return its id."""
+        return self.conn.insert("insert_experiment", (name, artifact_location, "active", now, now))
+
+    def set_artifact_location(self, experiment_id: int, location: str) -> None:
+        """Set an experiment's artifact location."""
+        self.conn.run("set_artifact_location", (location, experiment_id))
+
+    def experiment_tags(self, experiment_id: int, tags: dict[str, str]) -> None:
+        """Insert or replace experiment tags."""
+        self.conn.run_many("upsert_experiment_tag", [(experiment_id, k, v) for k, v in tags.items()])
+
+    # -- runs ------------------------------------------------------------------------------------
+    def insert_run(self, row: Sequence[Any]) -> None:
+        """Insert a run given in :data:`rows.RUN_COLUMNS` order."""
+        self.conn.run("insert_run", row)
+
+    def run_stage(self, run_id: str, *, lock: bool = False) -> str | None:
+        """Return a run's lifecycle stage, or None if there is no such run.
+
+        With ``lock``, the run's row stays locked until the transaction ends (``FOR NO KEY
+        UPDATE`` on PostgreSQL, which still lets others insert rows that refer to the run; ``FOR
+        UPDATE`` on MySQL), so writers that lock it take turns. SQLite needs no row lock: a write
+        transaction (``BEGIN IMMEDIATE``) holds the database's write lock.
+        """
+        found = self.conn.rows("run_stage_locked" if lock else "run_stage", (run_id,))
+        return found[0][0] if found else None
+
+    def update_run(self, run_id: str, values: dict[str, Any]) -> RunInfo | None:
+        """Set columns of a run (status, end_time, name, lifecycle_stage, deleted_time); return its
+        new RunInfo, or None if there is no such run. The row is locked while it is read."""
+        found = self.conn.rows("run_row_locked", (run_id,))
+        if not found:
+            return None
+        row = dict(zip((*RUN_COLUMNS, "deleted_time"), found[0]))
+        if values:
+            unknown = set(values) - set(_UPDATABLE)
+            assert not unknown, unknown
+            row.update(values)
+            self.conn.run("update_run", (*(row[c] for c in _UPDATABLE), run_id))
+        return run_info([row[c] for c in RUN_COLUMNS])
+
+    def existing_runs(self, run_ids: Sequence[str]) -> set[str]:
+        """Return those of ``run_ids`` that exist."""
+        found: set[str] = set()
+        for part in in_chunks(list(run_ids)):
+            found.update(row[0] for row in self.conn.rows("existing_runs", (list(part),)))
+        return found
+
+    # -- tags, params, metrics -------------------------------------------------------------------
+    def tag_value(self, run_id: str, key: str) -> str | None:
+        """Return the value of one run tag, or None if the run has no such tag."""
+        found = self.conn.rows("tag_value", (run_id, key))
+        return found[0][0] if found else None
+
+    def tags(self, run_id: str, tags: Iterable[RunTag]) -> None:
+        """Insert or replace run tags (the last value for a key in the batch wins)."""
+        self.conn.run_many("upsert_tag", [(run_id, k, v) for k, v in merge_tags(tags).items()])
+
+    def params(self, run_id: str, params: Sequence[Param]) -> None:
+        """Insert params; a key logged before with another value is an error naming both values."""
+        if not params:
+            return
+        wanted = merge_params(params)
+        self.conn.run_many("insert_param", [(run_id, k, v) for k, v in wanted.items()])
+        stored: list[tuple[str, str]] = []
+        for part in in_chunks(list(wanted)):
+            stored += [(key, value) for key, value in self.conn.rows("stored_params", (run_id, list(part)))]
+        check_stored_params(run_id, wanted, stored)
+
+    def metric_points(self, batches: Sequence[Batch]) -> None:
+        """Append points given as batches ``(run_id, keys, values, timestamps, steps)`` (chunks.py) and
+        fold them into latest/min/max: one chunk row per series (split past ``MAX_POINTS_PER_CHUNK``)
+        and one latest row, each written with one executemany (rows.metric_rows)."""
+        chunk_rows, latest = metric_rows(batches)
+        self.conn.run_many("insert_chunk", chunk_rows)
+        self.conn.run_many("upsert_latest", latest)
+
+    # -- metric journals -------------------------------------------------------------------------
+    def journal_position(self, journal_id: str, position: int) -> None:
+        """Record how far a metric journal has been copied into the database."""
+        self.conn.run("upsert_journal", (journal_id, position))
+
+    def journal_position_of(self, journal_id: str) -> int:
+        """Return how far a metric journal has been copied (0 if never)."""
+        found = self.conn.rows("journal_position", (journal_id,))
+        return int(found[0][0]) if found else 0
+
+    def delete_journal(self, journal_id: str) -> None:
+        """Forget a metric journal's position (its file is gone)."""
+        self.conn.run("delete_journal", (journal_id,))
