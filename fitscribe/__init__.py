@@ -53,6 +53,7 @@ _EXPORTS = {
     "get_artifact_uri": "fitscribe.fluent",
     "flush": "fitscribe.fluent",
     "log_table": "fitscribe.fluent_mlflow",
+    "flush_async_logging": "fitscribe.fluent_mlflow",
     "load_table": "fitscribe.fluent_mlflow",
     "register_model": "fitscribe.fluent_mlflow",
     "search_registered_models": "fitscribe.fluent_mlflow",
@@ -129,7 +130,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         set_tag, set_tags, set_tracking_uri, start_run,
     )
     from fitscribe.fluent_mlflow import (
-        delete_experiment_tag, download_artifacts, get_parent_run, load_table, log_image, log_table, register_model,
+        delete_experiment_tag, download_artifacts, flush_async_logging, get_parent_run, load_table, log_image, log_table, register_model,
         search_model_versions, search_registered_models, set_experiment_tag, set_experiment_tags,
     )
     from fitscribe.lookup import (

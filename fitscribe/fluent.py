@@ -250,6 +250,7 @@ def start_run(
     parent_run_id: str | None = None,
     tags: dict[str, Any] | None = None,
     description: str | None = None,
+    log_system_metrics: bool | None = None,
 ) -> ActiveRun:
     """Start a new run (or resume ``run_id``) and make it current; use it as a context manager.
 
@@ -265,6 +266,7 @@ def start_run(
         parent_run_id: Make the new run a child of this run.
         tags: Tags to set on the run.
         description: Free text, stored as the ``mlflow.note.content`` tag.
+        log_system_metrics: Accepted for MLflow's signature; fitscribe records no system metrics.
 
     Raises:
         InvalidStateError: A run is already active and ``nested`` is False, or ``run_id`` is deleted.
@@ -455,16 +457,16 @@ def log_artifacts(local_dir: str, artifact_path: str | None = None, run_id: str 
     client.log_artifacts(run_id, local_dir, artifact_path)
 
 
-def log_text(text: str, artifact_file: str) -> None:
-    """Save text as an artifact of the current run."""
-    run_id = _run_id()
-    _client_for_current().log_text(run_id, text, artifact_file)
+def log_text(text: str, artifact_file: str, run_id: str | None = None) -> None:
+    """Save text as an artifact of the current run (or ``run_id``)."""
+    run_id, client = _target(run_id)
+    client.log_text(run_id, text, artifact_file)
 
 
-def log_dict(dictionary: Any, artifact_file: str) -> None:
-    """Save a dict as a JSON or YAML artifact of the current run."""
-    run_id = _run_id()
-    _client_for_current().log_dict(run_id, dictionary, artifact_file)
+def log_dict(dictionary: Any, artifact_file: str, run_id: str | None = None) -> None:
+    """Save a dict as a JSON or YAML artifact of the current run (or ``run_id``)."""
+    run_id, client = _target(run_id)
+    client.log_dict(run_id, dictionary, artifact_file)
 
 
 def log_figure(figure: Any, artifact_file: str, *, save_kwargs: dict[str, Any] | None = None) -> None:

@@ -30,6 +30,7 @@ __all__ = [
     "load_table",
     "log_image",
     "download_artifacts",
+    "flush_async_logging",
     "TAG_LOGGED_IMAGES",
 ]
 
@@ -201,3 +202,8 @@ def download_artifacts(run_id: str | None = None, artifact_path: str = "", dst_p
 
         return fluent._PROCESS.client(tracking_uri).download_artifacts(run_id or _current_run_id(), artifact_path, dst_path)
     return by_run(run_id, artifact_path, dst_path)
+
+
+def flush_async_logging() -> None:
+    """Block until everything logged so far is stored (MLflow's name for :func:`fitscribe.flush`)."""
+    fluent.flush()

@@ -341,6 +341,13 @@ def test_log_calls_take_mlflow_keywords() -> None:
         mlflow.log_params({"p": 1}, run_id=other.info.run_id)
         mlflow.log_param("q", 2, synchronous=True)
         mlflow.set_tag("t", "v", synchronous=True)
+        mlflow.log_text("x", "x.txt", run_id=other.info.run_id)
+        mlflow.log_dict({"k": 1}, "k.json", run_id=other.info.run_id)
+        mlflow.flush_async_logging()
     assert mlflow.get_run(run.info.run_id).data.metrics == {"a": 1.0}
     got = mlflow.get_run(other.info.run_id).data
     assert got.metrics == {"b": 2.0, "c": 3.0} and got.params == {"p": "1"}
+    assert {f.path for f in mlflow.list_artifacts(other.info.run_id)} == {"x.txt", "k.json"}
+    with mlflow.start_run(log_system_metrics=False) as quiet:
+        pass
+    assert mlflow.get_run(quiet.info.run_id).info.status == "FINISHED"
