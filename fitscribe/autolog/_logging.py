@@ -8,9 +8,9 @@ the reason, and one bad item never drops the others (a batch that fails is retri
 from __future__ import annotations
 
 import hashlib
-import time
 from typing import TYPE_CHECKING, Any, Mapping
 
+from fitscribe._time import now_ms
 from fitscribe.entities import Dataset, Metric, Param, RunTag
 from fitscribe.errors import FitscribeError
 from fitscribe.validation import MAX_KEY_LENGTH, MAX_PARAM_VALUE_LENGTH, MAX_TAG_VALUE_LENGTH
@@ -66,7 +66,7 @@ def set_tags(call: "TrainingCall", tags: Mapping[str, Any]) -> None:
 
 def log_metrics(call: "TrainingCall", metrics: Mapping[str, Any], step: int = 0) -> None:
     """Log numeric metrics at ``step``; non-numeric values are skipped and reported."""
-    now = int(time.time() * 1000)
+    now = now_ms()
     points = []
     for key, value in metrics.items():
         try:

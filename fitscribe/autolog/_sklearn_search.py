@@ -9,17 +9,37 @@ candidate's, and every numeric column but ``param_*`` and ``split*`` as metrics.
 from __future__ import annotations
 
 import os
+import sys
 import tempfile
-import time
 from typing import TYPE_CHECKING, Any
 
+from fitscribe._time import now_ms
 from fitscribe.autolog import _logging as log
 from fitscribe.entities import Metric, Param, RunTag
 
 if TYPE_CHECKING:  # pragma: no cover
     from fitscribe.autolog._session import TrainingCall
 
-__all__ = ["log_search"]
+__all__ = ["log_search", "in_cross_validation"]
+
+_VALIDATION_FILE = os.path.join("sklearn", "model_selection", "_validation.py")
+
+
+def in_cross_validation(skip: int = 1) -> bool:
+    """Return True when scikit-learn's ``model_selection/_validation.py`` is up the stack: a fit
+    inside ``cross_val_score`` & co, or a search candidate's fit, however they were imported.
+
+    Args:
+        skip: Frames above the caller to pass over before looking (the caller's own wrappers).
+    """
+    frame = sys._getframe(skip + 1)
+    for _ in range(40):
+        if frame is None:
+            return False
+        if frame.f_code.co_filename.endswith(_VALIDATION_FILE):
+            return True
+        frame = frame.f_back
+    return False
 
 
 def log_search(call: "TrainingCall", search: Any) -> None:
@@ -107,7 +127,7 @@ def _children(call: "TrainingCall", seed: dict[str, str], results: dict[str, Any
         ]
         run = client.create_run(parent.info.experiment_id, start_time=parent.info.start_time,
                                 tags={t.key: t.value for t in tags})
-        now = int(time.time() * 1000)
+        now = now_ms()
         metrics = [Metric(k, float(results[k][i]), now, 0) for k in numeric]
         param_items = [Param(k, v[:6000]) for k, v in params.items()]
         for start in range(0, max(len(param_items), 1), 100):

@@ -20,7 +20,6 @@ nothing and costs nothing for the parts of scikit-learn a script never uses.
 
 from __future__ import annotations
 
-import os
 import sys
 from types import ModuleType
 from typing import Any, Callable
@@ -29,6 +28,7 @@ from typing import TYPE_CHECKING
 
 from fitscribe.autolog._config import AutologConfig, Integration
 from fitscribe.autolog._session import call_patched, current_call
+from fitscribe.autolog._sklearn_search import in_cross_validation
 
 if TYPE_CHECKING:  # pragma: no cover
     from fitscribe.autolog._session import TrainingCall
@@ -43,7 +43,6 @@ _TRAINING_METHODS = ("fit", "fit_transform", "fit_predict")
 _EXCLUDED_MODULES = ("sklearn.preprocessing", "sklearn.impute", "sklearn.feature_extraction", "sklearn.feature_selection")
 _EXCLUDED_CLASSES = {"ColumnTransformer"}
 _SEARCH_CLASSES = {"GridSearchCV", "RandomizedSearchCV", "HalvingGridSearchCV", "HalvingRandomSearchCV"}
-_VALIDATION_FILE = os.path.join("sklearn", "model_selection", "_validation.py")
 
 
 class SklearnIntegration(Integration):
@@ -134,16 +133,7 @@ class SklearnIntegration(Integration):
         return patched
 
     def _wanted(self) -> bool:
-        if current_call() is not None:
-            return False
-        frame = sys._getframe(2)
-        for _ in range(40):  # inside cross_val_score & co, however they were imported
-            if frame is None:
-                break
-            if frame.f_code.co_filename.endswith(_VALIDATION_FILE):
-                return False
-            frame = frame.f_back
-        return True
+        return current_call() is None and not in_cross_validation(skip=2)
 
 
 class _Fit:

@@ -30,15 +30,15 @@ nothing of its own: the pipeline's run is the one run.
 from __future__ import annotations
 
 import json
-import os
 import re
-import sys
 import time
 from types import FunctionType, ModuleType
 from typing import Any, Callable, Mapping
 
+from fitscribe._time import now_ms
 from fitscribe.autolog._config import AutologConfig, Integration
 from fitscribe.autolog._patch import is_patched, original_of, patch_of
+from fitscribe.autolog._sklearn_search import in_cross_validation
 from fitscribe.autolog._session import SkippedItem, TrainingCall, call_patched, current_call, strict_mode
 from fitscribe.autolog._xgboost_artifacts import log_importance, log_model, xgboost_message
 
@@ -60,7 +60,6 @@ IMPORTANCE_TYPES = ("weight", "gain", "cover", "total_gain", "total_cover")
 _TRAIN_OWNERS = ("xgboost", "xgboost.training", "xgboost.sklearn")
 _AWAIT_TRAIN = "xgboost.await_train"  # set by a wrapper's fit: its inner train adds our callback
 _LOGGER = "xgboost.logger"
-_VALIDATION_FILE = os.path.join("sklearn", "model_selection", "_validation.py")
 _BAD_KEY_CHARS = re.compile(r"[^\w/.\- :]")
 _WRITE_EVERY = 50  # write buffered metrics once training time since the last write is 50x its cost
 _WRITE_INTERVAL = 0.2  # ... and at least this many seconds: one store call per 0.2 s, not per iteration
@@ -128,7 +127,7 @@ class XGBoostIntegration(Integration):
                 if call.integration is integration and call.state.pop(_AWAIT_TRAIN, False):
                     return _inner_train(call, original, args, kwargs)
                 return original(*args, **kwargs)
-            if not integration.enabled or integration.failed or _in_cross_validation():
+            if not integration.enabled or integration.failed or in_cross_validation():
                 return original(*args, **kwargs)
             run = _Train(original, args, kwargs)
             return call_patched(integration, run.train, run.dtrain, args, kwargs, run.before, run.after)
@@ -141,7 +140,7 @@ class XGBoostIntegration(Integration):
         def fit(self: Any, *args: Any, **kwargs: Any) -> Any:
             if not integration.enabled or integration.failed or current_call() is not None:
                 return original(self, *args, **kwargs)
-            if _in_cross_validation():
+            if in_cross_validation():
                 with integration.suppressed():  # its inner train logs nothing either
                     return original(self, *args, **kwargs)
             run = _Fit(self, original, args, kwargs)
@@ -171,18 +170,6 @@ class XGBoostIntegration(Integration):
 
             self._callback_cls = FitscribeCallback
         return self._callback_cls
-
-
-def _in_cross_validation() -> bool:
-    """Return True inside ``cross_val_score`` & co and search candidates' fits, however imported."""
-    frame = sys._getframe(2)
-    for _ in range(40):
-        if frame is None:
-            return False
-        if frame.f_code.co_filename.endswith(_VALIDATION_FILE):
-            return True
-        frame = frame.f_back
-    return False
 
 
 # -- per-iteration metrics ------------------------------------------------------------------------
@@ -217,7 +204,7 @@ class _IterationLogger:
     def _collect(self, epoch: int, evals_log: Mapping[str, Mapping[str, Any]]) -> None:
         from fitscribe.entities import Metric
 
-        now = int(time.time() * 1000)
+        now = now_ms()
         values: dict[str, float] = {}
         for data, metrics in evals_log.items():
             for metric, series in metrics.items():
