@@ -16,10 +16,10 @@ import os
 import re
 import tempfile
 import threading
-import time
 import uuid
 from typing import TYPE_CHECKING, Any, Sequence
 
+from fitscribe._time import now_ms
 from fitscribe.errors import InvalidValueError, NotFoundError
 from fitscribe.search import (
     And,
@@ -59,9 +59,6 @@ LOGGED_MODEL_ATTRIBUTES: dict[str, tuple[str, str]] = {
 
 _ID_RE = re.compile(r"^[A-Za-z0-9][\w\-]{0,127}$")
 
-
-def _now_ms() -> int:
-    return int(time.time() * 1000)
 
 
 def parse_status(value: Any) -> str:
@@ -137,7 +134,7 @@ class LoggedModelStore:
         for key, value in [*(tags or {}).items(), *(params or {}).items()]:
             check_text(key, "key", nul=True), check_text(value, f"value of {key!r}")
         model_id = f"m-{uuid.uuid4().hex}"
-        now = _now_ms()
+        now = now_ms()
         record: dict[str, Any] = {
             "model_id": model_id, "experiment_id": experiment.experiment_id, "name": name,
             "artifact_uri": join_uri(experiment.artifact_location, "models", model_id, "artifacts"),
@@ -168,7 +165,7 @@ class LoggedModelStore:
                 del record["tags"][delete_tag]
             if lifecycle_stage is not None:
                 record["lifecycle_stage"] = lifecycle_stage
-            record["last_updated_timestamp_ms"] = _now_ms()
+            record["last_updated_timestamp_ms"] = now_ms()
             self._write(record)
         return record
 

@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from fitscribe._time import now_ms
 from fitscribe.backends.base import ModelRegistryStore
 from fitscribe.errors import (
     AlreadyExistsError,
@@ -30,10 +31,6 @@ __all__ = ["ModelRegistryStoreSuite"]
 
 RUN_ID = "0123456789abcdef0123456789abcdef"
 OTHER_RUN_ID = "fedcba9876543210fedcba9876543210"
-
-
-def _now() -> int:
-    return int(time.time() * 1000)
 
 
 class ModelRegistryStoreSuite:
@@ -50,13 +47,13 @@ class ModelRegistryStoreSuite:
 
     # -- registered models -----------------------------------------------------------------------
     def test_create_and_get_registered_model(self, registry: ModelRegistryStore) -> None:
-        before = _now()
+        before = now_ms()
         created = registry.create_registered_model("modèle-ü 🌲", tags={"team": "risk"}, description="first")
         got = registry.get_registered_model("modèle-ü 🌲")
         assert got == created
         assert (got.name, got.description, got.tags, got.aliases, got.latest_versions) == (
             "modèle-ü 🌲", "first", {"team": "risk"}, {}, [])
-        assert before <= got.creation_timestamp == got.last_updated_timestamp <= _now()
+        assert before <= got.creation_timestamp == got.last_updated_timestamp <= now_ms()
 
     def test_registered_model_names_are_unique_and_case_sensitive(self, registry: ModelRegistryStore) -> None:
         registry.create_registered_model("Churn")
@@ -158,7 +155,7 @@ class ModelRegistryStoreSuite:
     # -- model versions --------------------------------------------------------------------------
     def test_create_and_get_model_version(self, registry: ModelRegistryStore) -> None:
         registry.create_registered_model("m")
-        before = _now()
+        before = now_ms()
         created = registry.create_model_version(
             "m", f"runs:/{RUN_ID}/model", RUN_ID, tags={"k": "v"}, description="first", run_link="http://x/run",
             user_id="alice",
@@ -167,7 +164,7 @@ class ModelRegistryStoreSuite:
         assert created.source == f"runs:/{RUN_ID}/model"
         assert (created.status, created.current_stage, created.tags, created.aliases) == ("READY", "None", {"k": "v"}, [])
         assert (created.description, created.user_id, created.run_link) == ("first", "alice", "http://x/run")
-        assert before <= created.creation_timestamp <= _now()
+        assert before <= created.creation_timestamp <= now_ms()
         assert registry.get_model_version("m", 1) == created
         assert registry.get_model_version("m", "1") == created
         model = registry.get_registered_model("m")

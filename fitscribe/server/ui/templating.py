@@ -13,7 +13,6 @@ import importlib.metadata
 import importlib.resources
 import math
 import threading
-import time
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Mapping
@@ -22,6 +21,8 @@ from urllib.parse import quote
 from jinja2 import Environment, FileSystemLoader
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
+
+from fitscribe import _time
 
 __all__ = ["UiAssets", "assets_of", "render", "page_headers", "PAGE_CSP", "STATIC_DIR", "TEMPLATE_DIR"]
 
@@ -148,7 +149,7 @@ def format_ago(ms: int | None, now_ms: int | None = None) -> str:
     """Format how long ago epoch milliseconds ``ms`` was: ``5 min ago``, ``3 d ago``."""
     if ms is None:
         return ""
-    seconds = max(0, ((now_ms if now_ms is not None else int(time.time() * 1000)) - ms) // 1000)
+    seconds = max(0, ((now_ms if now_ms is not None else _time.now_ms()) - ms) // 1000)
     for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
         if seconds >= size:
             return f"{seconds // size} {unit} ago"
