@@ -21,4 +21,6 @@ def ui_routes() -> list[BaseRoute]:
     from fitscribe.server.ui.pages import page_routes
     from fitscribe.server.ui.static import static_routes
 
-    return [*page_routes(), *artifact_routes(), *api_routes(), *chart_routes(), *static_routes()]
+    from fitscribe.server.ui.registry_pages import registry_routes
+
+    return [*page_routes(), *registry_routes(), *artifact_routes(), *api_routes(), *chart_routes(), *static_routes()]

@@ -31,7 +31,7 @@ from fitscribe.server.ui.pages import page
 if TYPE_CHECKING:
     from fitscribe.backends import ArtifactStore, FileInfo
 
-__all__ = ["artifact_routes", "list_folder", "read_autolog_reports", "preview_kind", "ZipStream"]
+__all__ = ["artifact_routes", "list_folder", "read_autolog_reports", "preview_kind", "model_card", "ZipStream"]
 
 TEXT_LIMIT = 512 * 1024
 CSV_ROWS = 200
@@ -161,6 +161,15 @@ def _preview(store: "ArtifactStore", path: str, size: int | None) -> dict[str, A
     elif kind == "mlmodel":
         out["card"] = _model_card(store, path, text)
     return out
+
+
+def model_card(store: "ArtifactStore", path: str) -> dict[str, Any]:
+    """Read the MLmodel file at ``path`` and return its model card (``{"error": ...}`` when unreadable)."""
+    try:
+        data, _ = _read(store, path, TEXT_LIMIT)
+    except (NotFoundError, OSError) as exc:
+        return {"error": f"No MLmodel file at {path!r}: {type(exc).__name__}"}
+    return _model_card(store, path, data.decode("utf-8", "replace"))
 
 
 def _model_card(store: "ArtifactStore", path: str, text: str) -> dict[str, Any]:

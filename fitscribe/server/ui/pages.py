@@ -148,6 +148,7 @@ def run_page(request: Request, s: ServerState) -> tuple[str, dict[str, Any]]:
     """One run: info, description, params, metrics with sparklines, tags, datasets, autolog report,
     parent and children, and its top-level artifacts."""
     from fitscribe.server.ui.artifacts import list_folder, preview_kind, read_autolog_reports
+    from fitscribe.server.ui.registry_pages import model_folders, versions_of_run
 
     run = s.tracking.get_run(request.path_params["run_id"])
     experiment = s.tracking.get_experiment(run.info.experiment_id)
@@ -184,6 +185,8 @@ def run_page(request: Request, s: ServerState) -> tuple[str, dict[str, Any]]:
         "system_tags": sorted((k, v) for k, v in tags.items() if k.startswith("mlflow.")),
         "note": tags.get(NOTE_TAG, ""), "datasets": run.inputs.dataset_inputs, "artifacts": artifacts,
         "reports": reports, "artifact_error": artifact_error,
+        "registered_versions": versions_of_run(s, run.info.run_id),
+        "model_folders": model_folders(store, artifacts) if artifact_error is None else [],
         "images": [a for a in artifacts if not a.is_dir and preview_kind(a.path) == "image"][:MAX_THUMBNAILS],
     }
 
