@@ -22,7 +22,7 @@
 # only the tests that called the mutated function in the pytest process itself (or in a thread
 # while they ran); a test that reaches the function only through a subprocess is not run for it, so
 # a "survivor" may be killed by such a test: check with
-#   cd $MUTATION_KEEP && MUTANT_UNDER_TEST=<name> PYTHONPATH=mutants python -m pytest <test files>
+#   cd $MUTATION_KEEP && MUTANT_UNDER_TEST=<name> PYTHONPATH=$PWD/mutants python -m pytest <test files>
 set -euo pipefail
 
 repo="$(cd "$(dirname "$0")/.." && pwd)"
