@@ -432,3 +432,40 @@ def test_failed_logins_are_limited_per_address_and_a_fresh_login_stays_fast(tmp_
     assert idle[0] == flooded[0] == 200
     print(f"fresh login: {idle[1]:.3f} s idle, {flooded[1]:.3f} s while 20 addresses flood wrong passwords")
     assert flooded[1] < max(1.0, 5 * idle[1])  # unlimited, the flood queued it behind ~20 checks (2.9 s at 600,000)
+
+
+# -- item 2 (server part): a sealed model folder cannot be changed through the proxy -----------------------------
+def test_the_proxy_refuses_to_replace_or_delete_files_of_a_sealed_model(server: Server,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    from sklearn.linear_model import LinearRegression
+
+    import fitscribe
+    from fitscribe.flavors import sklearn as sk_flavor
+
+    monkeypatch.setenv("FITSCRIBE_TRACKING_URI", server.url)
+    monkeypatch.setenv("MLFLOW_TRACKING_USERNAME", "writer")
+    monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", WRITER_PW)
+    fitscribe.set_experiment("sealed")
+    model = LinearRegression().fit([[0.0], [1.0], [2.0]], [0.0, 2.0, 4.0])
+    with fitscribe.start_run() as run:
+        info = sk_flavor.log_model(model, "model")  # uploaded through the proxy, MLmodel included
+    root = server.get("runs/get", {"run_id": run.info.run_id}).json()["run"]["info"]["artifact_uri"]
+    folder = f"{root.removeprefix('mlflow-artifacts:/')}/model"
+    names = [f["path"] for f in server.http.get(PROXY, params={"path": folder}, headers=server.writer).json()["files"]]
+    assert "MLmodel" in names and len(names) > 2
+    for name in names:
+        original = server.http.get(f"{PROXY}/{folder}/{name}", headers=server.writer).content
+        swapped = server.http.put(f"{PROXY}/{folder}/{name}", content=b"import os; os.system('evil')", headers=server.writer)
+        assert swapped.status_code == 409 and body_of(swapped)["error_code"] == "RESOURCE_CONFLICT", (name, swapped.text)
+        again = server.http.put(f"{PROXY}/{folder}/{name}", content=original, headers=server.writer)
+        assert again.status_code == 200  # a retried upload of the same bytes is fine
+        assert server.http.delete(f"{PROXY}/{folder}/{name}", headers=server.writer).status_code == 409
+    for path in (folder, root.removeprefix("mlflow-artifacts:/")):  # the model folder, the run's folder above it
+        assert server.http.delete(f"{PROXY}/{path}", headers=server.writer).status_code == 409
+    added = server.http.put(f"{PROXY}/{folder}/extra.txt", content=b"new", headers=server.writer)
+    assert added.status_code == 409  # nor can files be added
+    assert sk_flavor.load_model(info.model_uri).predict([[3.0]])[0] == pytest.approx(6.0)
+    other = server.http.put(f"{PROXY}/unsealed/model.pkl", content=b"1", headers=server.writer)
+    assert other.status_code == 200
+    assert server.http.put(f"{PROXY}/unsealed/model.pkl", content=b"2", headers=server.writer).status_code == 200
+    assert server.http.delete(f"{PROXY}/unsealed", headers=server.writer).status_code == 200

@@ -24,7 +24,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from fitscribe.errors import BackendError, InvalidValueError
-from fitscribe.server.errors import Forbidden, NotSupported, error_response
+from fitscribe.server.errors import Conflict, Forbidden, NotSupported, error_response
 from fitscribe.server.params import Params
 from fitscribe.server.routes import Endpoint, fields
 from fitscribe.server.serialization import file_info_to_json
@@ -36,6 +36,9 @@ PROXY_PREFIXES = ("/api/2.0/mlflow-artifacts", "/ajax-api/2.0/mlflow-artifacts")
 RESERVED_FOLDER = ".fitscribe"
 """Folders of this name in the artifact destination hold the server's own records: never served."""
 _WRITE_CHUNK = 1024 * 1024
+_MAX_MLMODEL_BYTES = 1024 * 1024
+_MODEL_COMPANIONS = frozenset({"MLmodel", "requirements.txt", "conda.yaml", "python_env.yaml", "registered_model_meta"})
+"""Files of a model folder that its MLmodel does not hash (fitscribe.flavors.model's unhashed set)."""
 SAFE_DOWNLOAD_HEADERS = {"Content-Security-Policy": "sandbox", "X-Content-Type-Options": "nosniff"}
 """Sent with every proxy download: an HTML or SVG artifact opened in a browser runs no script with the
 server's origin (``sandbox``), and no file is sniffed into another type."""
@@ -157,8 +160,80 @@ async def _receive(stream: AsyncIterator[bytes], path: str) -> None:
             await run_in_threadpool(handle.write, buffer)
 
 
+def sealed_model_folder(path: str) -> tuple[str, dict[str, Any]] | None:
+    """Return the model folder sealing ``path`` (a local file or folder) and its recorded files, or None.
+
+    A folder is sealed once its ``MLmodel`` carries fitscribe's ``files`` block (the sha256 of each
+    file, written by fitscribe's ``save_model``/``log_model``); the nearest ``MLmodel`` above
+    ``path`` decides. Models saved by other tools carry no such block and are not sealed.
+    """
+    folder = os.path.dirname(os.path.abspath(path))
+    while True:
+        files = _sealed_files(os.path.join(folder, "MLmodel"))
+        if files is not None:
+            return folder, files
+        parent = os.path.dirname(folder)
+        if parent == folder:
+            return None
+        folder = parent
+
+
+def _sealed_files(mlmodel: str) -> dict[str, Any] | None:
+    """Return the ``fitscribe.files`` mapping of an MLmodel file, or None (no file, not sealed, unreadable)."""
+    import yaml
+
+    try:
+        if not os.path.isfile(mlmodel) or os.path.getsize(mlmodel) > _MAX_MLMODEL_BYTES:
+            return None
+        with open(mlmodel, encoding="utf-8") as handle:
+            data = yaml.safe_load(handle)
+    except (OSError, ValueError, UnicodeDecodeError, yaml.YAMLError):
+        return None
+    block = data.get("fitscribe") if isinstance(data, dict) else None
+    files = block.get("files") if isinstance(block, dict) else None
+    return files if isinstance(files, dict) and files else None
+
+
+def _refuse_sealed_delete(target: str) -> None:
+    """Refuse deleting a file or folder of a sealed model, or a folder holding one (409)."""
+    sealed = sealed_model_folder(target) is not None or (os.path.isdir(target) and any(
+        "MLmodel" in names and _sealed_files(os.path.join(root, "MLmodel")) for root, _, names in os.walk(target)))
+    if sealed:
+        raise Conflict("Refusing to delete files of a sealed model (its MLmodel records their sha256): logged "
+                       "models cannot be changed through the artifact proxy; log a new model instead.")
+
+
+def _refuse_sealed_upload(source: str, target: str) -> bool:
+    """Check an upload into a sealed model folder; return True when it changes nothing (skip it).
+
+    An existing file may be sent again with the same bytes (a retried upload); a new file only if the
+    MLmodel records it or it is one of the descriptor's companions (uploads arrive one file at a time).
+
+    Raises:
+        Conflict: The upload would replace or add a file of a sealed model.
+    """
+    sealed = sealed_model_folder(target)
+    if sealed is None:
+        return False
+    folder, files = sealed
+    if os.path.lexists(target):
+        import filecmp
+
+        if os.path.isfile(target) and filecmp.cmp(source, target, shallow=False):
+            return True
+    elif os.path.relpath(target, folder).replace(os.sep, "/") in {*files, *_MODEL_COMPANIONS}:
+        return False
+    raise Conflict("Refusing to change a sealed model (its MLmodel records the sha256 of its files): logged "
+                   "models cannot be changed through the artifact proxy; log a new model instead.")
+
+
 def _move_into_place(source: str, target: str) -> None:
-    """Rename an uploaded file over ``target`` (same filesystem), creating its folder."""
+    """Rename an uploaded file over ``target`` (same filesystem), creating its folder.
+
+    Files of a sealed model are not replaced (see :func:`_refuse_sealed_upload`).
+    """
+    if _refuse_sealed_upload(source, target):
+        return
     if os.path.isdir(target):
         raise InvalidValueError(f"Cannot upload to {target!r}: a folder of that name exists.")
     try:
@@ -199,6 +274,10 @@ async def proxy_delete(request: Request, s: ServerState) -> Response:
     if not relative:
         raise InvalidValueError("Refusing to delete the whole artifact destination; name a file or folder.")
     store = s.proxy_store()
+    local = getattr(store, "local_path", None)
+    target = local(relative) if callable(local) else None
+    if target is not None:
+        await run_in_threadpool(_refuse_sealed_delete, target)
     await run_in_threadpool(store.delete, relative)
     return JSONResponse({})
 
