@@ -30,9 +30,12 @@ def _client(tracking_uri: str | None) -> "Client":
 
 
 def download_artifacts(artifact_uri: str | None = None, run_id: str | None = None, artifact_path: str | None = None,
-                       dst_path: str | None = None, tracking_uri: str | None = None) -> str:
+                       dst_path: str | None = None, tracking_uri: str | None = None,
+                       registry_uri: str | None = None) -> str:
     """Download an artifact file or folder and return its local path, as
     ``mlflow.artifacts.download_artifacts``: give ``artifact_uri``, or ``run_id`` (and ``artifact_path``).
+    ``models:/`` URIs are resolved in the current registry (``registry_uri`` is accepted for MLflow's
+    signature; use ``set_registry_uri``).
 
     Raises:
         InvalidValueError: Both or neither of ``artifact_uri`` and ``run_id`` were given.

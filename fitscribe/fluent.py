@@ -411,16 +411,23 @@ def log_params(params: dict[str, Any], synchronous: bool | None = None, run_id: 
     client.log_batch(run_id, params=[Param(k, str(v)) for k, v in params.items()])
 
 
-def log_metric(key: str, value: float, step: int | None = None, timestamp: int | None = None, *,
-               synchronous: bool | None = None, run_id: str | None = None) -> None:
-    """Log a metric point on the current run (or ``run_id``); NaN and +-inf are stored exactly."""
+def log_metric(key: str, value: float, step: int | None = None, synchronous: bool | None = None,
+               timestamp: int | None = None, run_id: str | None = None, model_id: str | None = None,
+               dataset: Any = None) -> None:
+    """Log a metric point on the current run (or ``run_id``); NaN and +-inf are stored exactly.
+
+    The arguments are MLflow's, in its order; ``synchronous`` (every call is durable when it
+    returns), ``model_id`` and ``dataset`` (MLflow 3's LoggedModel links) are accepted and ignored.
+    """
     run_id, client = _target(run_id)
     client.log_metric(run_id, key, value, timestamp=timestamp, step=step)
 
 
-def log_metrics(metrics: dict[str, float], step: int | None = None, timestamp: int | None = None, *,
-                synchronous: bool | None = None, run_id: str | None = None) -> None:
-    """Log several metrics on the current run (or ``run_id``) at one step, atomically."""
+def log_metrics(metrics: dict[str, float], step: int | None = None, synchronous: bool | None = None,
+                run_id: str | None = None, timestamp: int | None = None, model_id: str | None = None,
+                dataset: Any = None) -> None:
+    """Log several metrics on the current run (or ``run_id``) at one step, atomically (MLflow's
+    arguments, as :func:`log_metric`)."""
     run_id, client = _target(run_id)
     ts = timestamp if timestamp is not None else now_ms()
     points = [Metric(k, v, ts, step or 0) for k, v in metrics.items()]

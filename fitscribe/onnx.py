@@ -75,11 +75,13 @@ def save_model(
     onnx_session_options: Mapping[str, Any] | None = None,
     metadata: dict[str, Any] | None = None,
     save_as_external_data: bool = True,
+    extra_files: Any = None,
     **options: Any,
 ) -> "Model":
     """Save an ONNX model into a new folder, as ``mlflow.onnx.save_model``."""
     from fitscribe.flavors import onnx as flavor
 
+    refuse("fitscribe's onnx flavor", extra_files=extra_files)
     return flavor.save_model(
         onnx_model, path, onnx_execution_providers=onnx_execution_providers,
         onnx_session_options=onnx_session_options, signature=signature, input_example=input_example,

@@ -60,6 +60,13 @@ def log_model(
     extra_pip_requirements: Any = None,
     metadata: dict[str, Any] | None = None,
     model_config: dict[str, Any] | None = None,
+    streamable: bool | None = None,
+    resources: Any = None,
+    auth_policy: Any = None,
+    uv_project_path: Any = None,
+    uv_groups: Any = None,
+    uv_extras: Any = None,
+    prompts: Any = None,
     name: str | None = None,
     params: dict[str, Any] | None = None,
     tags: dict[str, Any] | None = None,
@@ -76,7 +83,9 @@ def log_model(
     """
     from fitscribe.flavors import pyfunc as flavor
 
-    refuse("fitscribe.pyfunc.log_model", loader_module=loader_module, data_path=data_path)
+    refuse("fitscribe.pyfunc.log_model", loader_module=loader_module, data_path=data_path, resources=resources,
+           auth_policy=auth_policy, uv_project_path=uv_project_path, uv_groups=uv_groups, uv_extras=uv_extras,
+           prompts=prompts)
     if model_config is not None:
         options["model_config"] = model_config
     return flavor.log_model(
@@ -102,12 +111,19 @@ def save_model(
     extra_pip_requirements: Any = None,
     metadata: dict[str, Any] | None = None,
     model_config: dict[str, Any] | None = None,
+    streamable: bool | None = None,
+    resources: Any = None,
+    auth_policy: Any = None,
+    uv_project_path: Any = None,
+    uv_groups: Any = None,
+    uv_extras: Any = None,
     **options: Any,
 ) -> "Model":
     """Save a custom ``PythonModel`` into a new folder, as ``mlflow.pyfunc.save_model``."""
     from fitscribe.flavors import pyfunc as flavor
 
-    refuse("fitscribe.pyfunc.save_model", loader_module=loader_module, data_path=data_path)
+    refuse("fitscribe.pyfunc.save_model", loader_module=loader_module, data_path=data_path, resources=resources,
+           auth_policy=auth_policy, uv_project_path=uv_project_path, uv_groups=uv_groups, uv_extras=uv_extras)
     return flavor.save_model(
         path, python_model, artifacts=artifacts, code_paths=code_paths, model_config=model_config,
         signature=signature, input_example=input_example, metadata=metadata,

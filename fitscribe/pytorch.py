@@ -41,6 +41,8 @@ def log_model(
     model_type: str | None = None,
     step: int = 0,
     model_id: str | None = None,
+    export_model: bool = False,
+    serialization_format: str | None = None,
     **options: Any,
 ) -> "ModelInfo":
     """Log a torch ``nn.Module`` or a LightningModule, as ``mlflow.pytorch.log_model``.
@@ -53,8 +55,7 @@ def log_model(
     from fitscribe.flavors import pytorch as flavor
 
     refuse("fitscribe's pytorch flavor", pickle_module=pickle_module, extra_files=extra_files)
-    options.pop("serialization_format", None)  # MLflow's pt2/pickle choice; fitscribe has its own format
-    options.pop("export_model", None)
+    # serialization_format / export_model: MLflow's pt2-or-pickle choice; fitscribe has its own format
     return flavor.log_model(
         pytorch_model, model_name(name, artifact_path), registered_model_name=registered_model_name,
         signature=signature, input_example=input_example, metadata=metadata, code_paths=code_paths,
@@ -75,14 +76,15 @@ def save_model(
     pip_requirements: Any = None,
     extra_pip_requirements: Any = None,
     metadata: dict[str, Any] | None = None,
+    export_model: bool = False,
+    serialization_format: str | None = None,
     **options: Any,
 ) -> "Model":
-    """Save a torch model into a new folder, as ``mlflow.pytorch.save_model``."""
+    """Save a torch model into a new folder, as ``mlflow.pytorch.save_model`` (``serialization_format``
+    and ``export_model`` are accepted: fitscribe has its own format)."""
     from fitscribe.flavors import pytorch as flavor
 
     refuse("fitscribe's pytorch flavor", pickle_module=pickle_module, extra_files=extra_files)
-    options.pop("serialization_format", None)
-    options.pop("export_model", None)
     return flavor.save_model(
         pytorch_model, path, signature=signature, input_example=input_example, metadata=metadata,
         code_paths=code_paths, **pip_options(conda_env, pip_requirements, extra_pip_requirements), **options,

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Sequence
 
-from fitscribe._dropin import model_name, pip_options
+from fitscribe._dropin import model_name, pip_options, refuse
 
 if TYPE_CHECKING:
     from fitscribe.flavors.base import ModelInfo
@@ -39,12 +39,14 @@ def log_model(
     extra_pip_requirements: Any = None,
     pyfunc_predict_fn: str = "predict",
     metadata: dict[str, Any] | None = None,
+    extra_files: Any = None,
     params: dict[str, Any] | None = None,
     tags: dict[str, Any] | None = None,
     model_type: str | None = None,
     step: int = 0,
     model_id: str | None = None,
     name: str | None = None,
+    skops_trusted_types: Sequence[str] | None = None,
     **options: Any,
 ) -> "ModelInfo":
     """Log a scikit-learn model into the active run (or a new one), as ``mlflow.sklearn.log_model``.
@@ -57,8 +59,11 @@ def log_model(
     """
     from fitscribe.flavors import sklearn as flavor
 
+    refuse("fitscribe's sklearn flavor", extra_files=extra_files)
     if serialization_format is not None:
         options["serialization_format"] = serialization_format
+    if skops_trusted_types is not None:
+        options["skops_trusted_types"] = skops_trusted_types
     return flavor.log_model(
         sk_model, model_name(name, artifact_path), registered_model_name=registered_model_name, signature=signature,
         input_example=input_example, metadata=metadata, code_paths=code_paths, predict_fn=pyfunc_predict_fn,
@@ -79,14 +84,19 @@ def save_model(
     extra_pip_requirements: Any = None,
     pyfunc_predict_fn: str = "predict",
     metadata: dict[str, Any] | None = None,
+    skops_trusted_types: Sequence[str] | None = None,
+    extra_files: Any = None,
     **options: Any,
 ) -> "Model":
     """Save a scikit-learn model into a new folder, as ``mlflow.sklearn.save_model``
     (``mlflow_model`` is ignored)."""
     from fitscribe.flavors import sklearn as flavor
 
+    refuse("fitscribe's sklearn flavor", extra_files=extra_files)
     if serialization_format is not None:
         options["serialization_format"] = serialization_format
+    if skops_trusted_types is not None:
+        options["skops_trusted_types"] = skops_trusted_types
     return flavor.save_model(
         sk_model, path, signature=signature, input_example=input_example, metadata=metadata, code_paths=code_paths,
         predict_fn=pyfunc_predict_fn, **pip_options(conda_env, pip_requirements, extra_pip_requirements), **options,

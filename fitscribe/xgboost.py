@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Sequence
 
-from fitscribe._dropin import model_name, pip_options
+from fitscribe._dropin import model_name, pip_options, refuse
 
 if TYPE_CHECKING:
     from fitscribe.flavors.base import ModelInfo
@@ -32,12 +32,13 @@ def log_model(
     extra_pip_requirements: Any = None,
     model_format: str = "ubj",
     metadata: dict[str, Any] | None = None,
+    extra_files: Any = None,
+    name: str | None = None,
     params: dict[str, Any] | None = None,
     tags: dict[str, Any] | None = None,
     model_type: str | None = None,
     step: int = 0,
     model_id: str | None = None,
-    name: str | None = None,
     **options: Any,
 ) -> "ModelInfo":
     """Log a Booster or an XGBoost scikit-learn wrapper, as ``mlflow.xgboost.log_model``.
@@ -47,6 +48,7 @@ def log_model(
     """
     from fitscribe.flavors import xgboost as flavor
 
+    refuse("fitscribe's xgboost flavor", extra_files=extra_files)
     return flavor.log_model(
         xgb_model, model_name(name, artifact_path), model_format=model_format,
         registered_model_name=registered_model_name, signature=signature, input_example=input_example,
@@ -67,11 +69,13 @@ def save_model(
     extra_pip_requirements: Any = None,
     model_format: str = "ubj",
     metadata: dict[str, Any] | None = None,
+    extra_files: Any = None,
     **options: Any,
 ) -> "Model":
     """Save an XGBoost model into a new folder, as ``mlflow.xgboost.save_model``."""
     from fitscribe.flavors import xgboost as flavor
 
+    refuse("fitscribe's xgboost flavor", extra_files=extra_files)
     return flavor.save_model(
         xgb_model, path, model_format=model_format, signature=signature, input_example=input_example,
         metadata=metadata, code_paths=code_paths, **pip_options(conda_env, pip_requirements, extra_pip_requirements),

@@ -351,3 +351,69 @@ def test_log_calls_take_mlflow_keywords() -> None:
     with mlflow.start_run(log_system_metrics=False) as quiet:
         pass
     assert mlflow.get_run(quiet.info.run_id).info.status == "FINISHED"
+
+
+# -- signatures: every parameter of MLflow's functions is accepted, positional ones in MLflow's order -----
+_SIGNATURE_PROBE = """
+import inspect, json, importlib
+FUNCS = {
+ "sklearn": ["log_model", "save_model", "load_model", "autolog"],
+ "xgboost": ["log_model", "save_model", "load_model", "autolog"],
+ "pytorch": ["log_model", "save_model", "load_model", "autolog"],
+ "onnx": ["log_model", "save_model", "load_model"],
+ "pyfunc": ["log_model", "save_model", "load_model", "get_model_dependencies"],
+ "models": ["infer_signature"],
+ "data": ["from_pandas", "from_numpy"],
+ "artifacts": ["download_artifacts", "list_artifacts", "load_text", "load_dict", "load_image"],
+ "": ["start_run", "end_run", "log_metric", "log_metrics", "log_param", "log_params", "set_tag", "set_tags",
+      "delete_tag", "log_artifact", "log_artifacts", "log_text", "log_dict", "log_figure", "log_image", "log_table",
+      "load_table", "register_model", "set_experiment", "set_experiment_tag", "set_experiment_tags",
+      "search_runs", "search_experiments", "get_run", "log_input", "set_tracking_uri", "get_tracking_uri",
+      "set_registry_uri", "get_registry_uri", "create_experiment", "get_experiment", "get_experiment_by_name",
+      "delete_experiment", "restore_experiment", "delete_run", "restore_run", "get_parent_run",
+      "search_registered_models", "search_model_versions", "last_active_run", "active_run", "autolog",
+      "get_artifact_uri", "is_tracking_uri_set", "delete_experiment_tag", "flush_async_logging"],
+}
+out = {}
+for mod, names in FUNCS.items():
+    m = importlib.import_module(("mlflow." + mod) if mod else "mlflow")
+    for n in names:
+        f = getattr(m, n)
+        out[f"{mod}.{n}"] = [(p.name, p.kind.name) for p in inspect.signature(f).parameters.values()]
+print(json.dumps(out))
+"""
+_MLFLOW_ONLY = {  # MLflow 3 features fitscribe does not have (tracing destinations, env packs, LoggedModel inputs)
+    ".set_experiment": {"trace_location"}, ".create_experiment": {"trace_location"},
+    ".register_model": {"env_pack"}, ".log_input": {"model"},
+}
+
+
+@pytest.fixture(scope="module")
+def mlflow_signatures() -> dict[str, list[list[str]]]:
+    from _mlflow_support import mlflow_python
+
+    result = subprocess.run([mlflow_python(), "-c", _SIGNATURE_PROBE], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def test_signatures_match_mlflows(mlflow_signatures: dict[str, list[list[str]]]) -> None:
+    import importlib
+    import inspect
+
+    problems = []
+    for key, theirs in mlflow_signatures.items():
+        module, name = key.split(".")
+        target = getattr(importlib.import_module(f"fitscribe.{module}") if module else fitscribe, name)
+        if key == ".autolog":
+            target = fitscribe.autolog.autolog
+        ours = inspect.signature(target).parameters
+        missing = [p for p, kind in theirs if p not in ours and not kind.startswith("VAR_")]
+        missing = [p for p in missing if p not in _MLFLOW_ONLY.get(key, set())]
+        their_order = [p for p, kind in theirs if kind == "POSITIONAL_OR_KEYWORD"]
+        our_order = [p for p, q in ours.items() if q.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD]
+        if key == ".autolog":  # fitscribe.autolog() keeps its own positional order; keywords as MLflow's
+            their_order = our_order
+        if missing or their_order[: len(our_order)] != our_order[: len(their_order)]:
+            problems.append(f"{key}: missing {missing}, positional {our_order} vs MLflow's {their_order}")
+    assert problems == []

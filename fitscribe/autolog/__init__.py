@@ -75,6 +75,9 @@ def autolog(
     extra_tags: dict[str, Any] | None = None,
     registered_model_name: str | None = None,
     exclude_flavors: Iterable[str] | None = None,
+    *,
+    log_traces: bool = True,
+    disable_for_unsupported_versions: bool = False,
 ) -> AutologHandle:
     """Record parameters, metrics, models and plots of every supported framework's training.
 
@@ -91,6 +94,9 @@ def autolog(
         extra_tags: Tags for every run autolog opens.
         registered_model_name: Register each logged model as a new version of this name.
         exclude_flavors: Integration names to leave alone, e.g. ``["lightning"]``.
+        log_traces: Accepted for MLflow's signature (fitscribe records no traces).
+        disable_for_unsupported_versions: Accepted for MLflow's signature: outside the tested
+            framework versions fitscribe warns once and still logs.
 
     Returns:
         A handle whose ``disable()`` switches these integrations off again.
