@@ -469,3 +469,29 @@ def test_the_proxy_refuses_to_replace_or_delete_files_of_a_sealed_model(server: 
     assert other.status_code == 200
     assert server.http.put(f"{PROXY}/unsealed/model.pkl", content=b"2", headers=server.writer).status_code == 200
     assert server.http.delete(f"{PROXY}/unsealed", headers=server.writer).status_code == 200
+
+
+# -- item 9: a symlink leading outside a run's artifacts is skipped by a whole-run download -----------------------
+def test_download_of_a_whole_run_skips_a_symlink_leading_outside_with_a_warning(tmp_path: Path) -> None:
+    from fitscribe import Client, errors
+    from fitscribe.uri import file_uri_to_path
+
+    (tmp_path / "secret.txt").write_text("secret")
+    (tmp_path / "secret-folder").mkdir()
+    (tmp_path / "secret-folder" / "key.txt").write_text("key")
+    (tmp_path / "a.txt").write_text("a")
+    client = Client(tracking_uri=str(tmp_path / "store"))
+    run_id = client.create_run(client.create_experiment("links")).info.run_id
+    client.log_artifact(run_id, str(tmp_path / "a.txt"), "data")
+    folder = Path(file_uri_to_path(client.get_run(run_id).info.artifact_uri))
+    (folder / "data" / "link.txt").symlink_to(tmp_path / "secret.txt")
+    (folder / "folder-link").symlink_to(tmp_path / "secret-folder")
+    assert [f.path for f in client.list_artifacts(run_id)] == ["data"]
+    assert [f.path for f in client.list_artifacts(run_id, "data")] == ["data/a.txt"]
+    with pytest.warns(errors.FitscribeWarning, match="symlink leading outside the artifact root") as caught:
+        out = Path(client.download_artifacts(run_id, "", str(tmp_path / "download")))
+    assert sorted(str(p.relative_to(out)) for p in out.rglob("*")) == ["data", "data/a.txt"]
+    assert sorted(str(w.message).split("'")[1] for w in caught) == ["data/link.txt", "folder-link"]  # one per link
+    assert all(w.filename == __file__ for w in caught)  # pointing at the user's call
+    with pytest.raises(errors.InvalidValueError, match="outside"):
+        client.download_artifacts(run_id, "data/link.txt", str(tmp_path / "one"))  # asked for by name: refused

@@ -298,11 +298,19 @@ class LocalArtifactStore:
     def _copy_tree(self, source: str, target: str, *, into_store: bool) -> None:
         """Copy a directory's contents into ``target`` file by file, following symlinks.
 
-        Reading from the store (``into_store`` False), every entry must resolve inside the root.
+        Reading from the store (``into_store`` False), an entry whose symlinks resolve outside the
+        root is skipped with a warning (the rest is copied), as :meth:`list` hides it.
         """
+        skipped: list[str] = []
         for src, rel, is_dir in _walk(source):
             dst = os.path.join(target, *rel.split("/")) if rel else target
             if not into_store:
+                if any(rel.startswith(f"{gone}/") for gone in skipped):
+                    continue
+                if rel and not _is_within(os.path.realpath(src), os.path.realpath(self.root)):
+                    skipped.append(rel)
+                    _warn_skipped(rel)
+                    continue
                 self._check_inside(src)
             if is_dir:
                 _makedirs(dst)
@@ -349,6 +357,20 @@ class LocalArtifactStore:
 def _is_within(path: str, root: str) -> bool:
     """Return True when the absolute ``path`` is ``root`` or lies under it."""
     return path == root or path.startswith(root.rstrip(os.sep) + os.sep)
+
+
+def _warn_skipped(relative: str) -> None:
+    """Warn that a symlink leading outside the artifact root was left out of a download."""
+    import sys
+    import warnings
+
+    from fitscribe.errors import FitscribeWarning
+
+    frame, level = sys._getframe(1), 2
+    while frame is not None and frame.f_globals.get("__name__", "").startswith("fitscribe"):
+        frame, level = frame.f_back, level + 1
+    warnings.warn(f"Skipped the artifact {relative!r}: it is a symlink leading outside the artifact root, "
+                  "so it is not downloaded (and not listed).", FitscribeWarning, stacklevel=level)
 
 
 def _check_not_within(source_dir: str, dest_dir: str) -> None:
