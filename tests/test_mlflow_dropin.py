@@ -105,12 +105,13 @@ def test_pytorch_autolog_script(tmp_path: Path) -> None:
 def test_flavors_script(tmp_path: Path) -> None:
     out, client = run_script("flavors_roundtrip", tmp_path)
     assert {k: v for k, v in out.items() if k != "run"} == {
-        "sk_version": 1, "sk_same": True, "sk_pyfunc": True, "xgb_same": True, "torch_same": True,
+        "sk_version": 1, "sk_same": True, "sk_pyfunc": True, "xgb_same": True, "xgb_registered": True, "torch_same": True,
         "onnx_loaded": "ModelProto", "onnx_same": True, "saved_same": True,
         "saved_flavors": ["python_function", "sklearn"],
     }
     assert {"sk", "xgb", "torch", "onnx"} <= {f.path for f in client.list_artifacts(out["run"])}
-    assert client.get_model_version("dropin-sk", 1).run_id == out["run"]
+    for name in ("dropin-sk", "dropin-xgb", "dropin-torch", "dropin-onnx"):
+        assert client.get_model_version(name, 1).run_id == out["run"]
 
 
 def test_pyfunc_script(tmp_path: Path) -> None:

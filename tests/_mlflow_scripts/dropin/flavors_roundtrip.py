@@ -23,21 +23,24 @@ with mlflow.start_run() as run:
     out["sk_pyfunc"] = mlflow.pyfunc.load_model(info.model_uri).predict(X).tolist() == sk.predict(X).tolist()
 
     booster = xgb.XGBRegressor(n_estimators=3, max_depth=2).fit(X, y)
-    mlflow.xgboost.log_model(booster, name="xgb")
+    mlflow.xgboost.log_model(booster, name="xgb", registered_model_name="dropin-xgb")
     out["xgb_same"] = bool(np.allclose(mlflow.xgboost.load_model(f"runs:/{run.info.run_id}/xgb").predict(X),
                                        booster.predict(X)))
+    out["xgb_registered"] = bool(np.allclose(mlflow.xgboost.load_model("models:/dropin-xgb/1").predict(X),
+                                             booster.predict(X)))
 
     net = torch.nn.Sequential(torch.nn.Linear(4, 2))
     mlflow.pytorch.log_model(net, name="torch")
+    mlflow.register_model(f"runs:/{run.info.run_id}/torch", "dropin-torch")
     tensor = torch.from_numpy(X)
-    out["torch_same"] = bool(torch.allclose(mlflow.pytorch.load_model(f"runs:/{run.info.run_id}/torch")(tensor),
+    out["torch_same"] = bool(torch.allclose(mlflow.pytorch.load_model("models:/dropin-torch/1")(tensor),
                                             net(tensor)))
 
     from skl2onnx import to_onnx
 
     onnx_model = to_onnx(sk, X[:1])
-    mlflow.onnx.log_model(onnx_model, name="onnx")
-    out["onnx_loaded"] = type(mlflow.onnx.load_model(f"runs:/{run.info.run_id}/onnx")).__name__
+    mlflow.onnx.log_model(onnx_model, name="onnx", registered_model_name="dropin-onnx")
+    out["onnx_loaded"] = type(mlflow.onnx.load_model("models:/dropin-onnx/1")).__name__
     predicted = mlflow.pyfunc.load_model(f"runs:/{run.info.run_id}/onnx").predict(X[:5])
     out["onnx_same"] = list(predicted["output_label"]) == sk.predict(X[:5]).tolist()
 
