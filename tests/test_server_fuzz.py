@@ -4,7 +4,10 @@ malformed, may get a 5xx (MLflow's clients retry 5xx for minutes, so a user erro
 schemathesis runs as a subprocess (its CLI), against the real app served on a loopback port by
 uvicorn, over a real SQLite store. All phases run: the coverage phase (boundary and wrong-type values
 for every field), random fuzzing, and the stateful phase, which follows the OpenAPI links from
-experiments/create, runs/create and registered-models/create to reach existing resources.
+experiments/create, runs/create and registered-models/create to reach existing resources. The hooks
+in ``tests/_fuzz_hooks.py`` also send, in generated requests, the inputs that once got a 5xx: JSON
+nested hundreds of levels deep, lone surrogates, 40-digit ids, 400-digit numbers, ``"²"``, and
+filters of 330 nested parentheses or 1,000 terms.
 """
 
 from __future__ import annotations
@@ -38,7 +41,7 @@ def test_no_request_generated_from_the_openapi_document_gets_a_server_error(tmp_
             [_schemathesis(), "run", f"{server.url}/openapi.json", "--checks", "not_a_server_error",
              "--max-examples", "8", "--workers", "1", "--seed", "20261123", "--no-color"],
             capture_output=True, text=True, timeout=600, cwd=tmp_path,
-            env={**os.environ, "SCHEMATHESIS_HOOKS": ""},
+            env={**os.environ, "SCHEMATHESIS_HOOKS": "_fuzz_hooks", "PYTHONPATH": str(Path(__file__).parent)},
         )
     output = done.stdout + done.stderr
     assert done.returncode == 0, output[-6000:]
