@@ -17,11 +17,13 @@ from typing import Any, Iterator
 
 import pytest
 
-np = pytest.importorskip("numpy")
-pd = pytest.importorskip("pandas")
-pytest.importorskip("sklearn")
-pytest.importorskip("starlette")
-httpx = pytest.importorskip("httpx")
+from _require import require_module  # noqa: E402
+
+np = require_module("numpy")
+pd = require_module("pandas")
+require_module("sklearn")
+require_module("starlette")
+httpx = require_module("httpx")
 
 import fitscribe  # noqa: E402
 from fitscribe.server.run import ThreadedServer  # noqa: E402
@@ -220,8 +222,8 @@ def test_a_dataframe_answer_is_a_list_of_records(tmp_path: Any) -> None:
 # -- the real commands ------------------------------------------------------------------------------
 
 def _cli(*args: str, **kwargs: Any) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "fitscribe", *args], capture_output=True, text=True, timeout=120,
-                          **kwargs)
+    kwargs.setdefault("timeout", 600)  # a virtualenv build on a busy machine
+    return subprocess.run([sys.executable, "-m", "fitscribe", *args], capture_output=True, text=True, **kwargs)
 
 
 class _Process:
@@ -337,9 +339,9 @@ def _free_port() -> int:
 @pytest.fixture(scope="module")
 def flavor_folders(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     """The same iris data as five model folders, one per flavor, saved by fitscribe."""
-    torch = pytest.importorskip("torch")
-    xgb = pytest.importorskip("xgboost")
-    pytest.importorskip("skl2onnx")
+    torch = require_module("torch")
+    xgb = require_module("xgboost")
+    require_module("skl2onnx")
     from skl2onnx import to_onnx
     from sklearn.linear_model import LogisticRegression
 
@@ -430,3 +432,25 @@ def test_answers_match_mlflow_models_serve(flavor_folders: dict[str, str]) -> No
     finally:
         for process, _ in servers.values():
             process.close()
+
+
+@pytest.mark.slow
+def test_env_manager_virtualenv_builds_an_environment_from_the_requirements(tmp_path: Any) -> None:
+    """``--env-manager virtualenv``: a venv made from requirements.txt (once), the command run inside it."""
+    from fitscribe.flavors import pyfunc
+
+    folder = str(tmp_path / "rowsum")
+    pyfunc.save_model(folder, python_model=RowSum(), input_example=pd.DataFrame({"a": [1.0], "b": [2.0]}))
+    request = tmp_path / "request.json"
+    request.write_text(json.dumps({"dataframe_split": {"columns": ["a", "b"], "data": [[1.0, 2.0], [3.0, 4.5]]}}))
+    root = os.environ.get("FITSCRIBE_TEST_ENV_ROOT") or str(tmp_path / "envs")
+    env = {**os.environ, "FITSCRIBE_ENV_ROOT": root, "PYTHONPATH": os.path.dirname(os.path.abspath(__file__))}
+    done = _cli("models", "predict", "-m", folder, "-i", str(request), "--env-manager", "virtualenv", env=env)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == {"predictions": [3.0, 7.5]}
+    pythons = [os.path.join(root, d, "bin", "python") for d in os.listdir(root)]
+    assert len(pythons) == 1 and os.path.isfile(pythons[0])
+    probe = subprocess.run([pythons[0], "-c", "import sklearn"], capture_output=True, text=True)
+    assert probe.returncode != 0, "the environment holds the model's requirements, not this one's packages"
+    again = _cli("models", "predict", "-m", folder, "-i", str(request), "--env-manager", "virtualenv", env=env)
+    assert again.returncode == 0 and "building a virtual environment" not in again.stdout + again.stderr

@@ -148,11 +148,24 @@ def _fitscribe_requirement() -> str:
     return f"fitscribe{_EXTRAS}=={__version__}"
 
 
-def virtualenv_python(model_folder: str, announce: Callable[[str], None] = print) -> str:
+def _without_fitscribe(requirements: str) -> str:
+    """The requirement lines minus fitscribe's own (installed separately, possibly from source)."""
+    import re
+
+    return "".join(line for line in requirements.splitlines(keepends=True)
+                   if not re.match(r"\s*fitscribe(\s*$|\s*[\[<>=!~;@ ])", line, re.IGNORECASE))
+
+
+def _stderr(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+def virtualenv_python(model_folder: str, announce: Callable[[str], None] = _stderr) -> str:
     """Return the python of a virtual environment built from the model's ``requirements.txt``.
 
     Built once per requirements file and Python version, under ``$FITSCRIBE_ENV_ROOT`` (default
-    ``~/.fitscribe/envs``); a later call with the same requirements returns at once.
+    ``~/.fitscribe/envs``); a later call with the same requirements returns at once. fitscribe
+    itself is installed as it runs here (from this checkout when run from one), not as pinned.
     """
     path = os.path.join(model_folder, "requirements.txt")
     requirements = open(path, encoding="utf-8").read() if os.path.isfile(path) else ""
@@ -166,9 +179,13 @@ def virtualenv_python(model_folder: str, announce: Callable[[str], None] = print
     shutil.rmtree(env, ignore_errors=True)
     subprocess.run([sys.executable, "-m", "venv", env], check=True)
     pip = [python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
-    if requirements.strip():
-        subprocess.run([*pip, "-r", path], check=True)
     subprocess.run([*pip, _fitscribe_requirement()], check=True)
+    others = _without_fitscribe(requirements)
+    if others.strip():
+        filtered = os.path.join(env, "model-requirements.txt")
+        with open(filtered, "w", encoding="utf-8") as fh:
+            fh.write(others)
+        subprocess.run([*pip, "-r", filtered], check=True)
     open(done, "w").close()
     return python
 
@@ -179,9 +196,10 @@ _DOCKERFILE = """\
 FROM python:{python}-slim
 ENV PYTHONDONTWRITEBYTECODE=1 PIP_NO_CACHE_DIR=1
 WORKDIR /opt/ml
-COPY model/requirements.txt /opt/ml/model/requirements.txt
-RUN pip install -r /opt/ml/model/requirements.txt
 {install_fitscribe}
+COPY model/requirements.txt /opt/ml/model/requirements.txt
+RUN grep -viE '^[[:space:]]*fitscribe([^a-z0-9_.-]|$)' /opt/ml/model/requirements.txt > /tmp/model-requirements.txt; \
+    pip install -r /tmp/model-requirements.txt
 COPY model /opt/ml/model
 EXPOSE 8080
 CMD ["fitscribe", "models", "serve", "-m", "/opt/ml/model", "--host", "0.0.0.0", "--port", "8080", "--env-manager", "local"]
