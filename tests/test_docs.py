@@ -18,7 +18,7 @@ MODULES = [
     "fitscribe.model_registry", "fitscribe.server",
     # the MLflow-named modules (import fitscribe as mlflow)
     "fitscribe.sklearn", "fitscribe.xgboost", "fitscribe.pytorch", "fitscribe.onnx", "fitscribe.pyfunc",
-    "fitscribe.models", "fitscribe.data", "fitscribe.artifacts", "fitscribe.tracking", "fitscribe.fluent_mlflow",
+    "fitscribe.models", "fitscribe.models.signature", "fitscribe.tracking.client", "fitscribe.data", "fitscribe.artifacts", "fitscribe.tracking", "fitscribe.fluent_mlflow",
     "fitscribe.tables", "fitscribe.cli_mlflow", "fitscribe.config", "fitscribe.entities",
 ]
 

@@ -151,6 +151,12 @@ def test_mlflow_names_are_ours() -> None:
         assert {"log_model", "save_model", "load_model"} <= set(alias.__all__)
         assert alias.FLAVOR_NAME == module
     assert {"autolog"} <= set(mlflow.sklearn.__all__) & set(mlflow.xgboost.__all__) & set(mlflow.pytorch.__all__)
+    from fitscribe.models.signature import ModelSignature, infer_signature  # MLflow's usual import paths
+    from fitscribe.tracking.client import MlflowClient as FromClientModule
+
+    assert infer_signature is mlflow.models.signature.infer_signature is mlflow.models.infer_signature
+    assert ModelSignature is fitscribe.flavors.ModelSignature
+    assert FromClientModule is mlflow.tracking.client.MlflowClient is fitscribe.Client
 
 
 @pytest.mark.parametrize("flavor", ["sklearn", "pyfunc"])

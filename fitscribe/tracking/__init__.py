@@ -16,6 +16,10 @@ __all__ = ["MlflowClient"]
 
 
 def __getattr__(name: str) -> Any:
+    if name == "client":  # mlflow.tracking.client.MlflowClient after a plain import
+        import importlib
+
+        return importlib.import_module("fitscribe.tracking.client")
     if name == "MlflowClient":
         from fitscribe.client import Client
 

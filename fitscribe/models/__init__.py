@@ -26,6 +26,10 @@ _LAZY = {
 
 
 def __getattr__(name: str) -> Any:
+    if name == "signature":  # mlflow.models.signature.infer_signature after a plain import
+        import importlib
+
+        return importlib.import_module("fitscribe.models.signature")
     if name == "Model":
         value: Any = _model_class()
     elif name in _LAZY:
