@@ -319,11 +319,14 @@ def test_error_answers_never_show_server_paths(server: Server, caplog: pytest.Lo
     outside = server.root / "outside-secret.txt"
     outside.write_text("secret")
     (folder / "escape.txt").symlink_to(outside)
+    (folder / "plots").symlink_to(server.root, target_is_directory=True)
     relative = folder.relative_to(server.root / "artifacts").as_posix()
     answers = [
         server.http.get(f"{PROXY}/{relative}/escape.txt", headers=server.writer),
         server.http.put(f"{PROXY}/{relative}/ok.txt/below.txt", content=b"x", headers=server.writer),
         server.http.put(f"{PROXY}/{relative}", content=b"x", headers=server.writer),
+        server.get("artifacts/list", {"run_id": run_id, "path": "plots"}),
+        server.http.get(f"/runs/{run_id}/artifacts/escape.txt", headers=server.writer),  # the UI
     ]
     for answer in answers:
         assert 400 <= answer.status_code < 500, answer.text
@@ -495,3 +498,4 @@ def test_download_of_a_whole_run_skips_a_symlink_leading_outside_with_a_warning(
     assert all(w.filename == __file__ for w in caught)  # pointing at the user's call
     with pytest.raises(errors.InvalidValueError, match="outside"):
         client.download_artifacts(run_id, "data/link.txt", str(tmp_path / "one"))  # asked for by name: refused
+

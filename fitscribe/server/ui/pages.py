@@ -16,7 +16,7 @@ from starlette.routing import BaseRoute, Route
 
 from fitscribe.entities import Run, ViewType
 from fitscribe.errors import FitscribeError, InvalidValueError
-from fitscribe.server.errors import error_body
+from fitscribe.server.errors import error_body, hide_paths
 from fitscribe.server.state import ServerState
 from fitscribe.server.ui.templating import render
 
@@ -166,7 +166,7 @@ def run_page(request: Request, s: ServerState) -> tuple[str, dict[str, Any]]:
         artifacts = list_folder(store, "")
         reports, artifact_error = read_autolog_reports(store, artifacts), None
     except (FitscribeError, OSError) as exc:
-        artifacts, reports, artifact_error = [], [], f"The artifacts could not be listed: {exc}"
+        artifacts, reports, artifact_error = [], [], f"The artifacts could not be listed: {hide_paths(str(exc))}"
     summaries = run.data.metric_summaries
     metrics = []
     for i, key in enumerate(sorted(run.data.metrics)):

@@ -14,6 +14,7 @@ from starlette.requests import Request
 from starlette.routing import BaseRoute, Route
 
 from fitscribe.errors import FitscribeError, InvalidValueError
+from fitscribe.server.errors import hide_paths
 from fitscribe.server.state import ServerState
 from fitscribe.server.ui.pages import page
 
@@ -88,7 +89,7 @@ def _card(s: ServerState, version: "ModelVersion") -> dict[str, Any]:
         store = s.artifact_store_for(run.info.artifact_uri)
         return model_card(store, f"{path}/MLmodel" if path else "MLmodel")
     except (FitscribeError, OSError) as exc:
-        return {"error": f"No card: {type(exc).__name__}: {exc}"}
+        return {"error": f"No card: {type(exc).__name__}: {hide_paths(str(exc))}"}
 
 
 def versions_of_run(s: ServerState, run_id: str) -> list["ModelVersion"]:
