@@ -137,3 +137,20 @@ def test_page_tokens_round_trip_and_refuse_garbage() -> None:
     for bad in ["not-a-token", encode_page_token(5)[:-3], "eyJvZmZzZXQiOiAtMX0=", "eyJ4IjogMX0="]:
         with pytest.raises(InvalidValueError, match="page token"):
             decode_page_token(bad)
+
+
+def test_filters_are_limited_in_comparisons_and_nesting() -> None:
+    from fitscribe.search import MAX_FILTER_DEPTH, MAX_FILTER_TERMS, parse_experiment_filter
+
+    term = "params.a = '1'"
+    parse_filter(" AND ".join([term] * MAX_FILTER_TERMS))
+    with pytest.raises(InvalidValueError, match=f"at most {MAX_FILTER_TERMS} comparisons"):
+        parse_filter(" OR ".join([term] * (MAX_FILTER_TERMS + 1)))
+    parse_filter("(" * MAX_FILTER_DEPTH + term + ")" * MAX_FILTER_DEPTH)
+    for deep in ("(" * (MAX_FILTER_DEPTH + 1) + term + ")" * (MAX_FILTER_DEPTH + 1), "(" * 5000 + term):
+        with pytest.raises(InvalidValueError, match=f"nested more than {MAX_FILTER_DEPTH} deep"):
+            parse_filter(deep)
+    side_by_side = " AND ".join(["(" * MAX_FILTER_DEPTH + term + ")" * MAX_FILTER_DEPTH] * 3)
+    assert len(parse_filter(side_by_side).items) == 3  # depth counts nesting, not every parenthesis
+    with pytest.raises(InvalidValueError, match="nested"):
+        parse_experiment_filter("(" * 330 + "name = 'x'" + ")" * 330)
