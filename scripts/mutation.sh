@@ -18,11 +18,13 @@
 #   PYTHON=<python>           interpreter with mutmut and the dev extra (default .venv/bin/python)
 #
 # Output: the score (killed / total mutants reached by the tests) and the diff of each survivor.
-# Kill a survivor with a test, or explain why it is equivalent. Caveat: mutmut runs, for each mutant,
-# only the tests that called the mutated function in the pytest process itself (or in a thread
-# while they ran); a test that reaches the function only through a subprocess is not run for it, so
-# a "survivor" may be killed by such a test: check with
-#   cd $MUTATION_KEEP && MUTANT_UNDER_TEST=<name> PYTHONPATH=$PWD/mutants python -m pytest <test files>
+# Kill a survivor with a test, or explain why it is equivalent. Caveats: only the pytest process
+# runs the mutant (a subprocess imports the installed package; pointing it at the mutants breaks,
+# as the mutated code needs mutmut's configuration), and mutmut runs, for each mutant, only the tests
+# that called the mutated function in that process (threads included). So a survivor that only a
+# subprocess-based test would catch is a blind spot, not proof: check it with
+#   cd "$MUTATION_KEEP/mutants" && MUTANT_UNDER_TEST=<name> python -m pytest -x <test files>
+# (then the subprocesses see the mutant too only if PYTHONPATH=$PWD and mutmut finds its config).
 set -euo pipefail
 
 repo="$(cd "$(dirname "$0")/.." && pwd)"
@@ -67,10 +69,7 @@ cd "$work"
 start=$(date +%s)
 args=(run --max-children "${MUTATION_JOBS:-1}")
 [[ -n "${MUTATION_ONLY:-}" ]] && args+=("$MUTATION_ONLY")
-# PYTHONPATH: a test that starts fitscribe in a subprocess runs the mutant too (MUTANT_UNDER_TEST
-# is inherited), instead of the installed package.
-PYTHONPATH="$work/mutants${PYTHONPATH:+:$PYTHONPATH}" "$python" -m mutmut "${args[@]}" > mutmut-run.log 2>&1 \
-    || { tail -c 4000 mutmut-run.log; exit 1; }
+"$python" -m mutmut "${args[@]}" > mutmut-run.log 2>&1 || { tail -c 4000 mutmut-run.log; exit 1; }
 "$python" -m mutmut results --all true > results.txt 2>&1 || true
 "$python" - "$(( $(date +%s) - start ))" "${modules[*]}" <<'EOF'
 import collections, sys
