@@ -27,7 +27,7 @@
 # (then the subprocesses see the mutant too only if PYTHONPATH=$PWD and mutmut finds its config).
 set -euo pipefail
 
-repo="$(cd "$(dirname "$0")/.." && pwd)"
+repo="${MUTATION_REPO:-$(cd "$(dirname "$0")/.." && pwd)}"
 python="${PYTHON:-$repo/.venv/bin/python}"
 modules=()
 while [[ $# -gt 0 && "$1" != "--" ]]; do modules+=("$1"); shift; done
