@@ -77,67 +77,68 @@ import json, pickle, sys
 import mlflow, mlflow.sklearn
 with open(sys.argv[1], "rb") as fh:
     model = pickle.load(fh)
-mlflow.set_experiment("logged")
-ids = {}
-for fmt in ("skops", "cloudpickle"):
-    with mlflow.start_run():
-        info = mlflow.sklearn.log_model(model, name=f"model-{fmt}", serialization_format=fmt, pip_requirements=["scikit-learn"])
-    ids[fmt] = info.model_id
-print(json.dumps(ids))
+out = {}
+for target in sys.argv[2:]:
+    mlflow.set_tracking_uri(target)
+    mlflow.set_experiment("logged")
+    ids = out[target] = {}
+    for fmt in ("skops", "cloudpickle"):
+        with mlflow.start_run() as run:
+            info = mlflow.sklearn.log_model(model, name=f"model-{fmt}", serialization_format=fmt,
+                                            pip_requirements=["scikit-learn"])
+        ids[fmt], ids[fmt + "-run"] = info.model_id, run.info.run_id
+print(json.dumps(out))
 """
 
 
-def _mlflow_logs_models(python: str, tracking_uri: str, tmp_path: Any, **env: str) -> dict[str, str]:
-    """Log one model per sklearn format with the real MLflow into ``tracking_uri``; return their ids."""
+def _mlflow_logs_models(tmp_path: Any, *targets: str) -> dict[str, dict[str, str]]:
+    """Log one model per sklearn format with the real MLflow into each tracking URI; return their ids."""
     import json
     import os
     import pickle
     import subprocess
 
+    from _mlflow_support import mlflow_python
+
     with open(tmp_path / "model.pkl", "wb") as fh:
         pickle.dump(_model(3.0), fh)
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(("FITSCRIBE_", "MLFLOW_"))}
-    clean.update(MLFLOW_TRACKING_URI=tracking_uri, MLFLOW_DISABLE_TELEMETRY="true", DO_NOT_TRACK="true", **env)
-    proc = subprocess.run([python, "-c", _MLFLOW_LOGS, str(tmp_path / "model.pkl")], cwd=tmp_path, env=clean,
-                          capture_output=True, text=True, timeout=300)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("FITSCRIBE_", "MLFLOW_"))}
+    env.update(MLFLOW_DISABLE_TELEMETRY="true", DO_NOT_TRACK="true", MLFLOW_ALLOW_FILE_STORE="true")
+    proc = subprocess.run([mlflow_python(), "-c", _MLFLOW_LOGS, str(tmp_path / "model.pkl"), *targets],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-4000:]
     return json.loads(proc.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
 
 
-def _check_logged(ids: dict[str, str]) -> None:
+def _check_logged(ids: dict[str, str], by_run: bool) -> None:
     from fitscribe.flavors.model import UnverifiedModelWarning
 
     expected = X[:, 0] * 3.0
     assert ids["skops"].startswith("m-")
     # skops: no pickle, so no warning (pytest turns warnings into errors)
     assert sk_flavor.load_model(f"models:/{ids['skops']}").predict(X) == pytest.approx(expected)
+    if by_run:  # runs:/<run>/<name> finds the run's logged model, as MLflow's client does
+        assert sk_flavor.load_model(f"runs:/{ids['skops-run']}/model-skops").predict(X) == pytest.approx(expected)
+        with pytest.raises(NotFoundError):
+            sk_flavor.load_model(f"runs:/{ids['skops-run']}/model-cloudpickle")  # another run's model
     with pytest.warns(UnverifiedModelWarning):  # MLflow's cloudpickle: nothing vouches for it
         assert pyfunc.load_model(f"models:/{ids['cloudpickle']}").predict(X) == pytest.approx(expected)
     with pytest.raises(NotFoundError):
         sk_flavor.load_model(f"models:/m-{'0' * 32}")
 
 
-def test_mlflow_logged_models_load_by_id_through_our_server(tmp_path: Any) -> None:
+def test_mlflow_logged_models_load_by_id_through_our_server_and_from_a_file_store(tmp_path: Any) -> None:
+    """The real MLflow logs models into our server and into an MLflow file store (mlruns) folder."""
     pytest.importorskip("httpx")
     pytest.importorskip("skops")
-    from _mlflow_support import mlflow_python
-
     from fitscribe.server import create_app
     from fitscribe.server.run import ThreadedServer
 
-    python = mlflow_python()
-    with ThreadedServer(create_app(str(tmp_path / "store"), str(tmp_path / "artifacts"))) as server:
-        ids = _mlflow_logs_models(python, server.url, tmp_path)
-        fitscribe.set_tracking_uri(server.url)
-        _check_logged(ids)
-
-
-def test_mlflow_logged_models_load_by_id_from_an_mlflow_file_store(tmp_path: Any) -> None:
-    pytest.importorskip("skops")
-    from _mlflow_support import mlflow_python
-
     mlruns = tmp_path / "mlruns"
-    ids = _mlflow_logs_models(mlflow_python(), mlruns.as_uri(), tmp_path, MLFLOW_ALLOW_FILE_STORE="true")
+    with ThreadedServer(create_app(str(tmp_path / "store"), str(tmp_path / "artifacts"))) as server:
+        found = _mlflow_logs_models(tmp_path, server.url, mlruns.as_uri())
+        fitscribe.set_tracking_uri(server.url)
+        _check_logged(found[server.url], by_run=True)
     fitscribe.set_tracking_uri(str(mlruns))
-    _check_logged(ids)
+    _check_logged(found[mlruns.as_uri()], by_run=False)
     assert not (mlruns / "tracking.db").exists()  # read MLflow's layout; opened no store of ours there

@@ -113,7 +113,15 @@ def _locate(model_uri: str, dst_path: str | None = None, _depth: int = 0) -> _Lo
     runs = _RUNS_RE.match(model_uri)
     if runs:
         run_id, path = runs.group(1).lower(), (runs.group(2) or "").strip("/")
-        return _Located(_download(_client(), run_id, path, dst_path), run_id, path)
+        try:
+            return _Located(_download(_client(), run_id, path, dst_path), run_id, path)
+        except RunNotFound:
+            raise
+        except NotFoundError:
+            found = _run_logged_model(run_id, path)  # MLflow 3 logs models beside the run, not into it
+            if found is None:
+                raise
+            return _locate(found, dst_path, _depth + 1)
     if model_uri.startswith("runs:"):
         raise InvalidValueError(
             f"{model_uri!r} is not a valid runs URI; write runs:/<32-hex run id>/<path>, e.g. runs:/{'0' * 32}/model."
@@ -174,31 +182,58 @@ def _logged_model_artifacts(model_id: str) -> str:
     """
     client = _client()
     found = _file_store_logged_model(str(client.tracking_uri), model_id)  # before opening a store there
-    if found is not None:
+    if isinstance(found, str):
         return found
-    store = client.store
+    store = None if found is False else client.store  # an MLflow file store opens no store of ours
     getter = getattr(store, "get_logged_model", None)
     if callable(getter):
         return str(getattr(getter(model_id), "artifact_uri"))
     if callable(getattr(store, "_get", None)) and callable(getattr(store, "_artifact_uri", None)):
         info = store._get(f"logged-models/{model_id}")["model"]["info"]  # a fitscribe or MLflow server
         return str(store._artifact_uri(info["artifact_uri"]))
+    raise NotFoundError(
+        f"No logged model {model_id!r} at the tracking URI {client.tracking_uri!r}. MLflow 3 logged models "
+        "are found through a tracking server (http://...) or in an MLflow file store folder (mlruns)."
+    )
+
+
+def _run_logged_model(run_id: str, path: str) -> str | None:
+    """The artifact URI of the MLflow 3 logged model named ``path``'s first segment, output of the run.
+
+    MLflow 3's ``log_model`` stores a model as a logged model (``source_run_id`` = the run), not
+    in the run's artifacts; MLflow's client resolves ``runs:/<run>/<name>`` to it, and so does this.
+    """
+    first, _, rest = path.partition("/")
+    if not first or "'" in first:
+        return None
+    client = _client()
+    store, found = client.store, None
+    if callable(getattr(store, "_call", None)) and callable(getattr(store, "_artifact_uri", None)):  # a server
+        experiment = str(client.get_run(run_id).info.experiment_id)
+        answer = store._call("POST", "logged-models/search", {
+            "experiment_ids": [experiment], "filter": f"name = '{first}'", "max_results": 100,
+        })
+        for model in answer.get("models") or []:
+            info = model.get("info") or {}
+            if info.get("source_run_id") == run_id and info.get("artifact_uri"):
+                found = str(store._artifact_uri(info["artifact_uri"]))
+                break
     if found is None:
-        raise NotFoundError(
-            f"No logged model {model_id!r} at the tracking URI {client.tracking_uri!r}. MLflow 3 logged models "
-            "are found through a tracking server (http://...) or in an MLflow file store folder (mlruns)."
-        )
-    return found
+        return None
+    return found.rstrip("/") + ("/" + rest if rest else "")
 
 
-def _file_store_logged_model(tracking_uri: str, model_id: str) -> str | None:
-    """The artifact location in ``<root>/<experiment>/models/<id>/meta.yaml`` of a local MLflow file store."""
+def _file_store_logged_model(tracking_uri: str, model_id: str) -> str | bool:
+    """The artifact location in ``<root>/<experiment>/models/<id>/meta.yaml`` of a local MLflow file store.
+
+    Returns False for an MLflow file store without that model, True when ``tracking_uri`` is not one.
+    """
     import glob
 
     import yaml
 
     if not is_local_path(tracking_uri):
-        return None
+        return True
     root = file_uri_to_path(tracking_uri)
     for meta in sorted(glob.glob(os.path.join(glob.escape(root), "*", "models", model_id, "meta.yaml"))):
         with open(meta, encoding="utf-8") as fh:
@@ -207,7 +242,7 @@ def _file_store_logged_model(tracking_uri: str, model_id: str) -> str | None:
         if isinstance(location, str) and location:
             return location
         return os.path.join(os.path.dirname(meta), "artifacts")
-    return None
+    return not glob.glob(os.path.join(glob.escape(root), "*", "meta.yaml"))  # experiments of a file store
 
 
 def _recorded_seal(run_id: str, path: str) -> dict[str, Any] | None:
