@@ -358,8 +358,30 @@ def test_server_credentials(case: str, entry: str, secured: dict[str, str], monk
     client.close()
 
 
+@pytest.mark.parametrize("entry", ["fluent", "client"])
+def test_mlflow_credentials_file(entry: str, secured: dict[str, str], monkeypatch: pytest.MonkeyPatch,
+                                 tmp_path: Path) -> None:
+    """MLflow's ~/.mlflow/credentials ([mlflow] mlflow_tracking_username/password) when no variable is set."""
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("FITSCRIBE_REST_JOURNAL_DIR", str(tmp_path / "journal"))
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", secured["url"])
+    (tmp_path / ".mlflow").mkdir()
+    (tmp_path / ".mlflow" / "credentials").write_text(
+        f"[mlflow]\nmlflow_tracking_username = writer\nmlflow_tracking_password = {WRITER_PW}\n")
+    run_id = _record(entry, {})
+    assert _experiment_names(secured["url"])[0] == "Default"
+    client = fitscribe.Client(secured["url"])
+    assert client.get_run(run_id).info.status == "FINISHED"
+    client.close()
+    monkeypatch.setenv("MLFLOW_TRACKING_USERNAME", "writer")  # the variables win over the file
+    monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", "wrong")
+    with pytest.raises(errors.ConfigError, match="MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD"):
+        _experiment_names(secured["url"])
+
+
 def test_server_without_credentials_is_a_clear_error(secured: dict[str, str], monkeypatch: pytest.MonkeyPatch,
                                                     tmp_path: Path) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path))  # no ~/.mlflow/credentials either
     monkeypatch.setenv("FITSCRIBE_REST_JOURNAL_DIR", str(tmp_path / "journal"))
     monkeypatch.setenv("MLFLOW_TRACKING_URI", secured["url"])
     with pytest.raises(errors.ConfigError, match="requires credentials.*MLFLOW_TRACKING_TOKEN"):

@@ -7,6 +7,8 @@ Credentials, read when the connection is first made (never at import, never logg
 - else ``FITSCRIBE_TRACKING_TOKEN``: a bearer token;
 - else ``FITSCRIBE_TRACKING_USERNAME`` and ``FITSCRIBE_TRACKING_PASSWORD``: HTTP basic auth;
 - else ``MLFLOW_TRACKING_USERNAME`` and ``MLFLOW_TRACKING_PASSWORD``: HTTP basic auth;
+- else MLflow's credentials file ``~/.mlflow/credentials`` (section ``[mlflow]``, keys
+  ``mlflow_tracking_username`` and ``mlflow_tracking_password``): HTTP basic auth;
 - else ``MLFLOW_TRACKING_TOKEN``: a bearer token (MLflow's client's order).
 
 A 401 or 403 answer raises :class:`~fitscribe.errors.ConfigError` at once (no retry), naming the
@@ -186,8 +188,32 @@ def _credentials(uri_credentials: tuple[str, str] | None) -> tuple[Any, str | No
         user, password = os.environ.get(f"{prefix}_TRACKING_USERNAME"), os.environ.get(f"{prefix}_TRACKING_PASSWORD")
         if user and password:
             return httpx.BasicAuth(user, password), f"{prefix}_TRACKING_USERNAME and {prefix}_TRACKING_PASSWORD"
+    user, password = _credentials_file()
+    if user and password:
+        return httpx.BasicAuth(user, password), CREDENTIALS_FILE
     token = os.environ.get("MLFLOW_TRACKING_TOKEN")
     return (_bearer(token), "MLFLOW_TRACKING_TOKEN") if token else (None, None)
+
+
+CREDENTIALS_FILE = "~/.mlflow/credentials"
+
+
+def _credentials_file() -> tuple[str | None, str | None]:
+    """The user and password of MLflow's credentials file, as MLflow's client reads it."""
+    import configparser
+
+    path = os.path.expanduser(CREDENTIALS_FILE)
+    if not os.path.isfile(path):
+        return None, None
+    parser = configparser.ConfigParser()
+    try:
+        parser.read(path, encoding="utf-8")
+    except configparser.Error as exc:
+        raise e.ConfigError(f"Cannot read {CREDENTIALS_FILE}: {exc}") from None
+    if "mlflow" not in parser:
+        return None, None
+    section = parser["mlflow"]
+    return section.get("mlflow_tracking_username"), section.get("mlflow_tracking_password")
 
 
 def tls_context(base_url: str) -> Any:
