@@ -194,6 +194,14 @@ def fluent_lib(bench: "Bench") -> Any:
     return mlflow
 
 
+def read_back(lib: Any) -> bool:
+    """Read the newest run back at once, as a user's script does after ``fit`` (no ``flush()``):
+    ``search_runs`` through the fluent API. Return True if it reads FINISHED (everything recorded;
+    fitscribe's reads wait for autolog's background work, MLflow's autolog writes before returning)."""
+    runs = lib.search_runs(max_results=1, order_by=["attributes.start_time DESC"], output_format="list")
+    return bool(runs) and str(runs[0].info.status).endswith("FINISHED")
+
+
 def db_file(lib: str, folder: str) -> str:
     """Return the SQLite file behind :func:`open_client`'s store in ``folder``."""
     return os.path.join(folder, "tracking.db" if lib == "fitscribe" else "mlflow.db")
