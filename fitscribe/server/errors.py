@@ -65,17 +65,18 @@ ERROR_TABLE: dict[type[BaseException], tuple[str, int]] = {
 """Exception class -> (MLflow error code, HTTP status); the nearest class in the MRO wins."""
 
 _BUG = ("INTERNAL_ERROR", 500)
-_QUOTED_PATH = re.compile(r"""(['"])(?:file:/*)?/[^'"\n]*\1|(?<![\w:/.])/(?:[\w.\-]+/)+[\w.\-]*|file:/+[\w.\-/]*""")
+_QUOTED_PATH = re.compile(r"""(['"])(?:file:/*)?/[\w.\-][^'"\n]*\1|file:/+[\w.\-/]*""")
 HIDDEN_PATH = "<path hidden>"
 """What stands in an answer for a server file path (the server log has the full message)."""
 
 
 def hide_paths(message: str) -> str:
-    """Return ``message`` with absolute file paths (quoted or bare, ``file:`` URIs too) replaced by
+    """Return ``message`` with quoted absolute file paths and ``file:`` URIs replaced by
     :data:`HIDDEN_PATH`: answers never reveal where the server keeps its store and artifacts.
+    (fitscribe's messages quote paths; unquoted ones, such as a request's URL path, are kept.)
 
-    >>> hide_paths("Could not copy '/srv/ml/artifacts/1/a' to /tmp/x/y: disk full")
-    "Could not copy '<path hidden>' to <path hidden>: disk full"
+    >>> hide_paths("Could not copy '/srv/ml/artifacts/1/a' to file:///tmp/x/y; no endpoint at /api/2.0/x")
+    "Could not copy '<path hidden>' to <path hidden>; no endpoint at /api/2.0/x"
     """
     return _QUOTED_PATH.sub(lambda m: f"{m.group(1)}{HIDDEN_PATH}{m.group(1)}" if m.group(1) else HIDDEN_PATH, message)
 

@@ -337,7 +337,7 @@ class SecurityMiddleware:
         identity, wait = await self._identity(headers.get(b"authorization"), client)
         if wait:
             seconds = max(1, math.ceil(wait))
-            _log.warning("Refused %s %s from %s: too many failed logins, back off %d s",
+            _log.info("Refused %s %s from %s: too many failed logins, back off %d s",
                          scope["method"], scope["path"], client, seconds)
             await _answer(send, 429, "RESOURCE_EXHAUSTED",
                           f"Too many failed logins from this address; retry in {seconds} s with the right credentials.",
