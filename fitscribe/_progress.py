@@ -1,26 +1,25 @@
 """A progress line for big artifact transfers, and the CLI's downloads and uploads that draw it.
 
-:class:`Progress` draws ``label  done / total  percent  rate  ETA`` on one line of a stream
-(stderr by default), redrawn at most ten times a second, and only when the stream is a terminal
-and the transfer is big (more than 8 MiB): piped or logged output stays clean. It is thread safe,
-since boto3's transfer manager reports bytes from several threads.
+The line is a ``tqdm`` bar (the field's standard: rate, throttled redraws, thread-safe output),
+drawn as ``label  done / total  percent  rate  ETA`` on stderr, and only when the stream is a
+terminal and the transfer is big (more than 8 MiB): piped or logged output stays clean. tqdm is
+imported when a line is drawn (about 50 ms), never by ``import fitscribe``.
 
 :func:`download` and :func:`upload` move artifacts with a progress line for any artifact store: a
-store whose ``get``/``put`` take a ``progress`` callback (the S3 store) reports through it;
-otherwise downloads are streamed through the store's ``open()`` and counted chunk by chunk, and
-uploads go through ``put()`` without a line.
+store that reports bytes (``reports_progress``: the S3 store) does so through a ``progress``
+callback; otherwise downloads are streamed through the store's ``open()`` and counted chunk by
+chunk, and uploads go through ``put()`` without a line.
 """
 
 from __future__ import annotations
 
-import inspect
 import os
 import posixpath
 import sys
 import tempfile
 import threading
 import time
-from typing import TYPE_CHECKING, Callable, TextIO
+from typing import TYPE_CHECKING, Any, Callable, TextIO
 
 from fitscribe.uri import check_relative_path
 
@@ -53,8 +52,33 @@ def _duration(seconds: float) -> str:
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
+def _bar_class() -> type:
+    """tqdm, showing binary units and ``ETA m:ss`` (``in m:ss`` once done), without its monitor thread."""
+    from tqdm import tqdm
+
+    class Bar(tqdm):  # type: ignore[misc]
+        monitor_interval = 0
+
+        @property
+        def format_dict(self) -> dict[str, Any]:
+            found: dict[str, Any] = super().format_dict
+            done, total, elapsed = found["n"], found["total"] or 0, max(found["elapsed"], 1e-9)
+            rate = done / elapsed
+            left = total - done
+            eta = _duration(left / rate) if rate > 0 and left > 0 else ("-:--" if left > 0 else _duration(elapsed))
+            found.update(done=format_bytes(done), size=format_bytes(total), speed=format_bytes(rate),
+                         when=f"ETA {eta}" if left > 0 else f"in {eta}",
+                         percent=100.0 * done / total if total else 100.0, label=f"{self.desc}  " if self.desc else "")
+            return found
+
+    return Bar
+
+
+_FORMAT = "{label}{done} / {size}  {percent:3.0f}%  {speed}/s  {when}"
+
+
 class Progress:
-    """Bytes moved out of a known total, drawn on one terminal line.
+    """Bytes moved out of a known total, drawn on one terminal line by tqdm.
 
     Args:
         total: The number of bytes the transfer will move.
@@ -65,61 +89,37 @@ class Progress:
         interval: The least time between two redraws, in seconds.
 
     Use it as a context manager, calling :meth:`update` with the bytes moved since the previous
-    call; leaving the block draws the final line and ends it.
+    call (from any thread); leaving the block draws the final line and ends it.
     """
 
     def __init__(self, total: int, label: str = "", *, stream: TextIO | None = None, min_bytes: int = MIN_BYTES,
                  clock: Callable[[], float] = time.monotonic, interval: float = 0.1) -> None:
         self.total = total
-        self.label = label
         self.stream = stream if stream is not None else sys.stderr
         self.enabled = total > min_bytes and _is_terminal(self.stream)
         self.done = 0
-        self._clock = clock
-        self._interval = interval
-        self._start = clock()
-        self._drawn_at: float | None = None
-        self._width = 0
         self._lock = threading.Lock()
+        self._bar: Any = None
+        if self.enabled:
+            self._bar = _bar_class()(total=total, desc=label, file=self.stream, bar_format=_FORMAT,
+                                     mininterval=interval, miniters=0, smoothing=0)
+            self._bar._time = clock
+            self._bar.start_t = self._bar.last_print_t = clock()
 
     def update(self, moved: int) -> None:
         """Count ``moved`` more bytes and redraw if the last drawing is old enough."""
         with self._lock:
             self.done += moved
-            if not self.enabled:
-                return
-            now = self._clock()
-            if self._drawn_at is None or now - self._drawn_at >= self._interval:
-                self._draw(now)
+            if self._bar is not None:
+                self._bar.update(moved)
 
     def close(self) -> None:
         """Draw the final state and end the line (nothing when disabled)."""
         with self._lock:
-            if self.enabled:
-                self._draw(self._clock())
-                self.stream.write("\n")
-                self.stream.flush()
+            if self._bar is not None:
+                self._bar.close()
+                self._bar = None
                 self.enabled = False
-
-    def line(self, now: float) -> str:
-        """Return the text drawn at time ``now``: label, done/total, percent, rate and ETA."""
-        elapsed = max(now - self._start, 1e-9)
-        rate = self.done / elapsed
-        percent = 100.0 * self.done / self.total if self.total else 100.0
-        left = self.total - self.done
-        eta = _duration(left / rate) if rate > 0 and left > 0 else ("-:--" if left > 0 else _duration(elapsed))
-        when = "ETA" if left > 0 else "in"
-        head = f"{self.label}  " if self.label else ""
-        return (f"{head}{format_bytes(self.done)} / {format_bytes(self.total)}  {percent:3.0f}%  "
-                f"{format_bytes(rate)}/s  {when} {eta}")
-
-    def _draw(self, now: float) -> None:
-        text = self.line(now)
-        padding = " " * max(self._width - len(text), 0)  # wipe the end of a longer previous line
-        self.stream.write(f"\r{text}{padding}")
-        self.stream.flush()
-        self._width = len(text)
-        self._drawn_at = now
 
     def __enter__(self) -> "Progress":
         return self
@@ -133,13 +133,6 @@ def _is_terminal(stream: TextIO) -> bool:
     try:
         return bool(isatty()) if callable(isatty) else False
     except ValueError:  # a closed stream
-        return False
-
-
-def _takes_progress(method: Callable[..., object]) -> bool:
-    try:
-        return "progress" in inspect.signature(method).parameters
-    except (TypeError, ValueError):
         return False
 
 
@@ -167,7 +160,7 @@ def download(store: "ArtifactStore", artifact_path: str, dst_dir: str, *, stream
     with Progress(total, relative or "artifacts", stream=out) as progress:
         if not progress.enabled:
             return store.get(relative, dst_dir)
-        if _takes_progress(store.get):
+        if store.reports_progress:
             return store.get(relative, dst_dir, progress=progress.update)  # type: ignore[call-arg]
         target = os.path.join(dst_dir, posixpath.basename(relative)) if relative else dst_dir
         if len(files) == 1 and files[0].path == relative:  # a single file
@@ -190,7 +183,7 @@ def upload(store: "ArtifactStore", local_path: str, artifact_path: str | None = 
         stream: Where to draw (default stderr); nothing is drawn unless it is a terminal.
     """
     out = stream if stream is not None else sys.stderr
-    if not (_is_terminal(out) and _takes_progress(store.put) and os.path.exists(local_path)):
+    if not (_is_terminal(out) and store.reports_progress and os.path.exists(local_path)):
         store.put(local_path, artifact_path)
         return
     total = _local_size(local_path)

@@ -49,6 +49,20 @@ class LifecycleStage(str, enum.Enum):
     def __str__(self) -> str:
         return self.value
 
+    @classmethod
+    def parse(cls, value: "LifecycleStage | str") -> "LifecycleStage":
+        """Return the stage named by ``value`` (``"active"`` or ``"deleted"``, as MLflow spells them).
+
+        Raises:
+            InvalidValueError: ``value`` names no stage.
+        """
+        try:
+            return cls(value)
+        except ValueError:
+            from fitscribe.errors import InvalidValueError
+
+            raise InvalidValueError(f"Unknown lifecycle stage {value!r}; use 'active' or 'deleted'.") from None
+
 
 class RunStatus(str, enum.Enum):
     """The status of a run; compares equal to MLflow's status strings (``"FINISHED"``...)."""
@@ -400,6 +414,7 @@ class RegisteredModel:
     latest_versions: list[ModelVersion] = field(default_factory=list)
     tags: dict[str, str] = field(default_factory=dict)
     aliases: dict[str, int] = field(default_factory=dict)
+
 
 class SourceType(str, enum.Enum):
     """Where a run's code came from (the ``mlflow.source.type`` tag), as MLflow names it."""

@@ -42,7 +42,7 @@ class RegistryClientMixin:
 
     @property
     def _registry(self) -> "ModelRegistryStore":
-        registry = getattr(self.store, "registry", None)
+        registry = self.store.registry
         if registry is None:
             from fitscribe.uri import redact
 
@@ -51,7 +51,7 @@ class RegistryClientMixin:
                 "registry. Registered models need a database tracking URI: a folder, sqlite:///, "
                 "postgresql:// or mysql://."
             )
-        return registry  # type: ignore[no-any-return]
+        return registry
 
     # -- registered models ------------------------------------------------------------------------
     def create_registered_model(

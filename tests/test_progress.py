@@ -31,20 +31,25 @@ class Clock:
         return self.now
 
 
+def _lines(stream: io.StringIO) -> list[str]:
+    return stream.getvalue().split("\r")[1:]
+
+
 def test_draws_done_total_percent_rate_and_eta_on_a_terminal() -> None:
     stream, clock = Terminal(), Clock()
     with Progress(100 * MiB, "model.bin", stream=stream, clock=clock) as progress:
+        assert _lines(stream) == ["model.bin  0 B / 100.0 MiB    0%  0 B/s  ETA -:--"]  # drawn at once
         clock.now += 2
         progress.update(25 * MiB)
-        assert stream.getvalue() == "\rmodel.bin  25.0 MiB / 100.0 MiB   25%  12.5 MiB/s  ETA 0:06"
+        assert _lines(stream)[-1] == "model.bin  25.0 MiB / 100.0 MiB   25%  12.5 MiB/s  ETA 0:06"
         clock.now += 0.05
         progress.update(MiB)  # within the redraw interval: nothing drawn
-        assert stream.getvalue().count("\r") == 1
+        assert len(_lines(stream)) == 2
         clock.now += 1
         progress.update(74 * MiB)
-    lines = stream.getvalue().split("\r")
+    lines = _lines(stream)
     assert lines[-2].startswith("model.bin  100.0 MiB / 100.0 MiB  100%")
-    assert lines[-1] == "model.bin  100.0 MiB / 100.0 MiB  100%  32.8 MiB/s  in 0:03\n"
+    assert lines[-1] == "model.bin  100.0 MiB / 100.0 MiB  100%  32.8 MiB/s  in 0:03\n"  # the line ends
     assert progress.done == 100 * MiB
 
 
@@ -53,20 +58,32 @@ def test_a_shorter_line_wipes_the_longer_one_before_it() -> None:
     progress = Progress(20 * MiB, stream=stream, clock=clock, interval=0)
     clock.now += 1
     progress.update(10 * MiB)
-    first = stream.getvalue()[1:]
-    assert first == "10.0 MiB / 20.0 MiB   50%  10.0 MiB/s  ETA 0:01"
+    assert _lines(stream)[-1] == "10.0 MiB / 20.0 MiB   50%  10.0 MiB/s  ETA 0:01"
     clock.now += 1
     progress.update(10 * MiB)
-    second = stream.getvalue()[len(first) + 2:]
-    assert second == "20.0 MiB / 20.0 MiB  100%  10.0 MiB/s  in 0:02 "  # padded to the previous width
+    assert _lines(stream)[-1] == "20.0 MiB / 20.0 MiB  100%  10.0 MiB/s  in 0:02 "  # padded to the previous width
 
 
 def test_slow_transfers_show_hours() -> None:
-    clock = Clock()
-    progress = Progress(20 * MiB, stream=Terminal(), clock=clock)
+    stream, clock = Terminal(), Clock()
+    progress = Progress(20 * MiB, stream=stream, clock=clock)
     clock.now += 1
     progress.update(1024)
-    assert progress.line(clock.now).endswith("1.0 KiB/s  ETA 5:41:19")
+    assert _lines(stream)[-1].endswith("1.0 KiB/s  ETA 5:41:19")
+
+
+def test_updates_from_several_threads_are_all_counted() -> None:
+    import threading
+
+    stream = Terminal()
+    with Progress(64 * MiB, "parts", stream=stream, interval=0) as progress:
+        workers = [threading.Thread(target=lambda: [progress.update(8 * 1024) for _ in range(1024)]) for _ in range(8)]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join()
+    assert progress.done == 64 * MiB
+    assert _lines(stream)[-1].startswith("parts  64.0 MiB / 64.0 MiB  100%")
 
 
 def test_silent_when_not_a_terminal_or_small() -> None:

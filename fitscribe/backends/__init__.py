@@ -11,7 +11,14 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from fitscribe._plugins import Registry
-from fitscribe.backends.base import ArtifactStore, FileInfo, ModelRegistryStore, TrackingStore
+from fitscribe.backends.base import (
+    ArtifactStore,
+    FileInfo,
+    ModelRegistryStore,
+    TrackingStore,
+    as_artifact_store,
+    as_tracking_store,
+)
 from fitscribe.uri import redact, scheme_key
 
 __all__ = [
@@ -66,6 +73,9 @@ def get_tracking_store(uri: str, **options: Any) -> TrackingStore:
     Raises:
         ConfigError: No store is registered for the URI's scheme (the message lists those known).
         MissingDependencyError: The store's driver is not installed (the message names the extra).
+
+    A plugin's store that does not subclass :class:`TrackingStore` is returned in a view that adds
+    the optional capabilities' fallbacks (see :func:`~fitscribe.backends.base.as_tracking_store`).
     """
     from fitscribe.errors import ConfigError
 
@@ -73,7 +83,7 @@ def get_tracking_store(uri: str, **options: Any) -> TrackingStore:
         factory = tracking_stores.get(scheme_key(uri))
     except ConfigError as exc:
         raise ConfigError(f"Cannot open the tracking URI {redact(uri)!r}: {exc}") from None
-    return factory(uri, **options)
+    return as_tracking_store(factory(uri, **options))
 
 
 def get_artifact_store(uri: str, **options: Any) -> ArtifactStore:
@@ -88,4 +98,4 @@ def get_artifact_store(uri: str, **options: Any) -> ArtifactStore:
         factory = artifact_stores.get(scheme_key(uri))
     except ConfigError as exc:
         raise ConfigError(f"Cannot open the artifact URI {redact(uri)!r}: {exc}") from None
-    return factory(uri, **options)
+    return as_artifact_store(factory(uri, **options))

@@ -18,7 +18,7 @@ import shutil
 import tempfile
 from typing import Iterator
 
-from fitscribe.backends.base import FileInfo
+from fitscribe.backends.base import ArtifactStore, FileInfo
 from fitscribe.errors import BackendError, ConfigError, InvalidValueError, NotFoundError
 from fitscribe.uri import check_relative_path, file_uri_to_path
 
@@ -27,7 +27,7 @@ __all__ = ["LocalArtifactStore"]
 _TMP_PREFIX = ".fitscribe-tmp-"
 
 
-class LocalArtifactStore:
+class LocalArtifactStore(ArtifactStore):
     """Artifacts stored under a local folder; implements :class:`~fitscribe.backends.base.ArtifactStore`.
 
     Args:

@@ -35,7 +35,7 @@ from contextlib import contextmanager
 from typing import Any, Callable, Iterator
 from urllib.parse import urlsplit
 
-from fitscribe.backends.base import FileInfo
+from fitscribe.backends.base import ArtifactStore, FileInfo
 from fitscribe.errors import (
     BackendError,
     ConfigError,
@@ -93,7 +93,7 @@ def create_artifact_store(uri: str, **options: Any) -> "S3ArtifactStore":
     return S3ArtifactStore(uri, **{k: v for k, v in options.items() if k in known})
 
 
-class S3ArtifactStore:
+class S3ArtifactStore(ArtifactStore):
     """Artifacts under ``s3://bucket/prefix``; implements :class:`~fitscribe.backends.base.ArtifactStore`.
 
     Args:
@@ -114,6 +114,8 @@ class S3ArtifactStore:
 
     CHUNK_SIZE = MiB
     """Size in bytes of the chunks :meth:`open` yields."""
+    reports_progress = True
+    """``get`` and ``put`` take a ``progress`` callback (boto3's transfer manager counts the bytes)."""
     PAGE_SIZE = 1000
     """Keys asked for per listing request (S3 answers at most 1,000)."""
 

@@ -1,15 +1,22 @@
-"""The narrow interfaces backends implement: ``TrackingStore``, ``ArtifactStore`` and, optionally,
-``ModelRegistryStore``.
+"""The interfaces backends implement: ``TrackingStore``, ``ArtifactStore`` and ``ModelRegistryStore``.
 
-Nothing above this layer knows which backend it talks to. Third-party backends implement these
-Protocols and register a factory under the entry-point groups ``fitscribe.tracking_stores`` and
-``fitscribe.artifact_stores``; ``fitscribe.testing`` holds conformance suites to check them. A
-tracking store with a model registry exposes it as its ``registry`` attribute.
+Nothing above this layer knows which backend it talks to. ``TrackingStore`` and ``ArtifactStore``
+are base classes, as fsspec's ``AbstractFileSystem`` is: a store subclasses one, implements the
+required methods (the base raises ``NotImplementedError`` for those), and overrides the optional
+capabilities it does better than the base's fallback (``flush``, ``count_runs``,
+``record_logged_model``, ``metric_arrays``, ``registry``, ``local_path``...). Callers just call them:
+nothing probes a store with ``getattr`` or ``isinstance``.
+
+Third-party backends register a factory under the entry-point groups ``fitscribe.tracking_stores``
+and ``fitscribe.artifact_stores``; ``fitscribe.testing`` holds conformance suites to check them. A
+store written before the bases existed (one that does not subclass them) still works:
+:func:`as_tracking_store` and :func:`as_artifact_store`, applied by the registries, give it the
+fallbacks. ``ModelRegistryStore`` has no optional parts and stays a structural Protocol.
 """
 
 from __future__ import annotations
 
-from typing import Iterator, Protocol, Sequence, runtime_checkable
+from typing import TYPE_CHECKING, Any, Iterator, Mapping, Protocol, Sequence, runtime_checkable
 
 from fitscribe.entities import (
     DatasetInput,
@@ -26,7 +33,18 @@ from fitscribe.entities import (
     ViewType,
 )
 
-__all__ = ["TrackingStore", "ArtifactStore", "ModelRegistryStore", "FileInfo"]
+if TYPE_CHECKING:
+    from fitscribe.backends.sql.metric_arrays import MetricArrays
+
+__all__ = [
+    "TrackingStore", "ArtifactStore", "ModelRegistryStore", "FileInfo", "as_tracking_store", "as_artifact_store",
+]
+
+_HISTORY_PAGE = 50_000
+
+
+def _required(store: object, name: str) -> NotImplementedError:
+    return NotImplementedError(f"{type(store).__name__} does not implement {name}(), which every store must have.")
 
 
 class FileInfo:
@@ -48,33 +66,33 @@ class FileInfo:
         return (self.path, self.is_dir, self.file_size) == (other.path, other.is_dir, other.file_size)
 
 
-@runtime_checkable
-class TrackingStore(Protocol):
+class TrackingStore:
     """Experiments, runs and what runs record. Ids are strings; times are epoch milliseconds.
 
     Every method validates its input and raises the typed errors of :mod:`fitscribe.errors`
-    (``RunNotFound``, ``InvalidValueError``...). Writes are durable when the method returns.
+    (``RunNotFound``, ``InvalidValueError``...). Writes are durable when the method returns, or
+    when :meth:`flush` returns for a store that queues them.
 
-    Optional capabilities, used when a store has them (found with ``getattr``): ``flush()`` (wait
-    for queued writes), ``count_runs(experiment_ids, filter_string=None, run_view_type=...)`` (the
-    web UI's run counts; otherwise it shows "1000+"), and ``record_logged_model(run_id, entry)``
-    (append to the ``mlflow.log-model.history`` tag atomically; otherwise log_model reads the run
-    and sets the tag, see :mod:`fitscribe.backends.model_history`).
+    Subclasses implement the required methods (those raising ``NotImplementedError`` here) and
+    override the optional capabilities (from ``close`` on) when they do better than the fallback.
     """
+
+    accepts_request_ids: bool = False
+    """Whether ``log_batch`` takes a ``request_id`` keyword (a retried request is then applied once)."""
 
     def create_experiment(
         self, name: str, artifact_location: str | None = None, tags: dict[str, str] | None = None
     ) -> str:
         """Create an experiment and return its id."""
-        ...
+        raise _required(self, "create_experiment")
 
     def get_experiment(self, experiment_id: str) -> Experiment:
         """Return the experiment with this id, active or deleted."""
-        ...
+        raise _required(self, "get_experiment")
 
     def get_experiment_by_name(self, name: str) -> Experiment | None:
         """Return the experiment with this name, or None."""
-        ...
+        raise _required(self, "get_experiment_by_name")
 
     def search_experiments(
         self,
@@ -85,7 +103,7 @@ class TrackingStore(Protocol):
         page_token: str | None = None,
     ) -> PagedList[Experiment]:
         """Return one page of experiments."""
-        ...
+        raise _required(self, "search_experiments")
 
     def update_experiment(
         self,
@@ -96,7 +114,7 @@ class TrackingStore(Protocol):
         tags: dict[str, str] | None = None,
     ) -> None:
         """Rename, delete/restore (lifecycle_stage) or set tags on an experiment."""
-        ...
+        raise _required(self, "update_experiment")
 
     def create_run(
         self,
@@ -107,11 +125,11 @@ class TrackingStore(Protocol):
         run_name: str | None = None,
     ) -> Run:
         """Create a RUNNING run and return it."""
-        ...
+        raise _required(self, "create_run")
 
     def get_run(self, run_id: str) -> Run:
         """Return the run with its latest metrics, params, tags and inputs."""
-        ...
+        raise _required(self, "get_run")
 
     def update_run_info(
         self,
@@ -123,7 +141,7 @@ class TrackingStore(Protocol):
         lifecycle_stage: str | None = None,
     ) -> RunInfo:
         """Change a run's status, end time, name or lifecycle stage."""
-        ...
+        raise _required(self, "update_run_info")
 
     def log_batch(
         self,
@@ -133,19 +151,19 @@ class TrackingStore(Protocol):
         tags: Sequence[RunTag] = (),
     ) -> None:
         """Record metrics, params and tags in one transaction (all or nothing)."""
-        ...
+        raise _required(self, "log_batch")
 
     def log_metric(self, run_id: str, metric: Metric) -> None:
         """Record one metric point (the hot path: one round trip where the backend allows)."""
-        ...
+        raise _required(self, "log_metric")
 
     def delete_tag(self, run_id: str, key: str) -> None:
         """Remove a tag from a run."""
-        ...
+        raise _required(self, "delete_tag")
 
     def log_inputs(self, run_id: str, datasets: Sequence[DatasetInput]) -> None:
         """Record datasets used by a run."""
-        ...
+        raise _required(self, "log_inputs")
 
     def get_metric_history(
         self,
@@ -155,7 +173,7 @@ class TrackingStore(Protocol):
         page_token: str | None = None,
     ) -> PagedList[Metric]:
         """Return the points of one metric ordered by step, then timestamp."""
-        ...
+        raise _required(self, "get_metric_history")
 
     def search_runs(
         self,
@@ -167,44 +185,170 @@ class TrackingStore(Protocol):
         page_token: str | None = None,
     ) -> PagedList[Run]:
         """Return one page of runs matching the filter, sorted by ``order_by``."""
-        ...
+        raise _required(self, "search_runs")
 
     def deleted_run_ids(self, older_than_ms: int | None = None) -> list[str]:
         """Return ids of runs in the deleted stage (deleted before ``older_than_ms`` if given)."""
-        ...
+        raise _required(self, "deleted_run_ids")
 
     def purge_run(self, run_id: str) -> None:
         """Erase a deleted run and everything it recorded, for good."""
-        ...
+        raise _required(self, "purge_run")
 
+    # -- optional capabilities: the fallbacks -------------------------------------------------
     def close(self) -> None:
-        """Release connections. The store may be used again afterwards (it reconnects)."""
-        ...
+        """Release connections. The store may be used again afterwards (it reconnects).
+
+        The fallback holds nothing, so releases nothing.
+        """
+
+    def flush(self) -> None:
+        """Block until every write made so far is stored (the fallback: writes are never queued)."""
+
+    def sync(self) -> int | None:
+        """Send the writes waiting in the store's journal now; return the bytes sent.
+
+        Returns:
+            The bytes sent, or None for a store that keeps no journal (the fallback: it writes
+            straight to its database, so nothing ever waits).
+        """
+        return None
+
+    def count_runs(
+        self,
+        experiment_ids: Sequence[str],
+        filter_string: str | None = None,
+        run_view_type: ViewType = ViewType.ACTIVE_ONLY,
+    ) -> int | None:
+        """Return how many runs ``search_runs`` would list, or None when counting is not cheap.
+
+        The fallback says None: counting would page through every run (the web UI then shows a
+        capped count such as "1000+").
+        """
+        return None
+
+    def record_logged_model(self, run_id: str, entry: Mapping[str, Any]) -> None:
+        """Append a logged model's description to the run's ``mlflow.log-model.history`` tag.
+
+        The fallback reads the run and writes the tag back, so two processes appending to one run
+        at once may lose an entry; stores that can, do it in one transaction.
+
+        Raises:
+            RunNotFound: No run has this id.
+            InvalidStateError: The run is deleted.
+            InvalidValueError: The entry is invalid, or too long to fit the tag.
+        """
+        from fitscribe.backends.model_history import HISTORY_TAG, append_entry
+
+        current = self.get_run(run_id).data.tags.get(HISTORY_TAG)
+        self.log_batch(run_id, tags=[RunTag(HISTORY_TAG, append_entry(current, entry))])
+
+    def delete_experiment_tag(self, experiment_id: str, key: str) -> None:
+        """Remove a tag from an experiment.
+
+        Raises:
+            InvalidValueError: Always, in the fallback: the store cannot delete experiment tags.
+        """
+        from fitscribe.errors import InvalidValueError
+
+        raise InvalidValueError(f"The tracking store ({type(self).__name__}) cannot delete experiment tags.")
+
+    @property
+    def registry(self) -> ModelRegistryStore | None:
+        """The store's model registry, or None (the fallback) when it has none."""
+        return None
+
+    def metric_arrays(
+        self, run_ids: Sequence[str], key: str, min_step: int | None = None, max_step: int | None = None
+    ) -> dict[str, MetricArrays]:
+        """Return the history of metric ``key`` of each run as arrays ordered by step (empty if not logged).
+
+        With a step range, a store may return points outside it (stores reading whole chunks do);
+        the caller cuts them off. The fallback pages through :meth:`get_metric_history`, so it
+        raises ``RunNotFound`` for a missing run, which other stores need not check. Needs numpy.
+        """
+        from fitscribe.backends.sql.metric_arrays import order_arrays
+        import numpy as np
+
+        found: dict[str, MetricArrays] = {}
+        for run_id in run_ids:
+            points: list[Metric] = []
+            token: str | None = None
+            while True:
+                page = self.get_metric_history(run_id, key, _HISTORY_PAGE, token)
+                points.extend(page)
+                token = page.token
+                if not token:
+                    break
+            found[run_id] = order_arrays(
+                np.array([p.step for p in points], dtype=np.int64),
+                np.array([p.timestamp for p in points], dtype=np.int64),
+                np.array([p.value for p in points], dtype=np.float64),
+            )
+        return found
+
+    def run_start_times(self, run_ids: Sequence[str]) -> dict[str, int | None]:
+        """Return the start time (epoch ms) of each run that exists; missing runs are left out.
+
+        The fallback asks :meth:`get_run` for each (raising its error for a malformed id).
+        """
+        from fitscribe.errors import RunNotFound
+
+        found: dict[str, int | None] = {}
+        for run_id in run_ids:
+            try:
+                found[run_id] = self.get_run(run_id).info.start_time
+            except RunNotFound:
+                continue
+        return found
 
 
-@runtime_checkable
-class ArtifactStore(Protocol):
+class ArtifactStore:
     """Files under a root URI. Paths are POSIX-style and relative; none may climb out of the root."""
 
     def put(self, local_path: str, artifact_path: str | None = None) -> None:
         """Copy a local file or directory (recursively) under ``artifact_path``."""
-        ...
+        raise _required(self, "put")
 
     def get(self, artifact_path: str, dst_dir: str) -> str:
         """Download a file or directory into ``dst_dir``; return the local path."""
-        ...
+        raise _required(self, "get")
 
     def list(self, path: str | None = None) -> list[FileInfo]:
         """List the direct children of ``path`` (the root if None)."""
-        ...
+        raise _required(self, "list")
 
     def delete(self, artifact_path: str | None = None) -> None:
         """Delete a file or directory (everything if None)."""
-        ...
+        raise _required(self, "delete")
 
     def open(self, artifact_path: str) -> Iterator[bytes]:
         """Stream a file's bytes in chunks."""
-        ...
+        raise _required(self, "open")
+
+    # -- optional capabilities: the fallbacks -------------------------------------------------
+    reports_progress: bool = False
+    """Whether ``get`` and ``put`` take a ``progress`` keyword: a callable given the bytes moved
+    since its previous call. The fallback does not (progress lines then count ``open()``'s chunks)."""
+
+    def local_path(self, artifact_path: str = "") -> str | None:
+        """Return the absolute local path of an artifact (which need not exist), or None (the fallback)
+        when the store's files are not on this machine's disk.
+
+        Raises:
+            InvalidValueError: ``artifact_path`` is absolute or climbs out of the root.
+        """
+        return None
+
+    def scratch_folder(self) -> str | None:
+        """Create and return a temporary folder from which :meth:`adopt_folder` can move content
+        into the store with a rename, or None (the fallback) when the store cannot."""
+        return None
+
+    def adopt_folder(self, local_dir: str, artifact_path: str) -> bool:
+        """Move a local folder into place as ``artifact_path``; return False (the fallback) when it
+        cannot, so that the caller copies it with :meth:`put`."""
+        return False
 
 
 @runtime_checkable
@@ -321,3 +465,49 @@ class ModelRegistryStore(Protocol):
     def delete_model_version_tag(self, name: str, version: int | str, key: str) -> None:
         """Remove a tag from a model version."""
         ...
+
+
+class _Undeclared:
+    """A store that does not subclass its base: every public attribute it has is its own, and the
+    base's fallbacks fill in the capabilities it lacks (the one place that looks them up)."""
+
+    _inner: Any
+
+    def __init__(self, inner: object) -> None:
+        object.__setattr__(self, "_inner", inner)
+
+    def __getattribute__(self, name: str) -> Any:
+        if not (name.startswith("__") or name == "_inner"):
+            try:
+                return getattr(object.__getattribute__(self, "_inner"), name)
+            except AttributeError:
+                pass
+        return object.__getattribute__(self, name)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        setattr(object.__getattribute__(self, "_inner"), name, value)
+
+    def __repr__(self) -> str:
+        return repr(object.__getattribute__(self, "_inner"))
+
+
+def _undeclared(base: type, store: object) -> Any:
+    """Wrap ``store`` in a subclass of ``base`` named as the store's own class (messages name it)."""
+    cls = type(store)
+    view = type(cls.__name__, (_Undeclared, base), {"__module__": cls.__module__, "__qualname__": cls.__qualname__})
+    return view(store)
+
+
+def as_tracking_store(store: object) -> TrackingStore:
+    """Return ``store`` as a :class:`TrackingStore`: itself when it subclasses it; otherwise a view
+    of it (for stores written before the base class) whose missing capabilities are the fallbacks.
+
+    >>> as_tracking_store(object()).flush() is None
+    True
+    """
+    return store if isinstance(store, TrackingStore) else _undeclared(TrackingStore, store)  # type: ignore[no-any-return]
+
+
+def as_artifact_store(store: object) -> ArtifactStore:
+    """Return ``store`` as an :class:`ArtifactStore`, as :func:`as_tracking_store` does for tracking stores."""
+    return store if isinstance(store, ArtifactStore) else _undeclared(ArtifactStore, store)  # type: ignore[no-any-return]

@@ -2,9 +2,9 @@
 
 Every store appends to it through :func:`append_entry`, so the rule for what an entry must hold
 and which entries are kept when the list outgrows the tag length limit is stated once: the newest
-entries are kept, the oldest dropped. Stores that can append atomically (in one transaction, or on
-the server) offer ``record_logged_model(run_id, entry)``; :func:`record_logged_model` uses it when a
-store has it, else reads the tag and writes it back (which two processes can race on).
+entries are kept, the oldest dropped. Appending is ``TrackingStore.record_logged_model``: stores
+that can append atomically (in one transaction, or on the server) override it; the base class's
+fallback reads the tag and writes it back (which two processes can race on).
 """
 
 from __future__ import annotations
@@ -91,20 +91,16 @@ def append_entry(current: str | None, entry: Mapping[str, Any]) -> str:
 
 
 def record_logged_model(store: Any, run_id: str, entry: Mapping[str, Any]) -> None:
-    """Append ``entry`` to the run's history tag, atomically when the store can.
+    """Append ``entry`` to the run's history tag through the store's ``record_logged_model``.
 
-    Uses the store's ``record_logged_model`` when it has one; else reads the run and sets the tag.
+    ``store`` may be any tracking store, including one that does not subclass ``TrackingStore``
+    (it then gets the fallback: read the run, set the tag).
 
     Raises:
         RunNotFound: No run has this id.
         InvalidStateError: The run is deleted.
         InvalidValueError: The entry is invalid, or too long to fit the tag.
     """
-    atomic = getattr(store, "record_logged_model", None)
-    if callable(atomic):
-        atomic(run_id, entry)
-        return
-    from fitscribe.entities import RunTag
+    from fitscribe.backends.base import as_tracking_store
 
-    run = store.get_run(run_id)
-    store.log_batch(run_id, tags=[RunTag(HISTORY_TAG, append_entry(run.data.tags.get(HISTORY_TAG), entry))])
+    as_tracking_store(store).record_logged_model(run_id, entry)

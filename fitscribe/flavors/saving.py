@@ -14,7 +14,7 @@ import shutil
 import tempfile
 from typing import Any, Sequence
 
-from fitscribe.backends.model_history import record_logged_model
+from fitscribe.backends import get_artifact_store
 from fitscribe.errors import AlreadyExistsError, InvalidValueError
 from fitscribe.flavors import environment, examples
 from fitscribe.flavors.base import FLAVORS, Flavor, ModelInfo
@@ -262,9 +262,9 @@ def log_model(
 def _log_into(
     client: Any, run_id: str, model: Any, name: str, flavor: Any, registered: str | None, options: dict[str, Any]
 ) -> ModelInfo:
-    store = client._artifact_store(run_id)
-    scratch = getattr(store, "scratch_folder", None)  # a local store: write in place, then rename
-    tmp = scratch() if scratch is not None else tempfile.mkdtemp(prefix="fitscribe-model-")
+    store = get_artifact_store(client.get_artifact_uri(run_id))
+    scratch = store.scratch_folder()  # a local store: write in place, then rename
+    tmp = scratch if scratch is not None else tempfile.mkdtemp(prefix="fitscribe-model-")
     local = os.path.join(tmp, "model")  # not tmp itself: mkdtemp's folders are private (0700)
     try:
         descriptor = save_model(model, local, flavor=flavor, run_id=run_id, artifact_path=name, **options)
@@ -279,7 +279,7 @@ def _log_into(
         os.rmdir(tmp)  # empty once the model folder was moved out
     else:
         shutil.rmtree(tmp, ignore_errors=True)
-    record_logged_model(client.store, run_id, _history_entry(descriptor, seal))
+    client.store.record_logged_model(run_id, _history_entry(descriptor, seal))
     client.set_tag(run_id, digest_tag(name), json.dumps(seal, sort_keys=True))
     version = None
     if registered:

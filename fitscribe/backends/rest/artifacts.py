@@ -23,7 +23,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Iterator
 from urllib.parse import unquote, urlsplit
 
-from fitscribe.backends.base import FileInfo
+from fitscribe.backends.base import ArtifactStore, FileInfo
 from fitscribe.errors import ConfigError, InvalidValueError, NotFoundError
 from fitscribe.uri import check_relative_path, redact
 
@@ -105,7 +105,7 @@ def create_artifact_store(uri: str, **options: Any) -> "MlflowArtifactsStore":
     return MlflowArtifactsStore(uri, tracking_uri=options.get("tracking_uri"))
 
 
-class MlflowArtifactsStore:
+class MlflowArtifactsStore(ArtifactStore):
     """Files under a root of a tracking server's artifact proxy; an :class:`~fitscribe.backends.base.ArtifactStore`.
 
     Args:

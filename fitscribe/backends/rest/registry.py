@@ -10,9 +10,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Sequence
 
 from fitscribe import validation as v
+from fitscribe import wire
 from fitscribe.entities import ModelVersion, PagedList, RegisteredModel
 
-from . import codec
 from .http import IDEMPOTENT, SAFE
 
 __all__ = ["RestRegistryMixin"]
@@ -49,24 +49,24 @@ class RestRegistryMixin:
         """Create a registered model (``AlreadyExistsError`` if the name is taken)."""
         answer = self._rpc("POST", "registered-models/create", name=v.check_model_name(name), tags=_tags(tags),
                            description=v.check_description(description))
-        return codec.registered_model_from_json(answer["registered_model"])
+        return wire.registered_model_from_json(answer["registered_model"])
 
     def get_registered_model(self, name: str) -> RegisteredModel:
         """Return a registered model with its tags, aliases and latest version per stage."""
         answer = self._rpc("GET", "registered-models/get", name=v.check_model_name(name))
-        return codec.registered_model_from_json(answer["registered_model"])
+        return wire.registered_model_from_json(answer["registered_model"])
 
     def rename_registered_model(self, name: str, new_name: str) -> RegisteredModel:
         """Rename a registered model; its versions, tags and aliases follow."""
         answer = self._rpc("POST", "registered-models/rename", name=v.check_model_name(name),
                            new_name=v.check_model_name(new_name, "new registered model name"))
-        return codec.registered_model_from_json(answer["registered_model"])
+        return wire.registered_model_from_json(answer["registered_model"])
 
     def update_registered_model(self, name: str, description: str | None) -> RegisteredModel:
         """Set a registered model's description (None clears it)."""
         answer = self._rpc("PATCH", "registered-models/update", IDEMPOTENT, name=v.check_model_name(name),
                            description=v.check_description(description))
-        return codec.registered_model_from_json(answer["registered_model"])
+        return wire.registered_model_from_json(answer["registered_model"])
 
     def delete_registered_model(self, name: str) -> None:
         """Delete a registered model with its versions, tags and aliases."""
@@ -78,7 +78,7 @@ class RestRegistryMixin:
         """Return one page of registered models."""
         answer = self._rpc("GET", "registered-models/search", filter=filter_string, max_results=max_results,
                            order_by=list(order_by or []) or None, page_token=page_token)
-        models = [codec.registered_model_from_json(m) for m in answer.get("registered_models") or ()]
+        models = [wire.registered_model_from_json(m) for m in answer.get("registered_models") or ()]
         return PagedList(models, answer.get("next_page_token"))
 
     def set_registered_model_tag(self, name: str, key: str, value: str) -> None:
@@ -102,7 +102,7 @@ class RestRegistryMixin:
     def get_model_version_by_alias(self, name: str, alias: str) -> ModelVersion:
         """Return the version an alias points at (``ModelVersionNotFound`` if none)."""
         answer = self._rpc("GET", "registered-models/alias", name=v.check_model_name(name), alias=alias)
-        return codec.model_version_from_json(answer["model_version"])
+        return wire.model_version_from_json(answer["model_version"])
 
     # -- model versions --------------------------------------------------------------------------
     def create_model_version(self, name: str, source: str, run_id: str | None = None,
@@ -114,18 +114,18 @@ class RestRegistryMixin:
             run_id=v.check_run_id(run_id) if run_id is not None else None, tags=_tags(tags),
             description=v.check_description(description), run_link=run_link, user_id=user_id,
         )
-        return codec.model_version_from_json(answer["model_version"])
+        return wire.model_version_from_json(answer["model_version"])
 
     def get_model_version(self, name: str, version: int | str) -> ModelVersion:
         """Return one model version."""
         answer = self._rpc("GET", "model-versions/get", name=v.check_model_name(name), version=self._version(version))
-        return codec.model_version_from_json(answer["model_version"])
+        return wire.model_version_from_json(answer["model_version"])
 
     def update_model_version(self, name: str, version: int | str, description: str | None) -> ModelVersion:
         """Set a model version's description (None clears it)."""
         answer = self._rpc("PATCH", "model-versions/update", IDEMPOTENT, name=v.check_model_name(name),
                            version=self._version(version), description=v.check_description(description))
-        return codec.model_version_from_json(answer["model_version"])
+        return wire.model_version_from_json(answer["model_version"])
 
     def delete_model_version(self, name: str, version: int | str) -> None:
         """Delete a model version with its tags and the aliases pointing at it."""
@@ -137,7 +137,7 @@ class RestRegistryMixin:
         """Return one page of model versions."""
         answer = self._rpc("GET", "model-versions/search", filter=filter_string, max_results=max_results,
                            order_by=list(order_by or []) or None, page_token=page_token)
-        versions = [codec.model_version_from_json(mv) for mv in answer.get("model_versions") or ()]
+        versions = [wire.model_version_from_json(mv) for mv in answer.get("model_versions") or ()]
         return PagedList(versions, answer.get("next_page_token"))
 
     def get_latest_versions(self, name: str, stages: Sequence[str] | None = None) -> list[ModelVersion]:
@@ -146,7 +146,7 @@ class RestRegistryMixin:
             stages = [stages]
         answer = self._rpc("POST", "registered-models/get-latest-versions", IDEMPOTENT,
                            name=v.check_model_name(name), stages=list(stages or []) or None)
-        return [codec.model_version_from_json(mv) for mv in answer.get("model_versions") or ()]
+        return [wire.model_version_from_json(mv) for mv in answer.get("model_versions") or ()]
 
     def transition_model_version_stage(self, name: str, version: int | str, stage: str,
                                        archive_existing_versions: bool = False) -> ModelVersion:
@@ -154,7 +154,7 @@ class RestRegistryMixin:
         answer = self._rpc("POST", "model-versions/transition-stage", name=v.check_model_name(name),
                            version=self._version(version), stage=stage,
                            archive_existing_versions=bool(archive_existing_versions))
-        return codec.model_version_from_json(answer["model_version"])
+        return wire.model_version_from_json(answer["model_version"])
 
     def set_model_version_tag(self, name: str, version: int | str, key: str, value: str) -> None:
         """Set a tag on a model version."""

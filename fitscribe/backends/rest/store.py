@@ -31,6 +31,8 @@ from dataclasses import replace
 from typing import Any, Sequence
 
 from fitscribe import validation as v
+from fitscribe import wire
+from fitscribe.backends.base import TrackingStore
 from fitscribe.backends.model_history import check_entry
 from fitscribe.entities import (
     DatasetInput,
@@ -48,7 +50,6 @@ from fitscribe.entities import (
 from fitscribe.errors import ConfigError, FitscribeWarning, InvalidStateError, InvalidValueError, NotFoundError
 from fitscribe.uri import redact
 
-from . import codec
 from .artifacts import PROXY_SCHEME, proxy_http_uri, proxy_scheme_uri
 from .http import IDEMPOTENT, SAFE, HttpSession, ServerUnavailableError
 from .journal import RestJournal
@@ -83,7 +84,7 @@ def _param_conflict(run_id: str, key: str, old: str, new: str, *, same_batch: bo
     )
 
 
-class RestTrackingStore(RestRegistryMixin):
+class RestTrackingStore(RestRegistryMixin, TrackingStore):
     """A :class:`~fitscribe.backends.base.TrackingStore` and ``ModelRegistryStore`` on a tracking server.
 
     The constructor does no I/O; one ``httpx.Client`` is opened on the first request.
@@ -136,15 +137,15 @@ class RestTrackingStore(RestRegistryMixin):
         return proxy_http_uri(uri, self.base_url) if uri.startswith(f"{PROXY_SCHEME}:") else uri
 
     def _experiment(self, obj: dict[str, Any]) -> Experiment:
-        exp = codec.experiment_from_json(obj)
+        exp = wire.experiment_from_json(obj)
         return replace(exp, artifact_location=self._artifact_uri(exp.artifact_location))
 
     def _info(self, obj: dict[str, Any]) -> RunInfo:
-        info = codec.run_info_from_json(obj)
+        info = wire.run_info_from_json(obj)
         return replace(info, artifact_uri=self._artifact_uri(info.artifact_uri))
 
     def _run(self, obj: dict[str, Any]) -> Run:
-        run = codec.run_from_json(obj)
+        run = wire.run_from_json(obj)
         return replace(run, info=replace(run.info, artifact_uri=self._artifact_uri(run.info.artifact_uri)))
 
     def flush(self) -> None:
@@ -218,7 +219,7 @@ class RestTrackingStore(RestRegistryMixin):
         if artifact_location:
             body["artifact_location"] = proxy_scheme_uri(artifact_location, self.base_url)
         if tags:
-            body["tags"] = codec.key_values_to_json(tags)
+            body["tags"] = wire.key_values_to_json(tags)
         return str(self._call("POST", "experiments/create", body, drain=False)["experiment_id"])
 
     def get_experiment(self, experiment_id: str) -> Experiment:
@@ -246,10 +247,8 @@ class RestTrackingStore(RestRegistryMixin):
         """Delete or restore (``lifecycle_stage``), rename, or set tags on an experiment."""
         exp_id = str(experiment_id)
         if lifecycle_stage is not None:
-            endpoint = {LifecycleStage.DELETED.value: "experiments/delete",
-                        LifecycleStage.ACTIVE.value: "experiments/restore"}.get(str(lifecycle_stage))
-            if endpoint is None:
-                raise InvalidValueError(f"Unknown lifecycle stage {lifecycle_stage!r}; use 'active' or 'deleted'.")
+            deleting = LifecycleStage.parse(lifecycle_stage) is LifecycleStage.DELETED
+            endpoint = "experiments/delete" if deleting else "experiments/restore"
             self._call("POST", endpoint, {"experiment_id": exp_id})
             self._active_runs.clear()  # its runs changed stage too
         if new_name is not None:
@@ -268,7 +267,7 @@ class RestTrackingStore(RestRegistryMixin):
                    run_name: str | None = None) -> Run:
         """Create a RUNNING run and return it."""
         body: dict[str, Any] = {"experiment_id": str(experiment_id), "user_id": user_id, "start_time": start_time,
-                                "tags": codec.tags_to_json(list(tags))}
+                                "tags": wire.tags_to_json(list(tags))}
         if run_name:
             body["run_name"] = v.check_run_name(run_name)
         run = self._run(self._call("POST", "runs/create", body, drain=False)["run"])
@@ -298,10 +297,8 @@ class RestTrackingStore(RestRegistryMixin):
         self._queue.drain()
         self._active_runs.discard(run_id)
         if lifecycle_stage is not None:
-            endpoint = {LifecycleStage.DELETED.value: "runs/delete",
-                        LifecycleStage.ACTIVE.value: "runs/restore"}.get(str(lifecycle_stage))
-            if endpoint is None:
-                raise InvalidValueError(f"Unknown lifecycle stage {lifecycle_stage!r}; use 'active' or 'deleted'.")
+            deleting = LifecycleStage.parse(lifecycle_stage) is LifecycleStage.DELETED
+            endpoint = "runs/delete" if deleting else "runs/restore"
             self._call("POST", endpoint, {"run_id": run_id}, retry=IDEMPOTENT)
         if status is None and end_time is None and run_name is None:
             info = self.get_run(run_id).info
@@ -465,7 +462,7 @@ class RestTrackingStore(RestRegistryMixin):
 
     def log_inputs(self, run_id: str, datasets: Sequence[DatasetInput]) -> None:
         """Record datasets used by a run."""
-        body = {"run_id": v.check_run_id(run_id), "datasets": [codec.dataset_input_to_json(d) for d in datasets]}
+        body = {"run_id": v.check_run_id(run_id), "datasets": [wire.dataset_input_to_json(d) for d in datasets]}
         self._call("POST", "runs/log-inputs", body, retry=IDEMPOTENT, drain=False)
 
     def get_metric_history(self, run_id: str, key: str, max_results: int | None = None,
@@ -474,14 +471,14 @@ class RestTrackingStore(RestRegistryMixin):
         if max_results is not None:
             answer = self._get("metrics/get-history", run_id=run_id, metric_key=key, max_results=max_results,
                                page_token=page_token)
-            return PagedList([codec.metric_from_json(m) for m in answer.get("metrics") or ()],
+            return PagedList([wire.metric_from_json(m) for m in answer.get("metrics") or ()],
                              answer.get("next_page_token"))
         points: list[Metric] = []
         token = page_token
         while True:
             answer = self._get("metrics/get-history", run_id=run_id, metric_key=key, max_results=HISTORY_PAGE,
                                page_token=token)
-            points.extend(codec.metric_from_json(m) for m in answer.get("metrics") or ())
+            points.extend(wire.metric_from_json(m) for m in answer.get("metrics") or ())
             token = answer.get("next_page_token")
             if not token:
                 return PagedList(points, None)

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 from fitscribe import validation as v
 from fitscribe._time import now_ms
+from fitscribe.backends.base import TrackingStore
 from fitscribe.backends.model_history import HISTORY_TAG, append_entry, check_entry
 from fitscribe.entities import (
     DatasetInput,
@@ -44,6 +45,7 @@ from .store_core import StoreCore
 if TYPE_CHECKING:
     import sqlalchemy as sa
 
+    from .metric_arrays import MetricArrays
     from .registry import SqlModelRegistry
     from .writer import Writer
 
@@ -63,7 +65,7 @@ def create_store(uri: str, artifact_uri: str | None = None, **_: Any) -> "SqlTra
     return SqlTrackingStore(uri, artifact_uri=artifact_uri)
 
 
-class SqlTrackingStore(StoreCore):
+class SqlTrackingStore(StoreCore, TrackingStore):
     """A :class:`~fitscribe.backends.base.TrackingStore` on a SQL database.
 
     The constructor does no I/O; the database is opened (and created if new) on first use.
@@ -198,8 +200,7 @@ class SqlTrackingStore(StoreCore):
         if new_name is not None and new_name != exp.name:
             values["name"] = v.check_experiment_name(new_name)
         if lifecycle_stage is not None:
-            if lifecycle_stage not in (_ACTIVE, _DELETED):
-                raise InvalidValueError(f"Unknown lifecycle stage {lifecycle_stage!r}; use 'active' or 'deleted'.")
+            lifecycle_stage = LifecycleStage.parse(lifecycle_stage).value
             if exp_id == 0 and lifecycle_stage == _DELETED:
                 raise InvalidStateError("The Default experiment (id 0) cannot be deleted.")
             values["lifecycle_stage"] = lifecycle_stage
@@ -303,8 +304,7 @@ class SqlTrackingStore(StoreCore):
         if run_name is not None:
             values["name"] = v.check_run_name(run_name)
         if lifecycle_stage is not None:
-            if lifecycle_stage not in (_ACTIVE, _DELETED):
-                raise InvalidValueError(f"Unknown lifecycle stage {lifecycle_stage!r}; use 'active' or 'deleted'.")
+            lifecycle_stage = LifecycleStage.parse(lifecycle_stage).value
             values["lifecycle_stage"] = lifecycle_stage
             values["deleted_time"] = now_ms() if lifecycle_stage == _DELETED else None
         v.check_run_id(run_id)
@@ -466,9 +466,10 @@ class SqlTrackingStore(StoreCore):
 
         v.check_run_id(run_id)
         offset = decode_page_token(page_token)
-        with self.sql_read() as w:
+        self.flush()
+        with self.read() as w:
             self._require_run(w, run_id, active=False)
-            points = self.reader.metric_history(w.sa, run_id, key, max_results, offset)
+            points = w.metric_history(run_id, key, max_results, offset)
         if max_results is not None and len(points) > max_results:
             return _page(points, max_results, offset)
         return PagedList(points, None)
@@ -515,6 +516,21 @@ class SqlTrackingStore(StoreCore):
         query = RunQuery(self._run_conditions(experiment_ids, filter_string, run_view_type), [], self.dialect)
         with self.sql_read() as w:
             return query.count(w.sa)
+
+    def metric_arrays(
+        self, run_ids: Sequence[str], key: str, min_step: int | None = None, max_step: int | None = None
+    ) -> dict[str, "MetricArrays"]:
+        """Return metric histories as arrays, decoded column-wise from the packed chunks (see
+        :func:`.metric_arrays.read_metric_arrays`; only the chunks overlapping a step range are read)."""
+        from .metric_arrays import read_metric_arrays
+
+        return read_metric_arrays(self, run_ids, key, min_step, max_step)
+
+    def run_start_times(self, run_ids: Sequence[str]) -> dict[str, int | None]:
+        """Return the start time of each run that exists, in one query."""
+        from .metric_arrays import run_start_times
+
+        return run_start_times(self, run_ids)
 
     def _run_conditions(self, experiment_ids: Sequence[str], filter_string: str | None,
                         run_view_type: ViewType) -> list[Any]:

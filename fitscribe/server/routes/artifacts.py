@@ -136,9 +136,9 @@ async def proxy_download(request: Request, s: ServerState) -> Response:
     quoted = quote(name)
     disposition = f'attachment; filename="{name}"' if quoted == name else f"attachment; filename*=utf-8''{quoted}"
     headers = {"Content-Disposition": disposition, "X-Content-Type-Options": "nosniff"}
-    local_path = getattr(store, "local_path", None)
-    if callable(local_path):
-        headers["Content-Length"] = str(await run_in_threadpool(_size, local_path(relative)))
+    local_path = store.local_path(relative)
+    if local_path is not None:
+        headers["Content-Length"] = str(await run_in_threadpool(_size, local_path))
     media_type = mimetypes.guess_type(name)[0] or "application/octet-stream"
     return StreamingResponse(chunks, media_type=media_type, headers={**headers, **SAFE_DOWNLOAD_HEADERS})
 
@@ -250,13 +250,12 @@ async def proxy_upload(request: Request, s: ServerState) -> Response:
     """Store the request body as a file of the artifact destination (replacing any file there)."""
     relative = check_public_path(request.path_params["path"], file=True)
     store = s.proxy_store()
-    scratch, local_path = getattr(store, "scratch_folder", None), getattr(store, "local_path", None)
-    if callable(scratch) and callable(local_path):  # a local store: stream in place, rename once
-        folder = await run_in_threadpool(scratch)
+    folder = await run_in_threadpool(store.scratch_folder)
+    if folder is not None:  # a local store: stream in place, rename once
         try:
             upload = os.path.join(folder, "upload")
             await _receive(request.stream(), upload)
-            target = await run_in_threadpool(local_path, relative)
+            target = await run_in_threadpool(store.local_path, relative)
             await run_in_threadpool(_move_into_place, upload, target)
         finally:
             await run_in_threadpool(shutil.rmtree, folder, True)
@@ -274,8 +273,7 @@ async def proxy_delete(request: Request, s: ServerState) -> Response:
     if not relative:
         raise InvalidValueError("Refusing to delete the whole artifact destination; name a file or folder.")
     store = s.proxy_store()
-    local = getattr(store, "local_path", None)
-    target = local(relative) if callable(local) else None
+    target = store.local_path(relative)
     if target is not None:
         await run_in_threadpool(_refuse_sealed_delete, target)
     await run_in_threadpool(store.delete, relative)

@@ -91,10 +91,7 @@ def set_experiment_tag(s: ServerState, p: Params) -> dict[str, Any]:
 
 def delete_experiment_tag(s: ServerState, p: Params) -> dict[str, Any]:
     """Remove a tag from an experiment."""
-    delete = getattr(s.tracking, "delete_experiment_tag", None)
-    if delete is None:
-        raise InvalidValueError("This server's tracking store cannot delete experiment tags.")
-    delete(p.required_text("experiment_id"), p.required_text("key"))
+    s.tracking.delete_experiment_tag(p.required_text("experiment_id"), p.required_text("key"))
     return {}
 
 

@@ -17,13 +17,13 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any
 
-from fitscribe.entities import ModelVersion, RegisteredModel
 from fitscribe.errors import InvalidValueError, NotFoundError
 from fitscribe.server.params import Params
 from fitscribe.server.routes import Endpoint, fields
-from fitscribe.server.serialization import key_values_from_json, key_values_to_json, page_to_json
+from fitscribe.server.serialization import key_values_from_json
 from fitscribe.server.state import ServerState
 from fitscribe.uri import check_relative_path, join_uri
+from fitscribe.wire import model_version_to_json, page_to_json, registered_model_to_json
 
 if TYPE_CHECKING:
     from fitscribe.backends import ModelRegistryStore
@@ -39,42 +39,6 @@ _PROMPT_CLAUSE = re.compile(
 )
 _LOGGED_MODEL_SOURCE = re.compile(r"^models:/(m-[0-9a-f]{32})/?$")
 _RUNS_SOURCE = re.compile(r"^runs:/+([0-9a-fA-F]{32})(?:/(.*))?$")
-
-
-# -- JSON --------------------------------------------------------------------------------------------
-def model_version_to_json(mv: ModelVersion) -> dict[str, Any]:
-    """Return an MLflow ModelVersion message (``version`` as a string; unset fields left out)."""
-    out: dict[str, Any] = {
-        "name": mv.name, "version": str(mv.version), "creation_timestamp": mv.creation_timestamp,
-        "current_stage": mv.current_stage, "source": mv.source, "status": mv.status,
-    }
-    optional = {"last_updated_timestamp": mv.last_updated_timestamp, "description": mv.description,
-                "run_id": mv.run_id, "user_id": mv.user_id, "run_link": mv.run_link}
-    out.update((k, val) for k, val in optional.items() if val is not None)
-    if mv.tags:
-        out["tags"] = key_values_to_json(mv.tags)
-    if mv.aliases:
-        out["aliases"] = list(mv.aliases)
-    logged = _LOGGED_MODEL_SOURCE.match(mv.source)
-    if logged:
-        out["model_id"] = logged.group(1)
-    return out
-
-
-def registered_model_to_json(rm: RegisteredModel) -> dict[str, Any]:
-    """Return an MLflow RegisteredModel message (latest version per stage, tags, aliases)."""
-    out: dict[str, Any] = {"name": rm.name, "creation_timestamp": rm.creation_timestamp}
-    if rm.last_updated_timestamp is not None:
-        out["last_updated_timestamp"] = rm.last_updated_timestamp
-    if rm.description is not None:
-        out["description"] = rm.description
-    if rm.latest_versions:
-        out["latest_versions"] = [model_version_to_json(mv) for mv in rm.latest_versions]
-    if rm.tags:
-        out["tags"] = key_values_to_json(rm.tags)
-    if rm.aliases:
-        out["aliases"] = [{"alias": alias, "version": str(version)} for alias, version in rm.aliases.items()]
-    return out
 
 
 def widen_prompt_filter(filter_string: str | None) -> str | None:
@@ -99,14 +63,14 @@ def widen_prompt_filter(filter_string: str | None) -> str | None:
 # -- helpers -----------------------------------------------------------------------------------------
 def _registry(s: ServerState) -> "ModelRegistryStore":
     """The registry of the tracking store (``RegistryNotSupportedError`` without one: 400)."""
-    registry = getattr(s.tracking, "registry", None)
+    registry = s.tracking.registry
     if registry is None:
         from fitscribe.errors import RegistryNotSupportedError
 
         raise RegistryNotSupportedError(
             "This server's tracking store has no model registry; start the server on a database store."
         )
-    return registry  # type: ignore[no-any-return]
+    return registry
 
 
 def _tags(p: Params) -> dict[str, str]:

@@ -3,9 +3,9 @@ inputs and (MLflow's legacy ``runs/log-model``) logged models."""
 
 from __future__ import annotations
 
-import time
 from typing import Any, Sequence
 
+from fitscribe._time import now_ms
 from fitscribe.backends.model_history import record_logged_model
 from fitscribe.entities import LifecycleStage, Metric, Param, RunStatus, RunTag
 from fitscribe.errors import InvalidStateError, InvalidValueError
@@ -57,7 +57,7 @@ def create_run(s: ServerState, p: Params) -> dict[str, Any]:
     user = p.text("user_id") or next((t.value for t in tags if t.key == TAG_USER), "")
     start = p.integer("start_time", minimum=0)
     run = s.tracking.create_run(
-        p.required_text("experiment_id"), user, start if start is not None else int(time.time() * 1000),
+        p.required_text("experiment_id"), user, start if start is not None else now_ms(),
         tags, name,
     )
     return {"run": run_to_json(run)}
@@ -150,7 +150,7 @@ def _log(s: ServerState, run_id: str, metrics: Sequence[Metric] = (), params: Se
          tags: Sequence[RunTag] = (), request_id: str | None = None) -> None:
     """Log through the store (once per ``request_id`` when the store records them); a
     ``mlflow.runName`` tag also renames the run, as in MLflow."""
-    if request_id is not None and getattr(s.tracking, "accepts_request_ids", False):
+    if request_id is not None and s.tracking.accepts_request_ids:
         s.tracking.log_batch(run_id, metrics, params, tags, request_id=request_id)  # type: ignore[call-arg]
     else:
         s.tracking.log_batch(run_id, metrics, params, tags)

@@ -14,9 +14,9 @@ from starlette.routing import BaseRoute, Route
 from fitscribe.entities import Run
 from fitscribe.errors import InvalidValueError
 from fitscribe.server.state import ServerState
-from fitscribe.server.ui.chart_data import encode_float
 from fitscribe.server.ui.endpoints import json_endpoint
 from fitscribe.server.ui.pages import PARENT_TAG, run_summary_fields, split_ids, whole_number
+from fitscribe.wire import double_to_json
 
 __all__ = ["api_routes", "run_row", "PAGE_SIZE", "SUMMARY_CAP"]
 
@@ -43,8 +43,8 @@ def run_row(run: Run) -> dict[str, Any]:
     metrics = {}
     for key, value in run.data.metrics.items():
         summary = summaries.get(key)
-        metrics[key] = [encode_float(value), encode_float(summary.min if summary else None),
-                        encode_float(summary.max if summary else None)]
+        metrics[key] = [double_to_json(value), double_to_json(summary.min if summary else None),
+                        double_to_json(summary.max if summary else None)]
     row = run_summary_fields(run)
     row.update(params=dict(run.data.params), tags=dict(run.data.tags), metrics=metrics)
     return row
@@ -152,13 +152,13 @@ def experiments_summary_api(request: Request, s: ServerState) -> dict[str, Any]:
 
 
 def _experiment_summary(s: ServerState, experiment_id: str) -> dict[str, Any]:
-    count_runs = getattr(s.tracking, "count_runs", None)
+    count = s.tracking.count_runs([experiment_id])
     newest = s.tracking.search_runs([experiment_id], max_results=1, order_by=["attributes.start_time DESC"])
     last = None
     if newest:
         info = newest[0].info
         last = max(info.start_time or 0, info.end_time or 0)
-    if callable(count_runs):
-        return {"runs": int(count_runs([experiment_id])), "more": False, "last_activity": last}
+    if count is not None:
+        return {"runs": count, "more": False, "last_activity": last}
     page = s.tracking.search_runs([experiment_id], max_results=SUMMARY_CAP)
     return {"runs": len(page), "more": page.token is not None, "last_activity": last}

@@ -8,13 +8,13 @@ JSON spelling), so no point is ever silently dropped.
 
 from __future__ import annotations
 
-import math
 from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 
 from fitscribe.errors import InvalidValueError
 from fitscribe.server.ui.downsample import DEFAULT_POINTS, downsample_series
+from fitscribe.wire import double_to_json
 
 if TYPE_CHECKING:
     from fitscribe.backends import TrackingStore
@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from fitscribe.entities import Run
 
 __all__ = [
-    "AXES", "MAX_RUNS", "MAX_POINTS", "DEFAULT_POINTS", "SeriesRequest", "encode_float", "load_histories", "start_times",
+    "AXES", "MAX_RUNS", "MAX_POINTS", "DEFAULT_POINTS", "SeriesRequest", "load_histories", "start_times",
     "series_json", "summary_json", "parse_run_ids",
 ]
 
@@ -34,8 +34,6 @@ MAX_RUNS = 100
 
 MAX_POINTS = 20_000
 """Points per series in one answer at most (a 4K screen is 3,840 pixels wide)."""
-
-_HISTORY_PAGE = 50_000
 
 
 def parse_run_ids(raw: str | None, *, limit: int = MAX_RUNS) -> list[str]:
@@ -55,45 +53,15 @@ def parse_run_ids(raw: str | None, *, limit: int = MAX_RUNS) -> list[str]:
     return ids
 
 
-def encode_float(value: float | None) -> float | str | None:
-    """Return a float for JSON: finite as is, NaN/infinities as ``"NaN"``/``"Infinity"``/``"-Infinity"``."""
-    if value is None or math.isfinite(value):
-        return value
-    if math.isnan(value):
-        return "NaN"
-    return "Infinity" if value > 0 else "-Infinity"
-
-
 def load_histories(
     store: "TrackingStore", run_ids: Sequence[str], key: str, min_step: int | None = None, max_step: int | None = None
 ) -> dict[str, "MetricArrays"]:
     """Return the history of ``key`` of each run as arrays ordered by step (empty when not logged).
 
-    The SQL store is read column-wise from its packed chunks, only those overlapping the step range
-    when one is given (the arrays may hold points outside it); any other store through its
-    ``get_metric_history`` pages.
+    Read through the store's ``metric_arrays`` (the SQL store decodes its packed chunks column-wise,
+    only those overlapping the step range when one is given, so the arrays may hold points outside it).
     """
-    from fitscribe.backends.sql.metric_arrays import MetricArrays, order_arrays, read_metric_arrays
-    from fitscribe.backends.sql.store import SqlTrackingStore
-
-    if isinstance(store, SqlTrackingStore):
-        return read_metric_arrays(store, run_ids, key, min_step, max_step)
-    found: dict[str, MetricArrays] = {}
-    for run_id in run_ids:
-        points: list[Any] = []
-        token: str | None = None
-        while True:
-            page = store.get_metric_history(run_id, key, _HISTORY_PAGE, token)
-            points.extend(page)
-            token = page.token
-            if not token:
-                break
-        found[run_id] = order_arrays(
-            np.array([p.step for p in points], dtype=np.int64),
-            np.array([p.timestamp for p in points], dtype=np.int64),
-            np.array([p.value for p in points], dtype=np.float64),
-        )
-    return found
+    return store.metric_arrays(run_ids, key, min_step, max_step)
 
 
 def start_times(store: "TrackingStore", run_ids: Sequence[str]) -> dict[str, int | None]:
@@ -103,12 +71,7 @@ def start_times(store: "TrackingStore", run_ids: Sequence[str]) -> dict[str, int
         RunNotFound: A run does not exist (answered 404).
         InvalidValueError: A run id is malformed.
     """
-    from fitscribe.backends.sql.metric_arrays import run_start_times
-    from fitscribe.backends.sql.store import SqlTrackingStore
-
-    if not isinstance(store, SqlTrackingStore):
-        return {run_id: store.get_run(run_id).info.start_time for run_id in run_ids}
-    found = run_start_times(store, run_ids)
+    found = store.run_start_times(run_ids)
     for run_id in run_ids:
         if run_id not in found:
             store.get_run(run_id)  # raises the store's own error (malformed id, or no such run)
@@ -205,9 +168,9 @@ def summary_json(runs: Sequence["Run"]) -> dict[str, Any]:
         for key, value in data.metrics.items():
             found = data.metric_summaries.get(key)
             summaries[key] = {
-                "last": encode_float(value),
-                "min": encode_float(found.min if found else None),
-                "max": encode_float(found.max if found else None),
+                "last": double_to_json(value),
+                "min": double_to_json(found.min if found else None),
+                "max": double_to_json(found.max if found else None),
                 "step": found.step if found else None,
             }
         params.update(data.params)
