@@ -216,8 +216,15 @@ def _tokenize(text: str) -> list[_Token]:
 
 
 def _error(text: str, pos: int, message: str) -> InvalidValueError:
-    pointer = f"\n    {text}\n    {' ' * pos}^"
+    start = max(0, pos - _ERROR_CONTEXT) if len(text) > 2 * _ERROR_CONTEXT else 0
+    shown = text[start:pos + _ERROR_CONTEXT] if start or len(text) > 2 * _ERROR_CONTEXT else text
+    lead = "..." if start else ""
+    tail = "..." if start + len(shown) < len(text) else ""
+    pointer = f"\n    {lead}{shown}{tail}\n    {' ' * (len(lead) + pos - start)}^"
     return InvalidValueError(f"Invalid search filter at position {pos}: {message}.{pointer}")
+
+
+_ERROR_CONTEXT = 80  # characters of a long filter shown on each side of the faulty position
 
 
 # -- parser ----------------------------------------------------------------------------------------
