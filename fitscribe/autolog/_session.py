@@ -375,22 +375,28 @@ def call_patched(
         try:
             result = original(*args, **kwargs)
         except BaseException as user_exc:
-            _close_after_user_error(call, "KILLED" if isinstance(user_exc, KeyboardInterrupt) else "FAILED", user_exc)
+            with _pending.working():
+                _close_after_user_error(call, "KILLED" if isinstance(user_exc, KeyboardInterrupt) else "FAILED", user_exc)
             raise
-        status = "FINISHED"
-        try:
-            if after is not None:
-                with _pending.working():
-                    after(call, result)
-        except Exception as exc:
-            status = _after_failed(call, exc)
-        if status == "FINISHED":
-            call.finish()
-        else:
-            call.close_run(status)
+        with _pending.working():
+            _after_training(call, after, result)
         return result
     finally:
         _ACTIVE.reset(token)
+
+
+def _after_training(call: TrainingCall, after: Callable[[TrainingCall, Any], None] | None, result: Any) -> None:
+    """Log what training produced, then end the call (in the background when work is deferred)."""
+    status = "FINISHED"
+    try:
+        if after is not None:
+            after(call, result)
+    except Exception as exc:
+        status = _after_failed(call, exc)
+    if status == "FINISHED":
+        call.finish()
+    else:
+        call.close_run(status)
 
 
 def _close_after_user_error(call: TrainingCall, status: str, user_exc: BaseException) -> None:
