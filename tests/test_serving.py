@@ -454,3 +454,60 @@ def test_env_manager_virtualenv_builds_an_environment_from_the_requirements(tmp_
     assert probe.returncode != 0, "the environment holds the model's requirements, not this one's packages"
     again = _cli("models", "predict", "-m", folder, "-i", str(request), "--env-manager", "virtualenv", env=env)
     assert again.returncode == 0 and "building a virtual environment" not in again.stdout + again.stderr
+
+
+def test_concurrent_requests_each_get_their_own_answer(iris_server: str, sklearn_model: dict[str, Any]) -> None:
+    """Requests queued during a prediction are predicted together (adaptive batching): each client
+    still gets exactly its rows' predictions, and a bad request fails alone."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    model = sklearn_model["model"]
+    X, _ = _iris()
+    bodies = []
+    for i in range(60):
+        rows = X.iloc[i:i + 1 + i % 3]
+        if i % 7 == 3:
+            bodies.append(({"dataframe_records": [{COLUMNS[0]: 1.0}]}, None))  # missing columns: 400
+        elif i % 11 == 5:
+            bodies.append(({"dataframe_split": {"columns": COLUMNS, "data": [[float("nan"), 1, 1, 1]]}}, None))
+        else:
+            bodies.append(({"dataframe_split": {"columns": COLUMNS, "data": rows.to_numpy().tolist()}},
+                           model.predict(rows).tolist()))
+    with ThreadPoolExecutor(max_workers=8) as pool, httpx.Client(timeout=30) as http:
+        answers = list(pool.map(lambda b: http.post(iris_server + "/invocations", content=json.dumps(b[0]),
+                                                    headers={"Content-Type": "application/json"}), bodies))
+    for (body, expected), answer in zip(bodies, answers):
+        if expected is None:
+            assert answer.status_code == 400, answer.text
+        else:
+            assert (answer.status_code, answer.json()) == (200, {"predictions": expected}), body
+
+
+def test_batches_are_formed_and_split_back(sklearn_model: dict[str, Any]) -> None:
+    """The batcher itself: three frames predicted in one call, one bad frame refused alone."""
+    import warnings
+
+    from fitscribe.flavors.pyfunc import load_model
+    from fitscribe.serving.app import _Scorer
+    from fitscribe.serving.batching import Batcher
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        scorer = _Scorer(load_model(sklearn_model["folder"]), 10**6, 60)
+    batcher = Batcher(scorer)
+    calls: list[int] = []
+    original = scorer.model.predict
+
+    def counting(data: Any, params: Any = None) -> Any:
+        calls.append(len(data))
+        return original(data) if params is None else original(data, params)
+
+    scorer.model.predict = counting  # type: ignore[method-assign]
+    X, _ = _iris()
+    frames = [X.iloc[0:2], X.iloc[50:51], pd.DataFrame({COLUMNS[0]: [1.0]}), X.iloc[100:104]]
+    results = batcher._run(frames)
+    assert calls[0] == 7, "the three good frames went to the model in one call"
+    model = sklearn_model["model"]
+    for frame, result in zip([frames[0], frames[1], frames[3]], [results[0], results[1], results[3]]):
+        assert json.loads(result) == {"predictions": model.predict(frame).tolist()}
+    assert isinstance(results[2], Exception) and "missing the column" in str(results[2])

@@ -16,6 +16,7 @@ import time
 import warnings
 from typing import TYPE_CHECKING, Any
 
+from fitscribe.serving.batching import Batcher
 from fitscribe.serving.protocol import (
     ScoringError,
     check_params,
@@ -91,14 +92,28 @@ class _Scorer:
         return encode_predictions(predictions)
 
 
+class _Unbatched:
+    """Every request predicted on its own worker thread."""
+
+    def __init__(self, scorer: _Scorer) -> None:
+        self.scorer = scorer
+
+    async def predict(self, data: Any, params: dict[str, Any] | None) -> bytes:
+        import anyio
+
+        return await anyio.to_thread.run_sync(self.scorer.predict, data, params, abandon_on_cancel=True)
+
+
 def create_scoring_app(model: "PyFuncModel", *, max_request_mb: float = DEFAULT_MAX_REQUEST_MB,
-                       timeout: float = DEFAULT_TIMEOUT_S) -> "Starlette":
+                       timeout: float = DEFAULT_TIMEOUT_S, batching: bool = True) -> "Starlette":
     """Build the scoring server for one loaded model.
 
     Args:
         model: The model, as returned by :func:`fitscribe.pyfunc.load_model`.
         max_request_mb: Larger request bodies are refused with 413.
         timeout: Seconds a prediction may take before the request answers 504.
+        batching: Predict the rows of requests that queue up during a prediction together
+            (scikit-learn and XGBoost DataFrame input; see :mod:`fitscribe.serving.batching`).
 
     Returns:
         A Starlette application; serve it with uvicorn (``fitscribe models serve`` does).
@@ -111,6 +126,7 @@ def create_scoring_app(model: "PyFuncModel", *, max_request_mb: float = DEFAULT_
     from fitscribe import __version__
 
     scorer = _Scorer(model, int(max_request_mb * 1024 * 1024), timeout)
+    batcher = Batcher(scorer) if batching else _Unbatched(scorer)
 
     def error(exc: ScoringError) -> "Response":
         import json
@@ -124,7 +140,7 @@ def create_scoring_app(model: "PyFuncModel", *, max_request_mb: float = DEFAULT_
             body = await scorer.read_body(request)
             data, params = scorer.parse(kind, body)
             with anyio.fail_after(scorer.timeout):
-                payload = await anyio.to_thread.run_sync(scorer.predict, data, params, abandon_on_cancel=True)
+                payload = await batcher.predict(data, params)
         except ScoringError as exc:
             return error(exc)
         except TimeoutError:
