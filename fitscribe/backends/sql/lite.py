@@ -117,11 +117,11 @@ class LiteDatabase:
         return held
 
     def after_fork_in_child(self) -> None:
-        """Forget the parent's connections in a forked child, without closing them (the parent
-        still uses the same files); the child opens its own on first use."""
-        self._local = threading.local()
-        self._held = weakref.WeakSet()
-        self._lock = threading.Lock()
+        """Close the child's copies of the parent's connections at once (closing a copy leaves the
+        parent's own alone; a copy kept open would share SQLite's per-process lock bookkeeping with
+        the child's new connections); the child opens its own on first use."""
+        self._lock = threading.Lock()  # another thread may have held it at the fork
+        self.close()
 
     @contextmanager
     def write(self) -> Iterator[Writer]:
@@ -196,16 +196,11 @@ class LiteDatabase:
             one.close()
 
 
-_INHERITED: list[sqlite3.Connection] = []
-"""A forked child's copies of its parent's connections: never used, never closed."""
-
-
 class _Held:
-    """One thread's connection, closed when the holder goes (its thread ended, or the store closed).
-
-    In a forked child the parent's connections are kept open and referenced (``_INHERITED``):
-    closing them there could disturb the parent's use of the same file.
-    """
+    """One thread's connection and writer; the connection is closed when the holder goes (its
+    thread ended, or the store closed, or, in a forked child, the parent's holders are dropped:
+    SQLite's state for the file is per process, and a child that kept its copies open would share
+    the parent's lock bookkeeping)."""
 
     __slots__ = ("conn", "pid", "writer", "__weakref__")
 
@@ -214,16 +209,11 @@ class _Held:
         self.pid = os.getpid()
         self.writer = Writer(SqliteConnection(conn))
 
-    def close(self, getpid: Any = os.getpid, inherited: list[sqlite3.Connection] = _INHERITED) -> None:
-        """Close the connection (once; in the process that opened it). The defaults keep working
-        while the interpreter shuts down and module globals are gone."""
+    def close(self) -> None:
+        """Close the connection (once)."""
         conn, self.conn = self.conn, None
-        if conn is None:
-            return
-        if self.pid == getpid():
+        if conn is not None:
             conn.close()
-        else:
-            inherited.append(conn)
 
     __del__ = close
 

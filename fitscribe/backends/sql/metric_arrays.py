@@ -12,17 +12,11 @@ from typing import TYPE_CHECKING, Any, NamedTuple, Sequence
 
 import numpy as np
 import numpy.typing as npt
-import sqlalchemy as sa
-
-from . import tables as t
-from .connection import in_chunks
 
 if TYPE_CHECKING:
     from .store import SqlTrackingStore
 
 __all__ = ["MetricArrays", "read_metric_arrays", "order_arrays", "run_start_times"]
-
-_SQLITE_CHUNKS = "SELECT step_blob, timestamp_blob, value_blob FROM metric_chunks WHERE run_uuid = ? AND key = ?"
 
 
 class MetricArrays(NamedTuple):
@@ -57,29 +51,6 @@ def _decode(rows: Sequence[Any]) -> MetricArrays:
     return order_arrays(steps, timestamps, values)
 
 
-def _chunk_rows(conn: sa.Connection, run_id: str, key: str, min_step: int | None, max_step: int | None) -> Sequence[Any]:
-    c = t.metric_chunks.c
-    if conn.dialect.name == "sqlite":  # the DBAPI cursor directly: no per-row result processing
-        sql, args = _SQLITE_CHUNKS, list[Any]([run_id, key])
-        if min_step is not None:
-            sql, args = sql + " AND max_step >= ?", [*args, min_step]
-        if max_step is not None:
-            sql, args = sql + " AND min_step <= ?", [*args, max_step]
-        cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-        try:
-            cursor.execute(sql + " ORDER BY id", args)
-            rows: Sequence[Any] = cursor.fetchall()
-            return rows
-        finally:
-            cursor.close()
-    query = sa.select(c.step_blob, c.timestamp_blob, c.value_blob).where(c.run_uuid == run_id, c.key == key)
-    if min_step is not None:
-        query = query.where(c.max_step >= min_step)
-    if max_step is not None:
-        query = query.where(c.min_step <= max_step)
-    return conn.execute(query.order_by(c.id)).all()
-
-
 def read_metric_arrays(
     store: "SqlTrackingStore", run_ids: Sequence[str], key: str, min_step: int | None = None, max_step: int | None = None
 ) -> dict[str, MetricArrays]:
@@ -105,17 +76,13 @@ def read_metric_arrays(
     Raises:
         BackendError: The database failed.
     """
-    with store.sql_read() as w:
-        return {run_id: _decode(_chunk_rows(w.sa, run_id, key, min_step, max_step)) for run_id in run_ids}
+    store.flush()
+    with store.read() as w:
+        return {run_id: _decode(w.metric_chunks(run_id, key, min_step, max_step)) for run_id in run_ids}
 
 
 def run_start_times(store: "SqlTrackingStore", run_ids: Sequence[str]) -> dict[str, int | None]:
     """Return the start time (epoch ms) of each run that exists, in one query (what a chart needs of
     its runs: that they exist, and the origin of the relative-time axis)."""
-    r = t.runs.c
-    found: dict[str, int | None] = {}
-    with store.sql_read(flush=False) as w:
-        for part in in_chunks(list(run_ids)):  # IN lists stay below every database's limit
-            query = sa.select(r.run_uuid, r.start_time).where(r.run_uuid.in_(list(part)))
-            found.update((row[0], row[1]) for row in w.sa.execute(query))
-    return found
+    with store.read() as w:
+        return w.run_start_times(run_ids)

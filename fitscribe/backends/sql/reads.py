@@ -12,7 +12,6 @@ from fitscribe.entities import (
     DatasetInput,
     Experiment,
     InputTag,
-    Metric,
     MetricSummary,
     Run,
     RunData,
@@ -23,13 +22,9 @@ from fitscribe.entities import (
 
 from . import tables as t
 from .connection import in_chunks
-from .chunks import order_points, unpack_floats, unpack_ints
 from .rows import decode_bound, decode_value
 
 __all__ = ["RunReader"]
-
-_SQLITE_HISTORY = "SELECT step_blob, timestamp_blob, value_blob FROM metric_chunks WHERE run_uuid = ? AND key = ? ORDER BY id"
-
 
 
 class RunReader:
@@ -137,36 +132,3 @@ class RunReader:
                 dataset = Dataset(r.name, r.digest, r.source_type, r.source, r.schema, r.profile)
                 found[r.run_uuid].append(DatasetInput(dataset, tuple(tag_map.get((r.run_uuid, r.dataset_uuid), ()))))
         return {k: tuple(vs) for k, vs in found.items()}
-
-    def metric_history(
-        self, conn: sa.Connection, run_id: str, key: str, max_results: int | None, offset: int
-    ) -> list[Metric]:
-        """Return points of one metric by step, timestamp and logging order (one extra for paging)."""
-        c = t.metric_chunks.c
-        if conn.dialect.name == "sqlite":  # the DBAPI cursor directly: no per-row result processing
-            cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-            try:
-                cursor.execute(_SQLITE_HISTORY, (run_id, key))
-                rows: Any = cursor.fetchall()
-            finally:
-                cursor.close()
-        else:
-            rows = conn.execute(
-                sa.select(c.step_blob, c.timestamp_blob, c.value_blob)
-                .where(c.run_uuid == run_id, c.key == key)
-                .order_by(c.id)
-            ).all()
-        if not rows:
-            return []
-        values: list[float] = []
-        timestamps: list[int] = []
-        steps: list[int] = []
-        for step_blob, timestamp_blob, value_blob in rows:
-            steps += unpack_ints(step_blob)
-            timestamps += unpack_ints(timestamp_blob)
-            values += unpack_floats(value_blob)
-        values, timestamps, steps = order_points(values, timestamps, steps)
-        if offset or max_results is not None:
-            end = None if max_results is None else offset + max_results + 1
-            values, timestamps, steps = values[offset:end], timestamps[offset:end], steps[offset:end]
-        return Metric._from_columns(key, values, timestamps, steps)

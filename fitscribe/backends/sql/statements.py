@@ -130,6 +130,17 @@ def _update(table: sa.Table, columns: tuple[str, ...], where: str) -> Statement:
     return table.update().where(table.c[where] == _key(f"where_{where}")), (*columns, f"where_{where}")
 
 
+def _chunks(in_range: bool = False) -> Statement:
+    """The packed points of one series in logging order; ``in_range``: only the chunks holding a step
+    from ``from_step`` to ``to_step``."""
+    c = t.metric_chunks.c
+    query = sa.select(c.step_blob, c.timestamp_blob, c.value_blob).where(c.run_uuid == _key("run_uuid"), c.key == _key("key"))
+    if not in_range:
+        return query.order_by(c.id), ("run_uuid", "key")
+    query = query.where(c.max_step >= _key("from_step"), c.min_step <= _key("to_step"))
+    return query.order_by(c.id), ("run_uuid", "key", "from_step", "to_step")
+
+
 _e, _r = t.experiments, t.runs
 _UPDATABLE_RUN = ("name", "status", "end_time", "lifecycle_stage", "deleted_time")  # in table order
 _BUILDERS: dict[str, Callable[[Statements], Statement]] = {
@@ -156,6 +167,9 @@ _BUILDERS: dict[str, Callable[[Statements], Statement]] = {
     "insert_param": lambda s: (s.insert_ignore(t.params), ("run_uuid", "key", "value")),
     "stored_params": lambda s: _select(t.params, ("key", "value"), "run_uuid", "key__in_keys"),
     "insert_chunk": lambda s: (t.metric_chunks.insert(), CHUNK_COLUMNS),
+    "metric_chunks": lambda s: _chunks(),
+    "metric_chunks_in_range": lambda s: _chunks(in_range=True),
+    "run_start_times": lambda s: _select(_r, ("run_uuid", "start_time"), "run_uuid__in_run_ids"),
     "upsert_latest": lambda s: (s.latest_upsert(), LATEST_COLUMNS),
     # metric journals
     "journal_position": lambda s: _select(t.journals, ("position",), "journal_id"),

@@ -155,7 +155,9 @@ class StoreCore:
         return self._lite.write() if self._lite is not None else self.sql_write()
 
     def read(self) -> ContextManager[Writer]:
-        """A connection for the checks and small reads of the hot paths (no journal flush)."""
+        """A connection for the hot paths' checks and for reads by named statement: ``sqlite3`` on
+        an embedded store, else SQLAlchemy. It does not flush the metric journal: call
+        :meth:`flush` first when the points logged by this process must be seen."""
         self._open()
         return self._lite.read() if self._lite is not None else self.sql_read(flush=False)
 

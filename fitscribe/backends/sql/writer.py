@@ -13,11 +13,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
 from fitscribe._time import now_ms
-from fitscribe.entities import Experiment, Param, RunInfo, RunTag
+from fitscribe.entities import Experiment, Metric, Param, RunInfo, RunTag
 from fitscribe.errors import SchemaVersionError
 from fitscribe.uri import join_uri, redact
 
-from .chunks import Batch
+from .chunks import Batch, order_points, unpack_floats, unpack_ints
 from .connection import Connection, SaConnection, in_chunks
 from .rows import (
     RUN_COLUMNS,
@@ -182,6 +182,37 @@ class Writer:
         for part in in_chunks(list(wanted)):
             stored += [(key, value) for key, value in self.conn.rows("stored_params", (run_id, list(part)))]
         check_stored_params(run_id, wanted, stored)
+
+    def metric_chunks(self, run_id: str, key: str, min_step: int | None = None,
+                      max_step: int | None = None) -> list[Any]:
+        """Return the ``(step_blob, timestamp_blob, value_blob)`` rows of one series in logging order;
+        with a step range, only the chunks holding a step in it (chunks.py)."""
+        if min_step is None and max_step is None:
+            return self.conn.rows("metric_chunks", (run_id, key))
+        low = -(2**63) if min_step is None else min_step
+        return self.conn.rows("metric_chunks_in_range", (run_id, key, low, 2**63 - 1 if max_step is None else max_step))
+
+    def metric_history(self, run_id: str, key: str, max_results: int | None, offset: int) -> list[Metric]:
+        """Return points of one metric by step, timestamp and logging order (one extra for paging)."""
+        values: list[float] = []
+        timestamps: list[int] = []
+        steps: list[int] = []
+        for step_blob, timestamp_blob, value_blob in self.metric_chunks(run_id, key):
+            steps += unpack_ints(step_blob)
+            timestamps += unpack_ints(timestamp_blob)
+            values += unpack_floats(value_blob)
+        values, timestamps, steps = order_points(values, timestamps, steps)
+        if offset or max_results is not None:
+            end = None if max_results is None else offset + max_results + 1
+            values, timestamps, steps = values[offset:end], timestamps[offset:end], steps[offset:end]
+        return Metric._from_columns(key, values, timestamps, steps)
+
+    def run_start_times(self, run_ids: Sequence[str]) -> dict[str, int | None]:
+        """Return the start time (epoch ms) of each of ``run_ids`` that exists."""
+        found: dict[str, int | None] = {}
+        for part in in_chunks(list(run_ids)):
+            found.update((row[0], row[1]) for row in self.conn.rows("run_start_times", (list(part),)))
+        return found
 
     def metric_points(self, batches: Sequence[Batch]) -> None:
         """Append points given as batches ``(run_id, keys, values, timestamps, steps)`` (chunks.py) and
