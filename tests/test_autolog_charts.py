@@ -145,7 +145,6 @@ fitscribe.autolog(log_models=False)
 X, y = make_classification(n_samples=60, n_features=4, random_state=0)
 with fitscribe.start_run() as run:
     LogisticRegression().fit(X, y)
-fitscribe.flush()
 names = [a.path for a in fitscribe.Client().list_artifacts(run.info.run_id)]
 print(json.dumps({"mpl": "matplotlib" in sys.modules, "artifacts": names}))
 """

@@ -82,7 +82,6 @@ def _trainer(L: Any = pl, **overrides: Any) -> Any:
 
 
 def _runs() -> list[fitscribe.Run]:
-    fitscribe.flush()
     return fitscribe.search_runs(output_format="list", order_by=["attributes.start_time ASC"])
 
 

@@ -40,12 +40,10 @@ def binary() -> tuple[pd.DataFrame, np.ndarray]:
 
 
 def _runs() -> list[fitscribe.Run]:
-    fitscribe.flush()
     return fitscribe.search_runs(output_format="list", order_by=["attributes.start_time ASC"])
 
 
 def _report(run_id: str, name: str = "fitscribe.autolog.report.json") -> dict:
-    fitscribe.flush()
     with open(fitscribe.download_artifacts(run_id, name)) as fh:
         return json.load(fh)
 

@@ -50,7 +50,6 @@ def dmatrices(data) -> tuple[xgb.DMatrix, xgb.DMatrix]:  # noqa: ANN001
 
 
 def _runs() -> list[fitscribe.Run]:
-    fitscribe.flush()
     return fitscribe.search_runs(output_format="list", order_by=["attributes.start_time ASC"])
 
 
@@ -336,7 +335,6 @@ def test_importance_plots_are_drawn_without_matplotlib(tmp_path: Path) -> None:
         y = (X[:, 0] + X[:, 1] > 0).astype(int)
         xgb.XGBClassifier(n_jobs=1, n_estimators=3, max_depth=2).fit(X, y)
         run = fitscribe.last_active_run()
-        fitscribe.flush()
         rid = run.info.run_id
         files = {n: fitscribe.download_artifacts(rid, n) for n in ("feature_importance_gain.json", "feature_importance_gain.png")}
         print(json.dumps({"mpl": "matplotlib" in sys.modules, "artifacts": [a.path for a in fitscribe.list_artifacts(rid)],
