@@ -19,10 +19,7 @@ __all__ = ["Params", "MISSING_MESSAGE", "parse_json_body"]
 MISSING_MESSAGE = "Missing value for required parameter '{}'."
 _NON_FINITE = {"nan": math.nan, "infinity": math.inf, "-infinity": -math.inf, "inf": math.inf, "-inf": -math.inf}
 MAX_INT64 = 2**63 - 1
-MAX_JSON_DEPTH = 64
-"""Deepest nesting of arrays and objects a request body may have (MLflow's messages need fewer than 10)."""
 _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
-_NESTING = re.compile(rb'"(?:[^"\\]|\\.)*"|[\[\]{}]')
 
 
 def parse_json_body(raw: bytes) -> dict[str, Any]:
@@ -35,10 +32,11 @@ def parse_json_body(raw: bytes) -> dict[str, Any]:
 
     if not raw.strip():
         return {}
-    _check_depth(raw)
     try:
         data = json.loads(raw)
-    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+    except RecursionError:
+        raise InvalidValueError("The request body nests arrays and objects too deeply to parse.") from None
+    except (ValueError, UnicodeDecodeError) as exc:
         raise InvalidValueError(f"The request body is not valid JSON: {exc}.") from None
     if not isinstance(data, dict):
         raise InvalidValueError(f"The request body must be a JSON object, not {type(data).__name__}.")
@@ -47,30 +45,14 @@ def parse_json_body(raw: bytes) -> dict[str, Any]:
     return data
 
 
-def _check_depth(raw: bytes) -> None:
-    """Refuse a body nested deeper than :data:`MAX_JSON_DEPTH` (strings skipped; cheap when shallow)."""
-    if raw.count(b"[") + raw.count(b"{") <= MAX_JSON_DEPTH:
-        return
-    depth = 0
-    for match in _NESTING.finditer(raw):
-        token = match.group()
-        if token in (b"[", b"{"):
-            depth += 1
-            if depth > MAX_JSON_DEPTH:
-                raise InvalidValueError(
-                    f"The request body nests arrays and objects more than {MAX_JSON_DEPTH} levels deep; "
-                    "no API message needs that many."
-                )
-        elif token in (b"]", b"}"):
-            depth -= 1
-
-
 def _refuse_lone_surrogates(data: Any) -> None:
     """Refuse text holding a lone UTF-16 surrogate (``"\\ud800"``): it cannot be stored or sent back."""
     import json
 
     try:
         json.dumps(data, ensure_ascii=False).encode("utf-8")
+    except RecursionError:  # json.loads parsed it, so this is rare; refuse all the same
+        raise InvalidValueError("The request body nests arrays and objects too deeply.") from None
     except UnicodeEncodeError:
         raise InvalidValueError(
             "The request body holds a lone UTF-16 surrogate (an escape such as \\ud800 without its pair); "
