@@ -312,6 +312,26 @@ def test_deferred_work_goes_to_the_runs_store_after_set_tracking_uri(tmp_path: P
     assert fitscribe.search_runs(output_format="list") == []  # nothing went to the other store
 
 
+@LIGHTNING_WARNINGS
+def test_lightning_model_goes_to_the_runs_store_after_set_tracking_uri(tmp_path: Path) -> None:
+    torch = pytest.importorskip("torch")
+    pl = pytest.importorskip("lightning.pytorch")
+    first, other = str(tmp_path / "first"), str(tmp_path / "other")
+    fitscribe.set_tracking_uri(first)
+    fitscribe.autolog()
+    gate = Gate()  # the model is saved only after the switch below
+    data = torch.utils.data.TensorDataset(torch.randn(16, 4), torch.randn(16, 1))
+    trainer = pl.Trainer(max_epochs=1, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                         enable_model_summary=False, accelerator="cpu")
+    trainer.fit(_tiny_module(pl, torch), torch.utils.data.DataLoader(data, batch_size=8))
+    fitscribe.set_tracking_uri(other)
+    run_id = _last_run_id()
+    gate.read(lambda: _client(first).get_run(run_id))
+    assert "model" in {f.path for f in _client(first).list_artifacts(run_id)}
+    with open(_client(first).download_artifacts(run_id, "fitscribe.autolog.report.json")) as fh:
+        assert json.load(fh)["skipped"] == []
+
+
 # -- item 3: the user's exception always comes out unchanged ----------------------------------------
 
 def _sabotaged_pipeline(error: Exception) -> Pipeline:

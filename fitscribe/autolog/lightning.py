@@ -528,11 +528,13 @@ def _log_model(call: TrainingCall, model: Any, example: Any) -> None:
         signature = None if config.log_model_signatures else False  # None: inferred from the example
     elif config.log_model_signatures:
         signature = infer_signature(example, flavor.FLAVOR.example_output(model, example))
-    info = flavor.log_model(
-        model, "model", run_id=call.run_id, signature=signature,
-        input_example=example if config.log_input_examples else None,
-        registered_model_name=config.registered_model_name,
-    )
+    from fitscribe.flavors import saving
+
+    # Through the run's own client, not the fluent API's current store: this usually runs on the
+    # background finisher, after the user's script may have called set_tracking_uri.
+    assert call.run_id is not None
+    options = {"signature": signature, "input_example": example if config.log_input_examples else None}
+    info = saving._log_into(call.client, call.run_id, model, "model", flavor.FLAVOR, config.registered_model_name, options)
     call.record("models", info.model_uri)
 
 
