@@ -1,0 +1,250 @@
+"""Writing imported history into a SQL store in large transactions (the importer's destination side).
+
+:class:`BulkImporter` is what ``fitscribe.migrate`` calls: it reads the destination's state in a few
+queries (experiments, runs, params, tags, the point count of every metric series) and writes
+batches of runs, their params, tags, dataset inputs and metric points in one transaction per batch,
+with SQLAlchemy Core on the store's engine. Metric points go through the same packing as every other
+write (rows.metric_rows: chunks plus latest/min/max), so imported histories read exactly as logged
+ones. A batch is atomic: an import killed midway leaves whole runs, and re-running it completes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Sequence
+
+import sqlalchemy as sa
+
+from . import tables as t
+from .chunks import MAX_POINTS_PER_CHUNK, latest_of, order_points, pack_floats, pack_ints, unpack_floats, unpack_ints
+from .inputs import write_inputs
+from .rows import RUN_COLUMNS, clamp, encode_value
+
+if TYPE_CHECKING:
+    from fitscribe.entities import DatasetInput
+
+    from .store import SqlTrackingStore
+
+__all__ = ["BulkImporter", "RunBatch", "DestinationState"]
+
+_MAX_INT32 = 2**31 - 1
+
+
+@dataclass
+class RunBatch:
+    """What one transaction writes: new runs (rows in ``RUN_COLUMNS`` order plus ``deleted_time``),
+    changed columns of existing runs, params and tags as ``(run_id, key, value)``, dataset inputs
+    per run, and metric points as series ``(run_id, key, values, timestamps, steps)``."""
+
+    new_runs: list[tuple[Any, ...]] = field(default_factory=list)
+    updates: dict[str, dict[str, Any]] = field(default_factory=dict)
+    params: list[tuple[str, str, str]] = field(default_factory=list)
+    tags: list[tuple[str, str, str]] = field(default_factory=list)
+    inputs: list[tuple[int, str, Sequence[DatasetInput]]] = field(default_factory=list)
+    points: list[tuple[str, str, list[float], list[int], list[int]]] = field(default_factory=list)
+
+
+@dataclass
+class DestinationState:
+    """The destination as the importer compares it: experiments, runs, params, tags, point counts."""
+
+    experiments: dict[int, tuple[str, str, str]]  # id -> (name, artifact_location, lifecycle_stage)
+    experiment_tags: dict[int, dict[str, str]]
+    runs: dict[str, dict[str, Any]]
+    params: dict[str, dict[str, str]]
+    tags: dict[str, dict[str, str]]
+    metric_counts: dict[tuple[str, str], int]
+
+    def experiment_by_name(self, name: str) -> int | None:
+        """Return the id of the experiment with this name, or None."""
+        return next((i for i, row in self.experiments.items() if row[0] == name), None)
+
+
+class BulkImporter:
+    """Bulk writes of imported entities into a SQL tracking store.
+
+    Args:
+        store: The destination store (its engine and transactions are used; nothing is cached
+            across calls but the dialect).
+    """
+
+    def __init__(self, store: SqlTrackingStore) -> None:
+        self.store = store
+
+    def state(self) -> DestinationState:
+        """Read what the destination holds, in a handful of queries."""
+        with self.store.sql_read() as w:
+            conn = w.sa
+            e = t.experiments.c
+            experiments = {int(r[0]): (r[1], r[2], r[3]) for r in conn.execute(
+                sa.select(e.experiment_id, e.name, e.artifact_location, e.lifecycle_stage))}
+            exp_tags: dict[int, dict[str, str]] = {}
+            for exp_id, key, value in conn.execute(sa.select(t.experiment_tags.c.experiment_id,
+                                                             t.experiment_tags.c.key, t.experiment_tags.c.value)):
+                exp_tags.setdefault(int(exp_id), {})[key] = value
+            columns = (*RUN_COLUMNS, "deleted_time")
+            runs = {r[0]: dict(zip(columns, r)) for r in conn.execute(sa.select(*(t.runs.c[c] for c in columns)))}
+            return DestinationState(experiments, exp_tags, runs, _key_values(conn, t.params), _key_values(conn, t.tags),
+                                    _metric_counts(conn))
+
+    def add_experiment(self, name: str, artifact_location: str, lifecycle_stage: str, creation_time: int,
+                       last_update_time: int, wanted_id: int | None) -> int:
+        """Insert an experiment, with ``wanted_id`` if given (the caller checked it is free); return its id.
+
+        An empty ``artifact_location`` becomes ``<store artifact root>/<id>``.
+        """
+        from fitscribe.uri import join_uri
+
+        values = dict(name=name, artifact_location=artifact_location or "", lifecycle_stage=lifecycle_stage,
+                      creation_time=creation_time, last_update_time=last_update_time)
+        with self.store.sql_write() as w:
+            conn = w.sa
+            if wanted_id is not None and 0 <= wanted_id <= _MAX_INT32:
+                conn.execute(t.experiments.insert().values(experiment_id=wanted_id, **values))
+                new_id = wanted_id
+                if conn.dialect.name == "postgresql":  # explicit ids do not advance the sequence
+                    conn.execute(sa.text(
+                        "SELECT setval(pg_get_serial_sequence('experiments', 'experiment_id'), "
+                        "(SELECT MAX(experiment_id) FROM experiments))"))
+            else:
+                new_id = int(conn.execute(t.experiments.insert().values(**values)).inserted_primary_key[0])
+            if not artifact_location:
+                conn.execute(t.experiments.update().where(t.experiments.c.experiment_id == new_id)
+                             .values(artifact_location=join_uri(self.store.artifact_root, str(new_id))))
+        return new_id
+
+    def update_experiment(self, experiment_id: int, lifecycle_stage: str | None, tags: dict[str, str]) -> None:
+        """Set an experiment's lifecycle stage (if given) and insert or replace tags."""
+        with self.store.sql_write() as w:
+            if lifecycle_stage is not None:
+                w.sa.execute(t.experiments.update().where(t.experiments.c.experiment_id == experiment_id)
+                             .values(lifecycle_stage=lifecycle_stage))
+            if tags:
+                w.conn.run_many("upsert_experiment_tag", [(experiment_id, k, v) for k, v in tags.items()])
+
+    def write(self, batch: RunBatch) -> None:
+        """Write one batch in one transaction (all of it or, if interrupted, none of it)."""
+        with self.store.sql_write() as w:
+            conn = w.sa
+            if batch.new_runs:
+                columns = (*RUN_COLUMNS, "deleted_time")
+                conn.execute(t.runs.insert(), [dict(zip(columns, row)) for row in batch.new_runs])
+            for run_id, values in batch.updates.items():
+                conn.execute(t.runs.update().where(t.runs.c.run_uuid == run_id).values(**values))
+            if batch.params:
+                w.conn.run_many("insert_param", batch.params)
+            if batch.tags:
+                w.conn.run_many("upsert_tag", batch.tags)
+            for experiment_id, run_id, items in batch.inputs:
+                write_inputs(conn, experiment_id, run_id, items)
+            if batch.points:
+                chunk_rows, latest = series_rows(batch.points)
+                w.conn.run_many("insert_chunk", chunk_rows)
+                w.conn.run_many("upsert_latest", latest)
+
+    def series(self, run_id: str, key: str) -> tuple[list[float], list[int], list[int]]:
+        """Return the stored points of one series as (values, timestamps, steps), by step then timestamp."""
+        c = t.metric_chunks.c
+        values: list[float] = []
+        timestamps: list[int] = []
+        steps: list[int] = []
+        with self.store.sql_read() as w:
+            for step_blob, time_blob, value_blob in w.sa.execute(
+                    sa.select(c.step_blob, c.timestamp_blob, c.value_blob)
+                    .where(c.run_uuid == run_id, c.key == key).order_by(c.id)):
+                steps += unpack_ints(step_blob)
+                timestamps += unpack_ints(time_blob)
+                values += unpack_floats(value_blob)
+        return order_points(values, timestamps, steps)
+
+    def models(self) -> dict[str, dict[str, Any]]:
+        """Return the registered models: name -> {description, next_version, tags, aliases,
+        versions: {n: row dict}}."""
+        found: dict[str, dict[str, Any]] = {}
+        with self.store.sql_read(flush=False) as w:
+            conn = w.sa
+            rm = t.registered_models.c
+            for name, description, next_version in conn.execute(sa.select(rm.name, rm.description, rm.next_version)):
+                found[name] = {"description": description, "next_version": int(next_version), "tags": {},
+                               "aliases": {}, "versions": {}}
+            for name, key, value in conn.execute(sa.select(t.registered_model_tags)):
+                found[name]["tags"][key] = value
+            for name, alias, version in conn.execute(sa.select(t.registered_model_aliases)):
+                found[name]["aliases"][alias] = int(version)
+            for row in conn.execute(sa.select(t.model_versions)):
+                found[row.name]["versions"][int(row.version)] = {**row._mapping, "tags": {}}
+            for name, version, key, value in conn.execute(sa.select(t.model_version_tags)):
+                found[name]["versions"][int(version)]["tags"][key] = value
+        return found
+
+    def write_model(self, model: dict[str, Any], versions: list[dict[str, Any]], tags: dict[str, str],
+                    aliases: dict[str, int], version_tags: list[tuple[int, str, str]], exists: bool,
+                    next_version: int = 1) -> None:
+        """Insert or update a registered model, insert its new versions (stage and fields as given),
+        then insert or replace its tags, aliases and version tags, in one transaction.
+
+        The model's next version number becomes at least ``next_version`` (the source's, counting
+        its deleted versions) and past every stored version, so numbers are never reused."""
+        rm = t.registered_models
+        with self.store.sql_write() as w:
+            conn = w.sa
+            if exists:
+                conn.execute(rm.update().where(rm.c.name == model["name"]).values(
+                    description=model["description"], last_updated_time=model["last_updated_time"]))
+            else:
+                conn.execute(rm.insert().values(**model, next_version=1))
+            if versions:
+                conn.execute(t.model_versions.insert(), versions)
+            mv = t.model_versions
+            top = conn.execute(sa.select(sa.func.max(mv.c.version)).where(mv.c.name == model["name"])).scalar()
+            current = conn.execute(sa.select(rm.c.next_version).where(rm.c.name == model["name"])).scalar_one()
+            wanted = max(int(current), int(top or 0) + 1, next_version)
+            if wanted != current:
+                conn.execute(rm.update().where(rm.c.name == model["name"]).values(next_version=wanted))
+            stmts = self.store.statements
+            if tags:
+                conn.execute(stmts.upsert(t.registered_model_tags, ["value"]),
+                             [{"name": model["name"], "key": k, "value": v} for k, v in tags.items()])
+            if aliases:
+                conn.execute(stmts.upsert(t.registered_model_aliases, ["version"]),
+                             [{"name": model["name"], "alias": a, "version": n} for a, n in aliases.items()])
+            if version_tags:
+                conn.execute(stmts.upsert(t.model_version_tags, ["value"]),
+                             [{"name": model["name"], "version": n, "key": k, "value": v} for n, k, v in version_tags])
+
+    def update_version(self, name: str, version: int, values: dict[str, Any]) -> None:
+        """Set columns of an existing model version (stage, description...)."""
+        mv = t.model_versions
+        with self.store.sql_write() as w:
+            w.sa.execute(mv.update().where(mv.c.name == name, mv.c.version == version).values(**values))
+
+
+def series_rows(series: Sequence[tuple[str, str, list[float], list[int], list[int]]]
+                ) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+    """Return the ``metric_chunks`` and ``latest_metrics`` rows of whole series, as rows.metric_rows
+    builds them from batches (same packing, same latest/min/max), without regrouping the points."""
+    chunk_rows: list[tuple[Any, ...]] = []
+    latest: list[tuple[Any, ...]] = []
+    size = MAX_POINTS_PER_CHUNK
+    for run_id, key, values, timestamps, steps in series:
+        for start in range(0, len(values), size):
+            vals, times, stps = values[start:start + size], timestamps[start:start + size], steps[start:start + size]
+            chunk_rows.append((run_id, key, len(vals), min(stps), max(stps),
+                               pack_ints(stps), pack_ints(times), pack_floats(vals)))
+        last, timestamp, step, low, high = latest_of(values, timestamps, steps)
+        value, special = encode_value(last)
+        latest.append((run_id, key, value, special, timestamp, step, clamp(low), clamp(high)))
+    return chunk_rows, latest
+
+
+def _key_values(conn: sa.Connection, table: sa.Table) -> dict[str, dict[str, str]]:
+    found: dict[str, dict[str, str]] = {}
+    for run_id, key, value in conn.execute(sa.select(table.c.run_uuid, table.c.key, table.c.value)):
+        found.setdefault(run_id, {})[key] = value
+    return found
+
+
+def _metric_counts(conn: sa.Connection) -> dict[tuple[str, str], int]:
+    c = t.metric_chunks.c
+    return {(run_id, key): int(n) for run_id, key, n in conn.execute(
+        sa.select(c.run_uuid, c.key, sa.func.sum(c.points)).group_by(c.run_uuid, c.key))}

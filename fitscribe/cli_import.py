@@ -1,0 +1,170 @@
+"""``fitscribe import mlflow SOURCE [--to URI] [--dry-run] [--keep-artifact-location]``.
+
+Brings an MLflow history (an MLflow SQL database or an ``mlruns`` folder) into a fitscribe SQL
+store: see ``fitscribe.migrate``. ``cli.py`` adds the parser with :func:`add_import_parser` and
+runs it with :func:`run_import_command`; ``python -m fitscribe.cli_import import mlflow ...`` runs
+it alone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from typing import TYPE_CHECKING, Any, Callable, Sequence
+
+if TYPE_CHECKING:
+    from fitscribe.migrate.plan import ImportReport
+    from fitscribe.migrate.source import Source
+
+__all__ = ["add_import_parser", "run_import_command", "open_source", "import_mlflow", "main"]
+
+Out = Callable[[str], None]
+
+
+def add_import_parser(groups: Any, command: Callable[..., argparse.ArgumentParser]) -> None:
+    """Add the ``import`` command group (``command`` makes one subcommand, as in cli.py)."""
+    imports = groups.add_parser("import", help="bring history from MLflow").add_subparsers(
+        dest="action", metavar="SOURCE_KIND", required=True)
+    p = command(imports, "mlflow", "import_",
+                "Import an MLflow store (SQL database URI or mlruns folder): experiments, runs, metrics, "
+                "artifacts, registered models. Re-running adds only what is new.")
+    p.add_argument("source", metavar="SOURCE", help="sqlite:///mlflow.db, postgresql://..., mysql://... or ./mlruns")
+    p.add_argument("--to", metavar="URI", help="destination store (default: --tracking-uri)")
+    p.add_argument("--dry-run", action="store_true", help="say what would change; write nothing")
+    p.add_argument("--keep-artifact-location", action="store_true",
+                   help="leave artifacts where they are (runs point at them) instead of copying them")
+
+
+def open_source(uri: str) -> Source:
+    """Return the reader for an MLflow SQL URI or ``mlruns`` folder.
+
+    Raises:
+        ConfigError: ``uri`` is neither (a tracking server URL is not supported yet).
+    """
+    from fitscribe.errors import ConfigError
+    from fitscribe.migrate.mlflow_sql import MlflowSqlSource, is_sql_uri
+    from fitscribe.migrate.mlruns import MlrunsSource, is_mlruns_folder
+
+    if is_sql_uri(uri):
+        return MlflowSqlSource(uri)
+    if is_mlruns_folder(uri):
+        return MlrunsSource(uri)
+    if uri.startswith(("http://", "https://")):
+        raise ConfigError(f"Importing from an MLflow tracking server ({uri!r}) is not supported yet; "
+                          "import its database (e.g. postgresql://...) or mlruns folder instead.")
+    raise ConfigError(f"{uri!r} is neither an MLflow database URI (sqlite:///mlflow.db, postgresql://..., "
+                      "mysql://...) nor an mlruns folder (one holding <experiment id>/meta.yaml).")
+
+
+def import_mlflow(source_uri: str, to: str | None = None, *, dry_run: bool = False,
+                  keep_artifact_location: bool = False, progress: Any = None) -> tuple[ImportReport, Any]:
+    """Import an MLflow store into a fitscribe SQL store; return the report and the verification.
+
+    Args:
+        source_uri: An MLflow SQL database URI or ``mlruns`` folder (read, never written).
+        to: The destination tracking URI (default: the current one).
+        dry_run: Count what would change; write nothing (the verification is then None).
+        keep_artifact_location: Leave artifacts in place instead of copying them.
+        progress: A stream for a progress bar (drawn only on a terminal).
+
+    Raises:
+        ConfigError: The source is not an MLflow store, or the destination is not a SQL store.
+    """
+    from fitscribe.backends import get_tracking_store
+    from fitscribe.backends.sql.bulk_import import BulkImporter
+    from fitscribe.backends.sql.store import SqlTrackingStore
+    from fitscribe.config import resolve_tracking_uri
+    from fitscribe.errors import ConfigError
+    from fitscribe.migrate.plan import Importer
+    from fitscribe.migrate.verify import verify
+    from fitscribe.uri import redact
+
+    dest_uri = resolve_tracking_uri(to)
+    source = open_source(source_uri)
+    store = get_tracking_store(dest_uri)
+    try:
+        if not isinstance(store, SqlTrackingStore):
+            raise ConfigError(f"The destination {redact(dest_uri)!r} is not a fitscribe SQL store; import into a "
+                              "folder, sqlite:///, postgresql:// or mysql:// store (a server is not supported yet).")
+        bulk = BulkImporter(store)
+        report = Importer(source, bulk, keep_artifact_location=keep_artifact_location, dry_run=dry_run,
+                          progress=progress).run()
+        checked = None if dry_run else verify(source, bulk)
+        return report, checked
+    finally:
+        source.close()
+        store.close()
+
+
+def run_import_command(args: argparse.Namespace, out: Out) -> None:
+    """Run ``fitscribe import mlflow`` from parsed arguments, printing the summary and the verification.
+
+    Raises:
+        FitscribeError: The import failed, or the verification found a difference.
+    """
+    from fitscribe.errors import FitscribeError
+
+    started = time.monotonic()
+    report, checked = import_mlflow(args.source, args.to or getattr(args, "tracking_uri", None),
+                                    dry_run=args.dry_run, keep_artifact_location=args.keep_artifact_location,
+                                    progress=sys.stderr)
+    for line in summary(report):
+        out(line)
+    if checked is not None:
+        out(checked.table())
+        out(f"Done in {time.monotonic() - started:.1f} s.")
+        if not checked.ok:
+            raise FitscribeError("The verification found differences between the source and the destination "
+                                 "(see the table); run the import again to complete it.")
+
+
+def summary(report: ImportReport) -> list[str]:
+    """Return the lines saying what the import added (or would add, in a dry run)."""
+    from fitscribe._progress import format_bytes
+
+    verb = "Would add" if report.dry_run else "Added"
+    lines = [
+        f"{verb}: {report.experiments_added} experiment(s), {report.runs_added} run(s), {report.params_added} "
+        f"param(s), {report.tags_written} tag value(s), {report.inputs_added} dataset input(s), "
+        f"{report.points_added:,} metric point(s), {report.models_added} registered model(s), "
+        f"{report.versions_added} model version(s).",
+        f"{'Would update' if report.dry_run else 'Updated'}: {report.experiments_updated} experiment(s), "
+        f"{report.runs_updated} run(s), {report.models_updated} registered model(s), "
+        f"{report.versions_updated} model version(s).",
+    ]
+    if not report.dry_run:
+        lines.append(f"Copied {report.artifact_files} artifact file(s), {format_bytes(report.artifact_bytes)}.")
+    for source_id, dest_id in report.mapped_ids.items():
+        lines.append(f"Experiment {source_id} is now experiment {dest_id} (its id was taken or too large).")
+    lines += [f"Skipped: {item}" for item in report.skipped]
+    if report.changes() == 0:
+        lines.append("Nothing new: the destination already holds everything in the source.")
+    return lines
+
+
+def main(argv: Sequence[str] | None = None, out: Out = print) -> int:
+    """Run ``import mlflow ...`` alone (as ``python -m fitscribe.cli_import``); return the exit status."""
+    from fitscribe.errors import FitscribeError
+
+    parser = argparse.ArgumentParser(prog="fitscribe")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--tracking-uri", metavar="URI", default=None)
+
+    def command(sub: Any, name: str, handler: str, help_text: str) -> argparse.ArgumentParser:
+        p: argparse.ArgumentParser = sub.add_parser(name, help=help_text, description=help_text, parents=[common])
+        p.set_defaults(handler=handler)
+        return p
+
+    add_import_parser(parser.add_subparsers(dest="group", required=True), command)
+    args = parser.parse_args(argv)
+    try:
+        run_import_command(args, out)
+    except FitscribeError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,273 @@
+"""Read an MLflow SQL tracking database (SQLite, PostgreSQL, MySQL) directly, read-only.
+
+The database is opened read-only where the driver allows it (SQLite ``mode=ro``; a read-only
+session on PostgreSQL and MySQL) and only ever SELECTed from. MLflow's encodings are undone here
+(reference: MLflow's SQL store): a NaN point is ``value=0, is_nan=1``; +-inf was clamped to
++-DBL_MAX and becomes +-inf again. Metric rows are fetched through the DB-API cursor in batches of
+runs, ordered by (run, key, step, timestamp), and split into columns in C.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from typing import TYPE_CHECKING, Any, Iterator, Sequence
+
+from fitscribe.errors import ConfigError, NotFoundError
+from fitscribe.uri import redact
+
+from .source import MAX_DOUBLE, Series, SourceDataset, SourceExperiment, SourceModel, SourceRun, SourceVersion, unclamp
+
+if TYPE_CHECKING:
+    import sqlalchemy as sa
+
+__all__ = ["MlflowSqlSource", "is_sql_uri"]
+
+_DRIVERS = {"postgresql": "postgresql+psycopg", "postgres": "postgresql+psycopg", "mysql": "mysql+pymysql",
+            "mariadb": "mysql+pymysql"}
+
+
+def is_sql_uri(uri: str) -> bool:
+    """True if ``uri`` names a SQL database (``sqlite:``, ``postgresql:``, ``mysql:``...)."""
+    scheme = uri.split(":", 1)[0].split("+", 1)[0].lower()
+    return "://" in uri and scheme in ("sqlite", "postgresql", "postgres", "mysql", "mariadb")
+
+
+def _read_only_engine(uri: str) -> sa.Engine:
+    """Create an engine that cannot write: SQLite opened ``mode=ro``, servers in read-only sessions."""
+    import sqlalchemy as sa
+
+    scheme, rest = uri.split("://", 1)
+    base = scheme.split("+", 1)[0].lower()
+    if base == "sqlite":
+        path = rest[1:] if rest.startswith("/") else rest
+        path = os.path.abspath(path.split("?", 1)[0])
+        if not os.path.isfile(path):
+            raise NotFoundError(f"No MLflow database file at {path!r} (from {uri!r}).")
+        return sa.create_engine(f"sqlite:///file:{path}?mode=ro&uri=true")
+    url = f"{_DRIVERS.get(base, scheme)}://{rest}" if "+" not in scheme else uri
+    if base in ("postgresql", "postgres"):
+        return sa.create_engine(url, connect_args={"options": "-c default_transaction_read_only=on"})
+    engine = sa.create_engine(url)
+
+    @sa.event.listens_for(engine, "connect")
+    def _read_only(dbapi_conn: Any, _record: Any) -> None:
+        with dbapi_conn.cursor() as cur:
+            cur.execute("SET SESSION TRANSACTION READ ONLY")
+
+    return engine
+
+
+class MlflowSqlSource:
+    """An MLflow SQL database, read directly and never written.
+
+    The constructor does no I/O.
+
+    Args:
+        uri: The MLflow tracking URI of the database (``sqlite:///mlflow.db``, ``postgresql://...``).
+    """
+
+    def __init__(self, uri: str) -> None:
+        self.uri = uri
+        self.description = redact(uri)
+        self._engine: sa.Engine | None = None
+
+    @property
+    def engine(self) -> sa.Engine:
+        """The read-only engine, created and checked on first use.
+
+        Raises:
+            ConfigError: The database is not an MLflow tracking database.
+        """
+        if self._engine is None:
+            import sqlalchemy as sa
+
+            engine = _read_only_engine(self.uri)
+            try:
+                names = set(sa.inspect(engine).get_table_names())
+            except sa.exc.SQLAlchemyError as exc:
+                engine.dispose()
+                raise ConfigError(f"Cannot read the MLflow database {self.description!r}: {exc.orig}") from exc
+            if not {"experiments", "runs", "metrics", "params", "tags"} <= names or "metric_chunks" in names:
+                engine.dispose()
+                raise ConfigError(
+                    f"{self.description!r} is not an MLflow tracking database (it lacks MLflow's tables "
+                    "experiments, runs, metrics, params and tags)."
+                )
+            self._tables = names
+            self._engine = engine
+        return self._engine
+
+    def _rows(self, sql: str) -> list[tuple[Any, ...]]:
+        import sqlalchemy as sa
+
+        with self.engine.connect() as conn:
+            return [tuple(row) for row in conn.execute(sa.text(sql))]
+
+    def experiments(self) -> list[SourceExperiment]:
+        """Return every experiment, active and deleted, with its tags."""
+        tags: dict[str, dict[str, str]] = {}
+        for exp_id, key, value in self._rows("SELECT experiment_id, key, value FROM experiment_tags"):
+            tags.setdefault(str(exp_id), {})[key] = value or ""
+        return [
+            SourceExperiment(str(i), name, location or "", stage or "active", created or 0, updated or created or 0,
+                             tags.get(str(i), {}))
+            for i, name, location, stage, created, updated in self._rows(
+                "SELECT experiment_id, name, artifact_location, lifecycle_stage, creation_time, last_update_time "
+                "FROM experiments ORDER BY experiment_id")
+        ]
+
+    def runs(self) -> list[SourceRun]:
+        """Return every run, active and deleted, with params, tags and dataset inputs."""
+        runs = {
+            row[0]: SourceRun(row[0], str(row[1]), row[2], row[3] or "", row[4] or "RUNNING", row[5] or 0, row[6],
+                              row[7] or "active", row[8], row[9] or "")
+            for row in self._rows(
+                "SELECT run_uuid, experiment_id, name, user_id, status, start_time, end_time, lifecycle_stage, "
+                "deleted_time, artifact_uri FROM runs ORDER BY start_time, run_uuid")
+        }
+        for run_id, key, value in self._rows("SELECT run_uuid, key, value FROM params"):
+            if run_id in runs:
+                runs[run_id].params[key] = value
+        for run_id, key, value in self._rows("SELECT run_uuid, key, value FROM tags"):
+            if run_id in runs:
+                runs[run_id].tags[key] = value or ""
+        for run in runs.values():
+            if not run.name:
+                run.name = run.tags.get("mlflow.runName") or None
+        self._add_inputs(runs)
+        return list(runs.values())
+
+    def _add_inputs(self, runs: dict[str, SourceRun]) -> None:
+        if not {"datasets", "inputs"} <= self._tables:
+            return
+        datasets = {row[0]: row for row in self._rows(
+            "SELECT dataset_uuid, name, digest, dataset_source_type, dataset_source, dataset_schema, dataset_profile "
+            "FROM datasets")}
+        input_tags: dict[str, dict[str, str]] = {}
+        if "input_tags" in self._tables:
+            for input_id, name, value in self._rows("SELECT input_uuid, name, value FROM input_tags"):
+                input_tags.setdefault(input_id, {})[name] = value
+        for input_id, dataset_id, run_id in self._rows(
+                "SELECT input_uuid, source_id, destination_id FROM inputs "
+                "WHERE source_type = 'DATASET' AND destination_type = 'RUN'"):
+            found = datasets.get(dataset_id)
+            if found is not None and run_id in runs:
+                runs[run_id].inputs.append(SourceDataset(
+                    dataset_id, found[1], found[2], found[3] or "", found[4] or "", found[5], found[6],
+                    input_tags.get(input_id, {})))
+
+    def metric_counts(self) -> dict[tuple[str, str], int]:
+        """Return the number of points of each ``(run_id, key)`` series."""
+        return {(run_id, key): int(n) for run_id, key, n in self._rows(
+            "SELECT run_uuid, key, COUNT(*) FROM metrics GROUP BY run_uuid, key")}
+
+    def metric_series(self, wanted: Sequence[tuple[str, str]]) -> Iterator[Series]:
+        """Yield the wanted series (NaN and +-inf restored), each ordered by step, then timestamp.
+
+        One query per series, answered from MLflow's (run_uuid, key, step) index, fetching three
+        columns (a NaN point comes back as NULL).
+        """
+        mark = "?" if self.engine.dialect.paramstyle == "qmark" else "%s"
+        query = (f"SELECT CASE WHEN is_nan THEN NULL ELSE value END, timestamp, step FROM metrics "
+                 f"WHERE run_uuid = {mark} AND key = {mark} ORDER BY step, timestamp")
+        raw = self.engine.raw_connection()
+        try:
+            cur = raw.cursor()
+            for run_id, key in wanted:
+                cur.execute(query, (run_id, key))
+                rows = cur.fetchall()
+                if rows:
+                    yield (run_id, key, *_columns(rows))
+            cur.close()
+        finally:
+            raw.close()
+
+    def models(self) -> list[SourceModel]:
+        """Return the registered models with their versions, tags and aliases (deleted versions left out)."""
+        if "registered_models" not in self._tables_now():
+            return []
+        models = {name: SourceModel(name, created or 0, updated or created or 0, description)
+                  for name, created, updated, description in self._rows(
+                      "SELECT name, creation_time, last_updated_time, description FROM registered_models")}
+        for key, value, name in self._rows("SELECT key, value, name FROM registered_model_tags"):
+            if name in models:
+                models[name].tags[key] = value or ""
+        version_tags: dict[tuple[str, int], dict[str, str]] = {}
+        for key, value, name, version in self._rows("SELECT key, value, name, version FROM model_version_tags"):
+            version_tags.setdefault((name, int(version)), {})[key] = value or ""
+        for row in self._rows(
+                "SELECT name, version, creation_time, last_updated_time, description, user_id, current_stage, "
+                "source, run_id, run_link, status FROM model_versions ORDER BY name, version"):
+            name, version = row[0], int(row[1])
+            if name in models:
+                models[name].versions.append(SourceVersion(
+                    version, row[2] or 0, row[3] or row[2] or 0, row[4], row[5], row[6] or "None", row[7] or "",
+                    row[8], row[9], row[10] or "READY", version_tags.get((name, version), {})))
+        for alias, version, name in self._rows("SELECT alias, version, name FROM registered_model_aliases"):
+            if name in models:
+                models[name].aliases[alias] = int(version)
+        return list(models.values())
+
+    def _tables_now(self) -> set[str]:
+        self.engine  # noqa: B018 - opens and records the tables
+        return self._tables
+
+    def artifact_folder(self, run: SourceRun) -> str | None:
+        """Return the local folder of a run's artifacts (a path or ``file:`` URI), or None."""
+        return local_folder(run.artifact_uri, _database_folder(self.uri))
+
+    def close(self) -> None:
+        """Dispose of the engine."""
+        if self._engine is not None:
+            self._engine.dispose()
+            self._engine = None
+
+
+def _columns(rows: list[tuple[Any, ...]]) -> tuple[list[float], list[int], list[int]]:
+    """Split fetched (value or NULL for NaN, timestamp, step) rows into columns, restoring NaN and +-inf."""
+    values, timestamps, steps = (list(column) for column in zip(*rows))
+    nan = None in values
+    if nan:
+        values = [math.nan if x is None else x for x in values]
+    if type(values[0]) is not float or not _only_floats(values):
+        values = [float(x) for x in values]
+    clamped = (any(abs(x) >= MAX_DOUBLE for x in values) if nan  # max() is unreliable with NaN
+               else max(values) >= MAX_DOUBLE or min(values) <= -MAX_DOUBLE)
+    if clamped:
+        values = [unclamp(x) for x in values]
+    if type(timestamps[0]) is not int:
+        timestamps = [int(x) for x in timestamps]
+    if type(steps[0]) is not int:
+        steps = [int(x) for x in steps]
+    return values, timestamps, steps
+
+
+def _only_floats(values: list[Any]) -> bool:
+    return set(map(type, values)) == {float}
+
+
+def _database_folder(uri: str) -> str | None:
+    if uri.lower().startswith("sqlite:"):
+        path = uri.split("://", 1)[1]
+        path = path[1:] if path.startswith("/") else path
+        return os.path.dirname(os.path.abspath(path.split("?", 1)[0]))
+    return None
+
+
+def local_folder(artifact_uri: str, base: str | None = None) -> str | None:
+    """Return the local folder an artifact URI names (a bare path or ``file:``), or None.
+
+    A relative path is tried from the working folder, then from ``base``.
+    """
+    from fitscribe.uri import file_uri_to_path
+
+    if not artifact_uri:
+        return None
+    scheme = artifact_uri.split(":", 1)[0] if "://" in artifact_uri or artifact_uri.startswith("file:") else ""
+    if scheme and scheme.lower() != "file":
+        return None
+    path = file_uri_to_path(artifact_uri)
+    if not os.path.isabs(path) and base and not os.path.isdir(path):
+        path = os.path.join(base, path)
+    return os.path.abspath(path)

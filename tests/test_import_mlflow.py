@@ -1,0 +1,348 @@
+"""`fitscribe import mlflow`: real MLflow stores (a SQLite database and an mlruns folder, made by the
+real MLflow in .venv-mlflow) imported into fitscribe stores, compared field by field with what
+MLflow itself reads back; re-import adds nothing; new source data is added incrementally; an import
+killed by SIGKILL midway completes when re-run; SQLite and PostgreSQL destinations.
+
+mlflow-skinny (the MLflow venv) has neither SQLAlchemy nor a SQL model registry: the SQLite source
+is made by MLflow with this venv's SQLAlchemy/Alembic linked in (benchmarks/import_mlflow.py's
+``mlflow_env``), and its registry rows are inserted with plain SQL into MLflow's own tables.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from _mlflow_support import REPO, mlflow_python
+
+sys.path.insert(0, str(REPO / "benchmarks"))
+from import_mlflow import make_source, mlflow_env  # noqa: E402
+
+from fitscribe import Client  # noqa: E402
+from fitscribe.cli_import import import_mlflow, main  # noqa: E402
+
+MAX_DOUBLE = 1.7976931348623157e308
+
+# Logged with the real MLflow; then everything MLflow reads back is dumped as JSON (NaN/inf as text).
+MLFLOW_SCRIPT = r'''
+import json, math, os, sys
+import mlflow
+from mlflow import MlflowClient
+
+uri, out, mode = sys.argv[1], sys.argv[2], sys.argv[3]
+mlflow.set_tracking_uri(uri)
+c = MlflowClient(uri)
+if mode == "create":
+    c.create_experiment("alpha", tags={"team": "vision"})
+    gone = c.create_experiment("beta")
+    c.delete_experiment(gone)
+    mlflow.set_experiment("alpha")
+    ids = []
+    for i in range(3):
+        with mlflow.start_run(run_name=f"r{i}") as r:
+            ids.append(r.info.run_id)
+            mlflow.log_params({"lr": str(0.1 * (i + 1)), "depth": i})
+            mlflow.set_tag("kind", "test")
+            for s in range(5):
+                mlflow.log_metric("loss", 1.0 / (s + 1), step=s)
+            mlflow.log_metric("odd", float("nan"), step=0)
+            mlflow.log_metric("odd", float("inf"), step=1)
+            mlflow.log_metric("odd", float("-inf"), step=2)
+            mlflow.log_metric("odd", -0.0, step=2, timestamp=5)
+            os.makedirs("art/sub", exist_ok=True)
+            with open("art/a.txt", "w") as f:
+                f.write(f"hello {i}")
+            with open("art/sub/b.bin", "wb") as f:
+                f.write(bytes(range(256)) * (i + 1))
+            mlflow.log_artifacts("art", "files")
+            if i == 0:
+                import pandas as pd
+                mlflow.log_input(mlflow.data.from_pandas(pd.DataFrame({"x": [1, 2]}), name="tiny"), context="training")
+    c.set_terminated(ids[1], status="FAILED")
+    c.delete_run(ids[2])
+    if not uri.startswith("sqlite"):
+        c.create_registered_model("m1", tags={"owner": "me"}, description="first")
+        c.create_model_version("m1", f"runs:/{ids[0]}/files", run_id=ids[0], description="v1 desc", tags={"t": "1"})
+        c.create_model_version("m1", f"runs:/{ids[1]}/files", run_id=ids[1])
+        c.transition_model_version_stage("m1", "1", "Production")
+        c.set_registered_model_alias("m1", "champion", "1")
+else:  # "more": new points, a changed tag, a new run
+    first = sorted(c.search_runs([c.get_experiment_by_name("alpha").experiment_id], run_view_type=3),
+                   key=lambda r: r.info.run_name)[0]
+    for s in range(5, 8):
+        c.log_metric(first.info.run_id, "loss", 1.0 / (s + 1), step=s)
+    c.set_tag(first.info.run_id, "kind", "changed")
+    mlflow.set_experiment("alpha")
+    with mlflow.start_run(run_name="r3"):
+        mlflow.log_metric("loss", 0.5, step=0)
+
+
+def num(x):
+    return x if math.isfinite(x) else repr(x)
+
+
+dump = {"experiments": [], "runs": []}
+for e in c.search_experiments(view_type=3):
+    dump["experiments"].append({"id": e.experiment_id, "name": e.name, "stage": e.lifecycle_stage,
+                                "tags": {k: v for k, v in e.tags.items()}, "created": e.creation_time})
+    for r in c.search_runs([e.experiment_id], run_view_type=3):
+        i = r.info
+        run = {"id": i.run_id, "exp": e.name, "name": i.run_name, "status": i.status, "start": i.start_time,
+               "end": i.end_time, "stage": i.lifecycle_stage, "user": i.user_id, "params": r.data.params,
+               "tags": r.data.tags, "artifact_uri": i.artifact_uri, "metrics": {},
+               "inputs": [[d.dataset.name, d.dataset.digest, d.dataset.source_type, d.dataset.source, d.dataset.schema,
+                           d.dataset.profile, {t.key: t.value for t in d.tags}] for d in r.inputs.dataset_inputs]}
+        for key in r.data.metrics:
+            run["metrics"][key] = sorted([s.step, s.timestamp, num(s.value)] for s in c.get_metric_history(i.run_id, key))
+        dump["runs"].append(run)
+with open(out, "w") as f:
+    json.dump(dump, f)
+'''
+
+
+def _mlflow(tmp: Path, uri: str, mode: str) -> dict[str, Any]:
+    python = mlflow_python()
+    out = tmp / f"dump-{mode}.json"
+    env = {**mlflow_env(python, str(tmp)), "MLFLOW_ALLOW_FILE_STORE": "true"}
+    script = tmp / "make.py"
+    script.write_text(MLFLOW_SCRIPT)
+    done = subprocess.run([python, str(script), uri, str(out), mode], cwd=tmp, env=env, capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(out.read_text())  # type: ignore[no-any-return]
+
+
+def _add_sql_registry(db_path: Path, run_ids: list[str]) -> None:
+    """The registry rows MLflow's SQL store would write (skinny MLflow has no SQL registry)."""
+    db = sqlite3.connect(db_path)
+    db.execute("INSERT INTO registered_models (name, creation_time, last_updated_time, description) "
+               "VALUES ('m1', 1000, 2000, 'first')")
+    db.execute("INSERT INTO registered_model_tags (key, value, name) VALUES ('owner', 'me', 'm1')")
+    for n, run_id, stage, desc in ((1, run_ids[0], "Production", "v1 desc"), (2, run_ids[1], "None", None),
+                                   (3, None, "Deleted_Internal", None)):
+        db.execute("INSERT INTO model_versions (name, version, creation_time, last_updated_time, description, "
+                   "user_id, current_stage, source, run_id, status, status_message, run_link, storage_location) "
+                   "VALUES ('m1', ?, 1000, 2000, ?, 'u', ?, ?, ?, 'READY', '', '', '')",
+                   (n, desc, stage, f"runs:/{run_id}/files" if run_id else "REDACTED", run_id))
+    db.execute("INSERT INTO model_version_tags (key, value, name, version) VALUES ('t', '1', 'm1', 1)")
+    db.execute("INSERT INTO registered_model_aliases (alias, version, name) VALUES ('champion', 1, 'm1')")
+    db.commit()
+    db.close()
+
+
+@pytest.fixture(scope="module")
+def mlflow_sqlite(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]:
+    """An MLflow SQLite store made by the real MLflow, and MLflow's own dump of it."""
+    tmp = tmp_path_factory.mktemp("mlflow-sql")
+    dump = _mlflow(tmp, f"sqlite:///{tmp / 'mlflow.db'}", "create")
+    runs = sorted(dump["runs"], key=lambda r: r["name"])
+    _add_sql_registry(tmp / "mlflow.db", [r["id"] for r in runs])
+    return tmp / "mlflow.db", dump
+
+
+@pytest.fixture(scope="module")
+def mlflow_mlruns(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]:
+    """An mlruns folder made by the real MLflow (file store, registry included), and its dump."""
+    tmp = tmp_path_factory.mktemp("mlflow-files")
+    dump = _mlflow(tmp, (tmp / "mlruns").as_uri(), "create")
+    return tmp / "mlruns", dump
+
+
+def _expected_value(v: Any) -> float:
+    value = float(v)  # 'nan', 'inf', '-inf' come as text
+    return math.copysign(math.inf, value) if abs(value) >= MAX_DOUBLE else value  # MLflow SQL gives inf as DBL_MAX
+
+
+def _same_float(a: float, b: float) -> bool:
+    return (math.isnan(a) and math.isnan(b)) or (a == b and math.copysign(1, a) == math.copysign(1, b))
+
+
+def _check_runs(client: Client, dump: dict[str, Any]) -> None:
+    """Every run MLflow reads back is in the destination with the same fields, history and artifacts."""
+    assert len(dump["runs"]) >= 3
+    for expected in dump["runs"]:
+        run = client.get_run(expected["id"])
+        info = run.info
+        assert (info.run_name, str(info.status), info.start_time, info.end_time, str(info.lifecycle_stage),
+                info.user_id) == (expected["name"], expected["status"], expected["start"], expected["end"],
+                                  expected["stage"], expected["user"])
+        assert client.get_experiment(info.experiment_id).name == expected["exp"]
+        assert run.data.params == expected["params"]
+        assert run.data.tags == expected["tags"]
+        for key, points in expected["metrics"].items():
+            got = sorted((m.step, m.timestamp, m.value) for m in client.get_metric_history(expected["id"], key))
+            assert [(s, t) for s, t, _ in got] == [(s, t) for s, t, _ in points], key
+            for (_, _, value), (_, _, want) in zip(got, points):
+                assert _same_float(value, _expected_value(want)), (key, value, want)
+        inputs = [[d.dataset.name, d.dataset.digest, d.dataset.source_type, d.dataset.source, d.dataset.schema,
+                   d.dataset.profile, {t.key: t.value for t in d.tags}] for d in run.inputs.dataset_inputs]
+        assert inputs == expected["inputs"]
+        _check_artifacts(client, expected)
+
+
+def _check_artifacts(client: Client, expected: dict[str, Any]) -> None:
+    source = expected["artifact_uri"].removeprefix("file://")
+    if not (Path(source) / "files").exists():  # the run logged no artifact
+        return
+    copy = Path(client.download_artifacts(expected["id"], "files"))
+    for rel in ("a.txt", "sub/b.bin"):
+        want = hashlib.sha256((Path(source) / "files" / rel).read_bytes()).hexdigest()
+        assert hashlib.sha256((copy / rel).read_bytes()).hexdigest() == want, rel
+    assert not client.get_run(expected["id"]).info.artifact_uri.startswith(expected["artifact_uri"])
+
+
+def _check_experiments(client: Client, dump: dict[str, Any]) -> None:
+    for e in dump["experiments"]:
+        got = client.get_experiment_by_name(e["name"])
+        assert got is not None, e["name"]
+        assert (got.lifecycle_stage, got.tags) == (e["stage"], e["tags"])
+        if e["name"] != "Default":  # the destination's own Default experiment is merged into, not replaced
+            assert got.creation_time == e["created"]
+
+
+def _check_registry(client: Client) -> None:
+    registry = client.store.registry
+    model = registry.get_registered_model("m1")
+    assert (model.description, model.tags, model.aliases) == ("first", {"owner": "me"}, {"champion": 1})
+    v1 = registry.get_model_version("m1", 1)
+    assert (v1.current_stage, v1.description, v1.tags) == ("Production", "v1 desc", {"t": "1"})
+    assert v1.source.startswith("runs:/") and v1.run_id
+    assert registry.get_model_version_by_alias("m1", "champion").version == 1
+    assert registry.get_model_version("m1", 2).current_stage == "None"
+
+
+def _fingerprint(db: Path) -> str:
+    return hashlib.sha256(db.read_bytes()).hexdigest()
+
+
+@pytest.mark.parametrize("dest_kind", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def test_sqlite_source_is_imported_field_by_field(mlflow_sqlite: tuple[Path, dict[str, Any]], dest_kind: str,
+                                                  tmp_path: Path, request: pytest.FixtureRequest) -> None:
+    db, dump = mlflow_sqlite
+    before = _fingerprint(db)
+    dest = str(tmp_path / "store") if dest_kind == "sqlite" else request.getfixturevalue("postgresql_uri")
+    report, checked = import_mlflow(f"sqlite:///{db}", dest)
+    assert checked.ok, checked.table()
+    assert (report.runs_added, report.models_added, report.versions_added) == (3, 1, 2)
+    assert report.points_added == sum(len(p) for r in dump["runs"] for p in r["metrics"].values())
+    client = Client(dest)
+    try:
+        _check_experiments(client, dump)
+        _check_runs(client, dump)
+        _check_registry(client)
+        # experiment ids 1 and 2 were free: kept (0 is the Default experiment on both sides)
+        assert report.mapped_ids == {}
+        # a new version after the import gets the number after MLflow's deleted version 3
+        assert client.store.registry.create_model_version("m1", "runs:/x/y").version == 4
+    finally:
+        client.close()
+    assert _fingerprint(db) == before  # the source is never written
+
+
+def test_mlruns_source_is_imported_field_by_field(mlflow_mlruns: tuple[Path, dict[str, Any]], tmp_path: Path) -> None:
+    folder, dump = mlflow_mlruns
+    report, checked = import_mlflow(str(folder), str(tmp_path / "store"))
+    assert checked.ok, checked.table()
+    # the file store's 18-digit experiment ids do not fit: mapped, and the mapping is reported
+    assert len(report.mapped_ids) == 2
+    client = Client(str(tmp_path / "store"))
+    try:
+        _check_experiments(client, dump)
+        _check_runs(client, dump)
+        _check_registry(client)
+    finally:
+        client.close()
+
+
+def test_reimport_adds_nothing_then_only_what_is_new(mlflow_sqlite: tuple[Path, dict[str, Any]],
+                                                     tmp_path: Path) -> None:
+    db = tmp_path / "mlflow.db"
+    db.write_bytes(mlflow_sqlite[0].read_bytes())
+    dest = str(tmp_path / "store")
+    import_mlflow(f"sqlite:///{db}", dest)
+    lines: list[str] = []
+    assert main(["import", "mlflow", f"sqlite:///{db}", "--to", dest], out=lines.append) == 0
+    assert "Nothing new" in "\n".join(lines)
+
+    dump = _mlflow(tmp_path, f"sqlite:///{db}", "more")  # 3 new points, a changed tag, a new run
+    lines.clear()
+    assert main(["import", "mlflow", f"sqlite:///{db}", "--to", dest, "--dry-run"], out=lines.append) == 0
+    assert "Would add: 0 experiment(s), 1 run(s)" in lines[0] and "4 metric point(s)" in lines[0]
+    report, checked = import_mlflow(f"sqlite:///{db}", dest)
+    assert (report.runs_added, report.points_added, report.tags_written) == (1, 4, 5), report
+    assert checked.ok, checked.table()
+    client = Client(dest)
+    try:
+        _check_runs(client, dump)  # no duplicate point anywhere: histories equal MLflow's exactly
+    finally:
+        client.close()
+
+
+def test_dry_run_writes_nothing(mlflow_sqlite: tuple[Path, dict[str, Any]], tmp_path: Path) -> None:
+    dest = str(tmp_path / "store")
+    report, checked = import_mlflow(f"sqlite:///{mlflow_sqlite[0]}", dest, dry_run=True)
+    assert checked is None and report.runs_added == 3 and report.points_added > 0
+    client = Client(dest)
+    try:
+        assert [e.name for e in client.search_experiments()] == ["Default"]
+    finally:
+        client.close()
+
+
+def test_an_import_killed_midway_completes_when_run_again(tmp_path: Path) -> None:
+    source = tmp_path / "mlflow.db"
+    make_source(str(source), runs=150, metrics=2, steps=200, mlflow_python=mlflow_python())
+    dest = tmp_path / "store"
+    child = subprocess.Popen([sys.executable, "-m", "fitscribe.cli_import", "import", "mlflow",
+                              f"sqlite:///{source}", "--to", str(dest)], stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    imported = 0
+    while imported == 0 and child.poll() is None and time.monotonic() < deadline:
+        if (dest / "tracking.db").exists():
+            db = sqlite3.connect(f"file:{dest / 'tracking.db'}?mode=ro", uri=True, timeout=0.05)
+            try:
+                imported = db.execute("SELECT COUNT(*) FROM runs").fetchone()[0]
+            except sqlite3.OperationalError:
+                pass  # the schema is being created
+            finally:
+                db.close()
+        time.sleep(0.01)  # polling interval
+    child.send_signal(signal.SIGKILL)
+    child.wait()
+    assert 0 < imported < 150, f"not killed midway: {imported} runs imported"
+
+    report, checked = import_mlflow(f"sqlite:///{source}", str(dest))
+    assert checked.ok, checked.table()
+    assert report.runs_added == 150 - imported
+    client = Client(str(dest))
+    try:
+        runs = client.search_runs([client.get_experiment_by_name("bench").experiment_id], max_results=1000)
+        assert len(runs) == 150
+        history = client.get_metric_history(runs[0].info.run_id, "m1")
+        assert [m.step for m in history] == list(range(200))  # no duplicates
+    finally:
+        client.close()
+
+
+def test_bad_sources_are_refused_clearly(tmp_path: Path) -> None:
+    lines: list[str] = []
+    assert main(["import", "mlflow", str(tmp_path / "nothing-here"), "--to", str(tmp_path / "s")], out=lines.append) == 1
+    plain = tmp_path / "plain.db"
+    sqlite3.connect(plain).execute("CREATE TABLE t (x)").connection.commit()
+    from fitscribe.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="not an MLflow tracking database"):
+        import_mlflow(f"sqlite:///{plain}", str(tmp_path / "s"))
+    with pytest.raises(ConfigError, match="not supported yet"):
+        import_mlflow("http://127.0.0.1:1", str(tmp_path / "s"))
