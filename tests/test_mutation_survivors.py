@@ -152,3 +152,31 @@ def test_journal_copies_points_to_the_database_while_the_writer_lives(tmp_path: 
     client.close()
     assert _seen_by_another_process(uri, run_id) == expected  # closing copied nothing twice
     assert [p for p in journal_files if p.exists()] == []  # and left no journal behind
+
+
+def test_listing_skips_temporaries_and_unreadable_links_but_goes_on(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    root.mkdir()
+    (root / ".fitscribe-tmp-123").write_text("partial")  # a copy in progress, sorted first
+    (root / "a-dangling").symlink_to(tmp_path / "gone")
+    (root / "b.txt").write_text("b")
+    (root / "sub").mkdir()
+    (root / "sub" / "c.txt").write_text("c")
+    store = LocalArtifactStore(str(root))
+    assert [(f.path, f.is_dir) for f in store.list()] == [("b.txt", False), ("sub", True)]
+    assert [f.path for f in store.list("sub")] == ["sub/c.txt"]
+
+
+def test_writing_through_a_symlink_out_of_the_root_is_refused(tmp_path: Path) -> None:
+    root, outside = tmp_path / "root", tmp_path / "outside"
+    root.mkdir()
+    outside.mkdir()
+    (root / "link").symlink_to(outside, target_is_directory=True)
+    source = tmp_path / "f.txt"
+    source.write_text("x")
+    store = LocalArtifactStore(str(root))
+    with pytest.raises(InvalidValueError, match=r"The artifact path 'link' leads through a symlink"):
+        store.put(str(source), "link")
+    with pytest.raises(InvalidValueError, match=r"The artifact path 'link/deeper' leads through a symlink"):
+        store.put(str(source), "link/deeper")
+    assert list(outside.iterdir()) == []
