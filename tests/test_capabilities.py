@@ -17,7 +17,7 @@ import fitscribe
 from fitscribe.backends import get_artifact_store, get_tracking_store, tracking_stores
 from fitscribe.backends.base import ArtifactStore, TrackingStore
 from fitscribe.entities import Metric
-from fitscribe.errors import InvalidValueError, RegistryNotSupportedError
+from fitscribe.errors import ConfigError, InvalidValueError, RegistryNotSupportedError
 
 PACKAGE = Path(fitscribe.__file__).parent
 HIDDEN = frozenset({"flush", "sync", "count_runs", "record_logged_model", "delete_experiment_tag", "registry",
@@ -55,7 +55,8 @@ def test_built_in_stores_subclass_their_base_and_declare_what_they_do_better(tmp
     assert isinstance(sql, TrackingStore) and isinstance(rest, TrackingStore)
     assert sql.accepts_request_ids and not rest.accepts_request_ids
     assert sql.registry is not None and rest.registry is rest
-    assert sql.sync() is None  # an embedded store keeps no journal to send
+    with pytest.raises(ConfigError, match="not a tracking server"):
+        sql.sync()  # an embedded store keeps no journal to send
     local = get_artifact_store(str(tmp_path / "artifacts"))
     s3 = get_artifact_store("s3://bucket/prefix")
     proxy = get_artifact_store("mlflow-artifacts:/1/a/artifacts", tracking_uri="http://127.0.0.1:9")
@@ -73,7 +74,9 @@ def test_a_plugin_store_that_does_not_subclass_gets_the_fallbacks(plugin: str) -
     run_id = client.create_run("0").info.run_id
     client.log_batch(run_id, metrics=[Metric("m", v, 1000 + i, i) for i, v in enumerate([0.5, math.nan, math.inf])])
     client.flush()  # the fallback: nothing queued
-    assert store.count_runs(["0"]) is None and store.sync() is None and not store.accepts_request_ids
+    assert store.count_runs(["0"]) is None and not store.accepts_request_ids
+    with pytest.raises(ConfigError, match=r"\(_PluginStore\) is not a tracking server"):
+        store.sync()
     for path in ("model", "model2"):
         store.record_logged_model(run_id, _entry(run_id, path))  # the fallback: read, append, write back
     history = json.loads(client.get_run(run_id).data.tags["mlflow.log-model.history"])

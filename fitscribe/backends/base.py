@@ -205,14 +205,17 @@ class TrackingStore:
     def flush(self) -> None:
         """Block until every write made so far is stored (the fallback: writes are never queued)."""
 
-    def sync(self) -> int | None:
+    def sync(self) -> int:
         """Send the writes waiting in the store's journal now; return the bytes sent.
 
-        Returns:
-            The bytes sent, or None for a store that keeps no journal (the fallback: it writes
-            straight to its database, so nothing ever waits).
+        Raises:
+            ConfigError: In the fallback: the store keeps no journal, since it writes straight to
+                its database (it is not a tracking server's client), so nothing ever waits.
         """
-        return None
+        from fitscribe.errors import ConfigError
+
+        raise ConfigError(f"The tracking store ({type(self).__name__}) is not a tracking server: it writes straight "
+                          "to its database, so no journal waits to be sent.")
 
     def count_runs(
         self,
