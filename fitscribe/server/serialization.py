@@ -1,31 +1,31 @@
-"""fitscribe entities <-> MLflow's JSON (the proto3 JSON mapping of MLflow's protobuf messages).
+"""MLflow's JSON as clients send it to the server: checking readers, and the wire encoders re-exported.
 
-Field names are MLflow's snake_case ones; ids are strings; times are epoch milliseconds (JSON
-numbers); enums travel as their names. Doubles that are not finite travel as the strings ``"NaN"``,
-``"Infinity"`` and ``"-Infinity"``, as MLflow's client sends and parses them. Empty lists are left
-out, as MLflow's server does (its client accepts either).
+The readers here take what a client sent and refuse a missing field or a wrong type with
+``InvalidValueError`` (answered 400), naming the field. Every message the server writes is encoded
+by :mod:`fitscribe.wire`, the one module for MLflow's JSON, whose encoders are re-exported here for
+the route modules.
 """
 
 from __future__ import annotations
 
-import math
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Iterable, Mapping
 
-from fitscribe.entities import (
-    Dataset,
-    DatasetInput,
-    Experiment,
-    InputTag,
-    Metric,
-    Param,
-    Run,
-    RunInfo,
-    RunStatus,
-    RunTag,
-)
-from fitscribe.backends.rest.codec import dataset_input_to_json  # one MLflow DatasetInput encoder for client and server
+from fitscribe.entities import Dataset, DatasetInput, InputTag, Metric, Param, RunStatus, RunTag
 from fitscribe.errors import InvalidValueError
 from fitscribe.server.params import MISSING_MESSAGE, Params, to_double
+from fitscribe.wire import (
+    dataset_input_to_json,
+    double_to_json,
+    experiment_to_json,
+    file_info_to_json,
+    key_values_to_json,
+    metric_to_json,
+    model_version_to_json,
+    page_to_json,
+    registered_model_to_json,
+    run_info_to_json,
+    run_to_json,
+)
 
 __all__ = [
     "double_to_json",
@@ -43,24 +43,12 @@ __all__ = [
     "file_info_to_json",
     "page_to_json",
     "run_status_from_json",
+    "model_version_to_json",
+    "registered_model_to_json",
 ]
 
 _RUN_STATUS_NUMBERS = {1: RunStatus.RUNNING, 2: RunStatus.SCHEDULED, 3: RunStatus.FINISHED,
                        4: RunStatus.FAILED, 5: RunStatus.KILLED}
-
-
-def double_to_json(value: float) -> float | str:
-    """Return a double as MLflow's JSON carries it: a number, or ``"NaN"``/``"Infinity"``/``"-Infinity"``."""
-    if math.isfinite(value):
-        return value
-    if math.isnan(value):
-        return "NaN"
-    return "Infinity" if value > 0 else "-Infinity"
-
-
-def key_values_to_json(mapping: Mapping[str, str]) -> list[dict[str, str]]:
-    """Return ``[{"key": k, "value": v}, ...]`` (MLflow's tag and param lists)."""
-    return [{"key": k, "value": v} for k, v in mapping.items()]
 
 
 def _text(obj: Mapping[str, Any], field: str, what: str, *, required: bool = True) -> str:
@@ -126,12 +114,6 @@ def metric_from_json(obj: Mapping[str, Any], what: str = "metric") -> Metric:
     return Metric(key, value, timestamp, step)
 
 
-def metric_to_json(metric: Metric) -> dict[str, Any]:
-    """Return an MLflow Metric message."""
-    return {"key": metric.key, "value": double_to_json(metric.value),
-            "timestamp": metric.timestamp, "step": metric.step}
-
-
 def run_status_from_json(value: Any) -> RunStatus:
     """Read a RunStatus given by name (``"FINISHED"``) or number (``3``).
 
@@ -140,71 +122,11 @@ def run_status_from_json(value: Any) -> RunStatus:
     """
     if isinstance(value, int) and not isinstance(value, bool) and value in _RUN_STATUS_NUMBERS:
         return _RUN_STATUS_NUMBERS[value]
-    if isinstance(value, str) and value.isdigit() and int(value) in _RUN_STATUS_NUMBERS:
+    if isinstance(value, str) and value.isascii() and value.isdigit() and int(value) in _RUN_STATUS_NUMBERS:
         return _RUN_STATUS_NUMBERS[int(value)]
     if isinstance(value, str):
         return RunStatus.parse(value)
     raise InvalidValueError(f"Invalid run status {value!r}; use RUNNING, SCHEDULED, FINISHED, FAILED or KILLED.")
-
-
-def experiment_to_json(exp: Experiment) -> dict[str, Any]:
-    """Return an MLflow Experiment message."""
-    out: dict[str, Any] = {
-        "experiment_id": exp.experiment_id,
-        "name": exp.name,
-        "artifact_location": exp.artifact_location,
-        "lifecycle_stage": str(exp.lifecycle_stage),
-    }
-    if exp.last_update_time is not None:
-        out["last_update_time"] = exp.last_update_time
-    if exp.creation_time is not None:
-        out["creation_time"] = exp.creation_time
-    if exp.tags:
-        out["tags"] = key_values_to_json(exp.tags)
-    return out
-
-
-def run_info_to_json(info: RunInfo) -> dict[str, Any]:
-    """Return an MLflow RunInfo message (``run_uuid`` duplicates ``run_id``, as MLflow sends it)."""
-    out: dict[str, Any] = {
-        "run_id": info.run_id,
-        "run_uuid": info.run_id,
-        "run_name": info.run_name or "",
-        "experiment_id": info.experiment_id,
-        "user_id": info.user_id,
-        "status": RunStatus.parse(info.status).value,
-        "start_time": info.start_time,
-        "artifact_uri": info.artifact_uri,
-        "lifecycle_stage": str(info.lifecycle_stage),
-    }
-    if info.end_time is not None:
-        out["end_time"] = info.end_time
-    return out
-
-
-def _latest_metrics(run: Run) -> list[dict[str, Any]]:
-    summaries = run.data.metric_summaries
-    metrics = []
-    for key, value in run.data.metrics.items():
-        summary = summaries.get(key)
-        timestamp, step = (summary.timestamp, summary.step) if summary is not None else (0, 0)
-        metrics.append({"key": key, "value": double_to_json(value), "timestamp": timestamp, "step": step})
-    return metrics
-
-
-def run_to_json(run: Run) -> dict[str, Any]:
-    """Return an MLflow Run message: info, data (latest metric values, params, tags) and inputs."""
-    data: dict[str, Any] = {}
-    if run.data.metrics:
-        data["metrics"] = _latest_metrics(run)
-    if run.data.params:
-        data["params"] = key_values_to_json(run.data.params)
-    if run.data.tags:
-        data["tags"] = key_values_to_json(run.data.tags)
-    inputs: dict[str, Any] = {}
-    if run.inputs.dataset_inputs:
-        inputs["dataset_inputs"] = [dataset_input_to_json(d) for d in run.inputs.dataset_inputs]
-    return {"info": run_info_to_json(run.info), "data": data, "inputs": inputs}
 
 
 def dataset_input_from_json(obj: Mapping[str, Any]) -> DatasetInput:
@@ -223,21 +145,3 @@ def dataset_input_from_json(obj: Mapping[str, Any]) -> DatasetInput:
         raise InvalidValueError("Invalid value for 'datasets.tags': expected a list of {key, value} objects.")
     tags = tuple(InputTag(k, v) for k, v in key_values_from_json(tags_raw, "datasets.tags"))
     return DatasetInput(Dataset(**fields, **optional), tags)
-
-
-def file_info_to_json(path: str, is_dir: bool, file_size: int | None) -> dict[str, Any]:
-    """Return an MLflow FileInfo message (``file_size`` for files only)."""
-    out: dict[str, Any] = {"path": path, "is_dir": is_dir}
-    if not is_dir and file_size is not None:
-        out["file_size"] = file_size
-    return out
-
-
-def page_to_json(field: str, items: Sequence[Any], token: str | None) -> dict[str, Any]:
-    """Return ``{field: items, "next_page_token": token}``, leaving out what is empty."""
-    out: dict[str, Any] = {}
-    if items:
-        out[field] = list(items)
-    if token:
-        out["next_page_token"] = token
-    return out

@@ -32,15 +32,17 @@ before them.
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 import uuid
 from collections import deque
 from typing import Any, Callable, Sequence
 
+from fitscribe.backends.journal_core import close_at_child_exit, reset_after_fork, wait_for_room
 from fitscribe.errors import BackendError, FitscribeError
 
-from .codec import metric_row_to_json
+from fitscribe.wire import metric_row_to_json
 from .http import IDEMPOTENT, RETRY_BUDGET_S, HttpSession, ServerUnavailableError, is_transient
 from .journal import RestJournal
 
@@ -171,6 +173,17 @@ class WriteQueue:
         self._busy = False  # the sender holds items it has not sent or journaled yet
         self._server_failures = 0  # consecutive 5xx answers to the same journaled batch
         self._outages = 0
+        self._exit_hook_pid = 0  # the process whose exit hook is set (see start)
+        reset_after_fork(self)
+
+    def _after_fork_in_child(self) -> None:
+        """In a forked child: start empty (the parent sends what it queued) with fresh locks, no sender."""
+        self._lock = threading.Lock()
+        self._changed = threading.Condition(self._lock)
+        self._wake = threading.Event()
+        self._metrics, self._others, self._requests, self._stash, self._resend = [], [], [], [], []
+        self._requested = self._completed = 0
+        self._errors, self._thread, self._busy, self._stop = [], None, False, False
 
     # -- producers -------------------------------------------------------------------------------
     def put_metric(self, run_id: str, key: str, value: float, timestamp: int, step: int) -> None:
@@ -212,13 +225,9 @@ class WriteQueue:
         if count >= MAX_METRICS:
             self._wake.set()
         if count >= self.max_pending:
-            deadline = time.monotonic() + self.max_block
-            with self._changed:
-                while len(self._metrics) >= self.max_pending and self._running():
-                    remaining = deadline - time.monotonic()
-                    if remaining <= 0:
-                        break
-                    self._changed.wait(min(remaining, 0.1))
+            with self._changed:  # past max_block, go on anyway: the sender journals what it cannot send
+                wait_for_room(self._changed, lambda: len(self._metrics) >= self.max_pending and self._running(),
+                              self.max_block)
 
     # -- control ---------------------------------------------------------------------------------
     @property
@@ -242,6 +251,9 @@ class WriteQueue:
             self._stop = False
             self._thread = threading.Thread(target=self._run, name="fitscribe-rest-sender", daemon=True)
             self._thread.start()
+            if self._exit_hook_pid != os.getpid():  # a multiprocessing child skips atexit: send at its end
+                self._exit_hook_pid = os.getpid()
+                close_at_child_exit(self, self.close)
 
     def drain(self, force: bool = False) -> None:
         """Wait until everything queued so far was sent or journaled (errors stay for :meth:`flush`).
