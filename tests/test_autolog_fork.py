@@ -15,6 +15,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from _require import require_module
 
 PRELUDE = """
 import sys, threading
@@ -93,8 +94,8 @@ def test_joblib_workers_under_autolog(tmp_path: Path) -> None:
 
 @pytest.mark.filterwarnings(r"ignore:`isinstance\(treespec, LeafSpec\)` is deprecated:FutureWarning")
 def test_torch_dataloader_workers_inside_a_lightning_fit_exit_on_their_own(tmp_path: Path) -> None:
-    pytest.importorskip("torch")
-    pytest.importorskip("lightning.pytorch")
+    require_module("torch")
+    require_module("lightning.pytorch")
     out = _run("""
         import warnings
         import multiprocessing.context

@@ -18,6 +18,7 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 import pytest
+from _require import require_module
 from sklearn.datasets import make_classification
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GridSearchCV
@@ -166,7 +167,7 @@ def test_grid_search_parent_and_every_child_run_are_there_at_once(store_uri: str
 
 
 def test_xgboost_train_and_classifier_then_read(store_uri: str, data: Any) -> None:
-    xgb = pytest.importorskip("xgboost")
+    xgb = require_module("xgboost")
     X, y = data
     fitscribe.set_tracking_uri(store_uri)
     fitscribe.autolog()
@@ -190,8 +191,8 @@ def test_xgboost_train_and_classifier_then_read(store_uri: str, data: Any) -> No
 
 @LIGHTNING_WARNINGS
 def test_lightning_fit_then_read_sees_model_and_summary(store_uri: str) -> None:
-    torch = pytest.importorskip("torch")
-    pl = pytest.importorskip("lightning.pytorch")
+    torch = require_module("torch")
+    pl = require_module("lightning.pytorch")
     fitscribe.set_tracking_uri(store_uri)
     fitscribe.autolog()
     torch.manual_seed(0)
@@ -314,8 +315,8 @@ def test_deferred_work_goes_to_the_runs_store_after_set_tracking_uri(tmp_path: P
 
 @LIGHTNING_WARNINGS
 def test_lightning_model_goes_to_the_runs_store_after_set_tracking_uri(tmp_path: Path) -> None:
-    torch = pytest.importorskip("torch")
-    pl = pytest.importorskip("lightning.pytorch")
+    torch = require_module("torch")
+    pl = require_module("lightning.pytorch")
     first, other = str(tmp_path / "first"), str(tmp_path / "other")
     fitscribe.set_tracking_uri(first)
     fitscribe.autolog()

@@ -16,6 +16,7 @@ from typing import Any, Iterator
 
 import numpy as np
 import pytest
+from _require import require_module
 import yaml
 from sklearn.linear_model import LogisticRegression
 
@@ -143,7 +144,7 @@ def test_an_added_or_edited_environment_file_is_refused(data, tmp_path: Path) ->
 def test_tampering_through_a_tracking_server_is_refused(data, tmp_path: Path, marker: Path) -> None:
     """The model is logged to a real server over HTTP; someone with write access to its artifact
     storage swaps the pickle and rewrites MLmodel; loading through the server refuses it."""
-    pytest.importorskip("httpx")
+    require_module("httpx")
     from fitscribe.server import create_app
     from fitscribe.server.run import ThreadedServer
 
@@ -244,7 +245,7 @@ def test_pyfunc_refuses_a_changed_python_model(tmp_path: Path, marker: Path) -> 
 # --- skops: no pickle, only trusted types ---------------------------------------------------------
 
 def test_skops_format_round_trips_without_pickle_or_warning(data, tmp_path: Path) -> None:
-    pytest.importorskip("skops")
+    require_module("skops")
     X, y = data
     model = LogisticRegression().fit(X, y)
     sk_flavor.save_model(model, str(tmp_path / "m"), serialization_format="skops")
@@ -259,7 +260,7 @@ class MyScaler(LogisticRegression):
 
 
 def test_skops_refuses_untrusted_types_on_save_and_load(data, tmp_path: Path) -> None:
-    pytest.importorskip("skops")
+    require_module("skops")
     from fitscribe.errors import InvalidValueError
 
     X, y = data

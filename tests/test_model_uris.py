@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from _require import require_module
 from sklearn.linear_model import LinearRegression
 
 import fitscribe
@@ -129,8 +130,8 @@ def _check_logged(ids: dict[str, str], by_run: bool) -> None:
 
 def test_mlflow_logged_models_load_by_id_through_our_server_and_from_a_file_store(tmp_path: Any) -> None:
     """The real MLflow logs models into our server and into an MLflow file store (mlruns) folder."""
-    pytest.importorskip("httpx")
-    pytest.importorskip("skops")
+    require_module("httpx")
+    require_module("skops")
     from fitscribe.server import create_app
     from fitscribe.server.run import ThreadedServer
 
