@@ -22,7 +22,8 @@ import time
 import uuid
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-_SHIM_MODULES = ("sqlalchemy", "alembic", "mako", "greenlet", "markupsafe", "typing_extensions")
+_SHIM_MODULES = ("sqlalchemy", "alembic", "mako", "greenlet", "markupsafe", "typing_extensions", "psycopg",
+                 "psycopg_binary", "pymysql")
 
 
 def mlflow_env(mlflow_python: str, folder: str) -> dict[str, str]:
@@ -40,9 +41,13 @@ def mlflow_env(mlflow_python: str, folder: str) -> dict[str, str]:
         spec = importlib.util.find_spec(name)
         if missing and spec is not None and spec.origin:
             origin = os.path.dirname(spec.origin) if spec.submodule_search_locations else spec.origin
-            link = os.path.join(shim, os.path.basename(origin))
-            if not os.path.lexists(link):
-                os.symlink(origin, link)
+            site = os.path.dirname(origin)
+            extras = [os.path.join(site, n) for n in os.listdir(site)
+                      if n.startswith(name + "-") and n.endswith(".dist-info")]  # versions checked by drivers
+            for target in (origin, *extras):
+                link = os.path.join(shim, os.path.basename(target))
+                if not os.path.lexists(link):
+                    os.symlink(target, link)
     return {**os.environ, "PYTHONPATH": shim, "MLFLOW_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "true"}
 
 

@@ -102,12 +102,17 @@ class MlflowSqlSource:
         import sqlalchemy as sa
 
         with self.engine.connect() as conn:
-            return [tuple(row) for row in conn.execute(sa.text(sql))]
+            return [tuple(row) for row in conn.execute(sa.text(sql.replace("{key}", self._key)))]
+
+    @property
+    def _key(self) -> str:
+        """The column name ``key`` as this database needs it written (a reserved word on MySQL)."""
+        return str(self.engine.dialect.identifier_preparer.quote("key"))
 
     def experiments(self) -> list[SourceExperiment]:
         """Return every experiment, active and deleted, with its tags."""
         tags: dict[str, dict[str, str]] = {}
-        for exp_id, key, value in self._rows("SELECT experiment_id, key, value FROM experiment_tags"):
+        for exp_id, key, value in self._rows("SELECT experiment_id, {key}, value FROM experiment_tags"):
             tags.setdefault(str(exp_id), {})[key] = value or ""
         return [
             SourceExperiment(str(i), name, location or "", stage or "active", created or 0, updated or created or 0,
@@ -126,10 +131,10 @@ class MlflowSqlSource:
                 "SELECT run_uuid, experiment_id, name, user_id, status, start_time, end_time, lifecycle_stage, "
                 "deleted_time, artifact_uri FROM runs ORDER BY start_time, run_uuid")
         }
-        for run_id, key, value in self._rows("SELECT run_uuid, key, value FROM params"):
+        for run_id, key, value in self._rows("SELECT run_uuid, {key}, value FROM params"):
             if run_id in runs:
                 runs[run_id].params[key] = value
-        for run_id, key, value in self._rows("SELECT run_uuid, key, value FROM tags"):
+        for run_id, key, value in self._rows("SELECT run_uuid, {key}, value FROM tags"):
             if run_id in runs:
                 runs[run_id].tags[key] = value or ""
         for run in runs.values():
@@ -160,7 +165,7 @@ class MlflowSqlSource:
     def metric_counts(self) -> dict[tuple[str, str], int]:
         """Return the number of points of each ``(run_id, key)`` series."""
         return {(run_id, key): int(n) for run_id, key, n in self._rows(
-            "SELECT run_uuid, key, COUNT(*) FROM metrics GROUP BY run_uuid, key")}
+            "SELECT run_uuid, {key}, COUNT(*) FROM metrics GROUP BY run_uuid, {key}")}
 
     def metric_series(self, wanted: Sequence[tuple[str, str]]) -> Iterator[Series]:
         """Yield the wanted series (NaN and +-inf restored), each ordered by step, then timestamp.
@@ -170,7 +175,7 @@ class MlflowSqlSource:
         """
         mark = "?" if self.engine.dialect.paramstyle == "qmark" else "%s"
         query = (f"SELECT CASE WHEN is_nan THEN NULL ELSE value END, timestamp, step FROM metrics "
-                 f"WHERE run_uuid = {mark} AND key = {mark} ORDER BY step, timestamp")
+                 f"WHERE run_uuid = {mark} AND {self._key} = {mark} ORDER BY step, timestamp")
         raw = self.engine.raw_connection()
         try:
             cur = raw.cursor()
@@ -190,11 +195,11 @@ class MlflowSqlSource:
         models = {name: SourceModel(name, created or 0, updated or created or 0, description)
                   for name, created, updated, description in self._rows(
                       "SELECT name, creation_time, last_updated_time, description FROM registered_models")}
-        for key, value, name in self._rows("SELECT key, value, name FROM registered_model_tags"):
+        for key, value, name in self._rows("SELECT {key}, value, name FROM registered_model_tags"):
             if name in models:
                 models[name].tags[key] = value or ""
         version_tags: dict[tuple[str, int], dict[str, str]] = {}
-        for key, value, name, version in self._rows("SELECT key, value, name, version FROM model_version_tags"):
+        for key, value, name, version in self._rows("SELECT {key}, value, name, version FROM model_version_tags"):
             version_tags.setdefault((name, int(version)), {})[key] = value or ""
         for row in self._rows(
                 "SELECT name, version, creation_time, last_updated_time, description, user_id, current_stage, "
