@@ -163,6 +163,9 @@ def main(argv: Sequence[str] | None = None, out: Out = print) -> int:
     except FitscribeError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        print("interrupted: run the same command again to complete the import", file=sys.stderr)
+        return 130
     return 0
 
 

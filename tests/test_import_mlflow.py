@@ -343,3 +343,20 @@ def test_bad_sources_are_refused_clearly(tmp_path: Path) -> None:
         import_mlflow(f"sqlite:///{plain}", str(tmp_path / "s"))
     with pytest.raises(ConfigError, match="not supported yet"):
         import_mlflow("http://127.0.0.1:1", str(tmp_path / "s"))
+
+
+def test_keep_artifact_location_points_runs_at_the_source(mlflow_mlruns: tuple[Path, dict[str, Any]],
+                                                          tmp_path: Path) -> None:
+    folder, dump = mlflow_mlruns
+    report, checked = import_mlflow(str(folder), str(tmp_path / "store"), keep_artifact_location=True)
+    assert checked.ok and report.artifact_files == 0
+    assert not (tmp_path / "store" / "artifacts").exists() or not any((tmp_path / "store" / "artifacts").rglob("*.bin"))
+    client = Client(str(tmp_path / "store"))
+    try:
+        for expected in dump["runs"]:
+            assert client.get_run(expected["id"]).info.artifact_uri == expected["artifact_uri"]
+        first = next(r for r in dump["runs"] if r["name"] == "r0")
+        copy = Path(client.download_artifacts(first["id"], "files/a.txt", str(tmp_path / "dl")))
+        assert copy.read_text() == "hello 0"
+    finally:
+        client.close()
