@@ -10,7 +10,7 @@ from typing import Any, Sequence
 
 from fitscribe.entities import Experiment, Metric, PagedList, Run, ViewType
 from fitscribe.errors import ExperimentNotFound, InvalidValueError, MissingDependencyError
-from fitscribe.fluent import _PROCESS, active_run, get_client
+from fitscribe.fluent import active_run, get_client
 
 __all__ = [
     "create_experiment",
@@ -125,7 +125,7 @@ def _experiment_ids(
     if not ids and experiment_names is None:
         from fitscribe.fluent import _current_experiment_id
 
-        ids = [_PROCESS.experiment_id or _current_experiment_id(client)]
+        ids = [_current_experiment_id(client)]  # the set experiment, read now (reset() rebinds fluent's state)
     return ids
 
 
