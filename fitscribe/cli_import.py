@@ -88,9 +88,10 @@ def import_mlflow(source_uri: str, to: str | None = None, *, dry_run: bool = Fal
             raise ConfigError(f"The destination {redact(dest_uri)!r} is not a fitscribe SQL store; import into a "
                               "folder, sqlite:///, postgresql:// or mysql:// store (a server is not supported yet).")
         bulk = BulkImporter(store)
-        report = Importer(source, bulk, keep_artifact_location=keep_artifact_location, dry_run=dry_run,
-                          progress=progress).run()
-        checked = None if dry_run else verify(source, bulk)
+        importer = Importer(source, bulk, keep_artifact_location=keep_artifact_location, dry_run=dry_run,
+                            progress=progress)
+        report = importer.run()
+        checked = None if dry_run else verify(source, bulk, importer.source_runs, importer.source_counts)
         return report, checked
     finally:
         source.close()

@@ -360,3 +360,18 @@ def test_keep_artifact_location_points_runs_at_the_source(mlflow_mlruns: tuple[P
         assert copy.read_text() == "hello 0"
     finally:
         client.close()
+
+
+def test_a_terminal_gets_a_progress_bar_and_a_pipe_does_not(mlflow_mlruns: tuple[Path, dict[str, Any]],
+                                                             tmp_path: Path) -> None:
+    import io
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    terminal, pipe = Terminal(), io.StringIO()
+    import_mlflow(str(mlflow_mlruns[0]), str(tmp_path / "a"), progress=terminal)
+    import_mlflow(str(mlflow_mlruns[0]), str(tmp_path / "b"), progress=pipe)
+    assert "metric points: 100%" in terminal.getvalue() and "runs 3/3" in terminal.getvalue()
+    assert pipe.getvalue() == ""

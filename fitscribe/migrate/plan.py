@@ -81,13 +81,16 @@ class Importer:
         self.report = ImportReport(dry_run=dry_run)
         self.progress = progress
         self._artifact_uris: dict[str, tuple[str, str]] = {}  # run id -> (source uri, destination uri)
+        self.source_runs: list[SourceRun] = []
+        self.source_counts: dict[tuple[str, str], int] = {}
 
     def run(self) -> ImportReport:
         """Run every step; return the report."""
         state = self.dest.state()
         experiments = self.source.experiments()
         exp_map = self.import_experiments(experiments, state)
-        runs = [r for r in self.source.runs() if r.experiment_id in exp_map]
+        self.source_runs = self.source.runs()
+        runs = [r for r in self.source_runs if r.experiment_id in exp_map]
         self.import_runs(runs, exp_map, state)
         from .registry import import_models
 
@@ -136,7 +139,7 @@ class Importer:
     # -- runs ----------------------------------------------------------------------------------------
     def import_runs(self, runs: list[SourceRun], exp_map: dict[str, int], state: DestinationState) -> None:
         """Write runs in batches, each with its params, tags, inputs and missing points; then artifacts."""
-        counts = self.source.metric_counts()
+        counts = self.source_counts = self.source.metric_counts()
         by_run: dict[str, list[str]] = {}
         for (run_id, key), n in counts.items():
             if state.metric_counts.get((run_id, key), 0) < n:
@@ -150,6 +153,8 @@ class Importer:
                     self.dest.write(batch)
                     self._copy_artifacts(part, state)
                 bar.update(sum(len(series[2]) for series in batch.points))
+                bar.set_postfix_str(f"runs {min(start + _RUNS_PER_BATCH, len(runs))}/{len(runs)}, "
+                                    f"artifacts {self.report.artifact_bytes / 2**20:.1f} MiB", refresh=False)
 
     def _batch(self, runs: list[SourceRun], exp_map: dict[str, int], state: DestinationState,
                by_run: dict[str, list[str]]) -> RunBatch:
@@ -237,7 +242,7 @@ class Importer:
 
     def _bar(self, total: int) -> Any:
         stream = self.progress
-        if stream is None or not getattr(stream, "isatty", lambda: False)() or total == 0:
+        if stream is None or not getattr(stream, "isatty", lambda: False)() or not self.source_runs:
             return _NoBar()
         from tqdm import tqdm
 
@@ -252,6 +257,9 @@ class _NoBar:
         return None
 
     def update(self, n: int) -> None:
+        """Do nothing."""
+
+    def set_postfix_str(self, text: str, refresh: bool = True) -> None:
         """Do nothing."""
 
 

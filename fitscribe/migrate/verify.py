@@ -57,11 +57,19 @@ def _source_info(run: SourceRun) -> tuple[Any, ...]:
     return (run.name, run.user_id, run.status, run.start_time, run.end_time, run.lifecycle_stage)
 
 
-def verify(source: Source, dest: BulkImporter) -> Verification:
-    """Compare the source with the destination after an import."""
+def verify(source: Source, dest: BulkImporter, runs: list[SourceRun] | None = None,
+           counts: dict[tuple[str, str], int] | None = None) -> Verification:
+    """Compare the source with the destination after an import.
+
+    Args:
+        source: The source imported.
+        dest: The destination's bulk writer.
+        runs: The source's runs, if already read (else read again).
+        counts: The source's point counts per series, if already read.
+    """
     state = dest.state()
-    runs = source.runs()
-    counts = source.metric_counts()
+    runs = source.runs() if runs is None else runs
+    counts = source.metric_counts() if counts is None else counts
     result = Verification()
     run_ids = {r.run_id for r in runs}
     stored_runs = [state.runs[r] for r in run_ids if r in state.runs]
