@@ -19,8 +19,9 @@ import datetime as dt
 import json
 import re
 import sys
-import time
 from typing import TYPE_CHECKING, Any, Callable, Sequence
+
+from fitscribe._time import now_ms
 
 from fitscribe.cli_mlflow import MlflowCommands, extend_parser, normalize
 
@@ -41,7 +42,7 @@ def _time(ms: int | None) -> str:
 def _duration(start: int | None, end: int | None) -> str:
     if start is None:
         return "-"
-    seconds = ((end if end is not None else int(time.time() * 1000)) - start) / 1000
+    seconds = ((end if end is not None else now_ms()) - start) / 1000
     if seconds < 60:
         return f"{seconds:.1f}s"
     minutes, secs = divmod(int(seconds), 60)
@@ -278,7 +279,7 @@ class _Commands(MlflowCommands):
     def gc(self) -> None:
         older = None
         if self.args.older_than is not None:
-            older = int(time.time() * 1000) - self.args.older_than
+            older = now_ms() - self.args.older_than
         run_ids = self.args.run_ids or self.client.deleted_run_ids(older)
         if not run_ids:
             self.out("Nothing to purge: no deleted runs" + (" that old." if older else "."))
@@ -295,12 +296,17 @@ class _Commands(MlflowCommands):
         from fitscribe.uri import redact
 
         store = self.client.store
-        sync = getattr(store, "sync", None)
-        if not callable(sync):
+        try:
+            sent = store.sync()
+        except ConfigError as exc:  # the store keeps no journal: it writes straight to its database
             raise ConfigError(f"{redact(self.client.tracking_uri)!r} is not a tracking server: `fitscribe sync` sends "
-                              "what waits in the journal of one; give --tracking-uri http(s)://host:port.")
-        sent = sync()
+                              "what waits in the journal of one; give --tracking-uri http(s)://host:port.") from exc
         self.out(f"Sent {sent / 1000:.1f} kB of journaled writes to {redact(self.client.tracking_uri)}; nothing waits.")
+
+    def models(self) -> None:
+        from fitscribe.cli_models import run_models_command
+
+        run_models_command(self.args, self.client, self.out)
 
     def server(self) -> None:
         from fitscribe.config import resolve_tracking_uri
@@ -426,6 +432,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=5000, help="TCP port (default 5000; 0 picks a free one)")
     p.set_defaults(host="127.0.0.1", workers=1, no_serve_artifacts=False)
     add_security_arguments(p)
+    from fitscribe.cli_models import add_models_parser
+
+    add_models_parser(groups, command)
     extend_parser(parser, command)  # MLflow's flags and subcommands (fitscribe.cli_mlflow)
     return parser
 

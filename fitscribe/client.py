@@ -15,12 +15,12 @@ from __future__ import annotations
 
 import os
 import tempfile
-import time
 from typing import TYPE_CHECKING, Any, Sequence
 
-from fitscribe import run_context
+from fitscribe import _pending, run_context
+from fitscribe._time import now_ms
 from fitscribe.backends import FileInfo, get_artifact_store, get_tracking_store
-from fitscribe.config import resolve_tracking_uri
+from fitscribe.config import resolve_registry_uri, resolve_tracking_uri
 from fitscribe.entities import (
     Dataset,
     DatasetInput,
@@ -45,9 +45,6 @@ if TYPE_CHECKING:
 __all__ = ["Client"]
 
 
-def _now_ms() -> int:
-    return int(time.time() * 1000)
-
 
 class Client(RegistryClientMixin):
     """Explicit access to experiments, runs, artifacts and the model registry of one tracking store.
@@ -57,16 +54,22 @@ class Client(RegistryClientMixin):
 
     Args:
         tracking_uri: Where runs are recorded: a folder (embedded SQLite store), ``sqlite:///``,
-            ``postgresql://``, ``mysql://`` URI, or any scheme a plugin registers. Default:
-            ``$FITSCRIBE_TRACKING_URI``, else ``./fitruns``.
+            ``postgresql://``, ``mysql://`` URI, or any scheme a plugin registers. Default: the
+            URI set with ``fitscribe.set_tracking_uri``, else ``$FITSCRIBE_TRACKING_URI``, else
+            ``$MLFLOW_TRACKING_URI``, else ``./fitruns``.
         artifact_uri: Artifact root for new experiments (default: ``$FITSCRIBE_ARTIFACT_URI``,
             else beside an embedded database).
+        registry_uri: Where the model registry lives (default: ``fitscribe.set_registry_uri``,
+            ``$FITSCRIBE_REGISTRY_URI``, ``$MLFLOW_REGISTRY_URI``, else the tracking store).
     """
 
-    def __init__(self, tracking_uri: str | None = None, artifact_uri: str | None = None) -> None:
+    def __init__(self, tracking_uri: str | None = None, artifact_uri: str | None = None, *,
+                 registry_uri: str | None = None) -> None:
         self.tracking_uri = resolve_tracking_uri(tracking_uri)
+        self.registry_uri = resolve_registry_uri(registry_uri, self.tracking_uri)
         self._artifact_uri = artifact_uri
         self._store: TrackingStore | None = None
+        self._registry_client: Client | None = None
         self._artifact_uris: dict[str, str] = {}
 
     def __repr__(self) -> str:
@@ -82,17 +85,28 @@ class Client(RegistryClientMixin):
             self._store = get_tracking_store(self.tracking_uri, **options)
         return self._store
 
+    @property
+    def _registry(self) -> Any:
+        """The model registry: the tracking store's, or that of a separate ``registry_uri``."""
+        _pending.settle()  # a version autolog registers in the background is there for the next read
+        if self.registry_uri == self.tracking_uri:
+            return RegistryClientMixin._registry.fget(self)  # type: ignore[attr-defined]
+        if self._registry_client is None:
+            self._registry_client = Client(self.registry_uri)
+        return self._registry_client._registry
+
     def close(self) -> None:
         """Flush pending writes and release the store's connections."""
+        if self._registry_client is not None:
+            self._registry_client.close()
         if self._store is not None:
             self.flush()
             self._store.close()
 
     def flush(self) -> None:
         """Block until everything logged so far is stored (immediate for database stores)."""
-        flush = getattr(self._store, "flush", None)
-        if callable(flush):
-            flush()
+        if self._store is not None:
+            self._store.flush()
 
     # -- experiments --------------------------------------------------------------------------
     def create_experiment(
@@ -112,10 +126,12 @@ class Client(RegistryClientMixin):
         Raises:
             ExperimentNotFound: No experiment has this id.
         """
+        _pending.settle()
         return self.store.get_experiment(str(experiment_id))
 
     def get_experiment_by_name(self, name: str) -> Experiment | None:
         """Return the experiment with this name, or None."""
+        _pending.settle()
         return self.store.get_experiment_by_name(name)
 
     def search_experiments(
@@ -127,6 +143,7 @@ class Client(RegistryClientMixin):
         page_token: str | None = None,
     ) -> PagedList[Experiment]:
         """Return one page of experiments, e.g. ``filter_string="name LIKE 'mnist%'"``."""
+        _pending.settle()
         return self.store.search_experiments(ViewType.parse(view_type), max_results, filter_string, order_by, page_token)
 
     def delete_experiment(self, experiment_id: str) -> None:
@@ -169,7 +186,7 @@ class Client(RegistryClientMixin):
         return self.store.create_run(
             str(experiment_id),
             user_id=user,
-            start_time=start_time if start_time is not None else _now_ms(),
+            start_time=start_time if start_time is not None else now_ms(),
             tags=[RunTag(k, v) for k, v in all_tags.items()],
             run_name=run_name,
         )
@@ -180,6 +197,7 @@ class Client(RegistryClientMixin):
         Raises:
             RunNotFound: No run has this id.
         """
+        _pending.settle()  # autolog's background work for a fit that returned is visible to every read
         return self.store.get_run(run_id)
 
     def get_parent_run(self, run_id: str) -> Run | None:
@@ -196,7 +214,7 @@ class Client(RegistryClientMixin):
     def set_terminated(self, run_id: str, status: RunStatus | str = "FINISHED", end_time: int | None = None) -> None:
         """End a run with a status (FINISHED, FAILED or KILLED) and an end time (now by default)."""
         self.store.update_run_info(
-            run_id, status=RunStatus.parse(status), end_time=end_time if end_time is not None else _now_ms()
+            run_id, status=RunStatus.parse(status), end_time=end_time if end_time is not None else now_ms()
         )
 
     def delete_run(self, run_id: str) -> None:
@@ -209,6 +227,7 @@ class Client(RegistryClientMixin):
 
     def deleted_run_ids(self, older_than_ms: int | None = None) -> list[str]:
         """Return the ids of deleted runs, only those deleted before ``older_than_ms`` if given."""
+        _pending.settle()
         return self.store.deleted_run_ids(older_than_ms)
 
     def purge_run(self, run_id: str) -> None:
@@ -249,6 +268,7 @@ class Client(RegistryClientMixin):
             InvalidValueError: The filter or order_by is malformed (the message shows where).
         """
         ids = [experiment_ids] if isinstance(experiment_ids, str) else [str(e) for e in experiment_ids]
+        _pending.settle()
         return self.store.search_runs(
             ids, filter_string or None, ViewType.parse(run_view_type), max_results, order_by, page_token
         )
@@ -276,7 +296,7 @@ class Client(RegistryClientMixin):
             timestamp: Epoch milliseconds (default now).
             step: Training step (default 0).
         """
-        ts = timestamp if timestamp is not None else _now_ms()
+        ts = timestamp if timestamp is not None else now_ms()
         self.store.log_metric(run_id, Metric(key, value, ts, step or 0))
 
     def set_tag(self, run_id: str, key: str, value: Any) -> None:
@@ -316,10 +336,12 @@ class Client(RegistryClientMixin):
 
     def get_metric_history(self, run_id: str, key: str) -> list[Metric]:
         """Return every point of a metric, ordered by step then timestamp."""
+        _pending.settle()
         return list(self.store.get_metric_history(run_id, key))
 
     # -- artifacts ----------------------------------------------------------------------------
     def _artifact_store(self, run_id: str) -> "ArtifactStore":
+        _pending.settle()  # listing and downloading see the files autolog writes in the background
         uri = self._artifact_uris.get(run_id)
         if uri is None:
             uri = self.get_run(run_id).info.artifact_uri

@@ -126,3 +126,25 @@ def test_the_server_on_a_plugin_store_answers_with_the_fallbacks(plugin: str, tm
             assert deleted.status_code == 400 and "cannot delete experiment tags" in deleted.text
             registry = http.post("/api/2.0/mlflow/registered-models/create", json={"name": "m"})
             assert registry.status_code == 400 and "no model registry" in registry.text
+
+
+_CAPABILITIES = "|".join(sorted(HIDDEN | {"local_path", "scratch_folder", "adopt_folder", "reports_progress"}))
+_PROBES = {
+    "a getattr/hasattr probe of a capability": re.compile(rf"""(?:getattr|hasattr)\([^()]*,\s*["'](?:{_CAPABILITIES})["']"""),
+    "an isinstance check for the SQL store": re.compile(r"isinstance\([^()]*,\s*SqlTrackingStore\)"),
+    "a call of a store's private reader": re.compile(r"\bstore\._(?:read|hot_read|write)\("),
+    "a call of the client's private artifact store": re.compile(r"client\._artifact_store\("),
+    "a signature inspection of a store method": re.compile(r"signature\(store\."),
+}
+
+
+def test_nothing_in_the_package_probes_a_store_for_a_capability() -> None:
+    found = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        relative = path.relative_to(PACKAGE).as_posix()
+        if relative == "backends/base.py" or relative.startswith("backends/sql/"):
+            continue  # the bases define the capabilities; the SQL store reads its own connections
+        for number, line in enumerate(path.read_text().splitlines(), 1):
+            found += [f"{relative}:{number}: {what}: {line.strip()}" for what, probe in _PROBES.items()
+                      if probe.search(line)]
+    assert not found, "\n".join(found)
