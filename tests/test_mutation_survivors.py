@@ -180,3 +180,34 @@ def test_writing_through_a_symlink_out_of_the_root_is_refused(tmp_path: Path) ->
     with pytest.raises(InvalidValueError, match=r"The artifact path 'link/deeper' leads through a symlink"):
         store.put(str(source), "link/deeper")
     assert list(outside.iterdir()) == []
+
+
+# -- fitscribe/server/security.py, fitscribe/server/auth.py -------------------------------------------------
+@pytest.mark.parametrize(("origin", "host", "same"), [
+    ("https://good.example", "good.example:443", True),  # the default port of the origin's scheme
+    ("http://good.example", "good.example:80", True),
+    ("https://good.example", "good.example:80", False),
+    ("http://good.example:8080", "good.example:8080", True),
+    ("http://good.example", "good.example.evil.com", False),
+    ("http://good.example", None, False),  # no Host header: never the same origin
+    ("ftp://good.example", "good.example", False),
+    ("good.example", "good.example", False),
+])
+def test_same_origin(origin: str, host: str | None, same: bool) -> None:
+    from fitscribe.server.security import _same_origin
+
+    assert _same_origin(origin, host) is same
+
+
+def test_stored_hashes_are_checked_part_by_part() -> None:
+    from fitscribe.server.auth import check_hash, hash_secret, verify_secret
+
+    stored = hash_secret("s3cret")
+    check_hash(stored)
+    assert verify_secret("s3cret", stored) and not verify_secret("s3cre", stored)
+    scheme, iterations, salt, digest = stored.split("$")
+    check_hash(f"{scheme}$1${salt}${digest}")  # one iteration is weak, but a valid hash
+    for bad in (f"{scheme}$0${salt}${digest}", f"{scheme}$x${salt}${digest}", f"{scheme}${iterations}${salt}",
+                f"{scheme}${iterations}$not*base64${digest}", f"{scheme}${iterations}${salt}$not*base64"):
+        with pytest.raises(ValueError, match="pbkdf2_sha256"):
+            check_hash(bad)
