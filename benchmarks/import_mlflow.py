@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -100,13 +101,17 @@ def main() -> int:
         print(f"source built in {time.perf_counter() - t0:.1f} s: {args.runs * args.metrics * args.steps:,} points")
     from fitscribe.cli_import import import_mlflow
 
-    dest = tempfile.mkdtemp(prefix="fs-import-dest-")
-    for label in ("import", "re-import"):
-        t0 = time.perf_counter()
-        report, checked = import_mlflow(f"sqlite:///{source}", dest)
-        elapsed = time.perf_counter() - t0
-        print(f"{label:<10} {elapsed:6.2f} s  runs added {report.runs_added:,}, points added "
-              f"{report.points_added:,}, verification {'ok' if checked.ok else 'DIFFERS'}")
+    try:
+        with tempfile.TemporaryDirectory(prefix="fs-import-dest-") as dest:
+            for label in ("import", "re-import"):
+                t0 = time.perf_counter()
+                report, checked = import_mlflow(f"sqlite:///{source}", dest)
+                elapsed = time.perf_counter() - t0
+                print(f"{label:<10} {elapsed:6.2f} s  runs added {report.runs_added:,}, points added "
+                      f"{report.points_added:,}, verification {'ok' if checked.ok else 'DIFFERS'}")
+    finally:
+        if not args.keep:
+            shutil.rmtree(folder, ignore_errors=True)
     return 0
 
 

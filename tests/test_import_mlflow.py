@@ -205,12 +205,13 @@ def _fingerprint(db: Path) -> str:
     return hashlib.sha256(db.read_bytes()).hexdigest()
 
 
-@pytest.mark.parametrize("dest_kind", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+@pytest.mark.parametrize("dest_kind", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres),
+                                       pytest.param("mysql", marks=pytest.mark.mysql)])
 def test_sqlite_source_is_imported_field_by_field(mlflow_sqlite: tuple[Path, dict[str, Any]], dest_kind: str,
                                                   tmp_path: Path, request: pytest.FixtureRequest) -> None:
     db, dump = mlflow_sqlite
     before = _fingerprint(db)
-    dest = str(tmp_path / "store") if dest_kind == "sqlite" else request.getfixturevalue("postgresql_uri")
+    dest = str(tmp_path / "store") if dest_kind == "sqlite" else request.getfixturevalue(f"{dest_kind}_uri")
     report, checked = import_mlflow(f"sqlite:///{db}", dest)
     assert checked.ok, checked.table()
     assert (report.runs_added, report.models_added, report.versions_added) == (3, 1, 2)
@@ -229,11 +230,14 @@ def test_sqlite_source_is_imported_field_by_field(mlflow_sqlite: tuple[Path, dic
     assert _fingerprint(db) == before  # the source is never written
 
 
-@pytest.mark.postgres
-def test_postgresql_source_is_imported_field_by_field(postgresql_uri: str, tmp_path: Path) -> None:
-    source = postgresql_uri.replace("postgresql://", "postgresql+psycopg://")
-    dump = _mlflow(tmp_path, source, "create")
-    report, checked = import_mlflow(postgresql_uri, str(tmp_path / "store"))
+@pytest.mark.parametrize("kind", [pytest.param("postgresql", marks=pytest.mark.postgres),
+                                  pytest.param("mysql", marks=pytest.mark.mysql)])
+def test_server_database_source_is_imported_field_by_field(kind: str, tmp_path: Path,
+                                                           request: pytest.FixtureRequest) -> None:
+    uri = request.getfixturevalue(f"{kind}_uri")  # MLflow creates its schema there, then logs
+    driver = {"postgresql": "postgresql+psycopg", "mysql": "mysql+pymysql"}[kind]
+    dump = _mlflow(tmp_path, uri.replace(f"{kind}://", f"{driver}://"), "create")
+    report, checked = import_mlflow(uri, str(tmp_path / "store"))
     assert checked.ok, checked.table()
     assert report.runs_added == 3
     client = Client(str(tmp_path / "store"))

@@ -71,6 +71,7 @@ class MlflowSqlSource:
         self.uri = uri
         self.description = redact(uri)
         self._engine: sa.Engine | None = None
+        self._tables: set[str] = set()
 
     @property
     def engine(self) -> sa.Engine:
@@ -144,7 +145,7 @@ class MlflowSqlSource:
         return list(runs.values())
 
     def _add_inputs(self, runs: dict[str, SourceRun]) -> None:
-        if not {"datasets", "inputs"} <= self._tables:
+        if not {"datasets", "inputs"} <= self._tables_now():
             return
         datasets = {row[0]: row for row in self._rows(
             "SELECT dataset_uuid, name, digest, dataset_source_type, dataset_source, dataset_schema, dataset_profile "
