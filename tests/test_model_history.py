@@ -324,7 +324,7 @@ def test_log_model_records_the_same_history_embedded_and_over_rest(
         assert [h["model_uuid"] for h in history] == [i.model_uuid for i in infos]
         assert all(h["run_id"] == run.info.run_id and h["flavors"] == i.flavors for h, i in zip(history, infos))
         histories.append([sorted(h) for h in history])
-    assert histories[0] == histories[1] == [["artifact_path", "flavors", "model_uuid", "run_id", "utc_time_created"]] * 2
+    assert histories[0] == histories[1] == [["artifact_path", "fitscribe_digest", "flavors", "model_uuid", "run_id", "utc_time_created"]] * 2
     assert any(p.endswith("/runs/log-model") for p in served[1].paths)
 
 

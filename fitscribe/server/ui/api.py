@@ -15,7 +15,7 @@ from fitscribe.entities import Run
 from fitscribe.errors import InvalidValueError
 from fitscribe.server.state import ServerState
 from fitscribe.server.ui.endpoints import json_endpoint
-from fitscribe.server.ui.pages import PARENT_TAG, run_summary_fields, split_ids, whole_number
+from fitscribe.server.ui.pages import PARENT_TAG, SYSTEM_TAG_PREFIXES, run_summary_fields, split_ids, whole_number
 from fitscribe.wire import double_to_json
 
 __all__ = ["api_routes", "run_row", "PAGE_SIZE", "SUMMARY_CAP"]
@@ -123,7 +123,7 @@ def columns_api(request: Request, s: ServerState) -> dict[str, Any]:
     for run in found:
         params.update(run.data.params)
         metrics.update(run.data.metrics)
-        tags.update(k for k in run.data.tags if not k.startswith("mlflow."))
+        tags.update(k for k in run.data.tags if not k.startswith(SYSTEM_TAG_PREFIXES))
     return {"params": sorted(params), "metrics": sorted(metrics), "tags": sorted(tags),
             "sampled_runs": len(found), "complete": found.token is None}
 

@@ -20,8 +20,10 @@ from fitscribe.server.errors import error_body, hide_paths
 from fitscribe.server.state import ServerState
 from fitscribe.server.ui.templating import render
 
-__all__ = ["page_routes", "page", "PageFn", "PARENT_TAG", "NOTE_TAG", "split_ids", "whole_number", "run_summary_fields"]
+__all__ = ["SYSTEM_TAG_PREFIXES", "page_routes", "page", "PageFn", "PARENT_TAG", "NOTE_TAG", "split_ids", "whole_number", "run_summary_fields"]
 
+SYSTEM_TAG_PREFIXES = ("mlflow.", "fitscribe.")
+"""Tags written by MLflow or fitscribe themselves (run name, source, model digests...): shown apart."""
 PARENT_TAG = "mlflow.parentRunId"
 NOTE_TAG = "mlflow.note.content"
 SOURCE_TAG = "mlflow.source.name"
@@ -181,8 +183,8 @@ def run_page(request: Request, s: ServerState) -> tuple[str, dict[str, Any]]:
         "experiment": experiment, "parent": parent, "parent_id": parent_id, "children": list(children),
         "more_children": children.token is not None, "metrics": metrics,
         "params": sorted(run.data.params.items()),
-        "user_tags": sorted((k, v) for k, v in tags.items() if not k.startswith("mlflow.")),
-        "system_tags": sorted((k, v) for k, v in tags.items() if k.startswith("mlflow.")),
+        "user_tags": sorted((k, v) for k, v in tags.items() if not k.startswith(SYSTEM_TAG_PREFIXES)),
+        "system_tags": sorted((k, v) for k, v in tags.items() if k.startswith(SYSTEM_TAG_PREFIXES)),
         "note": tags.get(NOTE_TAG, ""), "datasets": run.inputs.dataset_inputs, "artifacts": artifacts,
         "reports": reports, "artifact_error": artifact_error,
         "registered_versions": versions_of_run(s, run.info.run_id),
