@@ -1,7 +1,9 @@
-"""``fitscribe import mlflow SOURCE [--to URI] [--dry-run] [--keep-artifact-location]``.
+"""``fitscribe import mlflow SOURCE [--to URI] [--dry-run] [--keep-artifact-location]``,
+``fitscribe import bundle PATH [--to URI] [--dry-run]`` and ``fitscribe export [--experiment NAME]
+[--runs ID...] -o PATH``.
 
-Brings an MLflow history (an MLflow SQL database or an ``mlruns`` folder) into a fitscribe SQL
-store: see ``fitscribe.migrate``. ``cli.py`` adds the parser with :func:`add_import_parser` and
+Brings an MLflow history (an MLflow SQL database or an ``mlruns`` folder) or a bundle into a
+fitscribe SQL store, and writes bundles: see ``fitscribe.migrate``. ``cli.py`` adds the parser with :func:`add_import_parser` and
 runs it with :func:`run_import_command`; ``python -m fitscribe.cli_import import mlflow ...`` runs
 it alone.
 """
@@ -17,13 +19,14 @@ if TYPE_CHECKING:
     from fitscribe.migrate.plan import ImportReport
     from fitscribe.migrate.source import Source
 
-__all__ = ["add_import_parser", "run_import_command", "open_source", "import_mlflow", "main"]
+__all__ = ["add_import_parser", "run_import_command", "open_source", "import_mlflow", "export_bundle", "main"]
 
 Out = Callable[[str], None]
 
 
 def add_import_parser(groups: Any, command: Callable[..., argparse.ArgumentParser]) -> None:
-    """Add the ``import`` command group (``command`` makes one subcommand, as in cli.py)."""
+    """Add the ``import`` command group and the ``export`` command (``command`` makes one
+    subcommand, as in cli.py; every one has the handler ``import_``)."""
     imports = groups.add_parser("import", help="bring history from MLflow").add_subparsers(
         dest="action", metavar="SOURCE_KIND", required=True)
     p = command(imports, "mlflow", "import_",
@@ -34,6 +37,53 @@ def add_import_parser(groups: Any, command: Callable[..., argparse.ArgumentParse
     p.add_argument("--dry-run", action="store_true", help="say what would change; write nothing")
     p.add_argument("--keep-artifact-location", action="store_true",
                    help="leave artifacts where they are (runs point at them) instead of copying them")
+    p = command(imports, "bundle", "import_",
+                "Import a bundle written by `fitscribe export` (a folder or .tar). Re-running adds only what is new.")
+    p.add_argument("source", metavar="PATH", help="the bundle folder or .tar file")
+    p.add_argument("--to", metavar="URI", help="destination store (default: --tracking-uri)")
+    p.add_argument("--dry-run", action="store_true", help="say what would change; write nothing")
+    p.set_defaults(keep_artifact_location=False)
+    p = command(groups, "export", "import_",
+                "Write experiments, runs, metric histories, models and artifacts of the store (--tracking-uri) "
+                "into a portable bundle: a folder, or a .tar file.")
+    p.add_argument("-o", "--output", required=True, metavar="PATH", help="a new folder, or a file ending in .tar")
+    p.add_argument("--experiment", action="append", default=[], metavar="NAME", help="only this experiment (repeatable)")
+    p.add_argument("--runs", nargs="+", default=[], metavar="RUN_ID", help="only these runs")
+
+
+def export_bundle(uri: str | None, output: str, experiments: Sequence[str] = (),
+                  run_ids: Sequence[str] = ()) -> dict[str, int]:
+    """Export a fitscribe SQL store (default: the current one) into a bundle; return its counts.
+
+    Raises:
+        ConfigError: The store is not a fitscribe SQL store, or ``output`` exists.
+    """
+    from fitscribe.migrate.bundle import write_bundle
+    from fitscribe.migrate.fitscribe_sql import FitscribeSource
+
+    source = FitscribeSource(_sql_destination(uri))
+    try:
+        return write_bundle(source, output, experiments, run_ids)
+    finally:
+        source.close()
+
+
+def _sql_destination(uri: str | None) -> Any:
+    """Return a BulkImporter on the SQL store at ``uri`` (default: the current tracking URI)."""
+    from fitscribe.backends import get_tracking_store
+    from fitscribe.backends.sql.bulk_import import BulkImporter
+    from fitscribe.backends.sql.store import SqlTrackingStore
+    from fitscribe.config import resolve_tracking_uri
+    from fitscribe.errors import ConfigError
+    from fitscribe.uri import redact
+
+    resolved = resolve_tracking_uri(uri)
+    store = get_tracking_store(resolved)
+    if not isinstance(store, SqlTrackingStore):
+        store.close()
+        raise ConfigError(f"{redact(resolved)!r} is not a fitscribe SQL store; give a folder, sqlite:///, "
+                          "postgresql:// or mysql:// store (a server is not supported yet).")
+    return BulkImporter(store)
 
 
 def open_source(uri: str) -> Source:
@@ -46,6 +96,10 @@ def open_source(uri: str) -> Source:
     from fitscribe.migrate.mlflow_sql import MlflowSqlSource, is_sql_uri
     from fitscribe.migrate.mlruns import MlrunsSource, is_mlruns_folder
 
+    from fitscribe.migrate.bundle import BundleSource, is_bundle
+
+    if is_bundle(uri):
+        return BundleSource(uri)
     if is_sql_uri(uri):
         return MlflowSqlSource(uri)
     if is_mlruns_folder(uri):
@@ -71,23 +125,16 @@ def import_mlflow(source_uri: str, to: str | None = None, *, dry_run: bool = Fal
     Raises:
         ConfigError: The source is not an MLflow store, or the destination is not a SQL store.
     """
-    from fitscribe.backends import get_tracking_store
-    from fitscribe.backends.sql.bulk_import import BulkImporter
-    from fitscribe.backends.sql.store import SqlTrackingStore
-    from fitscribe.config import resolve_tracking_uri
-    from fitscribe.errors import ConfigError
     from fitscribe.migrate.plan import Importer
     from fitscribe.migrate.verify import verify
-    from fitscribe.uri import redact
 
-    dest_uri = resolve_tracking_uri(to)
     source = open_source(source_uri)
-    store = get_tracking_store(dest_uri)
     try:
-        if not isinstance(store, SqlTrackingStore):
-            raise ConfigError(f"The destination {redact(dest_uri)!r} is not a fitscribe SQL store; import into a "
-                              "folder, sqlite:///, postgresql:// or mysql:// store (a server is not supported yet).")
-        bulk = BulkImporter(store)
+        bulk = _sql_destination(to)
+    except BaseException:
+        source.close()
+        raise
+    try:
         importer = Importer(source, bulk, keep_artifact_location=keep_artifact_location, dry_run=dry_run,
                             progress=progress)
         report = importer.run()
@@ -95,11 +142,12 @@ def import_mlflow(source_uri: str, to: str | None = None, *, dry_run: bool = Fal
         return report, checked
     finally:
         source.close()
-        store.close()
+        bulk.store.close()
 
 
 def run_import_command(args: argparse.Namespace, out: Out) -> None:
-    """Run ``fitscribe import mlflow`` from parsed arguments, printing the summary and the verification.
+    """Run ``fitscribe import mlflow|bundle`` or ``fitscribe export`` from parsed arguments, printing
+    the summary and the verification.
 
     Raises:
         FitscribeError: The import failed, or the verification found a difference.
@@ -107,6 +155,10 @@ def run_import_command(args: argparse.Namespace, out: Out) -> None:
     from fitscribe.errors import FitscribeError
 
     started = time.monotonic()
+    if getattr(args, "output", None):  # fitscribe export
+        counts = export_bundle(getattr(args, "tracking_uri", None), args.output, args.experiment, args.runs)
+        out(f"Wrote {args.output}: " + ", ".join(f"{n:,} {what.replace('_', ' ')}" for what, n in counts.items()) + ".")
+        return
     report, checked = import_mlflow(args.source, args.to or getattr(args, "tracking_uri", None),
                                     dry_run=args.dry_run, keep_artifact_location=args.keep_artifact_location,
                                     progress=sys.stderr)
@@ -145,7 +197,7 @@ def summary(report: ImportReport) -> list[str]:
 
 
 def main(argv: Sequence[str] | None = None, out: Out = print) -> int:
-    """Run ``import mlflow ...`` alone (as ``python -m fitscribe.cli_import``); return the exit status."""
+    """Run ``import ...`` or ``export ...`` alone (as ``python -m fitscribe.cli_import``); return the exit status."""
     from fitscribe.errors import FitscribeError
 
     parser = argparse.ArgumentParser(prog="fitscribe")

@@ -87,6 +87,29 @@ class BulkImporter:
             return DestinationState(experiments, exp_tags, runs, _key_values(conn, t.params), _key_values(conn, t.tags),
                                     _metric_counts(conn))
 
+    def experiment_rows(self) -> list[tuple[Any, ...]]:
+        """Return every experiment as (id, name, artifact_location, lifecycle_stage, creation_time,
+        last_update_time), for exports."""
+        e = t.experiments.c
+        with self.store.sql_read(flush=False) as w:
+            return [tuple(r) for r in w.sa.execute(sa.select(
+                e.experiment_id, e.name, e.artifact_location, e.lifecycle_stage, e.creation_time,
+                e.last_update_time).order_by(e.experiment_id))]
+
+    def run_inputs(self) -> dict[str, list[tuple[Any, ...]]]:
+        """Return run id -> [(dataset_uuid, name, digest, source_type, source, schema, profile,
+        {input tag: value})], for exports."""
+        d, i, it = t.datasets.c, t.inputs.c, t.input_tags.c
+        found: dict[str, list[tuple[Any, ...]]] = {}
+        with self.store.sql_read(flush=False) as w:
+            tags: dict[tuple[str, str], dict[str, str]] = {}
+            for run_id, dataset_id, key, value in w.sa.execute(sa.select(it.run_uuid, it.dataset_uuid, it.key, it.value)):
+                tags.setdefault((run_id, dataset_id), {})[key] = value
+            for row in w.sa.execute(sa.select(i.run_uuid, d.dataset_uuid, d.name, d.digest, d.source_type, d.source,
+                                              d.schema, d.profile).join(t.datasets, d.dataset_uuid == i.dataset_uuid)):
+                found.setdefault(row[0], []).append((*row[1:], tags.get((row[0], row[1]), {})))
+        return found
+
     def add_experiment(self, name: str, artifact_location: str, lifecycle_stage: str, creation_time: int,
                        last_update_time: int, wanted_id: int | None) -> int:
         """Insert an experiment, with ``wanted_id`` if given (the caller checked it is free); return its id.
@@ -164,9 +187,10 @@ class BulkImporter:
         with self.store.sql_read(flush=False) as w:
             conn = w.sa
             rm = t.registered_models.c
-            for name, description, next_version in conn.execute(sa.select(rm.name, rm.description, rm.next_version)):
+            for name, description, next_version, created, updated in conn.execute(sa.select(
+                    rm.name, rm.description, rm.next_version, rm.creation_time, rm.last_updated_time)):
                 found[name] = {"description": description, "next_version": int(next_version), "tags": {},
-                               "aliases": {}, "versions": {}}
+                               "aliases": {}, "versions": {}, "creation_time": created, "last_updated_time": updated}
             for name, key, value in conn.execute(sa.select(t.registered_model_tags)):
                 found[name]["tags"][key] = value
             for name, alias, version in conn.execute(sa.select(t.registered_model_aliases)):
