@@ -126,8 +126,23 @@ def _select(table: sa.Table, columns: tuple[str, ...], *where: str, lock: bool =
 
 
 def _update(table: sa.Table, columns: tuple[str, ...], where: str) -> Statement:
-    """UPDATE ``columns`` WHERE ``where`` equals the last parameter (named ``where_<column>``)."""
-    return table.update().where(table.c[where] == _key(f"where_{where}")), (*columns, f"where_{where}")
+    """UPDATE ``columns`` (parameters ``new_<column>``) WHERE ``where`` equals the last parameter
+    (``where_<column>``)."""
+    stmt = table.update().where(table.c[where] == _key(f"where_{where}"))
+    return stmt.values({c: _key(f"new_{c}") for c in columns}), (*(f"new_{c}" for c in columns), f"where_{where}")
+
+
+def _update_run(returning: bool) -> Statement:
+    """UPDATE a run's name, status and end time, each only when its ``set_<column>`` parameter is
+    true (then to ``new_<column>``, which may be NULL); ``returning``: with the run's new row.
+    (``lifecycle_stage`` is indexed: it has a statement of its own, so ending a run leaves the
+    index alone.)"""
+    r = t.runs
+    values = {c: sa.case((sa.bindparam(f"set_{c}", type_=sa.Boolean), _key(f"new_{c}")), else_=r.c[c])
+              for c in _UPDATABLE_RUN}
+    stmt = r.update().where(r.c.run_uuid == _key("where_run_uuid")).values(values)
+    params = (*(p for c in _UPDATABLE_RUN for p in (f"set_{c}", f"new_{c}")), "where_run_uuid")
+    return (stmt.returning(*(r.c[c] for c in RUN_COLUMNS)) if returning else stmt), params
 
 
 def _chunks(in_range: bool = False) -> Statement:
@@ -142,7 +157,7 @@ def _chunks(in_range: bool = False) -> Statement:
 
 
 _e, _r = t.experiments, t.runs
-_UPDATABLE_RUN = ("name", "status", "end_time", "lifecycle_stage", "deleted_time")  # in table order
+_UPDATABLE_RUN = ("name", "status", "end_time")  # in table order
 _BUILDERS: dict[str, Callable[[Statements], Statement]] = {
     # experiments
     "experiment_row": lambda s: _select(_e, ("name", "artifact_location", "lifecycle_stage"), "experiment_id"),
@@ -158,8 +173,10 @@ _BUILDERS: dict[str, Callable[[Statements], Statement]] = {
     "insert_run": lambda s: (_r.insert(), RUN_COLUMNS),
     "run_stage": lambda s: _select(_r, ("lifecycle_stage",), "run_uuid"),
     "run_stage_locked": lambda s: _select(_r, ("lifecycle_stage",), "run_uuid", lock=True),
-    "run_row_locked": lambda s: _select(_r, (*RUN_COLUMNS, "deleted_time"), "run_uuid", lock=True),
-    "update_run": lambda s: _update(_r, _UPDATABLE_RUN, "run_uuid"),
+    "run_row": lambda s: _select(_r, RUN_COLUMNS, "run_uuid"),
+    "update_run": lambda s: _update_run(returning=False),
+    "update_run_returning": lambda s: _update_run(returning=True),
+    "set_run_lifecycle": lambda s: _update(_r, ("lifecycle_stage", "deleted_time"), "run_uuid"),
     "existing_runs": lambda s: _select(_r, ("run_uuid",), "run_uuid__in_run_ids"),
     # tags, params, metrics
     "tag_value": lambda s: _select(t.tags, ("value",), "run_uuid", "key"),
@@ -194,8 +211,7 @@ def compile_sqlite(statements: Statements) -> dict[str, str]:
     dialect = sqlite.dialect()
     compiled: dict[str, str] = {}
     for name, (construct, params) in statements.named.items():
-        is_dml = isinstance(construct, (sa.Insert, sa.Update))
-        keys = [p for p in params if not p.startswith("where_")] if is_dml else None
+        keys = list(params) if isinstance(construct, sa.Insert) else None
         result = construct.compile(dialect=dialect, column_keys=keys)
         assert tuple(result.positiontup or ()) == params, (name, result.positiontup, params)
         compiled[name] = " ".join(str(result).split())

@@ -565,8 +565,6 @@ class SqlTrackingStore(StoreCore, TrackingStore):
         Raises:
             InvalidStateError: The run is not deleted (delete it first).
         """
-        import sqlalchemy as sa
-
         from . import tables as t
 
         v.check_run_id(run_id)

@@ -10,6 +10,7 @@ rows) are in rows.py. No SQLAlchemy import here.
 
 from __future__ import annotations
 
+import sqlite3
 from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
 from fitscribe._time import now_ms
@@ -34,7 +35,9 @@ if TYPE_CHECKING:
 
 __all__ = ["Writer", "schema_version_error"]
 
-_UPDATABLE = ("name", "status", "end_time", "lifecycle_stage", "deleted_time")
+_UPDATABLE = ("name", "status", "end_time")
+_RETURNING = {"sqlite": sqlite3.sqlite_version_info >= (3, 35), "postgresql": True, "mysql": False, "mariadb": False}
+"""Whether ``UPDATE ... RETURNING`` works (SQLite from 3.35; MariaDB has it for INSERT and DELETE only)."""
 
 
 def schema_version_error(uri: str, revision: str | None, expected: str) -> SchemaVersionError:
@@ -143,17 +146,19 @@ class Writer:
 
     def update_run(self, run_id: str, values: dict[str, Any]) -> RunInfo | None:
         """Set columns of a run (status, end_time, name, lifecycle_stage, deleted_time); return its
-        new RunInfo, or None if there is no such run. The row is locked while it is read."""
-        found = self.conn.rows("run_row_locked", (run_id,))
-        if not found:
-            return None
-        row = dict(zip((*RUN_COLUMNS, "deleted_time"), found[0]))
-        if values:
-            unknown = set(values) - set(_UPDATABLE)
-            assert not unknown, unknown
-            row.update(values)
-            self.conn.run("update_run", (*(row[c] for c in _UPDATABLE), run_id))
-        return run_info([row[c] for c in RUN_COLUMNS])
+        new RunInfo, or None if there is no such run (one ``UPDATE ... RETURNING`` where the
+        database has it)."""
+        unknown = set(values) - set(_UPDATABLE) - {"lifecycle_stage", "deleted_time"}
+        assert not unknown, unknown
+        if "lifecycle_stage" in values:  # with its deleted_time, always
+            self.conn.run("set_run_lifecycle", (values["lifecycle_stage"], values["deleted_time"], run_id))
+        args = (*(x for c in _UPDATABLE for x in (c in values, values.get(c))), run_id)
+        if _RETURNING[self.conn.dialect]:
+            found = self.conn.rows("update_run_returning", args)
+        else:
+            self.conn.run("update_run", args)
+            found = self.conn.rows("run_row", (run_id,))
+        return run_info(found[0]) if found else None
 
     def existing_runs(self, run_ids: Sequence[str]) -> set[str]:
         """Return those of ``run_ids`` that exist."""
