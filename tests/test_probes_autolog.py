@@ -17,7 +17,7 @@ from sklearn.ensemble import ExtraTreesClassifier, GradientBoostingClassifier, R
 from sklearn.linear_model import LogisticRegression
 from sklearn.naive_bayes import GaussianNB
 from sklearn.neighbors import KNeighborsClassifier
-from sklearn.pipeline import make_pipeline
+from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import FunctionTransformer
 from sklearn.tree import DecisionTreeClassifier
 
@@ -91,3 +91,26 @@ def test_p3_a_param_over_6000_characters_is_truncated_with_a_note_not_dropped(da
     notes = [n for n in report["notes"] if "functiontransformer__kw_args" in n]
     assert notes and "truncated" in notes[0] and str(len(full)) in notes[0], report["notes"]
     assert not [s for s in report["skipped"] if "functiontransformer__kw_args" in json.dumps(s)]
+
+
+def test_keys_and_values_at_their_limits(data: Any) -> None:
+    """A key over the limit is skipped with a reason and the keys after it are still logged; a key and
+    a value exactly at their limits are logged whole, with no note."""
+    from sklearn.preprocessing import StandardScaler
+
+    from fitscribe.validation import MAX_KEY_LENGTH
+
+    X, y = data
+    too_long, at_limit = "s" * (MAX_KEY_LENGTH + 1), "f" * (MAX_KEY_LENGTH - len("__kw_args"))
+    exact = {"note": "x" * (MAX_PARAM_VALUE_LENGTH - len(str({"note": ""})))}
+    model = Pipeline([(too_long, StandardScaler()), (at_limit, FunctionTransformer(_passthrough, kw_args=exact)),
+                      ("lr", LogisticRegression())])
+    fitscribe.autolog(log_models=False, log_plots=False, log_datasets=False)
+    model.fit(X, y)
+    run = _only_run()
+    assert run.data.params[f"{at_limit}__kw_args"] == str(exact)  # 250-character key, 6,000-character value
+    assert run.data.params["lr__C"] == "1.0"  # logged after the skipped keys
+    assert not [k for k in run.data.params if k.startswith(too_long)]
+    report = _report(run.info.run_id)
+    assert [s for s in report["skipped"] if too_long[:60] in json.dumps(s) and "key length" in json.dumps(s)]
+    assert not [n for n in report["notes"] if "truncated" in n]
