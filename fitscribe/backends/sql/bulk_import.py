@@ -11,7 +11,9 @@ ones. A batch is atomic: an import killed midway leaves whole runs, and re-runni
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Sequence
+from itertools import groupby
+from operator import itemgetter
+from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
 import sqlalchemy as sa
 
@@ -179,6 +181,25 @@ class BulkImporter:
                 timestamps += unpack_ints(time_blob)
                 values += unpack_floats(value_blob)
         return order_points(values, timestamps, steps)
+
+    def series_of_runs(self, run_ids: Sequence[str]) -> Iterator[tuple[str, str, list[float], list[int], list[int]]]:
+        """Yield every series of these runs as (run_id, key, values, timestamps, steps), by step then
+        timestamp, reading their chunks in one query per 50 runs (for exports)."""
+        c = t.metric_chunks.c
+        for start in range(0, len(run_ids), 50):
+            part = list(run_ids[start:start + 50])
+            with self.store.sql_read() as w:
+                rows = w.sa.execute(sa.select(c.run_uuid, c.key, c.step_blob, c.timestamp_blob, c.value_blob)
+                                    .where(c.run_uuid.in_(part)).order_by(c.run_uuid, c.key, c.id)).all()
+            for (run_id, key), chunks in groupby(rows, key=itemgetter(0, 1)):
+                values: list[float] = []
+                timestamps: list[int] = []
+                steps: list[int] = []
+                for _, _, step_blob, time_blob, value_blob in chunks:
+                    steps += unpack_ints(step_blob)
+                    timestamps += unpack_ints(time_blob)
+                    values += unpack_floats(value_blob)
+                yield (run_id, key, *order_points(values, timestamps, steps))
 
     def models(self) -> dict[str, dict[str, Any]]:
         """Return the registered models: name -> {description, next_version, tags, aliases,
