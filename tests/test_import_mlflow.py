@@ -427,3 +427,28 @@ def test_a_bundle_round_trip_is_exact(mlflow_sqlite: tuple[Path, dict[str, Any]]
     assert len(mine["runs"]) == 3 and all(fields[9] for fields in mine["runs"].values())  # histories read
     assert sum(len(fields[11]) for fields in mine["runs"].values()) == 6  # artifact files read
     assert mine == theirs  # every field, every metric point bit for bit, every artifact byte, the registry
+
+
+def test_old_mlruns_layouts_are_read(tmp_path: Path) -> None:
+    """Older file stores: 2-field metric lines (step 0), integer experiment ids, no lifecycle_stage or
+    status in a run's meta.yaml (read as active and RUNNING), 5-field lines with a dataset."""
+    root = tmp_path / "mlruns"
+    run = root / "7" / "0123456789abcdef0123456789abcdef"
+    (run / "metrics").mkdir(parents=True)
+    (root / "7" / "meta.yaml").write_text("experiment_id: 7\nname: old\nartifact_location: /nowhere\n")
+    (run / "meta.yaml").write_text("run_uuid: 0123456789abcdef0123456789abcdef\nexperiment_id: 7\n"
+                                   "start_time: 1000\nuser_id: ann\nartifact_uri: /nowhere/run\n")
+    (run / "metrics" / "acc").write_text("1000 0.5\n1001 nan\n1001 nan\n")
+    (run / "metrics" / "loss").write_text("1000 2.5 3 train abc123\n")
+    report, checked = import_mlflow(str(root), str(tmp_path / "store"))
+    assert checked.ok and report.mapped_ids == {}
+    client = Client(str(tmp_path / "store"))
+    try:
+        got = client.get_run("0123456789abcdef0123456789abcdef")
+        assert (str(got.info.status), str(got.info.lifecycle_stage), got.info.experiment_id) == ("RUNNING", "active", "7")
+        acc = client.get_metric_history(got.info.run_id, "acc")
+        assert [(m.step, m.timestamp) for m in acc] == [(0, 1000), (0, 1001)] and math.isnan(acc[1].value)
+        assert [(m.step, m.value) for m in client.get_metric_history(got.info.run_id, "loss")] == [(3, 2.5)]
+    finally:
+        client.close()
+    assert report.skipped == []  # no artifact folder: nothing to copy, nothing skipped
