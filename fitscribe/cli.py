@@ -303,6 +303,11 @@ class _Commands(MlflowCommands):
                               "what waits in the journal of one; give --tracking-uri http(s)://host:port.") from exc
         self.out(f"Sent {sent / 1000:.1f} kB of journaled writes to {redact(self.client.tracking_uri)}; nothing waits.")
 
+    def import_(self) -> None:
+        from fitscribe.cli_import import run_import_command
+
+        run_import_command(self.args, self.out)
+
     def models(self) -> None:
         from fitscribe.cli_models import run_models_command
 
@@ -435,6 +440,9 @@ def build_parser() -> argparse.ArgumentParser:
     from fitscribe.cli_models import add_models_parser
 
     add_models_parser(groups, command)
+    from fitscribe.cli_import import add_import_parser
+
+    add_import_parser(groups, command)
     extend_parser(parser, command)  # MLflow's flags and subcommands (fitscribe.cli_mlflow)
     return parser
 

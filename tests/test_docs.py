@@ -23,6 +23,9 @@ MODULES = [
     # serving and the registry's commands and pages
     "fitscribe.serving", "fitscribe.serving.app", "fitscribe.serving.protocol", "fitscribe.serving.run",
     "fitscribe.serving.batching", "fitscribe.cli_models", "fitscribe.server.ui.registry_pages",
+    # moving history in and out
+    "fitscribe.cli_import", "fitscribe.migrate", "fitscribe.migrate.mlflow_sql", "fitscribe.migrate.mlruns",
+    "fitscribe.migrate.bundle", "fitscribe.backends.sql.bulk_import",
 ]
 
 
