@@ -71,19 +71,18 @@ def export_bundle(uri: str | None, output: str, experiments: Sequence[str] = (),
 def _sql_destination(uri: str | None) -> Any:
     """Return a BulkImporter on the SQL store at ``uri`` (default: the current tracking URI)."""
     from fitscribe.backends import get_tracking_store
-    from fitscribe.backends.sql.bulk_import import BulkImporter
-    from fitscribe.backends.sql.store import SqlTrackingStore
     from fitscribe.config import resolve_tracking_uri
     from fitscribe.errors import ConfigError
     from fitscribe.uri import redact
 
     resolved = resolve_tracking_uri(uri)
     store = get_tracking_store(resolved)
-    if not isinstance(store, SqlTrackingStore):
+    importer = store.bulk_importer()
+    if importer is None:
         store.close()
         raise ConfigError(f"{redact(resolved)!r} is not a fitscribe SQL store; give a folder, sqlite:///, "
                           "postgresql:// or mysql:// store (a server is not supported yet).")
-    return BulkImporter(store)
+    return importer
 
 
 def open_source(uri: str) -> Source:

@@ -261,6 +261,11 @@ class TrackingStore:
         """The store's model registry, or None (the fallback) when it has none."""
         return None
 
+    def bulk_importer(self) -> Any:
+        """A writer of whole imported runs that keeps their ids, times and metric histories
+        (``fitscribe import``), or None (the fallback) when the store cannot take them."""
+        return None
+
     def metric_arrays(
         self, run_ids: Sequence[str], key: str, min_step: int | None = None, max_step: int | None = None
     ) -> dict[str, MetricArrays]:

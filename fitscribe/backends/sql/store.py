@@ -45,6 +45,7 @@ from .store_core import StoreCore
 if TYPE_CHECKING:
     import sqlalchemy as sa
 
+    from .bulk_import import BulkImporter
     from .metric_arrays import MetricArrays
     from .registry import SqlModelRegistry
     from .writer import Writer
@@ -516,6 +517,12 @@ class SqlTrackingStore(StoreCore, TrackingStore):
         query = RunQuery(self._run_conditions(experiment_ids, filter_string, run_view_type), [], self.dialect)
         with self.sql_read() as w:
             return query.count(w.sa)
+
+    def bulk_importer(self) -> "BulkImporter":
+        """Bulk writes of imported experiments, runs, histories and registry entries (``fitscribe import``)."""
+        from .bulk_import import BulkImporter
+
+        return BulkImporter(self)
 
     def metric_arrays(
         self, run_ids: Sequence[str], key: str, min_step: int | None = None, max_step: int | None = None
