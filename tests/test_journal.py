@@ -18,7 +18,9 @@ import sqlalchemy as sa
 
 import fitscribe
 from fitscribe.backends.sql.journal import _encode, read_entries
-from fitscribe.backends.sql.writes import Writer
+from fitscribe.backends.sql.connection import SaConnection
+from fitscribe.backends.sql.statements import statements_for
+from fitscribe.backends.sql.writer import Writer
 from fitscribe.errors import FitscribeWarning
 
 
@@ -66,7 +68,8 @@ def _insert_points(store: Path, journal_id: str, position: int, run_id: str, val
     engine = sa.create_engine(f"sqlite:///{store / 'tracking.db'}")
     with engine.begin() as conn:
         conn.execute(sa.text("INSERT INTO journals (journal_id, position) VALUES (:j, :p)"), {"j": journal_id, "p": position})
-        Writer("sqlite").metric_points(conn, [(run_id, ["m"] * len(values), values, [1] * len(values), list(range(len(values))))])
+        writer = Writer(SaConnection(conn, statements_for("sqlite")))
+        writer.metric_points([(run_id, ["m"] * len(values), values, [1] * len(values), list(range(len(values))))])
     engine.dispose()
 
 
