@@ -2,7 +2,8 @@
 
 Names and fields follow MLflow's entities (``run.info.run_id``, ``run.data.params``,
 ``model_version.current_stage``...) so code written against MLflow reads fitscribe's objects
-unchanged. Times are milliseconds since the epoch.
+unchanged. Times are milliseconds since the epoch. The registry's entities are also importable
+from :mod:`fitscribe.entities.model_registry`, where MLflow keeps them.
 """
 
 from __future__ import annotations
@@ -435,4 +436,8 @@ def __getattr__(name: str) -> Any:
         from fitscribe.backends.base import FileInfo
 
         return FileInfo
+    if name == "model_registry":  # mlflow.entities.model_registry after a plain `import fitscribe.entities`
+        import importlib
+
+        return importlib.import_module("fitscribe.entities.model_registry")
     raise AttributeError(f"module 'fitscribe.entities' has no attribute {name!r}")
