@@ -402,11 +402,48 @@ class Client(RegistryClientMixin):
 
         self._log_generated(run_id, artifact_file, lambda d, f: write_figure(figure, d, f, **(save_kwargs or {})))
 
-    def log_image(self, run_id: str, image: Any, artifact_file: str) -> None:
-        """Save a numpy array or PIL image as an image file artifact."""
+    def log_image(self, run_id: str, image: Any, artifact_file: str | None = None, key: str | None = None,
+                  step: int | None = None, timestamp: int | None = None, synchronous: bool | None = None) -> None:
+        """Save a numpy array or PIL image as the file ``artifact_file``, or (``key``, ``step``) as one
+        frame of a time-stepped image series in MLflow's layout (see :mod:`fitscribe.image_series`).
+
+        Raises:
+            TypeError: Neither or both of ``artifact_file`` and ``key`` were given (as in MLflow).
+            InvalidValueError: ``key`` has characters other than letters, digits, ``_-./`` and space.
+        """
+        from fitscribe import image_series
+
+        image_series.check_arguments(artifact_file, key, step, timestamp)
+        if artifact_file is None:
+            assert key is not None
+            image_series.log_frame(self, run_id, image, key, step, timestamp)
+            return
         from fitscribe.artifact_writers import write_image
 
         self._log_generated(run_id, artifact_file, lambda d, f: write_image(image, d, f))
+
+    def log_table(self, run_id: str, data: Any, artifact_file: str) -> None:
+        """Save a DataFrame or dict of columns as the table ``artifact_file`` (``.json`` or ``.parquet``)
+        of a run in MLflow's format, appending to the rows already there (see :mod:`fitscribe.tables`).
+
+        Raises:
+            InvalidValueError: ``data`` is not a table, or the name does not end in .json or .parquet.
+        """
+        from fitscribe.tables import log_table
+
+        log_table(self, run_id, data, artifact_file)
+
+    def load_table(self, experiment_id: str, artifact_file: str, run_ids: Sequence[str] | None = None,
+                   extra_columns: Sequence[str] | None = None) -> Any:
+        """Return the table ``artifact_file`` of every run of the experiment that logged it (or of
+        ``run_ids``) as one DataFrame, with ``extra_columns`` such as ``["run_id"]`` added per run.
+
+        Raises:
+            NotFoundError: No run has logged this table.
+        """
+        from fitscribe.tables import load_table
+
+        return load_table(self, experiment_id, artifact_file, run_ids, extra_columns)
 
     def list_artifacts(self, run_id: str, path: str | None = None) -> list[FileInfo]:
         """List the files and folders directly under ``path`` in the run's artifacts."""

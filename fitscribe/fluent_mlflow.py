@@ -8,12 +8,11 @@ Each works on the current run or experiment of :mod:`fitscribe.fluent` and deleg
 from __future__ import annotations
 
 import re
-import time
-import uuid
 from typing import TYPE_CHECKING, Any, Sequence
 
 from fitscribe import fluent
 from fitscribe.errors import AlreadyExistsError, InvalidValueError
+from fitscribe.image_series import TAG_LOGGED_IMAGES, check_arguments
 
 if TYPE_CHECKING:
     from fitscribe.entities import ModelVersion, PagedList, RegisteredModel, Run
@@ -33,10 +32,6 @@ __all__ = [
     "flush_async_logging",
     "TAG_LOGGED_IMAGES",
 ]
-
-TAG_LOGGED_IMAGES = "mlflow.loggedImages"
-_IMAGE_KEY = re.compile(r"^[a-zA-Z0-9_\-./ ]+$")
-_THUMBNAIL = 256
 
 
 def register_model(model_uri: str, name: str, await_registration_for: int = 300, *,
@@ -118,67 +113,31 @@ def delete_experiment_tag(key: str) -> None:
 
 def log_table(data: Any, artifact_file: str, run_id: str | None = None) -> None:
     """Save a DataFrame or dict of columns as a table artifact of the current run (or ``run_id``),
-    in MLflow's format; see :mod:`fitscribe.tables`."""
-    from fitscribe.tables import log_table as write
-
+    in MLflow's format; see :meth:`fitscribe.Client.log_table`."""
     run_id = run_id or fluent._run_id()
     client = fluent._client_for_current() if fluent.active_run() else fluent.get_client()
-    write(client, run_id, data, artifact_file)
+    client.log_table(run_id, data, artifact_file)
 
 
 def load_table(artifact_file: str, run_ids: Sequence[str] | None = None,
                extra_columns: Sequence[str] | None = None) -> Any:
     """Return the table ``artifact_file`` of every run of the current experiment that logged it
     (or of ``run_ids``) as one DataFrame, with ``extra_columns`` such as ``["run_id"]``."""
-    from fitscribe.tables import load_table as read
-
-    return read(fluent.get_client(), _experiment_id(), artifact_file, run_ids, extra_columns)
+    return fluent.get_client().load_table(_experiment_id(), artifact_file, run_ids, extra_columns)
 
 
 def log_image(image: Any, artifact_file: str | None = None, *, key: str | None = None, step: int | None = None,
               timestamp: int | None = None, synchronous: bool | None = None) -> None:
     """Save a numpy array or PIL image: as the file ``artifact_file``, or (``key``, ``step``) as one
     frame of a time-stepped image series, in MLflow's layout (``images/<key>+step+<step>+...png``
-    plus a small ``.webp`` copy, and the ``mlflow.loggedImages`` tag).
+    plus a small ``.webp`` copy, and the ``mlflow.loggedImages`` tag); see :meth:`fitscribe.Client.log_image`.
 
     Raises:
         TypeError: Neither or both of ``artifact_file`` and ``key`` were given (as in MLflow).
         InvalidValueError: ``key`` has characters other than letters, digits, ``_-./`` and space.
     """
-    if artifact_file is not None and (key is not None or step is not None or timestamp is not None):
-        raise TypeError("log_image takes artifact_file alone, or key (with step and timestamp), not both.")
-    if artifact_file is None and key is None:
-        raise TypeError("log_image needs artifact_file (a static image) or key (a time-stepped image series).")
-    run_id = fluent._run_id()
-    client = fluent._client_for_current()
-    if artifact_file is not None:
-        client.log_image(run_id, image, artifact_file)
-        return
-    assert key is not None
-    if not _IMAGE_KEY.match(key):
-        raise InvalidValueError(f"The image key {key!r} may only hold letters, digits, '_', '-', '.', '/' and spaces.")
-    stamp = timestamp if timestamp is not None else int(time.time() * 1000)
-    base = f"images/{key.replace('/', '~')}+step+{step or 0}+timestamp+{stamp}+{uuid.uuid4()}"
-    client.log_image(run_id, image, f"{base}.png")
-    thumbnail = _thumbnail(image)
-    if thumbnail is not None:
-        client.log_image(run_id, thumbnail, f"{base}+compressed.webp")
-    client.set_tag(run_id, TAG_LOGGED_IMAGES, "True")
-
-
-def _thumbnail(image: Any) -> Any:
-    """A copy scaled to fit 256 x 256 (MLflow's compressed size), or None without WebP support."""
-    from PIL import Image, features
-
-    if not features.check("webp"):
-        return None
-    if not isinstance(image, Image.Image):
-        from fitscribe.artifact_writers import _to_uint8_array
-
-        image = Image.fromarray(_to_uint8_array(image))
-    width, height = image.size
-    scale = _THUMBNAIL / max(width, height, 1)
-    return image.resize((max(1, int(width * scale)), max(1, int(height * scale))))
+    check_arguments(artifact_file, key, step, timestamp)
+    fluent._client_for_current().log_image(fluent._run_id(), image, artifact_file, key, step, timestamp)
 
 
 def download_artifacts(run_id: str | None = None, artifact_path: str = "", dst_path: str | None = None, *,

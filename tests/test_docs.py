@@ -20,6 +20,7 @@ MODULES = [
     "fitscribe.sklearn", "fitscribe.xgboost", "fitscribe.pytorch", "fitscribe.onnx", "fitscribe.pyfunc",
     "fitscribe.models", "fitscribe.models.signature", "fitscribe.tracking.client", "fitscribe.data", "fitscribe.artifacts", "fitscribe.tracking", "fitscribe.fluent_mlflow",
     "fitscribe.tables", "fitscribe.cli_mlflow", "fitscribe.config", "fitscribe.entities",
+    "fitscribe.entities.model_registry", "fitscribe.image_series",
     # serving and the registry's commands and pages
     "fitscribe.serving", "fitscribe.serving.app", "fitscribe.serving.protocol", "fitscribe.serving.run",
     "fitscribe.serving.batching", "fitscribe.cli_models", "fitscribe.server.ui.registry_pages",

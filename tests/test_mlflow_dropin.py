@@ -73,6 +73,20 @@ def test_client_script(tmp_path: Path) -> None:
     assert client.get_model_version_by_alias("dropin-client-model", "champion").run_id == out["run_id"]
 
 
+def test_client_tables_and_images_script(tmp_path: Path) -> None:
+    out, client = run_script("client_tables_images", tmp_path)
+    first, second = out["run_ids"]
+    assert out["rows"] == {first: [1, 2, 3], second: [11, 12, 13]} and out["entities"] == [True, True]
+    assert out["second"] == {"x": [11, 12, 13], "tag": ["a", "b", "c"]}
+    run = client.get_run(first)
+    assert json.loads(run.data.tags["mlflow.loggedArtifacts"]) == [{"path": "eval/scores.json", "type": "table"}]
+    assert run.data.tags["mlflow.loggedImages"] == "True"
+    frames = sorted(f.path for f in client.list_artifacts(first, "images"))
+    assert [p.split("+")[:5] for p in frames] == [["images/val~pred", "step", str(s), "timestamp", str(1000 + s)]
+                                                  for s in (0, 0, 1, 1)]
+    assert {f.path for f in client.list_artifacts(first)} == {"eval", "images", "static"}
+
+
 def test_sklearn_autolog_script(tmp_path: Path) -> None:
     out, client = run_script("sklearn_autolog", tmp_path)
     single = client.get_run(out["single"])
