@@ -27,10 +27,10 @@ import os
 import shutil
 import tarfile
 import tempfile
-import time
 from dataclasses import asdict
 from typing import Any, Iterator, Sequence
 
+from fitscribe._time import now_ms
 from fitscribe.errors import ConfigError
 
 from .source import Series, Source, SourceDataset, SourceExperiment, SourceModel, SourceRun, SourceVersion
@@ -96,7 +96,7 @@ def write_bundle(source: Source, path: str, experiments: Sequence[str] = (), run
     counts = {"experiments": len(exps), "runs": len(runs), "metric_points": points, "models": len(models),
               "artifact_files": files}
     with open(os.path.join(path, "manifest.json"), "w", encoding="utf-8") as f:
-        json.dump({"format": "fitscribe-bundle", "schema_version": SCHEMA_VERSION, "created_ms": int(time.time() * 1000),
+        json.dump({"format": "fitscribe-bundle", "schema_version": SCHEMA_VERSION, "created_ms": now_ms(),
                    "source": source.description, "counts": counts}, f, indent=2)
     return counts
 
