@@ -6,16 +6,20 @@ streamed to a hidden temporary file and renamed into place; GET streams a file b
 folder (``?path=``, basenames only, as MLflow answers); DELETE removes a file or folder. Paths with
 ``..``, absolute paths, backslashes and ``#`` are refused with 400; paths into the server's own
 records (a ``.fitscribe`` folder, e.g. the logged-model records) with 403, and listings hide them.
+Files of a sealed model folder (one whose ``MLmodel`` records their sha256) cannot be replaced by
+other bytes, added to or deleted: 409, on every kind of destination (a local folder, S3, a plugin's).
 """
 
 from __future__ import annotations
 
+import hashlib
 import mimetypes
 import os
 import posixpath
 import shutil
 import tempfile
-from typing import Any, AsyncIterator, Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any, AsyncIterator, Awaitable, BinaryIO, Callable, Iterable
 from urllib.parse import quote
 
 from starlette.concurrency import run_in_threadpool
@@ -23,12 +27,15 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from fitscribe.errors import BackendError, InvalidValueError
+from fitscribe.errors import BackendError, InvalidValueError, NotFoundError
 from fitscribe.server.errors import Conflict, Forbidden, NotSupported, error_response
 from fitscribe.server.params import Params
 from fitscribe.server.routes import Endpoint, fields
 from fitscribe.server.serialization import file_info_to_json
 from fitscribe.server.state import ServerState, check_proxy_path
+
+if TYPE_CHECKING:
+    from fitscribe.backends import ArtifactStore
 
 __all__ = ["ENDPOINTS", "proxy_routes", "PROXY_PREFIXES", "RESERVED_FOLDER", "check_public_path", "refuse_reserved"]
 
@@ -37,6 +44,8 @@ RESERVED_FOLDER = ".fitscribe"
 """Folders of this name in the artifact destination hold the server's own records: never served."""
 _WRITE_CHUNK = 1024 * 1024
 _MAX_MLMODEL_BYTES = 1024 * 1024
+_PROBE_THREADS = 8
+"""At most this many folders above an upload are probed for a sealed MLmodel at once (remote stores)."""
 _MODEL_COMPANIONS = frozenset({"MLmodel", "requirements.txt", "conda.yaml", "python_env.yaml", "registered_model_meta"})
 """Files of a model folder that its MLmodel does not hash (fitscribe.flavors.model's unhashed set)."""
 SAFE_DOWNLOAD_HEADERS = {"Content-Security-Policy": "sandbox", "X-Content-Type-Options": "nosniff"}
@@ -147,93 +156,163 @@ def _size(path: str) -> int:
     return os.path.getsize(path)
 
 
-async def _receive(stream: AsyncIterator[bytes], path: str) -> None:
-    """Write a request body to ``path`` as it arrives, in writes of about 1 MiB off the event loop."""
+async def _receive(stream: AsyncIterator[bytes], path: str) -> str:
+    """Write a request body to ``path`` as it arrives, in writes of about 1 MiB off the event loop;
+    return the sha256 (hex) of the body, computed on the way."""
+    digest = hashlib.sha256()
+
+    def write(handle: BinaryIO, data: bytes | bytearray) -> None:
+        digest.update(data)
+        handle.write(data)
+
     with open(path, "wb") as handle:
         buffer = bytearray()
         async for chunk in stream:
             buffer += chunk
             if len(buffer) >= _WRITE_CHUNK:
                 data, buffer = buffer, bytearray()
-                await run_in_threadpool(handle.write, data)
+                await run_in_threadpool(write, handle, data)
         if buffer:
-            await run_in_threadpool(handle.write, buffer)
+            await run_in_threadpool(write, handle, buffer)
+    return digest.hexdigest()
 
 
-def sealed_model_folder(path: str) -> tuple[str, dict[str, Any]] | None:
-    """Return the model folder sealing ``path`` (a local file or folder) and its recorded files, or None.
+# -- sealed model folders ----------------------------------------------------------------------
+# Read through the destination's public ArtifactStore API (open, list), so the rules hold for every
+# destination (a local folder, S3, a plugin's store), and read afresh by each request: nothing cached.
+def sealed_model_folder(store: ArtifactStore, relative: str) -> tuple[str, dict[str, Any]] | None:
+    """Return the model folder sealing ``relative`` (a file or folder path) and its recorded files, or None.
 
     A folder is sealed once its ``MLmodel`` carries fitscribe's ``files`` block (the sha256 of each
-    file, written by fitscribe's ``save_model``/``log_model``); the nearest ``MLmodel`` above
-    ``path`` decides. Models saved by other tools carry no such block and are not sealed.
+    file, written by fitscribe's ``save_model``/``log_model``); the nearest sealed ``MLmodel`` above
+    ``relative`` decides. Models saved by other tools carry no such block and are not sealed.
+
+    Costs one :meth:`~ArtifactStore.open` per folder above ``relative``. On a remote store (S3: two
+    small requests each) the folders are probed at once, from a few threads, so that an upload waits
+    for one round of requests rather than one per folder; on a local one, in turn from the nearest.
     """
-    folder = os.path.dirname(os.path.abspath(path))
-    while True:
-        files = _sealed_files(os.path.join(folder, "MLmodel"))
+    folders: list[str] = []
+    folder = relative
+    while folder:
+        folder = posixpath.dirname(folder)
+        folders.append(folder)
+
+    def probe(above: str) -> dict[str, Any] | None:
+        return _sealed_files(store, posixpath.join(above, "MLmodel"))
+
+    if store.local_path() is not None or len(folders) < 2:
+        found: Iterable[dict[str, Any] | None] = map(probe, folders)  # lazily: stops at the nearest
+    else:
+        with ThreadPoolExecutor(max_workers=min(len(folders), _PROBE_THREADS)) as pool:
+            found = list(pool.map(probe, folders))
+    for folder, files in zip(folders, found):
         if files is not None:
             return folder, files
-        parent = os.path.dirname(folder)
-        if parent == folder:
-            return None
-        folder = parent
+    return None
 
 
-def _sealed_files(mlmodel: str) -> dict[str, Any] | None:
+def _read_small(store: ArtifactStore, path: str, limit: int) -> bytes | None:
+    """Return a file's bytes, or None when it is missing, a folder, unreadable or over ``limit`` bytes."""
+    try:
+        chunks = store.open(path)
+    except (NotFoundError, InvalidValueError):
+        return None
+    data = bytearray()
+    try:
+        for chunk in chunks:
+            data += chunk
+            if len(data) > limit:
+                return None
+    finally:
+        close = getattr(chunks, "close", None)
+        if close is not None:
+            close()
+    return bytes(data)
+
+
+def _sealed_files(store: ArtifactStore, mlmodel: str) -> dict[str, Any] | None:
     """Return the ``fitscribe.files`` mapping of an MLmodel file, or None (no file, not sealed, unreadable)."""
     import yaml
 
+    text = _read_small(store, mlmodel, _MAX_MLMODEL_BYTES)
+    if text is None:
+        return None
     try:
-        if not os.path.isfile(mlmodel) or os.path.getsize(mlmodel) > _MAX_MLMODEL_BYTES:
-            return None
-        with open(mlmodel, encoding="utf-8") as handle:
-            data = yaml.safe_load(handle)
-    except (OSError, ValueError, UnicodeDecodeError, yaml.YAMLError):
+        data = yaml.safe_load(text.decode("utf-8"))
+    except (ValueError, UnicodeDecodeError, yaml.YAMLError):
         return None
     block = data.get("fitscribe") if isinstance(data, dict) else None
     files = block.get("files") if isinstance(block, dict) else None
     return files if isinstance(files, dict) and files else None
 
 
-def _refuse_sealed_delete(target: str) -> None:
+def _holds_sealed_model(store: ArtifactStore, folder: str) -> bool:
+    """Whether a sealed ``MLmodel`` lies anywhere under ``folder`` (one listing per folder below it)."""
+    pending = [folder]
+    while pending:
+        for info in store.list(pending.pop() or None):
+            if info.is_dir:
+                pending.append(info.path)
+            elif posixpath.basename(info.path) == "MLmodel" and _sealed_files(store, info.path) is not None:
+                return True
+    return False
+
+
+def _refuse_sealed_delete(store: ArtifactStore, relative: str) -> None:
     """Refuse deleting a file or folder of a sealed model, or a folder holding one (409)."""
-    sealed = sealed_model_folder(target) is not None or (os.path.isdir(target) and any(
-        "MLmodel" in names and _sealed_files(os.path.join(root, "MLmodel")) for root, _, names in os.walk(target)))
-    if sealed:
+    if sealed_model_folder(store, relative) is not None or _holds_sealed_model(store, relative):
         raise Conflict("Refusing to delete files of a sealed model (its MLmodel records their sha256): logged "
                        "models cannot be changed through the artifact proxy; log a new model instead.")
 
 
-def _refuse_sealed_upload(source: str, target: str) -> bool:
-    """Check an upload into a sealed model folder; return True when it changes nothing (skip it).
+def _stored_sha256(store: ArtifactStore, relative: str) -> str | None:
+    """The sha256 of the file stored at ``relative``, None when there is none, ``""`` for a folder."""
+    try:
+        chunks = store.open(relative)
+    except NotFoundError:
+        return None
+    except InvalidValueError:  # a folder (or a path the store will not read): never equal to a file
+        return ""
+    digest = hashlib.sha256()
+    for chunk in chunks:
+        digest.update(chunk)
+    return digest.hexdigest()
 
-    An existing file may be sent again with the same bytes (a retried upload); a new file only if the
-    MLmodel records it or it is one of the descriptor's companions (uploads arrive one file at a time).
+
+def _refuse_sealed_upload(store: ArtifactStore, relative: str, sha256: str) -> bool:
+    """Check an upload of bytes with this sha256 to ``relative``; return True when it changes nothing.
+
+    Inside a sealed model folder, a file the MLmodel records may only be sent with the recorded
+    sha256 (a retried upload, or the upload of a model whose MLmodel arrived first). Any other file
+    (the MLmodel itself, its unhashed companions) may be sent again with the bytes already stored,
+    compared by reading the stored file back (they are small); a missing one only if it is a
+    companion (uploads arrive one file at a time). The upload was hashed as it streamed to a
+    temporary file, so nothing is written to the destination before this check: a refused upload
+    leaves the stored file untouched.
 
     Raises:
         Conflict: The upload would replace or add a file of a sealed model.
     """
-    sealed = sealed_model_folder(target)
+    sealed = sealed_model_folder(store, relative)
     if sealed is None:
         return False
     folder, files = sealed
-    if os.path.lexists(target):
-        import filecmp
-
-        if os.path.isfile(target) and filecmp.cmp(source, target, shallow=False):
+    name = relative[len(folder) + 1:] if folder else relative
+    recorded = files.get(name)
+    if recorded is None:
+        stored = _stored_sha256(store, relative)
+        if stored == sha256:
             return True
-    elif os.path.relpath(target, folder).replace(os.sep, "/") in {*files, *_MODEL_COMPANIONS}:
+        if stored is None and name in _MODEL_COMPANIONS:
+            return False
+    elif recorded == sha256:
         return False
     raise Conflict("Refusing to change a sealed model (its MLmodel records the sha256 of its files): logged "
                    "models cannot be changed through the artifact proxy; log a new model instead.")
 
 
 def _move_into_place(source: str, target: str) -> None:
-    """Rename an uploaded file over ``target`` (same filesystem), creating its folder.
-
-    Files of a sealed model are not replaced (see :func:`_refuse_sealed_upload`).
-    """
-    if _refuse_sealed_upload(source, target):
-        return
+    """Rename an uploaded file over ``target`` (same filesystem), creating its folder."""
     if os.path.isdir(target):
         raise InvalidValueError(f"Cannot upload to {target!r}: a folder of that name exists.")
     try:
@@ -247,23 +326,30 @@ def _move_into_place(source: str, target: str) -> None:
 
 
 async def proxy_upload(request: Request, s: ServerState) -> Response:
-    """Store the request body as a file of the artifact destination (replacing any file there)."""
+    """Store the request body as a file of the artifact destination (replacing any file there).
+
+    The body is streamed to a temporary file (inside a local destination, so that it is renamed into
+    place; a local temporary folder for any other store, then sent with ``put``) and hashed on the
+    way; files of a sealed model are checked against that hash before anything is stored.
+    """
     relative = check_public_path(request.path_params["path"], file=True)
     store = s.proxy_store()
     folder = await run_in_threadpool(store.scratch_folder)
     if folder is not None:  # a local store: stream in place, rename once
         try:
             upload = os.path.join(folder, "upload")
-            await _receive(request.stream(), upload)
-            target = await run_in_threadpool(store.local_path, relative)
-            await run_in_threadpool(_move_into_place, upload, target)
+            sha256 = await _receive(request.stream(), upload)
+            if not await run_in_threadpool(_refuse_sealed_upload, store, relative, sha256):
+                target = await run_in_threadpool(store.local_path, relative)
+                await run_in_threadpool(_move_into_place, upload, target)
         finally:
             await run_in_threadpool(shutil.rmtree, folder, True)
         return JSONResponse({})
     with tempfile.TemporaryDirectory(prefix="fitscribe-upload-") as tmp:  # any other store: via put()
         upload = os.path.join(tmp, posixpath.basename(relative))
-        await _receive(request.stream(), upload)
-        await run_in_threadpool(store.put, upload, posixpath.dirname(relative) or None)
+        sha256 = await _receive(request.stream(), upload)
+        if not await run_in_threadpool(_refuse_sealed_upload, store, relative, sha256):
+            await run_in_threadpool(store.put, upload, posixpath.dirname(relative) or None)
     return JSONResponse({})
 
 
@@ -273,9 +359,7 @@ async def proxy_delete(request: Request, s: ServerState) -> Response:
     if not relative:
         raise InvalidValueError("Refusing to delete the whole artifact destination; name a file or folder.")
     store = s.proxy_store()
-    target = store.local_path(relative)
-    if target is not None:
-        await run_in_threadpool(_refuse_sealed_delete, target)
+    await run_in_threadpool(_refuse_sealed_delete, store, relative)
     await run_in_threadpool(store.delete, relative)
     return JSONResponse({})
 
