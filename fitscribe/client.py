@@ -38,6 +38,7 @@ from fitscribe.entities import (
 from fitscribe.errors import ExperimentNotFound
 from fitscribe.model_registry import RegistryClientMixin
 from fitscribe.uri import check_relative_path
+from fitscribe.validation import check_experiment_id
 
 if TYPE_CHECKING:
     from fitscribe.backends import ArtifactStore, TrackingStore
@@ -127,7 +128,7 @@ class Client(RegistryClientMixin):
             ExperimentNotFound: No experiment has this id.
         """
         _pending.settle()
-        return self.store.get_experiment(str(experiment_id))
+        return self.store.get_experiment(check_experiment_id(experiment_id))
 
     def get_experiment_by_name(self, name: str) -> Experiment | None:
         """Return the experiment with this name, or None."""
@@ -148,23 +149,23 @@ class Client(RegistryClientMixin):
 
     def delete_experiment(self, experiment_id: str) -> None:
         """Move an experiment and its runs to the trash (restorable until purged)."""
-        self.store.update_experiment(str(experiment_id), lifecycle_stage=LifecycleStage.DELETED.value)
+        self.store.update_experiment(check_experiment_id(experiment_id), lifecycle_stage=LifecycleStage.DELETED.value)
 
     def restore_experiment(self, experiment_id: str) -> None:
         """Bring a deleted experiment and its runs back."""
-        self.store.update_experiment(str(experiment_id), lifecycle_stage=LifecycleStage.ACTIVE.value)
+        self.store.update_experiment(check_experiment_id(experiment_id), lifecycle_stage=LifecycleStage.ACTIVE.value)
 
     def rename_experiment(self, experiment_id: str, new_name: str) -> None:
         """Rename an experiment."""
-        self.store.update_experiment(str(experiment_id), new_name=new_name)
+        self.store.update_experiment(check_experiment_id(experiment_id), new_name=new_name)
 
     def set_experiment_tag(self, experiment_id: str, key: str, value: Any) -> None:
         """Set a tag on an experiment."""
-        self.store.update_experiment(str(experiment_id), tags={key: str(value)})
+        self.store.update_experiment(check_experiment_id(experiment_id), tags={key: str(value)})
 
     def delete_experiment_tag(self, experiment_id: str, key: str) -> None:
         """Remove a tag from an experiment."""
-        self.store.delete_experiment_tag(str(experiment_id), key)  # type: ignore[attr-defined]
+        self.store.delete_experiment_tag(check_experiment_id(experiment_id), key)  # type: ignore[attr-defined]
 
     # -- runs ---------------------------------------------------------------------------------
     def create_run(
@@ -184,7 +185,7 @@ class Client(RegistryClientMixin):
         all_tags[run_context.TAG_RUN_NAME] = run_name
         user = all_tags.get(run_context.TAG_USER) or run_context.current_user()
         return self.store.create_run(
-            str(experiment_id),
+            check_experiment_id(experiment_id),
             user_id=user,
             start_time=start_time if start_time is not None else now_ms(),
             tags=[RunTag(k, v) for k, v in all_tags.items()],
@@ -267,7 +268,8 @@ class Client(RegistryClientMixin):
         Raises:
             InvalidValueError: The filter or order_by is malformed (the message shows where).
         """
-        ids = [experiment_ids] if isinstance(experiment_ids, str) else [str(e) for e in experiment_ids]
+        given = [experiment_ids] if isinstance(experiment_ids, str) else experiment_ids
+        ids = [check_experiment_id(e) for e in given]
         _pending.settle()
         return self.store.search_runs(
             ids, filter_string or None, ViewType.parse(run_view_type), max_results, order_by, page_token

@@ -15,7 +15,7 @@ import posixpath
 import re
 from typing import Any
 
-from fitscribe.errors import InvalidValueError
+from fitscribe.errors import ExperimentNotFound, InvalidValueError
 
 __all__ = [
     "MAX_KEY_LENGTH",
@@ -30,6 +30,7 @@ __all__ = [
     "check_experiment_name",
     "check_run_name",
     "check_run_id",
+    "check_experiment_id",
     "check_metric_value",
     "check_int",
     "MAX_MODEL_NAME_LENGTH",
@@ -185,6 +186,27 @@ def check_run_id(run_id: Any) -> str:
             "run.info.run_id."
         )
     return run_id
+
+
+def check_experiment_id(experiment_id: Any) -> str:
+    """Return an experiment id as a string, refusing a number no store can hold (e.g. 40 digits).
+
+    No store holds an id beyond 64 bits; such a number would reach the database driver and fail there
+    (``OverflowError`` on SQLite). Other strings are passed on unchanged (the store answers not found).
+
+    Raises:
+        ExperimentNotFound: The id is an integer outside the signed 64-bit range.
+    """
+    text = str(experiment_id)
+    try:
+        number = int(text)
+    except ValueError:  # not a number, or too many digits to convert at all
+        number = 0 if not text.strip().lstrip("+-").isdigit() else MAX_INT64 + 1
+    if -MAX_INT64 - 1 <= number <= MAX_INT64:
+        return text
+    shown = text if len(text) <= 45 else f"{text[:40]}...({len(text)} characters)"
+    raise ExperimentNotFound(f"No experiment has the id {shown!r}: experiment ids are integers below 2**63, "
+                             "such as '0'. List them with: fitscribe experiments list")
 
 
 def check_metric_value(key: str, value: Any) -> float:
