@@ -91,3 +91,21 @@ def test_a_long_series_in_one_write_is_split_into_chunks(tmp_path: Any) -> None:
     page = store.get_metric_history(run_id, "x", max_results=3, page_token=None)
     assert [m.step for m in page] == [1, 2, 3] and page.token
     store.close()
+
+
+@pytest.mark.parametrize("experiment_id", [str(2**31), "-" + str(2**31 + 1), "1" + "0" * 39])
+def test_an_id_beyond_the_column_is_no_experiment_on_every_database(tracking_uri: str, experiment_id: str) -> None:
+    """PostgreSQL's 32-bit column raised a DataError (a 500 from the server) for ids past 2**31."""
+    from fitscribe.entities import ViewType
+    from fitscribe.errors import ExperimentNotFound
+
+    store = get_tracking_store(tracking_uri)
+    with pytest.raises(ExperimentNotFound):
+        store.get_experiment(experiment_id)
+    try:  # no such experiment: no runs, or refused like get_experiment (never a database error)
+        assert list(store.search_runs([experiment_id], None, ViewType.ALL, 10, None, None)) == []
+    except ExperimentNotFound:
+        pass
+    with pytest.raises(ExperimentNotFound):
+        store.create_run(experiment_id, user_id="u", start_time=1, tags=[], run_name="r")
+    store.close()

@@ -135,11 +135,16 @@ class SqlTrackingStore(StoreCore, TrackingStore):
 
     def _experiment_id(self, experiment_id: str) -> int:
         try:
-            return int(experiment_id)
+            number = int(experiment_id)
         except (TypeError, ValueError):
             raise ExperimentNotFound(
                 f"No experiment has the id {experiment_id!r}; experiment ids are integers such as '0'."
             ) from None
+        bits = 63 if self.dialect == "sqlite" else 31  # the INTEGER column: 64-bit on SQLite, 32-bit elsewhere
+        if not -(2**bits) <= number < 2**bits:  # the database would raise on it (PostgreSQL: a DataError)
+            shown = experiment_id if len(str(experiment_id)) <= 40 else str(experiment_id)[:40] + "..."
+            raise ExperimentNotFound(f"No experiment has the id {shown!r}.")
+        return number
 
     def get_experiment(self, experiment_id: str) -> Experiment:
         """Return the experiment with this id, active or deleted.
