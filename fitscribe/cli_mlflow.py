@@ -259,8 +259,9 @@ class MlflowCommands:
         self.out(f"Created run {run.info.run_id} in experiment {run.info.experiment_id} ({a.status.upper()}).")
 
     def gc_mlflow(self) -> None:
-        """``gc`` as MLflow's: purge deleted runs and the runs of deleted experiments (all of them, or
-        only ``--run-ids`` / ``--experiment-ids``), with their artifacts."""
+        """``gc`` as MLflow's: purge deleted runs, and deleted experiments with all their runs (all of
+        them, or only ``--run-ids`` / ``--experiment-ids``), with their artifacts; a purged
+        experiment's name can be used again."""
         from fitscribe._time import now_ms
         from fitscribe.entities import ViewType
         from fitscribe.errors import InvalidStateError
@@ -289,9 +290,11 @@ class MlflowCommands:
                     self.client.delete_run(run_id)  # a run of a deleted experiment, restored on its own
                 self.client.purge_run(run_id)
             self.out(f"{verb} run {run_id} ({i}/{len(run_ids)})")
-        names = ", ".join(f"{e.experiment_id} ({e.name!r})" for e in experiments)
-        self.out(f"{verb} {len(run_ids)} run(s) and their artifacts"
-                 + (f", emptying the deleted experiment(s) {names}." if experiments else "."))
+        for exp in experiments:
+            if not a.dry_run:
+                self.client.purge_experiment(exp.experiment_id)
+            self.out(f"{verb} experiment {exp.experiment_id} ({exp.name!r})")
+        self.out(f"{verb} {len(run_ids)} run(s) and their artifacts and {len(experiments)} deleted experiment(s).")
 
 
 def _write_csv(fh: Any, columns: list[str], rows: list[dict[str, Any]]) -> None:

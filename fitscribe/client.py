@@ -231,6 +231,14 @@ class Client(RegistryClientMixin):
         _pending.settle()
         return self.store.deleted_run_ids(older_than_ms)
 
+    def purge_experiment(self, experiment_id: str) -> None:
+        """Erase a deleted experiment for good, once its runs are purged (``fitscribe gc`` does both).
+
+        Raises:
+            InvalidStateError: The experiment is not deleted, or still has runs.
+        """
+        self.store.purge_experiment(check_experiment_id(experiment_id))
+
     def purge_run(self, run_id: str) -> None:
         """Erase a deleted run for good: its artifacts first, then everything it recorded.
 

@@ -221,10 +221,13 @@ def test_gc_purges_deleted_experiments_too(populated: dict[str, str]) -> None:
     code, out = _run("gc", "--experiment-ids", exp_id, "--dry-run")
     assert code == 0 and out.count("Would purge run") == 2
     code, out = _run("gc", "--backend-store-uri", fitscribe.get_tracking_uri())
-    assert code == 0 and "Purged 2 run(s)" in out and "'cli'" in out
+    assert code == 0 and "Purged 2 run(s)" in out and "Purged experiment" in out and "'cli'" in out
     for run_id in populated.values():
         with pytest.raises(fitscribe.errors.RunNotFound):
             fitscribe.get_run(run_id)
+    with pytest.raises(fitscribe.errors.ExperimentNotFound):  # the experiment is gone too, as with MLflow's gc
+        fitscribe.Client().get_experiment(exp_id)
+    assert fitscribe.get_experiment(fitscribe.create_experiment("cli")).name == "cli"  # its name is free again
     assert fitscribe.get_run(kept.info.run_id).info.lifecycle_stage == "active"
     with fitscribe.start_run(experiment_id=keep) as a, fitscribe.start_run(experiment_id=keep, nested=True) as b:
         pass

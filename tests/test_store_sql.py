@@ -109,3 +109,25 @@ def test_an_id_beyond_the_column_is_no_experiment_on_every_database(tracking_uri
     with pytest.raises(ExperimentNotFound):
         store.create_run(experiment_id, user_id="u", start_time=1, tags=[], run_name="r")
     store.close()
+
+
+def test_purge_experiment_needs_it_deleted_and_empty_then_frees_its_name(tracking_uri: str) -> None:
+    from fitscribe.errors import ExperimentNotFound, InvalidStateError
+    from fitscribe.entities import LifecycleStage
+
+    store = get_tracking_store(tracking_uri)
+    exp_id = store.create_experiment("to-purge", None, {})
+    run = store.create_run(exp_id, user_id="u", start_time=1, tags=[], run_name="r")
+    with pytest.raises(InvalidStateError):
+        store.purge_experiment(exp_id)  # not deleted
+    store.update_experiment(exp_id, lifecycle_stage=LifecycleStage.DELETED.value)
+    with pytest.raises(InvalidStateError):
+        store.purge_experiment(exp_id)  # a run left
+    store.update_run_info(run.info.run_id, lifecycle_stage=LifecycleStage.DELETED.value)
+    store.purge_run(run.info.run_id)
+    store.purge_experiment(exp_id)
+    with pytest.raises(ExperimentNotFound):
+        store.get_experiment(exp_id)
+    again = store.create_experiment("to-purge", None, {})  # the name is free again
+    assert store.get_experiment(again).name == "to-purge"
+    store.close()

@@ -246,6 +246,16 @@ class TrackingStore:
         current = self.get_run(run_id).data.tags.get(HISTORY_TAG)
         self.log_batch(run_id, tags=[RunTag(HISTORY_TAG, append_entry(current, entry))])
 
+    def purge_experiment(self, experiment_id: str) -> None:
+        """Erase a deleted experiment whose runs are purged, for good (its name becomes free).
+
+        Raises:
+            InvalidValueError: Always, in the fallback: the store cannot purge experiments.
+        """
+        from fitscribe.errors import InvalidValueError
+
+        raise InvalidValueError(f"The tracking store ({type(self).__name__}) cannot purge experiments.")
+
     def delete_experiment_tag(self, experiment_id: str, key: str) -> None:
         """Remove a tag from an experiment.
 

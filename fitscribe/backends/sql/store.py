@@ -233,6 +233,29 @@ class SqlTrackingStore(StoreCore, TrackingStore):
             w.sa.execute(t.experiment_tags.delete().where(
                 t.experiment_tags.c.experiment_id == exp_id, t.experiment_tags.c.key == key))
 
+    def purge_experiment(self, experiment_id: str) -> None:
+        """Erase a deleted experiment with no runs left (purge them first) and its tags and datasets;
+        its name becomes free again.
+
+        Raises:
+            ExperimentNotFound: No experiment has this id.
+            InvalidStateError: The experiment is not deleted, or still has runs.
+        """
+        from . import tables as t
+
+        exp = self.get_experiment(experiment_id)
+        if exp.lifecycle_stage != LifecycleStage.DELETED:
+            raise InvalidStateError(f"Experiment {exp.experiment_id} ({exp.name!r}) is not deleted; delete it before "
+                                    "purging it.")
+        exp_id = int(exp.experiment_id)
+        with self.sql_write() as w:
+            left = w.sa.execute(_count_runs_query(t, exp_id)).scalar_one()
+            if left:
+                raise InvalidStateError(f"Experiment {exp.experiment_id} still has {left} run(s); purge them first "
+                                        "(fitscribe gc purges both).")
+            for table in (t.datasets, t.experiment_tags, t.experiments):
+                w.sa.execute(table.delete().where(table.c.experiment_id == exp_id))
+
     # -- runs ------------------------------------------------------------------------------------
     def create_run(
         self,
@@ -590,6 +613,13 @@ class SqlTrackingStore(StoreCore, TrackingStore):
             for table in (t.input_tags, t.inputs, t.metric_chunks, t.latest_metrics, t.params, t.tags):
                 w.sa.execute(table.delete().where(table.c.run_uuid == run_id))
             w.sa.execute(t.runs.delete().where(t.runs.c.run_uuid == run_id))
+
+
+def _count_runs_query(t: Any, experiment_id: int) -> Any:
+    """SELECT the number of runs (any lifecycle) of an experiment."""
+    import sqlalchemy as sa
+
+    return sa.select(sa.func.count()).select_from(t.runs).where(t.runs.c.experiment_id == experiment_id)
 
 
 def _check_max_results(max_results: int) -> int:
