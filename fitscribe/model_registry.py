@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Sequence
 
-from fitscribe.entities import ModelVersion, PagedList, RegisteredModel
+from fitscribe.entities import ModelVersion, PagedList, RegisteredModel, RegistryEvent
 from fitscribe.errors import InvalidValueError, ModelVersionNotFound, RegistryNotSupportedError
 
 if TYPE_CHECKING:
@@ -291,7 +291,8 @@ class RegistryClientMixin:
         return self._registry.search_model_versions(filter_string, max_results, order_by, page_token)
 
     def transition_model_version_stage(
-        self, name: str, version: int | str, stage: str, archive_existing_versions: bool = False
+        self, name: str, version: int | str, stage: str, archive_existing_versions: bool = False,
+        comment: str | None = None,
     ) -> ModelVersion:
         """Move a version to a stage: ``None``, ``Staging``, ``Production`` or ``Archived``.
 
@@ -301,6 +302,8 @@ class RegistryClientMixin:
             stage: The target stage (any case).
             archive_existing_versions: Also move the model's other versions in that stage to
                 Archived (only with Staging or Production).
+            comment: Why, kept with the move in the audit trail (see
+                :meth:`get_model_version_history`).
 
         Returns:
             The moved version.
@@ -309,7 +312,40 @@ class RegistryClientMixin:
             ModelVersionNotFound: The model has no such version.
             InvalidValueError: Unknown stage, or archiving asked for with another stage.
         """
-        return self._registry.transition_model_version_stage(name, version, stage, archive_existing_versions)
+        if comment is None:
+            return self._registry.transition_model_version_stage(name, version, stage, archive_existing_versions)
+        return self._registry.transition_model_version_stage(  # type: ignore[call-arg]
+            name, version, stage, archive_existing_versions, comment=comment
+        )
+
+    # -- audit trail ------------------------------------------------------------------------------
+    def get_model_version_history(self, name: str, version: int | str) -> list[RegistryEvent]:
+        """Return the audit trail of one model version, newest first.
+
+        Each :class:`~fitscribe.entities.RegistryEvent` says who (the OS user of an embedded store,
+        the authenticated identity on a server) did what and when, with old -> new values and the
+        comment of a stage transition. The trail outlives the version's deletion.
+
+        Raises:
+            InvalidValueError: The name or version is invalid.
+        """
+        return self._history_registry().get_model_version_history(name, version)  # type: ignore[no-any-return]
+
+    def get_registered_model_history(self, name: str) -> list[RegistryEvent]:
+        """Return the audit trail of a registered model and all its versions, newest first.
+
+        Raises:
+            InvalidValueError: The name is invalid.
+        """
+        return self._history_registry().get_registered_model_history(name)  # type: ignore[no-any-return]
+
+    def _history_registry(self) -> Any:
+        registry = self._registry
+        if not hasattr(registry, "get_registered_model_history"):
+            raise RegistryNotSupportedError(
+                f"The model registry of {type(self.store).__name__} keeps no audit trail."
+            )
+        return registry
 
     def _version_of(self, name: str, version: int | str | None, stage: str | None) -> int | str:
         if (version is None) == (stage is None):

@@ -34,6 +34,7 @@ __all__ = [
     "ModelVersionStage",
     "ModelVersion",
     "RegisteredModel",
+    "RegistryEvent",
     "SourceType",
     "FileInfo",
 ]
@@ -415,6 +416,27 @@ class RegisteredModel:
     latest_versions: list[ModelVersion] = field(default_factory=list)
     tags: dict[str, str] = field(default_factory=dict)
     aliases: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RegistryEvent:
+    """One change of the model registry in its audit trail: who did ``action`` to what, and when.
+
+    ``action`` is e.g. ``transition_stage`` or ``move_alias``; ``key`` is the tag key or alias (None
+    otherwise); ``old_value`` and ``new_value`` are before and after as text (a stage, a version
+    number, a tag value, a description, a model name), None where there was or is nothing.
+    """
+
+    id: int
+    timestamp: int
+    user_id: str | None
+    action: str
+    name: str
+    version: int | None = None
+    key: str | None = None
+    old_value: str | None = None
+    new_value: str | None = None
+    comment: str | None = None
 
 
 class SourceType(str, enum.Enum):

@@ -62,6 +62,7 @@ _LINKS: dict[tuple[str, str], tuple[tuple[str, str, str, str], ...]] = {
     ("POST", "registered-models/create"): (
         ("GET", "registered-models/get", "name", _MODEL_NAME),
         ("POST", "model-versions/create", "name", _MODEL_NAME),
+        ("GET", "registered-models/get-history", "name", _MODEL_NAME),
     ),
 }
 

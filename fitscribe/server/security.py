@@ -317,7 +317,15 @@ class SecurityMiddleware:
         if policy.config.credentials is not None and path not in _OPEN_PATHS:
             if not await self._authorized(scope, headers, send, cors):
                 return
-        await self._limited(scope, receive, send, headers, cors)
+        from fitscribe import _actor
+
+        # who the registry's audit trail records; handlers run in a threadpool that copies the context
+        identity = scope.get("state", {}).get("identity")
+        token = _actor.set_actor(identity.name if identity is not None else _actor.ANONYMOUS)
+        try:
+            await self._limited(scope, receive, send, headers, cors)
+        finally:
+            _actor.reset_actor(token)
 
     async def _preflight(self, send: Send, origin: str, allowed: bool) -> None:
         if not allowed:

@@ -11,15 +11,25 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 from fitscribe import validation as v
 from fitscribe import wire
-from fitscribe.entities import ModelVersion, PagedList, RegisteredModel
+from fitscribe.entities import ModelVersion, PagedList, RegisteredModel, RegistryEvent
 
 from .http import IDEMPOTENT, SAFE
 
-__all__ = ["RestRegistryMixin"]
+__all__ = ["RestRegistryMixin", "registry_event_from_json"]
 
 
 def _tags(tags: dict[str, str] | None) -> list[dict[str, str]]:
     return [{"key": v.check_key(k, "tag key"), "value": str(val)} for k, val in (tags or {}).items()]
+
+
+def registry_event_from_json(data: dict[str, Any]) -> RegistryEvent:
+    """Read one audit-trail event from the server's JSON (``version`` and ``timestamp`` may be strings)."""
+    version = data.get("version")
+    return RegistryEvent(
+        int(data.get("id") or 0), int(data.get("timestamp") or 0), data.get("user_id"), str(data.get("action", "")),
+        str(data.get("name", "")), None if version in (None, "") else int(version), data.get("key"),
+        data.get("old_value"), data.get("new_value"), data.get("comment"),
+    )
 
 
 class RestRegistryMixin:
@@ -149,11 +159,13 @@ class RestRegistryMixin:
         return [wire.model_version_from_json(mv) for mv in answer.get("model_versions") or ()]
 
     def transition_model_version_stage(self, name: str, version: int | str, stage: str,
-                                       archive_existing_versions: bool = False) -> ModelVersion:
+                                       archive_existing_versions: bool = False,
+                                       comment: str | None = None) -> ModelVersion:
         """Move a version to a stage, optionally archiving the others in that stage."""
         answer = self._rpc("POST", "model-versions/transition-stage", name=v.check_model_name(name),
                            version=self._version(version), stage=stage,
-                           archive_existing_versions=bool(archive_existing_versions))
+                           archive_existing_versions=bool(archive_existing_versions),
+                           comment=v.check_description(comment) or None)
         return wire.model_version_from_json(answer["model_version"])
 
     def set_model_version_tag(self, name: str, version: int | str, key: str, value: str) -> None:
@@ -171,3 +183,15 @@ class RestRegistryMixin:
         answer = self._rpc("GET", "model-versions/get-download-uri", name=v.check_model_name(name),
                            version=self._version(version))
         return self._artifact_uri(str(answer["artifact_uri"]))
+
+    # -- audit trail (fitscribe extension endpoints) ---------------------------------------------
+    def get_model_version_history(self, name: str, version: int | str) -> list[RegistryEvent]:
+        """Return the audit trail of one model version, newest first."""
+        answer = self._rpc("GET", "model-versions/get-history", name=v.check_model_name(name),
+                           version=self._version(version))
+        return [registry_event_from_json(e) for e in answer.get("events") or ()]
+
+    def get_registered_model_history(self, name: str) -> list[RegistryEvent]:
+        """Return the audit trail of a registered model and its versions, newest first."""
+        answer = self._rpc("GET", "registered-models/get-history", name=v.check_model_name(name))
+        return [registry_event_from_json(e) for e in answer.get("events") or ()]

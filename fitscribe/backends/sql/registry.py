@@ -7,6 +7,10 @@ Version numbers come from the counter ``registered_models.next_version``: creati
 increments it with an UPDATE, which locks the model's row (PostgreSQL, MariaDB) or the database
 (SQLite's ``BEGIN IMMEDIATE``) until commit, so concurrent creators in any number of processes get
 distinct, consecutive numbers; a deleted version's number is never given out again.
+
+Every change also appends its row to the audit trail ``registry_audit`` in the same transaction
+(who, when, action, old -> new, comment), read back by :meth:`SqlModelRegistry.get_model_version_history`
+and :meth:`SqlModelRegistry.get_registered_model_history`.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ import sqlalchemy as sa
 
 from fitscribe import validation as v
 from fitscribe._time import now_ms
-from fitscribe.entities import ModelVersion, ModelVersionStage, PagedList, RegisteredModel
+from fitscribe.entities import ModelVersion, ModelVersionStage, PagedList, RegisteredModel, RegistryEvent
 from fitscribe.errors import (
     AlreadyExistsError,
     ConstraintViolation,
@@ -31,8 +35,10 @@ from . import tables as t
 from .registry_reads import (
     latest_versions_query,
     model_version_query,
+    read_events,
     read_model_versions,
     read_registered_models,
+    record_event,
     registered_model_query,
 )
 
@@ -93,6 +99,13 @@ class SqlModelRegistry:
                 f"List its versions with search_model_versions(\"name = '{name}'\")."
             )
 
+    def _version_field(self, conn: sa.Connection, name: str, version: int, column: Any) -> Any:
+        """One column of a version's row (``ModelVersionNotFound`` if there is no such version)."""
+        row = conn.execute(sa.select(column).where(_mv.name == name, _mv.version == version)).first()
+        if row is None:
+            self._require_version(conn, name, version)
+        return row[0] if row is not None else None
+
     @staticmethod
     def _touch_model(conn: sa.Connection, name: str, now: int) -> None:
         conn.execute(t.registered_models.update().where(_rm.name == name).values(last_updated_time=now))
@@ -135,6 +148,9 @@ class SqlModelRegistry:
                     name=name, creation_time=now, last_updated_time=now, description=description, next_version=1
                 ))
                 self._set_tags(conn, t.registered_model_tags, {"name": name}, checked)
+                record_event(conn, "create_model", name, new=description, now=now)
+                for key, value in checked.items():
+                    record_event(conn, "set_model_tag", name, key=key, new=value, now=now)
         except ConstraintViolation as exc:  # created meanwhile by another process
             raise AlreadyExistsError(f"A registered model named {name!r} already exists.") from exc
         return RegisteredModel(name, now, now, description, [], checked, {})
@@ -169,6 +185,10 @@ class SqlModelRegistry:
                     # ON UPDATE CASCADE carries versions, tags and aliases over to the new name
                     conn.execute(t.registered_models.update().where(_rm.name == name)
                                  .values(name=new_name, last_updated_time=now_ms()))
+                    # the history follows the model too
+                    audit = t.registry_audit
+                    conn.execute(audit.update().where(audit.c.name == name).values(name=new_name))
+                    record_event(conn, "rename_model", new_name, old=name, new=new_name)
                 return self._model(conn, new_name)
         except ConstraintViolation as exc:
             raise AlreadyExistsError(f"Cannot rename {name!r}: {new_name!r} was registered meanwhile.") from exc
@@ -182,9 +202,12 @@ class SqlModelRegistry:
         name = v.check_model_name(name)
         description = v.check_description(description)
         with self._write() as conn:
-            self._require_model(conn, name)
+            old = conn.execute(sa.select(_rm.description).where(_rm.name == name)).first()
+            if old is None:
+                self._require_model(conn, name)
             conn.execute(t.registered_models.update().where(_rm.name == name)
                          .values(description=description, last_updated_time=now_ms()))
+            record_event(conn, "update_model_description", name, old=old[0], new=description)
             return self._model(conn, name)
 
     def delete_registered_model(self, name: str) -> None:
@@ -196,6 +219,7 @@ class SqlModelRegistry:
         name = v.check_model_name(name)
         with self._write() as conn:
             self._require_model(conn, name)
+            record_event(conn, "delete_model", name)
             # children first, so the result does not depend on the database enforcing cascades
             for table in (t.registered_model_aliases, t.model_version_tags, t.model_versions,
                           t.registered_model_tags, t.registered_models):
@@ -237,9 +261,13 @@ class SqlModelRegistry:
         """
         name = v.check_model_name(name)
         tags = _checked_tags({key: value})
+        rmt = t.registered_model_tags.c
         with self._write() as conn:
             self._require_model(conn, name)
+            [(key, value)] = tags.items()
+            old = conn.execute(sa.select(rmt.value).where(rmt.name == name, rmt.key == key)).scalar()
             self._set_tags(conn, t.registered_model_tags, {"name": name}, tags)
+            record_event(conn, "set_model_tag", name, key=key, old=old, new=value)
 
     def delete_registered_model_tag(self, name: str, key: str) -> None:
         """Remove a tag from a registered model (nothing happens if it has no such tag).
@@ -251,7 +279,10 @@ class SqlModelRegistry:
         rmt = t.registered_model_tags
         with self._write() as conn:
             self._require_model(conn, name)
-            conn.execute(rmt.delete().where(rmt.c.name == name, rmt.c.key == key))
+            old = conn.execute(sa.select(rmt.c.value).where(rmt.c.name == name, rmt.c.key == key)).scalar()
+            if old is not None:
+                conn.execute(rmt.delete().where(rmt.c.name == name, rmt.c.key == key))
+                record_event(conn, "delete_model_tag", name, key=key, old=old)
 
     def set_registered_model_alias(self, name: str, alias: str, version: int | str) -> None:
         """Point ``alias`` at a version; an alias that already exists moves to this version.
@@ -264,10 +295,14 @@ class SqlModelRegistry:
         name = v.check_model_name(name)
         alias = v.check_alias(alias)
         number = v.check_model_version(version)
+        rma = t.registered_model_aliases.c
         with self._write() as conn:
             self._require_version(conn, name, number)
+            old = conn.execute(sa.select(rma.version).where(rma.name == name, rma.alias == alias)).scalar()
             conn.execute(self._upsert(t.registered_model_aliases, ["version"]),
                          [{"name": name, "alias": alias, "version": number}])
+            action = "move_alias" if old is not None and int(old) != number else "set_alias"
+            record_event(conn, action, name, number, key=alias, old=old, new=number)
 
     def delete_registered_model_alias(self, name: str, alias: str) -> None:
         """Remove an alias (nothing happens if the model has no such alias).
@@ -279,7 +314,10 @@ class SqlModelRegistry:
         rma = t.registered_model_aliases
         with self._write() as conn:
             self._require_model(conn, name)
-            conn.execute(rma.delete().where(rma.c.name == name, rma.c.alias == alias))
+            old = conn.execute(sa.select(rma.c.version).where(rma.c.name == name, rma.c.alias == alias)).scalar()
+            if old is not None:
+                conn.execute(rma.delete().where(rma.c.name == name, rma.c.alias == alias))
+                record_event(conn, "delete_alias", name, int(old), key=alias, old=old)
 
     def get_model_version_by_alias(self, name: str, alias: str) -> ModelVersion:
         """Return the version an alias points at.
@@ -340,6 +378,9 @@ class SqlModelRegistry:
                 status="READY",
             ))
             self._set_tags(conn, t.model_version_tags, {"name": name, "version": number}, checked)
+            record_event(conn, "create_version", name, number, new=source, now=now)
+            for key, value in checked.items():
+                record_event(conn, "set_version_tag", name, number, key=key, new=value, now=now)
         return ModelVersion(name, number, now, now, description, source, run_id, "READY", stage, checked, [],
                             user_id, run_link)
 
@@ -365,9 +406,10 @@ class SqlModelRegistry:
         number = v.check_model_version(version)
         description = v.check_description(description)
         with self._write() as conn:
-            self._require_version(conn, name, number)
+            old = self._version_field(conn, name, number, _mv.description)
             conn.execute(t.model_versions.update().where(_mv.name == name, _mv.version == number)
                          .values(description=description, last_updated_time=now_ms()))
+            record_event(conn, "update_version_description", name, number, old=old, new=description)
             return self._version(conn, name, number)
 
     def delete_model_version(self, name: str, version: int | str) -> None:
@@ -378,8 +420,14 @@ class SqlModelRegistry:
         """
         name = v.check_model_name(name)
         number = v.check_model_version(version)
+        rma = t.registered_model_aliases.c
         with self._write() as conn:
-            self._require_version(conn, name, number)
+            stage = self._version_field(conn, name, number, _mv.current_stage)
+            aliases = conn.execute(sa.select(rma.alias).where(rma.name == name, rma.version == number)
+                                   .order_by(rma.alias)).scalars().all()
+            for alias in aliases:
+                record_event(conn, "delete_alias", name, number, key=alias, old=number)
+            record_event(conn, "delete_version", name, number, old=stage)
             for table in (t.registered_model_aliases, t.model_version_tags, t.model_versions):
                 conn.execute(table.delete().where(table.c.name == name, table.c.version == number))
             self._touch_model(conn, name, now_ms())
@@ -422,9 +470,12 @@ class SqlModelRegistry:
             return read_model_versions(conn, latest_versions_query([name], wanted))
 
     def transition_model_version_stage(
-        self, name: str, version: int | str, stage: str, archive_existing_versions: bool = False
+        self, name: str, version: int | str, stage: str, archive_existing_versions: bool = False,
+        comment: str | None = None,
     ) -> ModelVersion:
         """Move a version to a stage; optionally archive the model's other versions in that stage.
+
+        The audit trail records the move (and each archived version) with ``comment``.
 
         Raises:
             ModelVersionNotFound: The model has no such version.
@@ -439,10 +490,17 @@ class SqlModelRegistry:
                 f"archive_existing_versions=True needs the stage Staging or Production, not {target!r}; "
                 "pass archive_existing_versions=False."
             )
+        comment = v.check_description(comment) or None
         now = now_ms()
         with self._write() as conn:
-            self._require_version(conn, name, number)
+            old = self._version_field(conn, name, number, _mv.current_stage)
             if archive_existing_versions:
+                archived = conn.execute(sa.select(_mv.version).where(
+                    _mv.name == name, _mv.current_stage == target, _mv.version != number
+                ).order_by(_mv.version)).scalars().all()
+                for other in archived:
+                    record_event(conn, "transition_stage", name, int(other), old=target,
+                                 new=ModelVersionStage.ARCHIVED.value, comment=comment, now=now)
                 conn.execute(
                     t.model_versions.update()
                     .where(_mv.name == name, _mv.current_stage == target, _mv.version != number)
@@ -450,6 +508,7 @@ class SqlModelRegistry:
                 )
             conn.execute(t.model_versions.update().where(_mv.name == name, _mv.version == number)
                          .values(current_stage=target, last_updated_time=now))
+            record_event(conn, "transition_stage", name, number, old=old, new=target, comment=comment, now=now)
             self._touch_model(conn, name, now)
             return self._version(conn, name, number)
 
@@ -464,9 +523,14 @@ class SqlModelRegistry:
         name = v.check_model_name(name)
         number = v.check_model_version(version)
         tags = _checked_tags({key: value})
+        mvt = t.model_version_tags.c
         with self._write() as conn:
             self._require_version(conn, name, number)
+            [(key, value)] = tags.items()
+            old = conn.execute(sa.select(mvt.value).where(
+                mvt.name == name, mvt.version == number, mvt.key == key)).scalar()
             self._set_tags(conn, t.model_version_tags, {"name": name, "version": number}, tags)
+            record_event(conn, "set_version_tag", name, number, key=key, old=old, new=value)
 
     def delete_model_version_tag(self, name: str, version: int | str, key: str) -> None:
         """Remove a tag from a model version (nothing happens if it has no such tag).
@@ -477,6 +541,32 @@ class SqlModelRegistry:
         name = v.check_model_name(name)
         number = v.check_model_version(version)
         mvt = t.model_version_tags
+        where = (mvt.c.name == name, mvt.c.version == number, mvt.c.key == key)
         with self._write() as conn:
             self._require_version(conn, name, number)
-            conn.execute(mvt.delete().where(mvt.c.name == name, mvt.c.version == number, mvt.c.key == key))
+            old = conn.execute(sa.select(mvt.c.value).where(*where)).scalar()
+            if old is not None:
+                conn.execute(mvt.delete().where(*where))
+                record_event(conn, "delete_version_tag", name, number, key=key, old=old)
+
+    # -- audit trail -------------------------------------------------------------------------------
+    def get_model_version_history(self, name: str, version: int | str) -> list[RegistryEvent]:
+        """Return the recorded changes of one model version, newest first (kept after its deletion).
+
+        Raises:
+            InvalidValueError: The name or version is invalid.
+        """
+        name = v.check_model_name(name)
+        number = v.check_model_version(version)
+        with self._read() as conn:
+            return read_events(conn, name, number)
+
+    def get_registered_model_history(self, name: str) -> list[RegistryEvent]:
+        """Return every recorded change of a registered model and its versions, newest first.
+
+        Raises:
+            InvalidValueError: The name is invalid.
+        """
+        name = v.check_model_name(name)
+        with self._read() as conn:
+            return read_events(conn, name)

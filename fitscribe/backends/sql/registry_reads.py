@@ -1,5 +1,7 @@
 """Model registry reads: rows to entities (tags, aliases and latest versions fetched in bulk), and
-searches compiled from the filter grammar of :mod:`fitscribe.search`.
+searches compiled from the filter grammar of :mod:`fitscribe.search`; and the audit trail
+(``registry_audit``): :func:`record_event` writes one row in the caller's transaction,
+:func:`read_events` reads a model's or a version's rows back, newest first.
 
 Registered models can be filtered on ``name``, their timestamps and ``tags.<key>``; model versions
 on ``name``, ``version_number``, ``run_id``, ``source`` (or ``source_path``), ``current_stage``,
@@ -13,7 +15,7 @@ from typing import Any, Sequence
 
 import sqlalchemy as sa
 
-from fitscribe.entities import ModelVersion, RegisteredModel
+from fitscribe.entities import ModelVersion, RegisteredModel, RegistryEvent
 from fitscribe.errors import InvalidValueError
 from fitscribe.search import Comparison
 
@@ -21,7 +23,10 @@ from . import tables as t
 from .connection import in_chunks
 from .search import compare, compile_filter
 
-__all__ = ["read_model_versions", "read_registered_models", "registered_model_query", "model_version_query"]
+__all__ = [
+    "read_model_versions", "read_registered_models", "registered_model_query", "model_version_query",
+    "record_event", "read_events",
+]
 
 _rm, _mv = t.registered_models.c, t.model_versions.c
 _MODEL_COLUMNS: dict[str, Any] = {
@@ -203,3 +208,36 @@ def _version_condition(cmp: Comparison) -> Any:
         mvt = t.model_version_tags
         return _tag_condition(mvt, sa.and_(mvt.c.name == _mv.name, mvt.c.version == _mv.version), cmp)
     return compare(_VERSION_COLUMNS[cmp.key], cmp.op, _value(cmp))
+
+
+# -- audit trail -------------------------------------------------------------------------------------
+_ra = t.registry_audit.c
+
+
+def record_event(conn: sa.Connection, action: str, name: str, version: int | None = None, *,
+                 key: str | None = None, old: Any = None, new: Any = None, comment: str | None = None,
+                 now: int | None = None) -> None:
+    """Append one audit row (who: :func:`fitscribe._actor.current_actor`) in ``conn``'s transaction.
+
+    ``old`` and ``new`` are stored as text (None stays NULL), so a failed change, rolled back with
+    its transaction, leaves no row.
+    """
+    from fitscribe._actor import current_actor
+    from fitscribe._time import now_ms
+
+    conn.execute(t.registry_audit.insert().values(
+        timestamp=now if now is not None else now_ms(), user_id=current_actor(), action=action, name=name,
+        version=version, key=key, old_value=None if old is None else str(old),
+        new_value=None if new is None else str(new), comment=comment,
+    ))
+
+
+def read_events(conn: sa.Connection, name: str, version: int | None = None) -> list[RegistryEvent]:
+    """Return the audit rows of a model (all of them) or of one of its versions, newest first."""
+    query = sa.select(t.registry_audit).where(_ra.name == name)
+    if version is not None:
+        query = query.where(_ra.version == version)
+    rows = conn.execute(query.order_by(_ra.id.desc())).all()
+    return [RegistryEvent(int(r.id), int(r.timestamp), r.user_id, r.action, r.name,
+                          None if r.version is None else int(r.version), r.key, r.old_value, r.new_value, r.comment)
+            for r in rows]

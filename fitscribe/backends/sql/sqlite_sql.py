@@ -6,7 +6,7 @@ Do not edit: after changing the schema or the write statements, regenerate it wi
 """
 
 
-REVISION = '0005'
+REVISION = '0006'
 """The Alembic revision the schema below corresponds to."""
 
 SCHEMA = (
@@ -33,6 +33,20 @@ SCHEMA = (
     next_version INTEGER NOT NULL,
     CONSTRAINT pk_registered_models PRIMARY KEY (name)
 )""",
+    """CREATE TABLE registry_audit (
+    id INTEGER NOT NULL,
+    timestamp BIGINT NOT NULL,
+    user_id VARCHAR(256),
+    action VARCHAR(40) NOT NULL,
+    name VARCHAR(256) NOT NULL,
+    version INTEGER,
+    "key" VARCHAR(256),
+    old_value TEXT,
+    new_value TEXT,
+    comment TEXT,
+    CONSTRAINT pk_registry_audit PRIMARY KEY (id)
+)""",
+    """CREATE INDEX ix_registry_audit_name_version_id ON registry_audit (name, version, id)""",
     """CREATE TABLE request_ids (
     request_id VARCHAR(64) NOT NULL,
     created_time BIGINT NOT NULL,

@@ -47,6 +47,7 @@ __all__ = [
     "model_versions",
     "model_version_tags",
     "registered_model_aliases",
+    "registry_audit",
     "MAX_DOUBLE",
     "SPECIAL_FINITE",
     "SPECIAL_NAN",
@@ -54,7 +55,7 @@ __all__ = [
     "SPECIAL_NEG_INF",
 ]
 
-SCHEMA_REVISION = "0005"
+SCHEMA_REVISION = "0006"
 """The Alembic revision these tables correspond to (a new database is stamped with it)."""
 
 metadata = sa.MetaData(
@@ -321,4 +322,22 @@ registered_model_aliases = sa.Table(
         ondelete="CASCADE", onupdate="CASCADE",
     ),
     sa.Index("ix_registered_model_aliases_name_version", "name", "version"),
+)
+
+# The registry's audit trail (revision 0006): one row per change, written in the change's own
+# transaction; no foreign keys, so the history outlives a deleted or renamed model.
+registry_audit = sa.Table(
+    "registry_audit",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("timestamp", sa.BigInteger, nullable=False),
+    sa.Column("user_id", Str(256), nullable=True),
+    sa.Column("action", Str(40), nullable=False),
+    sa.Column("name", Str(256), nullable=False),
+    sa.Column("version", sa.Integer, nullable=True),
+    sa.Column("key", Str(256), nullable=True),
+    sa.Column("old_value", LongText, nullable=True),
+    sa.Column("new_value", LongText, nullable=True),
+    sa.Column("comment", LongText, nullable=True),
+    sa.Index("ix_registry_audit_name_version_id", "name", "version", "id"),
 )

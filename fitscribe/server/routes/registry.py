@@ -17,6 +17,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any
 
+from fitscribe.entities import RegistryEvent
 from fitscribe.errors import InvalidValueError, NotFoundError
 from fitscribe.server.params import Params
 from fitscribe.server.routes import Endpoint, fields
@@ -221,9 +222,11 @@ def search_model_versions(s: ServerState, p: Params) -> dict[str, Any]:
 
 
 def transition_stage(s: ServerState, p: Params) -> dict[str, Any]:
-    """Move a version to a stage, optionally archiving the others in that stage."""
-    version = _registry(s).transition_model_version_stage(
+    """Move a version to a stage, optionally archiving the others in that stage; ``comment`` goes to
+    the audit trail."""
+    version = _registry(s).transition_model_version_stage(  # type: ignore[call-arg]
         p.required_text("name"), _version(p), p.required_text("stage"), p.flag("archive_existing_versions"),
+        comment=p.text("comment") or None,
     )
     return {"model_version": model_version_to_json(version)}
 
@@ -239,6 +242,26 @@ def delete_model_version_tag(s: ServerState, p: Params) -> dict[str, Any]:
     """Remove a tag from a model version (an absent tag is fine)."""
     _registry(s).delete_model_version_tag(p.required_text("name"), _version(p), p.required_text("key"))
     return {}
+
+
+def _event_to_json(event: RegistryEvent) -> dict[str, Any]:
+    """An audit-trail event as JSON (``version`` a string, as MLflow sends version numbers)."""
+    data = {"id": str(event.id), "timestamp": event.timestamp, "user_id": event.user_id, "action": event.action,
+            "name": event.name, "version": None if event.version is None else str(event.version), "key": event.key,
+            "old_value": event.old_value, "new_value": event.new_value, "comment": event.comment}
+    return {k: val for k, val in data.items() if val is not None}
+
+
+def get_model_version_history(s: ServerState, p: Params) -> dict[str, Any]:
+    """Answer the audit trail of one model version, newest first (a fitscribe extension)."""
+    events = _registry(s).get_model_version_history(p.required_text("name"), _version(p))  # type: ignore[attr-defined]
+    return {"events": [_event_to_json(e) for e in events]}
+
+
+def get_registered_model_history(s: ServerState, p: Params) -> dict[str, Any]:
+    """Answer the audit trail of a registered model and its versions, newest first (a fitscribe extension)."""
+    events = _registry(s).get_registered_model_history(p.required_text("name"))  # type: ignore[attr-defined]
+    return {"events": [_event_to_json(e) for e in events]}
 
 
 def get_download_uri(s: ServerState, p: Params) -> dict[str, Any]:
@@ -290,11 +313,16 @@ ENDPOINTS = (
     Endpoint("DELETE", f"{_MV}/delete", delete_model_version, "Delete a model version.", fields("name! version!")),
     Endpoint("GET", f"{_MV}/search", search_model_versions, "Search model versions.", _SEARCH),
     Endpoint("POST", f"{_MV}/transition-stage", transition_stage, "Move a model version to a stage.",
-             fields("name! version! stage! archive_existing_versions:bool")),
+             fields("name! version! stage! archive_existing_versions:bool comment")),
     Endpoint("POST", f"{_MV}/set-tag", set_model_version_tag, "Set a tag on a model version.",
              fields("name! version! key! value!")),
     Endpoint("DELETE", f"{_MV}/delete-tag", delete_model_version_tag, "Delete a tag from a model version.",
              fields("name! version! key!")),
     Endpoint("GET", f"{_MV}/get-download-uri", get_download_uri, "Where a model version's files are.",
              fields("name! version!")),
+    Endpoint("GET", f"{_MV}/get-history", get_model_version_history,
+             "The audit trail of a model version, newest first (fitscribe extension).", fields("name! version!")),
+    Endpoint("GET", f"{_RM}/get-history", get_registered_model_history,
+             "The audit trail of a registered model and its versions, newest first (fitscribe extension).",
+             fields("name!")),
 )
