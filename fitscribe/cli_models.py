@@ -1,7 +1,8 @@
 """``fitscribe models ...``: the model registry from a shell, and serving.
 
 Registry: ``list``, ``describe NAME``, ``register RUN_URI NAME``, ``transition NAME VERSION STAGE``,
-``alias NAME ALIAS VERSION`` (``--delete`` removes it). Serving: ``serve -m URI``,
+``alias NAME ALIAS VERSION`` (``--delete`` removes it), ``history NAME [--version N]`` (the audit
+trail: who changed what, when, old -> new). Serving: ``serve -m URI``,
 ``predict -m URI -i FILE``, ``generate-dockerfile -m URI``. Flags follow ``mlflow models``
 (``-m/--model-uri``, ``-p/--port``, ``-h/--host`` is ``--host`` here since ``-h`` is help,
 ``-w/--workers``, ``-t/--timeout``, ``--env-manager``, ``-i/--input-path``, ``-o/--output-path``,
@@ -29,7 +30,7 @@ Out = Callable[[str], None]
 def add_models_parser(groups: Any, command: Callable[..., argparse.ArgumentParser]) -> None:
     """Add the ``models`` command group to the ``fitscribe`` parser (``command`` makes one subcommand)."""
     models = groups.add_parser(
-        "models", help="the model registry (list, describe, register, transition, alias) and serving"
+        "models", help="the model registry (list, describe, register, transition, alias, history) and serving"
     ).add_subparsers(dest="action", metavar="ACTION", required=True)
 
     def sub(name: str, help_text: str) -> argparse.ArgumentParser:
@@ -54,11 +55,16 @@ def add_models_parser(groups: Any, command: Callable[..., argparse.ArgumentParse
     p.add_argument("version")
     p.add_argument("stage")
     p.add_argument("--archive-existing", action="store_true", help="archive the model's other versions in that stage")
+    p.add_argument("--comment", help="why, kept in the audit trail (see `models history`)")
     p = sub("alias", "Point an alias (e.g. champion) at a version; --delete removes it.")
     p.add_argument("name")
     p.add_argument("alias")
     p.add_argument("version", nargs="?", help="the version (omit with --delete)")
     p.add_argument("--delete", action="store_true", help="remove the alias")
+    p = sub("history", "Show the audit trail of a model (or one version): who changed what, when, old -> new.")
+    p.add_argument("name")
+    p.add_argument("--version", help="only this version's changes")
+    p.add_argument("--json", action="store_true", help="print JSON")
     _add_serving(sub)
 
 
@@ -91,7 +97,7 @@ def run_models_command(args: argparse.Namespace, client: "Client", out: Out) -> 
         return
     handlers: dict[str, Callable[[argparse.Namespace, "Client", Out], None]] = {
         "list": _list, "describe": _describe, "register": _register, "transition": _transition,
-        "alias": _alias, "serve": _serve, "predict": _predict, "generate_dockerfile": _dockerfile,
+        "alias": _alias, "history": _history, "serve": _serve, "predict": _predict, "generate_dockerfile": _dockerfile,
     }
     handlers[action](args, client, out)
 
@@ -182,7 +188,8 @@ def _register(args: argparse.Namespace, client: "Client", out: Out) -> None:
 
 def _transition(args: argparse.Namespace, client: "Client", out: Out) -> None:
     version = client.transition_model_version_stage(args.name, args.version, args.stage,
-                                                    archive_existing_versions=args.archive_existing)
+                                                    archive_existing_versions=args.archive_existing,
+                                                    comment=args.comment)
     out(f"{args.name} version {version.version} is now in stage {version.current_stage}.")
 
 
@@ -197,6 +204,27 @@ def _alias(args: argparse.Namespace, client: "Client", out: Out) -> None:
         raise InvalidValueError("Give the VERSION the alias points at (or --delete to remove it).")
     client.set_registered_model_alias(args.name, args.alias, args.version)
     out(f"{args.name}@{args.alias} -> version {args.version}.")
+
+
+def _history(args: argparse.Namespace, client: "Client", out: Out) -> None:
+    from dataclasses import asdict
+
+    from fitscribe.cli import _table, _time
+
+    if args.version is not None:
+        events = client.get_model_version_history(args.name, args.version)
+    else:
+        events = client.get_registered_model_history(args.name)
+    if args.json:
+        out(json.dumps([asdict(e) for e in events], indent=2))
+        return
+    if not events:
+        out(f"No recorded changes of {args.name}" + (f" version {args.version}." if args.version else "."))
+        return
+    rows = [[_time(e.timestamp), e.user_id or "", e.action, "" if e.version is None else str(e.version), e.key or "",
+             f"{e.old_value if e.old_value is not None else '-'} -> {e.new_value if e.new_value is not None else '-'}",
+             e.comment or ""] for e in events]
+    _table(["when", "who", "action", "version", "key", "old -> new", "comment"], rows, out)
 
 
 def _serve(args: argparse.Namespace, client: "Client", out: Out) -> None:

@@ -57,6 +57,26 @@ def test_register_transition_alias_list_describe(store_with_run: tuple[str, str]
     assert client.get_registered_model("churn").aliases == {}
 
 
+def test_history_shows_who_changed_what(store_with_run: tuple[str, str]) -> None:
+    from fitscribe._actor import acting_as
+
+    store, run_id = store_with_run
+    with acting_as("carol"):
+        _run(store, "register", f"runs:/{run_id}/model", "churn")
+        code, _ = _run(store, "transition", "churn", "1", "Staging", "--comment", "QA passed")
+        assert code == 0
+        _run(store, "alias", "churn", "champion", "1")
+    code, text = _run(store, "history", "churn", "--version", "1")
+    lines = text.splitlines()
+    assert code == 0 and "carol" in text and "QA passed" in text
+    assert "set_alias" in lines[2] and "- -> 1" in lines[2] and "champion" in lines[2]  # newest first
+    assert "transition_stage" in lines[3] and "None -> Staging" in lines[3]
+    events = json.loads(_run(store, "history", "churn", "--json")[1])
+    assert [e["action"] for e in events] == ["set_alias", "transition_stage", "create_version", "create_model"]
+    assert {e["user_id"] for e in events} == {"carol"}
+    assert _run(store, "history", "never")[1] == "No recorded changes of never."
+
+
 def test_mistakes_are_clear_errors(store_with_run: tuple[str, str], capsys: pytest.CaptureFixture[str]) -> None:
     store, run_id = store_with_run
     assert _run(store, "register", "runs:/" + "0" * 32 + "/model", "m")[0] == 1
