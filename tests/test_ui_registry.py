@@ -127,6 +127,18 @@ def test_register_transition_alias_tags_and_description(page: Any, registry_serv
         page.locator("#aliases tr[data-alias='champion'] .remove-alias").click()
     assert page.locator("#aliases tr[data-alias='champion']").count() == 0
 
+    # the History table: every change above, newest first, by the authenticated identity "ci"
+    history = page.locator("#history tbody tr")
+    assert history.first.get_attribute("data-action") == "delete_alias"
+    moved = page.locator("#history tr[data-action='transition_stage'][data-version='1']")
+    assert [moved.nth(i).locator(".new").inner_text() for i in range(moved.count())] == ["Archived", "Staging"]
+    assert moved.last.locator(".comment").inner_text() == "first look by QA"
+    alias = page.locator("#history tr[data-action='move_alias']")
+    assert (alias.locator(".old").inner_text(), alias.locator(".new").inner_text()) == ("1", "2")
+    assert {history.nth(i).locator(".who").inner_text() for i in range(history.count())} == {"ci"}
+    page.locator("#history").scroll_into_view_if_needed()
+    screenshot(page, "registry-model-history")
+
 
 def test_a_read_only_identity_sees_but_cannot_change(page: Any, registry_server: dict[str, Any]) -> None:
     url, run_id, client = registry_server["url"], registry_server["run_id"], registry_server["client"]

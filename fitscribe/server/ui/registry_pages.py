@@ -27,6 +27,7 @@ __all__ = ["registry_routes", "versions_of_run", "model_folders", "STAGES"]
 STAGES = ("None", "Staging", "Production", "Archived")
 MAX_MODELS = 1000
 MAX_VERSIONS = 1000
+MAX_HISTORY = 200
 
 
 def registry_routes() -> list[BaseRoute]:
@@ -62,16 +63,20 @@ def models_page(request: Request, s: ServerState) -> tuple[str, dict[str, Any]]:
 
 
 def model_page(request: Request, s: ServerState) -> tuple[str, dict[str, Any]]:
-    """One registered model: description, tags, aliases and every version with its model card."""
+    """One registered model: description, tags, aliases, every version with its model card, and the
+    audit trail (newest first: who changed what, when, old -> new, the comment)."""
     name = request.path_params["name"]
     registry = _registry(s)
     model = registry.get_registered_model(name)
     versions = list(registry.search_model_versions(f"name = {_quote(name)}", MAX_VERSIONS,
                                                    ["version_number DESC"], None))
     cards = {v.version: _card(s, v) for v in versions[:20]}
+    reader = getattr(registry, "get_registered_model_history", None)
+    history = list(reader(model.name))[:MAX_HISTORY] if reader is not None else []
     return "model.html", {
         "title": model.name, "model": model, "versions": versions, "cards": cards, "stages": STAGES,
-        "aliases": sorted(model.aliases.items()), "tags": sorted(model.tags.items()),
+        "aliases": sorted(model.aliases.items()), "tags": sorted(model.tags.items()), "history": history,
+        "history_limit": MAX_HISTORY,
     }
 
 
