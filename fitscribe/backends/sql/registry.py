@@ -202,12 +202,13 @@ class SqlModelRegistry:
         name = v.check_model_name(name)
         description = v.check_description(description)
         with self._write() as conn:
-            old = conn.execute(sa.select(_rm.description).where(_rm.name == name)).first()
-            if old is None:
+            row = conn.execute(sa.select(_rm.description).where(_rm.name == name)).first()
+            if row is None:
                 self._require_model(conn, name)
             conn.execute(t.registered_models.update().where(_rm.name == name)
                          .values(description=description, last_updated_time=now_ms()))
-            record_event(conn, "update_model_description", name, old=old[0], new=description)
+            old = row[0] if row is not None else None
+            record_event(conn, "update_model_description", name, old=old, new=description)
             return self._model(conn, name)
 
     def delete_registered_model(self, name: str) -> None:
