@@ -251,9 +251,11 @@ class TrainingCall:
             fluent._detach_run(self.run_id)  # the user's code goes on without this run being current
 
         def job() -> None:
-            for what, fn in self.later:
-                self.step(what, fn)
-            self.close_run("FINISHED", detached=True)
+            try:  # a step raising (strict mode) must not leave the run RUNNING: end it, then raise
+                for what, fn in self.later:
+                    self.step(what, fn)
+            finally:
+                self.close_run("FINISHED", detached=True)
 
         DEFERRED.submit(job)
 
