@@ -6,7 +6,10 @@ file with one ``write`` before the call returns: once there, it survives a crash
 process. A background thread copies the points into the database in large transactions, each also
 recording how far into the journal it got (the ``journals`` table), so a replay never duplicates.
 
-- Reads by the same store flush first, so a process always sees what it logged.
+- Reads flush first, so a process always sees what it logged: a store's read flushes every live
+  journal of its database in this process (:func:`flush_database`), not only its own, since two
+  stores of one database (the fluent API's and a ``Client``'s, or two ``Client`` objects) each
+  have their own journal.
 - Other processes see points within about ``FLUSH_INTERVAL_S``.
 - Each database has its own journal folder, ``<folder of the database>/journal/<file name of the
   database>/`` (:func:`journal_folder`), so two databases in one folder never replay each other's
@@ -53,7 +56,7 @@ from fitscribe.errors import BackendError, FitscribeWarning
 from .chunks import Batch, pack_floats, pack_ints, unpack_floats, unpack_ints
 
 __all__ = ["MetricJournal", "read_entries", "replay_orphans", "journals_supported", "journal_folder",
-           "FLUSH_INTERVAL_S"]
+           "flush_database", "FLUSH_INTERVAL_S"]
 
 Apply = Callable[[str, list[Batch], int], None]
 """Copies batches ``[(run_id, keys, values, timestamps, steps), ...]`` into the database and sets
@@ -72,6 +75,51 @@ _LENGTH = struct.Struct("<I")
 _POINT = struct.Struct("<qqd")  # the step, timestamp and value of a one-point record
 _SWAP = sys.byteorder == "big"  # key indexes are stored little-endian, like the arrays
 assert array("I").itemsize == 4
+
+
+_LIVE: dict[str, "tuple[MetricJournal, ...]"] = {}
+"""The open journals of this process, by journal folder (one folder per database); each tuple is
+replaced, never changed, under ``_LIVE_GUARD``, so a read takes it without the lock."""
+_LIVE_GUARD = threading.Lock()
+
+
+def flush_database(folder: str, timeout: float | None = None) -> None:
+    """Return once every point appended to any open journal of this database in this process is in it.
+
+    Args:
+        folder: The database's journal folder (:func:`journal_folder`).
+        timeout: Seconds each journal waits at most (default: its ``flush_timeout``).
+
+    Raises:
+        BackendError: A journal's points did not reach the database in time (they stay in it).
+    """
+    for journal in _LIVE.get(folder, ()):
+        if not journal._closed:
+            journal.flush(timeout)
+
+
+def _register(journal: "MetricJournal", live: bool) -> None:
+    """Add an open journal to :data:`_LIVE`, or remove a closed one."""
+    with _LIVE_GUARD:
+        others = tuple(j for j in _LIVE.get(journal.folder, ()) if j is not journal)
+        if live:
+            others += (journal,)
+        if others:
+            _LIVE[journal.folder] = others
+        else:
+            _LIVE.pop(journal.folder, None)
+
+
+def _forget_live_in_child() -> None:
+    """In a forked child: the parent's journals are not the child's to flush (and the guard may
+    have been held by another thread at the fork)."""
+    global _LIVE_GUARD
+    _LIVE_GUARD = threading.Lock()
+    _LIVE.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_live_in_child)
 
 
 def journals_supported() -> bool:
@@ -125,6 +173,7 @@ class MetricJournal:
         self.journal_id = f"{os.getpid()}-{uuid.uuid4().hex[:12]}"
         self._file = JournalFile.create(folder, self.journal_id + SUFFIX)
         reset_after_fork(self)
+        _register(self, live=True)
         self._thread = threading.Thread(target=self._run, name="fitscribe-journal", daemon=True)
         self._thread.start()
         close_at_child_exit(self, self.close)  # a multiprocessing child skips atexit
@@ -292,6 +341,7 @@ class MetricJournal:
         with self._lock:
             self._closed = True
             self._changed.notify_all()
+        _register(self, live=False)
         self._hurry.set()
         self._wake.set()
         self._thread.join(timeout=5 if flushed else 0.5)

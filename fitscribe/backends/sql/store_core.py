@@ -19,6 +19,7 @@ locked" errors. A constraint the database enforces raises ``ConstraintViolation`
 from __future__ import annotations
 
 import os
+import sys
 import threading
 import time
 import warnings
@@ -224,14 +225,16 @@ class StoreCore:
             self._engine.dispose()
 
     def flush(self) -> None:
-        """Return once every point logged by this process is in the database.
+        """Return once every point logged by this process is in the database: through this store's
+        journal and through those of other stores of the same database in this process (the
+        fluent API's store and a ``Client``'s are two stores, with a journal each).
 
         Raises:
             BackendError: The database did not take the points in time (they stay in the journal).
         """
-        journal = self._journal
-        if journal is not None and journal.owned_by_this_process:
-            journal.flush()
+        journals = sys.modules.get("fitscribe.backends.sql.journal")  # not imported: no journal exists
+        if journals is not None and self._journal_folder:
+            journals.flush_database(self._journal_folder)  # this store's journal among them
 
     # -- runs: the checks the hot paths share ------------------------------------------------------
     @staticmethod
