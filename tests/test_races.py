@@ -104,3 +104,44 @@ def test_a_deferred_autolog_step_failing_in_strict_mode_still_ends_the_run(tmp_p
         run = fitscribe.last_active_run()  # waits for the background finisher
     assert run is not None and run.info.status == "FINISHED"
     assert run.data.tags["mlflow.autologging"] == "tiny"
+
+
+def test_a_forked_child_imports_afresh_what_the_finisher_was_importing_at_the_fork(tmp_path: Path) -> None:
+    """The parent's finisher thread is inside an import (as its plots import matplotlib and PIL) when
+    the process forks; the child, which has no such thread, imports the same module whole. Before,
+    the child waited forever on the dead thread's module lock (or got the half-initialized module)."""
+    import os
+    import subprocess
+    import sys
+    import textwrap
+
+    (tmp_path / "slow_to_import.py").write_text(textwrap.dedent("""
+        import os, sys
+        if os.getpid() == sys.parent_pid:  # in the parent: hold the import open until the fork is done
+            sys.import_started.set()
+            sys.forked.wait(30)
+        core = 1
+    """))
+    script = textwrap.dedent("""
+        import importlib, os, sys, threading
+        from fitscribe.autolog._session import DEFERRED
+        sys.parent_pid, sys.import_started, sys.forked = os.getpid(), threading.Event(), threading.Event()
+        DEFERRED.submit(lambda: importlib.import_module("slow_to_import"))
+        assert sys.import_started.wait(30)
+        pid = os.fork()
+        if pid == 0:
+            import slow_to_import
+            os._exit(0 if slow_to_import.core == 1 else 3)
+        sys.forked.set()
+        _, status = os.waitpid(pid, 0)
+        DEFERRED.wait(30)
+        import slow_to_import
+        print("child exit", os.waitstatus_to_exitcode(status), "parent", slow_to_import.core)
+    """)
+    path = os.pathsep.join(filter(None, [str(tmp_path), os.environ.get("PYTHONPATH")]))
+    try:
+        done = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True,
+                              timeout=20, env={**os.environ, "PYTHONPATH": path})
+    except subprocess.TimeoutExpired as exc:
+        raise AssertionError(f"the forked child hung importing the module: {exc.stderr!r}") from None
+    assert done.stdout.strip() == "child exit 0 parent 1", done.stdout + done.stderr[-2000:]

@@ -126,10 +126,42 @@ class _Deferred:
         return _pending.settle(timeout)
 
 
+def _abandon_imports_of_other_threads() -> None:
+    """In a forked child: forget the modules other threads (gone in the child, the finisher among
+    them: its plots import matplotlib and PIL) were still importing at the fork.
+
+    Left as they are, importing such a module again in the child waits forever on the dead
+    thread's module lock, or yields the half-initialized module (``partially initialized module
+    'PIL.Image' has no attribute 'core'``). Forgotten, the child's next import loads them afresh.
+    The forking thread's own imports in progress are kept. Best effort: no-op if the import
+    system's internals differ.
+    """
+    import sys
+    import threading
+
+    try:
+        from importlib import _bootstrap
+
+        locks = _bootstrap._module_locks  # type: ignore[attr-defined]
+        me = threading.get_ident()
+        for name, ref in list(locks.items()):
+            lock = ref()
+            owner = getattr(lock, "owner", None)
+            if lock is None or owner is None or owner == me or not getattr(lock, "count", 0):
+                continue
+            locks.pop(name, None)
+            module = sys.modules.get(name)
+            if getattr(getattr(module, "__spec__", None), "_initializing", False):
+                del sys.modules[name]
+    except Exception:  # pragma: no cover - a reset must never break the child
+        pass
+
+
 DEFERRED = _Deferred()
 """The background finisher of autologged runs."""
 if hasattr(os, "register_at_fork"):  # a forked child has no finisher thread: never wait for one
     os.register_at_fork(after_in_child=DEFERRED.reset)
+    os.register_at_fork(after_in_child=_abandon_imports_of_other_threads)
 
 
 def strict_mode() -> bool:
