@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import threading
 from typing import TYPE_CHECKING, Any, Sequence
 
 from fitscribe import _pending, run_context
@@ -72,6 +73,7 @@ class Client(RegistryClientMixin):
         self._store: TrackingStore | None = None
         self._registry_client: Client | None = None
         self._artifact_uris: dict[str, str] = {}
+        self._lock = threading.Lock()  # threads sharing a new Client build one store, not one each
 
     def __repr__(self) -> str:
         from fitscribe.uri import redact
@@ -82,8 +84,10 @@ class Client(RegistryClientMixin):
     def store(self) -> "TrackingStore":
         """The tracking store, built on first access."""
         if self._store is None:
-            options = {"artifact_uri": self._artifact_uri} if self._artifact_uri else {}
-            self._store = get_tracking_store(self.tracking_uri, **options)
+            with self._lock:
+                if self._store is None:
+                    options = {"artifact_uri": self._artifact_uri} if self._artifact_uri else {}
+                    self._store = get_tracking_store(self.tracking_uri, **options)
         return self._store
 
     @property
@@ -93,7 +97,9 @@ class Client(RegistryClientMixin):
         if self.registry_uri == self.tracking_uri:
             return RegistryClientMixin._registry.fget(self)  # type: ignore[attr-defined]
         if self._registry_client is None:
-            self._registry_client = Client(self.registry_uri)
+            with self._lock:
+                if self._registry_client is None:
+                    self._registry_client = Client(self.registry_uri)
         return self._registry_client._registry
 
     def close(self) -> None:
