@@ -221,23 +221,26 @@ def test_malformed_values_are_a_400_not_a_500(server: Server) -> None:
                             b'"source_type": "local", "source": "s"}}]}' % run_id),
         ("runs/log-metric", b'{"run_id": "%s", "key": "m", "value": 1%s, "timestamp": 1}' % (run_id, b"0" * 400)),
         ("runs/log-batch", b'{"run_id": "%s", "metrics": [{"key": "m", "value": 1%s, "timestamp": 1}]}' % (run_id, b"0" * 400)),
-        ("runs/create", b'{"experiment_id": "%s"}' % big_id.encode()),
-        ("runs/search", b'{"experiment_ids": ["%s"]}' % big_id.encode()),
         ("experiments/search", '{"view_type": "\u00b2"}'.encode()),
         ("runs/search", '{"experiment_ids": ["1"], "run_view_type": "\u00b2"}'.encode()),
         ("runs/update", '{"run_id": "%s", "status": "\u00b2"}'.encode() % run_id),
     ]:
         answer = _json(server, "POST", f"{API}/{path}", raw)
         assert answer.status_code == 400, (path, raw[:80], answer.text)
-    for path, params in [("experiments/get", {"experiment_id": big_id}),
-                         ("model-versions/get", {"name": "m", "version": "\u00b2"}),
+    for path, raw in [("runs/create", b'{"experiment_id": "%s"}' % big_id.encode()),
+                      ("runs/search", b'{"experiment_ids": ["%s"]}' % big_id.encode())]:
+        answer = _json(server, "POST", f"{API}/{path}", raw)  # an id no experiment can have: not found
+        assert answer.status_code in (400, 404) and "error_code" in answer.json(), (path, answer.text)
+    answer = server.get("experiments/get", {"experiment_id": big_id})
+    assert answer.status_code in (400, 404) and "error_code" in answer.json(), answer.text
+    for path, params in [("model-versions/get", {"name": "m", "version": "\u00b2"}),
                          ("registered-models/search", {"max_results": "\u00b2"})]:
         answer = server.get(path, params)
         assert answer.status_code == 400, (path, answer.text)
     for path, params in [("/ui/api/runs", {"experiment_ids": big_id}),
                          ("/ui/api/runs", {"experiment_ids": experiment_id, "max_results": "\u00b2"})]:
         answer = server.http.get(path, params=params, headers=server.writer)
-        assert answer.status_code == 400, (path, answer.text)
+        assert answer.status_code in (400, 404), (path, answer.text)
     patch = server.http.patch(f"{API}/logged-models/m-0", json={"status": "\u00b2"}, headers=server.writer)
     assert patch.status_code in (400, 404), patch.text
     data = server.get("runs/get", {"run_id": run_id.decode()}).json()["run"]["data"]
