@@ -314,7 +314,7 @@ class RegistryClientMixin:
         """
         if comment is None:
             return self._registry.transition_model_version_stage(name, version, stage, archive_existing_versions)
-        return self._registry.transition_model_version_stage(  # type: ignore[call-arg]
+        return self._registry.transition_model_version_stage(
             name, version, stage, archive_existing_versions, comment=comment
         )
 
@@ -329,7 +329,7 @@ class RegistryClientMixin:
         Raises:
             InvalidValueError: The name or version is invalid.
         """
-        return self._history_registry().get_model_version_history(name, version)  # type: ignore[no-any-return]
+        return self._registry.get_model_version_history(name, version)
 
     def get_registered_model_history(self, name: str) -> list[RegistryEvent]:
         """Return the audit trail of a registered model and all its versions, newest first.
@@ -337,15 +337,7 @@ class RegistryClientMixin:
         Raises:
             InvalidValueError: The name is invalid.
         """
-        return self._history_registry().get_registered_model_history(name)  # type: ignore[no-any-return]
-
-    def _history_registry(self) -> Any:
-        registry = self._registry
-        if not hasattr(registry, "get_registered_model_history"):
-            raise RegistryNotSupportedError(
-                f"The model registry of {type(self.store).__name__} keeps no audit trail."
-            )
-        return registry
+        return self._registry.get_registered_model_history(name)
 
     def _version_of(self, name: str, version: int | str | None, stage: str | None) -> int | str:
         if (version is None) == (stage is None):

@@ -26,6 +26,7 @@ from fitscribe.entities import (
     PagedList,
     Param,
     RegisteredModel,
+    RegistryEvent,
     Run,
     RunInfo,
     RunStatus,
@@ -471,9 +472,19 @@ class ModelRegistryStore(Protocol):
         ...
 
     def transition_model_version_stage(
-        self, name: str, version: int | str, stage: str, archive_existing_versions: bool = False
+        self, name: str, version: int | str, stage: str, archive_existing_versions: bool = False,
+        comment: str | None = None,
     ) -> ModelVersion:
-        """Move a version to a stage, optionally archiving the others in that stage."""
+        """Move a version to a stage, optionally archiving the others in that stage; the comment
+        goes to the audit trail."""
+        ...
+
+    def get_model_version_history(self, name: str, version: int | str) -> list[RegistryEvent]:
+        """The audit trail of one version (who, when, what, old -> new, comment), newest first."""
+        ...
+
+    def get_registered_model_history(self, name: str) -> list[RegistryEvent]:
+        """The audit trail of a registered model and its versions, newest first."""
         ...
 
     def set_model_version_tag(self, name: str, version: int | str, key: str, value: str) -> None:

@@ -224,7 +224,7 @@ def search_model_versions(s: ServerState, p: Params) -> dict[str, Any]:
 def transition_stage(s: ServerState, p: Params) -> dict[str, Any]:
     """Move a version to a stage, optionally archiving the others in that stage; ``comment`` goes to
     the audit trail."""
-    version = _registry(s).transition_model_version_stage(  # type: ignore[call-arg]
+    version = _registry(s).transition_model_version_stage(
         p.required_text("name"), _version(p), p.required_text("stage"), p.flag("archive_existing_versions"),
         comment=p.text("comment") or None,
     )
@@ -254,13 +254,13 @@ def _event_to_json(event: RegistryEvent) -> dict[str, Any]:
 
 def get_model_version_history(s: ServerState, p: Params) -> dict[str, Any]:
     """Answer the audit trail of one model version, newest first (a fitscribe extension)."""
-    events = _registry(s).get_model_version_history(p.required_text("name"), _version(p))  # type: ignore[attr-defined]
+    events = _registry(s).get_model_version_history(p.required_text("name"), _version(p))
     return {"events": [_event_to_json(e) for e in events]}
 
 
 def get_registered_model_history(s: ServerState, p: Params) -> dict[str, Any]:
     """Answer the audit trail of a registered model and its versions, newest first (a fitscribe extension)."""
-    events = _registry(s).get_registered_model_history(p.required_text("name"))  # type: ignore[attr-defined]
+    events = _registry(s).get_registered_model_history(p.required_text("name"))
     return {"events": [_event_to_json(e) for e in events]}
 
 
