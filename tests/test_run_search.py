@@ -12,6 +12,7 @@ import sqlalchemy as sa
 
 from fitscribe.backends import get_tracking_store
 from fitscribe.backends.sql.engine import make_engine, parse_database_uri, upgrade_schema
+from fitscribe.backends.sql.tables import SCHEMA_REVISION
 from fitscribe.entities import Metric, Param, RunTag, ViewType
 from fitscribe.errors import InvalidValueError
 
@@ -162,7 +163,7 @@ def test_revision_0005_adds_and_removes_the_count_index(database: str, request: 
             conn.execute(sa.text(f"INSERT INTO runs VALUES ('r{i}', 7, 'n{i}', 'u', 'FINISHED', {i}, NULL, "
                                  "'active', NULL, 'file:///a')"))
             conn.execute(sa.text(f"INSERT INTO latest_metrics VALUES ('r{i}', 'm', {value}, 0, 1, 0, {value}, {value})"))
-    assert upgrade_schema(engine) == ("0004", "0005")
+    assert upgrade_schema(engine) == ("0004", SCHEMA_REVISION)  # through 0005 to the newest
     assert SEARCH_INDEXES <= _indexes(engine)
     engine.dispose()
     store = get_tracking_store(uri)
