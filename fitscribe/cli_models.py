@@ -164,7 +164,7 @@ def _describe(args: argparse.Namespace, client: "Client", out: Out) -> None:
 
 def _register(args: argparse.Namespace, client: "Client", out: Out) -> None:
     from fitscribe.errors import AlreadyExistsError, InvalidValueError
-    from fitscribe.flavors.loading import _RUNS_RE
+    from fitscribe.flavors.loading import parse_runs_uri
 
     tags = {}
     for item in args.tag:
@@ -172,8 +172,8 @@ def _register(args: argparse.Namespace, client: "Client", out: Out) -> None:
         if not sep or not key:
             raise InvalidValueError(f"--tag takes KEY=VALUE, not {item!r}.")
         tags[key] = value
-    match = _RUNS_RE.match(args.model_uri)
-    run_id = match.group(1) if match else None
+    parsed = parse_runs_uri(args.model_uri)
+    run_id = parsed[0] if parsed else None
     if run_id is not None:
         client.get_run(run_id)  # a clear RunNotFound before anything is created
     try:

@@ -31,7 +31,7 @@ from fitscribe.flavors.environment import check_installed_versions
 from fitscribe.flavors.model import Model, UnverifiedModelWarning, UntrustedModelError, check_folder_digest
 from fitscribe.uri import check_relative_path, file_uri_to_path, is_local_path, scheme_key
 
-__all__ = ["LoadedModel", "resolve_model_uri", "open_model", "load_native", "TRUSTED_ONLY_ENV"]
+__all__ = ["LoadedModel", "resolve_model_uri", "open_model", "load_native", "parse_runs_uri", "TRUSTED_ONLY_ENV"]
 
 TRUSTED_ONLY_ENV = "FITSCRIBE_TRUSTED_ONLY"
 """Set to 1 to refuse pickle-based models that no tracking store vouches for."""
@@ -41,6 +41,13 @@ _MODEL_ID_RE = re.compile(r"^models:/+(m-[0-9a-fA-F]{32})/?$")  # an MLflow 3 lo
 _MODELS_RE = re.compile(r"^models:/+([^/@]+)(?:@([^/]+)|/([^/]+))(?:/(.*))?$")
 # The order in which MLflow-saved models (no fitscribe block) are matched to our flavors.
 _FOREIGN_ORDER = ("xgboost", "onnx", "pytorch", "sklearn", "pyfunc")
+
+
+def parse_runs_uri(uri: str) -> tuple[str, str] | None:
+    """Split ``runs:/<run_id>/<path>`` into (run id, path without slashes at its ends); None for
+    any other URI."""
+    match = _RUNS_RE.match(uri or "")
+    return None if match is None else (match.group(1), (match.group(2) or "").strip("/"))
 
 
 @dataclass(frozen=True)

@@ -82,13 +82,13 @@ def model_page(request: Request, s: ServerState) -> tuple[str, dict[str, Any]]:
 
 def _card(s: ServerState, version: "ModelVersion") -> dict[str, Any]:
     """The model card (flavors, signature, requirements) of a version whose source is ``runs:/...``."""
-    from fitscribe.flavors.loading import _RUNS_RE
+    from fitscribe.flavors.loading import parse_runs_uri
     from fitscribe.server.ui.artifacts import model_card
 
-    match = _RUNS_RE.match(version.source or "")
-    if match is None:
+    parsed = parse_runs_uri(version.source or "")
+    if parsed is None:
         return {"error": f"No card: the source {version.source!r} is not a run's artifacts."}
-    run_id, path = match.group(1), (match.group(2) or "").strip("/")
+    run_id, path = parsed
     try:
         run = s.tracking.get_run(run_id)
         store = s.artifact_store_for(run.info.artifact_uri)
