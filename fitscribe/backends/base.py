@@ -36,6 +36,7 @@ from fitscribe.entities import (
 
 if TYPE_CHECKING:
     from fitscribe.backends.sql.metric_arrays import MetricArrays
+    from fitscribe.entities.logged_model import LoggedModel
 
 __all__ = [
     "TrackingStore", "ArtifactStore", "ModelRegistryStore", "FileInfo", "as_tracking_store", "as_artifact_store",
@@ -266,6 +267,106 @@ class TrackingStore:
         from fitscribe.errors import InvalidValueError
 
         raise InvalidValueError(f"The tracking store ({type(self).__name__}) cannot delete experiment tags.")
+
+    # -- MLflow 3 logged models (the fallbacks refuse: the store keeps none) -------------------
+    def _no_logged_models(self) -> Exception:
+        from fitscribe.errors import InvalidValueError
+
+        return InvalidValueError(f"Logged models are not supported by this store ({type(self).__name__}); "
+                                 "use a database store (sqlite, postgresql, mysql) or a tracking server.")
+
+    def create_logged_model(
+        self,
+        experiment_id: str,
+        name: str,
+        *,
+        model_id: str | None = None,
+        source_run_id: str | None = None,
+        model_type: str | None = None,
+        params: Mapping[str, str] | None = None,
+        tags: Mapping[str, str] | None = None,
+        status: str | int = "LOGGED_MODEL_PENDING",
+        status_message: str | None = None,
+        artifact_location: str | None = None,
+        creation_timestamp: int | None = None,
+        last_updated_timestamp: int | None = None,
+    ) -> LoggedModel:
+        """Create a logged model (PENDING unless ``status`` says otherwise) and return it.
+
+        An importer passes ``model_id``, ``artifact_location`` and the times to keep them; by
+        default the id is new (``m-<32 hex>``), the files go under
+        ``<experiment artifact location>/models/<model_id>/artifacts`` and both times are now.
+
+        Raises:
+            ExperimentNotFound: No experiment has this id.
+            AlreadyExistsError: ``model_id`` is taken.
+            InvalidValueError: A value is invalid, or (the fallback) the store keeps no logged models.
+        """
+        raise self._no_logged_models()
+
+    def get_logged_model(self, model_id: str, allow_deleted: bool = False) -> LoggedModel:
+        """Return a logged model with its tags and params.
+
+        Raises:
+            NotFoundError: No model has this id (or it is deleted and ``allow_deleted`` is False).
+            InvalidValueError: The id is malformed, or (the fallback) the store keeps no logged models.
+        """
+        raise self._no_logged_models()
+
+    def search_logged_models(
+        self,
+        experiment_ids: Sequence[str],
+        filter_string: str | None = None,
+        order_by: Sequence[Mapping[str, Any]] | None = None,
+        max_results: int = 100,
+        page_token: str | None = None,
+    ) -> PagedList[LoggedModel]:
+        """Return one page of the active logged models of these experiments that match the filter.
+
+        The filter names the fields of ``fitscribe.entities.logged_model.LOGGED_MODEL_ATTRIBUTES``
+        and ``tags.<key>``; ``order_by`` holds MLflow's ``{"field_name": ..., "ascending": ...}``
+        (default: newest first).
+
+        Raises:
+            InvalidValueError: The filter or an ordering is invalid, or (the fallback) the store keeps
+                no logged models.
+        """
+        raise self._no_logged_models()
+
+    def update_logged_model(
+        self,
+        model_id: str,
+        *,
+        status: str | int | None = None,
+        status_message: str | None = None,
+        tags: Mapping[str, str] | None = None,
+        params: Mapping[str, str] | None = None,
+    ) -> LoggedModel:
+        """Set a logged model's status, and set tags and params on it, in one transaction; return it.
+
+        Raises:
+            NotFoundError: No active model has this id.
+            InvalidValueError: A value is invalid, or (the fallback) the store keeps no logged models.
+        """
+        raise self._no_logged_models()
+
+    def delete_logged_model_tag(self, model_id: str, key: str) -> None:
+        """Remove a tag from a logged model.
+
+        Raises:
+            NotFoundError: No active model has this id, or it has no such tag.
+            InvalidValueError: (the fallback) The store keeps no logged models.
+        """
+        raise self._no_logged_models()
+
+    def delete_logged_model(self, model_id: str) -> None:
+        """Mark a logged model deleted (its files stay; ``get_logged_model(allow_deleted=True)`` reads it).
+
+        Raises:
+            NotFoundError: No active model has this id.
+            InvalidValueError: (the fallback) The store keeps no logged models.
+        """
+        raise self._no_logged_models()
 
     @property
     def registry(self) -> ModelRegistryStore | None:
