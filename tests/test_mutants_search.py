@@ -1,0 +1,281 @@
+"""The search compiler (fitscribe/search.py + backends/sql/search.py) as a user sees it: each filter
+of a table is run on four small runs, on every database, and must list exactly the expected runs.
+Written to kill the mutants that survived the older search tests (issue 17, item 4)."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pytest
+
+from fitscribe.backends import get_tracking_store
+from fitscribe.entities import Dataset, DatasetInput, InputTag, Metric, Param, RunStatus, RunTag, ViewType
+from fitscribe.errors import InvalidValueError
+from fitscribe.search import decode_page_token, encode_page_token, parse_filter, parse_order_by
+
+# What each run holds (names a..d):
+#   a: alpha,  ann, start 1000, FINISHED end 2000; acc 0.5 then 0.9; loss +inf; model=rf, lr=0.1;
+#      team=Vision, `my key`=x; dataset train-set/d1 (training)
+#   b: beta,   bob, start 1001, RUNNING;           acc 0.7;          loss -inf; model=lr; team=vision;
+#      dataset eval-set/d2 (eval)
+#   c: Alpha2, ann, start 1002, FAILED end 3000;   acc NaN;          loss 1 then 2; model=RF
+#   d: gamma,  cat, start 1003, FINISHED end 1500; no metric, no param; team=nlp
+FILTERS: list[tuple[str, str]] = [
+    # metrics: the latest value, NaN stored apart, +-inf as +-max double, a missing key never matches
+    ("metrics.acc > 0.8", "a"),
+    ("metrics.acc >= 0.9", "a"),
+    ("metrics.acc > 0.9", ""),
+    ("metrics.acc < 0.9", "b"),
+    ("metrics.acc <= 0.7", "b"),
+    ("metrics.acc < 0.7", ""),
+    ("metrics.acc = 0.7", "b"),
+    ("metrics.acc != 0.7", "ac"),
+    ("metrics.acc IS NULL", "d"),
+    ("metrics.acc IS NOT NULL", "abc"),
+    ("min(metrics.acc) < 0.6", "a"),
+    ("min(metrics.acc) = 0.5", "a"),
+    ("max(metrics.acc) >= 0.9", "a"),
+    ("MAX(metrics.acc) = 0.9", "a"),
+    ("max(metrics.acc) != 0.9", "bc"),
+    ("metrics.loss = 1.7976931348623157e308", ""),
+    ("metrics.loss = -1.7976931348623157e308", ""),
+    ("metrics.loss > 100", "a"),
+    ("metrics.loss < -100", "b"),
+    ("metrics.loss = 2", "c"),
+    ("max(metrics.loss) = 2", "c"),
+    ("min(metrics.loss) = 1", "c"),
+    ("min(metrics.loss) > 1.5", "a"),
+    # number spellings
+    ("metrics.acc > .8", "a"),
+    ("metrics.acc > 8e-1", "a"),
+    ("metrics.acc > +0.8", "a"),
+    ("metrics.loss < -1e2", "b"),
+    ("metrics.acc>0.8", "a"),
+    ("metrics.acc == 0.7", "b"),
+    ("metrics.acc <> 0.7", "ac"),
+    # params and tags: case-sensitive =, LIKE; ILIKE; lists; missing keys
+    ("params.model = 'rf'", "a"),
+    ('params.model = "rf"', "a"),
+    ("params.model != 'rf'", "bc"),
+    ("params.model LIKE 'r%'", "a"),
+    ("params.model like 'R%'", "c"),
+    ("params.model ILIKE 'r%'", "ac"),
+    ("params.model IN ('lr', 'RF')", "bc"),
+    ("params.model in ('rf')", "a"),
+    ("params.model NOT IN ('lr')", "ac"),
+    ("params.model not in ('lr', 'rf')", "c"),
+    ("params.model IS NULL", "d"),
+    ("params.model is not null", "abc"),
+    ("params.lr = '0.1'", "a"),
+    ("param.model = 'lr'", "b"),
+    ("parameters.model = 'lr'", "b"),
+    ("parameter.model = 'lr'", "b"),
+    ("params.`model` = 'lr'", "b"),
+    ('params."model" = \'lr\'', "b"),
+    ("tags.team = 'vision'", "b"),
+    ("tags.team ILIKE 'VISION'", "ab"),
+    ("tag.team LIKE '%i%'", "ab"),
+    ("tags.`my key` = 'x'", "a"),
+    ("tags.team IS NULL", "c"),
+    ("tags.team IS NOT NULL", "abd"),
+    ("tags.team != 'nlp'", "ab"),
+    # attributes and their aliases
+    ("attributes.run_name = 'beta'", "b"),
+    ("run_name LIKE 'alpha%'", "a"),
+    ("attribute.run_name ILIKE 'alpha%'", "ac"),
+    ("`run name` = 'gamma'", "d"),
+    ('"run_name" = \'gamma\'', "d"),
+    ("attributes.`run name` = 'gamma'", "d"),
+    ("run.run_name = 'gamma'", "d"),
+    ("attr.status = 'RUNNING'", "b"),
+    ("status != 'RUNNING'", "acd"),
+    ("attributes.status IN ('FAILED', 'FINISHED')", "acd"),
+    ("Status = 'FAILED'", "c"),
+    ("user_id = 'ann'", "ac"),
+    ("start_time > 1001", "cd"),
+    ("start_time >= 1001", "bcd"),
+    ("start_time < 1001", "a"),
+    ("start_time <= 1001", "ab"),
+    ("created = 1002", "c"),
+    ("attributes.start_time != 1002", "abd"),
+    ("end_time IS NULL", "b"),
+    ("end_time IS NOT NULL", "acd"),
+    ("end_time > 1800", "ac"),
+    # datasets
+    ("datasets.name = 'train-set'", "a"),
+    ("dataset.name LIKE '%set'", "ab"),
+    ("datasets.digest = 'd2'", "b"),
+    ("datasets.digest IN ('d1', 'd2')", "ab"),
+    ("datasets.context = 'training'", "a"),
+    ("datasets.context != 'training'", "b"),
+    # and binds tighter than or; parentheses group; keywords in any case
+    ("metrics.acc > 0.6 AND params.model = 'lr'", "b"),
+    ("params.model = 'rf' OR tags.team = 'nlp'", "ad"),
+    ("params.model = 'rf' or params.model = 'lr' and metrics.acc > 0.8", "a"),
+    ("(params.model = 'rf' OR params.model = 'lr') AND metrics.acc > 0.6", "ab"),
+    ("params.model = 'RF' Or (tags.team = 'nlp' aNd user_id = 'cat')", "cd"),
+    ("((tags.team = 'nlp'))", "d"),
+    ("user_id = 'ann' AND metrics.acc > 0.1 AND params.model = 'rf'", "a"),
+    ("user_id = 'bob' OR user_id = 'cat' OR status = 'FAILED'", "bcd"),
+]
+
+
+def _populate(store: Any) -> tuple[str, dict[str, str]]:
+    exp = store.create_experiment("filters")
+    ids: dict[str, str] = {}
+    specs = [
+        ("a", "alpha", "ann", 1000, RunStatus.FINISHED, 2000),
+        ("b", "beta", "bob", 1001, None, None),
+        ("c", "Alpha2", "ann", 1002, RunStatus.FAILED, 3000),
+        ("d", "gamma", "cat", 1003, RunStatus.FINISHED, 1500),
+    ]
+    for letter, name, user, start, status, end in specs:
+        tags = {"a": [RunTag("team", "Vision"), RunTag("my key", "x")], "b": [RunTag("team", "vision")],
+                "c": [], "d": [RunTag("team", "nlp")]}[letter]
+        run_id = store.create_run(exp, user, start, tags, name).info.run_id
+        ids[letter] = run_id
+        if status is not None:
+            store.update_run_info(run_id, status=status, end_time=end)
+    history = {"a": {"acc": [0.5, 0.9], "loss": [math.inf]}, "b": {"acc": [0.7], "loss": [-math.inf]},
+               "c": {"acc": [math.nan], "loss": [1.0, 2.0]}, "d": {}}
+    params = {"a": {"model": "rf", "lr": "0.1"}, "b": {"model": "lr"}, "c": {"model": "RF"}, "d": {}}
+    for letter, run_id in ids.items():
+        metrics = [Metric(k, v, 5, step) for k, values in history[letter].items() for step, v in enumerate(values)]
+        store.log_batch(run_id, metrics, [Param(k, v) for k, v in params[letter].items()])
+    store.log_inputs(ids["a"], [DatasetInput(Dataset("train-set", "d1"), (InputTag("mlflow.data.context", "training"),))])
+    store.log_inputs(ids["b"], [DatasetInput(Dataset("eval-set", "d2"), (InputTag("mlflow.data.context", "eval"),))])
+    return exp, ids
+
+
+def test_every_filter_lists_exactly_the_expected_runs(tracking_uri: str) -> None:
+    store = get_tracking_store(tracking_uri)
+    exp, ids = _populate(store)
+    names = {run_id: letter for letter, run_id in ids.items()}
+    wrong = []
+    cases = FILTERS + [
+        (f"run_id = '{ids['b']}'", "b"),
+        (f"attributes.run_uuid IN ('{ids['a']}', '{ids['c']}')", "ac"),
+        (f"run_id NOT IN ('{ids['a']}')", "bcd"),
+        (f"artifact_uri LIKE '%{ids['d']}%'", "d"),
+    ]
+    for filter_string, expected in cases:
+        found = "".join(sorted(names[r.info.run_id] for r in store.search_runs([exp], filter_string, max_results=50)))
+        if found != expected:
+            wrong.append((filter_string, expected, found))
+        count = store.count_runs([exp], filter_string)
+        if count != len(expected):
+            wrong.append((filter_string, f"count {len(expected)}", f"count {count}"))
+    assert wrong == []
+    store.close()
+
+
+ORDERS: list[tuple[list[str], str]] = [
+    (["params.model DESC"], "abcd"),  # rf > lr > RF by code point; missing last
+    (["params.model desc"], "abcd"),
+    (["params.model"], "cbad"),  # ascending by default; missing last
+    (["params.model asc"], "cbad"),
+    (["attributes.run_name ASC"], "cabd"),
+    (["run_name DESC"], "dbac"),
+    (["`run name` desc"], "dbac"),
+    (["metrics.acc DESC"], "abdc"),  # NaN (c) and missing (d) last, newest first
+    (["metrics.acc"], "badc"),
+    (["min(metrics.acc) ASC"], "abdc"),
+    (["max(metrics.loss) DESC"], "acbd"),
+    (["metrics.loss"], "bcad"),
+    (["tags.team"], "adbc"),  # 'Vision' < 'nlp' < 'vision' by code point
+    (["user_id", "start_time DESC"], "cabd"),
+    (["user_id DESC", "metrics.acc"], "dbac"),
+    (["start_time"], "abcd"),
+    (["created DESC"], "dcba"),
+    (["end_time DESC"], "cadb"),
+    ([], "dcba"),  # newest first
+]
+
+
+def test_orderings(tracking_uri: str) -> None:
+    store = get_tracking_store(tracking_uri)
+    exp, ids = _populate(store)
+    names = {run_id: letter for letter, run_id in ids.items()}
+    wrong = []
+    for order_by, expected in ORDERS:
+        found = "".join(names[r.info.run_id] for r in store.search_runs([exp], None, max_results=50, order_by=order_by))
+        if found != expected:
+            wrong.append((order_by, expected, found))
+    assert wrong == []
+    # the deleted view, and paging by token
+    store.update_run_info(ids["b"], lifecycle_stage="deleted")
+    assert [r.info.run_id for r in store.search_runs([exp], None, ViewType.DELETED_ONLY)] == [ids["b"]]
+    first = store.search_runs([exp], None, max_results=2, order_by=["start_time"])
+    assert [names[r.info.run_id] for r in first] == ["a", "c"] and decode_page_token(first.token) == 2
+    rest = store.search_runs([exp], None, max_results=2, order_by=["start_time"], page_token=first.token)
+    assert [names[r.info.run_id] for r in rest] == ["d"] and rest.token is None
+    store.close()
+
+
+def test_experiment_filters_and_orderings(tmp_path: Any) -> None:
+    store = get_tracking_store(str(tmp_path / "store"))
+    a = store.create_experiment("mnist-a", tags={"team": "vision"})
+    b = store.create_experiment("mnist-b", tags={"team": "nlp"})
+    c = store.create_experiment("cifar")
+    def listed(filter_string: str | None, order_by: list[str] | None = None) -> list[str]:
+        return [e.name for e in store.search_experiments(filter_string=filter_string, order_by=order_by)]
+    assert sorted(listed("name LIKE 'mnist%'")) == ["mnist-a", "mnist-b"]
+    assert listed("tags.team = 'nlp'") == ["mnist-b"]
+    assert listed("attributes.name = 'cifar'") == ["cifar"]
+    assert listed(f"experiment_id = '{c}'") == ["cifar"]
+    assert sorted(listed("creation_time > 0 AND tags.team IS NOT NULL")) == ["mnist-a", "mnist-b"]
+    assert listed("name LIKE 'mnist%'", ["name DESC"]) == ["mnist-b", "mnist-a"]
+    assert listed("name != 'Default'", ["name"]) == ["cifar", "mnist-a", "mnist-b"]
+    assert {a, b}
+    for bad in ("metrics.acc > 1", "params.x = 'y'", "run_name = 'x'", "   "):
+        with pytest.raises(InvalidValueError):
+            store.search_experiments(filter_string=bad)
+    with pytest.raises(InvalidValueError):
+        store.search_experiments(order_by=["metrics.acc"])
+    store.close()
+
+
+@pytest.mark.parametrize("text", [
+    "metrics.acc > 'high'", "params.model > 'a'", "params.model = 1", "metrics.acc LIKE '1%'",
+    "metrics.acc IN ('1')", "params.model IN 'a'", "params.model IN ('a' 'b')", "params.model IN ('a', 1)",
+    "params.model IN ()", "min(params.model) = 'a'", "min(metrics.acc = 1", "metrics.acc IS 1",
+    "metrics.acc IS NOT 1", "metrics. = 1", "metrics.`a` ", "foo.bar = 'x'", "nosuch = 'x'",
+    "metrics.acc = 1 extra", "metrics.acc = 1 AND", "(metrics.acc = 1", "metrics.acc > 1e999",
+    "datasets.size = 'x'", "start_time = 'x'", "status < 'x'", "AND = 1", "metrics.acc NOT 1",
+    "params.model = 'a", "params.model-x = 'a'", "metrics.acc = 1 OR", "params.model = ",
+])
+def test_malformed_filters_are_refused(text: str, tmp_path: Any) -> None:
+    with pytest.raises(InvalidValueError, match="Invalid search filter"):
+        parse_filter(text)
+
+
+def test_filter_and_order_by_type_errors() -> None:
+    with pytest.raises(InvalidValueError, match="must be a string"):
+        parse_filter(5)  # type: ignore[arg-type]
+    with pytest.raises(InvalidValueError, match="list of strings"):
+        parse_order_by("metrics.acc")  # type: ignore[arg-type]
+    for bad in (["metrics.acc sideways"], [""], ["  "], [5], ["metrics.acc DESC x"]):
+        with pytest.raises(InvalidValueError, match="ordering key"):
+            parse_order_by(bad)  # type: ignore[arg-type]
+    assert parse_order_by(None) == []
+    (order,) = parse_order_by(["name DESC"], experiments=True)
+    assert (order.entity, order.key, order.ascending) == ("attribute", "name", False)
+    with pytest.raises(InvalidValueError):
+        parse_order_by(["tags.team"], experiments=True)
+    with pytest.raises(InvalidValueError):
+        parse_order_by(["run_name"], experiments=True)
+
+
+@pytest.mark.parametrize("offset", [0, 1, 37, 10**9])
+def test_page_tokens_round_trip(offset: int) -> None:
+    assert decode_page_token(encode_page_token(offset)) == offset
+
+
+@pytest.mark.parametrize("payload", [b'{"offset": -1}', b'{"offset": true}', b'{"offset": "3"}', b'{"offset": 1.5}',
+                                     b'{"start": 3}', b"[3]", b"not json", b"\xff\xfe"])
+def test_foreign_page_tokens_are_refused(payload: bytes) -> None:
+    import base64
+
+    with pytest.raises(InvalidValueError, match="Invalid page token"):
+        decode_page_token(base64.b64encode(payload).decode())
