@@ -6,7 +6,7 @@ Do not edit: after changing the schema or the write statements, regenerate it wi
 """
 
 
-REVISION = '0006'
+REVISION = '0007'
 """The Alembic revision the schema below corresponds to."""
 
 SCHEMA = (
@@ -73,6 +73,22 @@ SCHEMA = (
     CONSTRAINT pk_experiment_tags PRIMARY KEY (experiment_id, "key"),
     CONSTRAINT fk_experiment_tags_experiment_id_experiments FOREIGN KEY(experiment_id) REFERENCES experiments (experiment_id) ON DELETE CASCADE
 )""",
+    """CREATE TABLE logged_models (
+    model_id VARCHAR(36) NOT NULL,
+    experiment_id INTEGER NOT NULL,
+    name VARCHAR(500) NOT NULL,
+    artifact_location TEXT NOT NULL,
+    creation_timestamp_ms BIGINT NOT NULL,
+    last_updated_timestamp_ms BIGINT NOT NULL,
+    status INTEGER NOT NULL,
+    lifecycle_stage VARCHAR(32) NOT NULL,
+    model_type VARCHAR(500),
+    source_run_id VARCHAR(32),
+    status_message TEXT,
+    CONSTRAINT pk_logged_models PRIMARY KEY (model_id),
+    CONSTRAINT fk_logged_models_experiment_id_experiments FOREIGN KEY(experiment_id) REFERENCES experiments (experiment_id) ON DELETE CASCADE
+)""",
+    """CREATE INDEX ix_logged_models_experiment_id_creation_timestamp_ms ON logged_models (experiment_id, creation_timestamp_ms)""",
     """CREATE TABLE model_versions (
     name VARCHAR(256) NOT NULL,
     version INTEGER NOT NULL,
@@ -132,6 +148,20 @@ SCHEMA = (
     CONSTRAINT fk_latest_metrics_run_uuid_runs FOREIGN KEY(run_uuid) REFERENCES runs (run_uuid) ON DELETE CASCADE
 )""",
     """CREATE INDEX ix_latest_metrics_key_value ON latest_metrics ("key", value)""",
+    """CREATE TABLE logged_model_params (
+    model_id VARCHAR(36) NOT NULL,
+    param_key VARCHAR(255) NOT NULL,
+    param_value TEXT NOT NULL,
+    CONSTRAINT pk_logged_model_params PRIMARY KEY (model_id, param_key),
+    CONSTRAINT fk_logged_model_params_model_id_logged_models FOREIGN KEY(model_id) REFERENCES logged_models (model_id) ON DELETE CASCADE
+)""",
+    """CREATE TABLE logged_model_tags (
+    model_id VARCHAR(36) NOT NULL,
+    tag_key VARCHAR(255) NOT NULL,
+    tag_value TEXT NOT NULL,
+    CONSTRAINT pk_logged_model_tags PRIMARY KEY (model_id, tag_key),
+    CONSTRAINT fk_logged_model_tags_model_id_logged_models FOREIGN KEY(model_id) REFERENCES logged_models (model_id) ON DELETE CASCADE
+)""",
     """CREATE TABLE metric_chunks (
     id INTEGER NOT NULL,
     run_uuid VARCHAR(32) NOT NULL,

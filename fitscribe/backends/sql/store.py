@@ -40,6 +40,7 @@ from fitscribe.errors import (
 from fitscribe.uri import join_uri
 
 from .chunks import metric_columns
+from .logged_models import SqlLoggedModels
 from .store_core import StoreCore
 
 if TYPE_CHECKING:
@@ -66,7 +67,7 @@ def create_store(uri: str, artifact_uri: str | None = None, **_: Any) -> "SqlTra
     return SqlTrackingStore(uri, artifact_uri=artifact_uri)
 
 
-class SqlTrackingStore(StoreCore, TrackingStore):
+class SqlTrackingStore(SqlLoggedModels, StoreCore, TrackingStore):
     """A :class:`~fitscribe.backends.base.TrackingStore` on a SQL database.
 
     The constructor does no I/O; the database is opened (and created if new) on first use.

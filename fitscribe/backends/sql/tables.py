@@ -48,6 +48,9 @@ __all__ = [
     "model_version_tags",
     "registered_model_aliases",
     "registry_audit",
+    "logged_models",
+    "logged_model_tags",
+    "logged_model_params",
     "MAX_DOUBLE",
     "SPECIAL_FINITE",
     "SPECIAL_NAN",
@@ -55,7 +58,7 @@ __all__ = [
     "SPECIAL_NEG_INF",
 ]
 
-SCHEMA_REVISION = "0006"
+SCHEMA_REVISION = "0007"
 """The Alembic revision these tables correspond to (a new database is stamped with it)."""
 
 metadata = sa.MetaData(
@@ -340,4 +343,42 @@ registry_audit = sa.Table(
     sa.Column("new_value", LongText, nullable=True),
     sa.Column("comment", LongText, nullable=True),
     sa.Index("ix_registry_audit_name_version_id", "name", "version", "id"),
+)
+
+# -- MLflow 3 logged models (revision 0007; logged_models.py) ---------------------------------------
+# MLflow's tables and column names, so an MLflow database maps onto them one to one. ``status`` is
+# MLflow's enum number (1 PENDING, 2 READY, 3 UPLOAD_FAILED); tags and params go with their model.
+logged_models = sa.Table(
+    "logged_models",
+    metadata,
+    sa.Column("model_id", Str(36), primary_key=True),
+    sa.Column(
+        "experiment_id", sa.Integer, sa.ForeignKey("experiments.experiment_id", ondelete="CASCADE"), nullable=False
+    ),
+    sa.Column("name", Str(500), nullable=False),
+    sa.Column("artifact_location", LongText, nullable=False),
+    sa.Column("creation_timestamp_ms", sa.BigInteger, nullable=False),
+    sa.Column("last_updated_timestamp_ms", sa.BigInteger, nullable=False),
+    sa.Column("status", sa.Integer, nullable=False),
+    sa.Column("lifecycle_stage", Str(32), nullable=False),
+    sa.Column("model_type", Str(500), nullable=True),
+    sa.Column("source_run_id", Str(32), nullable=True),
+    sa.Column("status_message", LongText, nullable=True),
+    sa.Index("ix_logged_models_experiment_id_creation_timestamp_ms", "experiment_id", "creation_timestamp_ms"),
+)
+
+logged_model_tags = sa.Table(
+    "logged_model_tags",
+    metadata,
+    sa.Column("model_id", Str(36), sa.ForeignKey("logged_models.model_id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("tag_key", Str(255), primary_key=True),
+    sa.Column("tag_value", LongText, nullable=False),
+)
+
+logged_model_params = sa.Table(
+    "logged_model_params",
+    metadata,
+    sa.Column("model_id", Str(36), sa.ForeignKey("logged_models.model_id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("param_key", Str(255), primary_key=True),
+    sa.Column("param_value", LongText, nullable=False),
 )
