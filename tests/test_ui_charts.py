@@ -16,7 +16,7 @@ import pytest
 
 from _ui_support import READY_TIMEOUT_MS, browser, page, screenshot, serve_app  # noqa: F401  (fixtures)
 from fitscribe import Client
-from fitscribe.backends.sql.metric_arrays import order_arrays, read_metric_arrays, run_start_times
+from fitscribe.backends.sql.metric_arrays import order_arrays, read_metric_arrays
 from fitscribe.entities import Metric
 from fitscribe.server.ui.downsample import downsample_m4, downsample_series, m4_indices
 
@@ -170,7 +170,7 @@ def test_read_metric_arrays_equals_the_history(tracking_uri: str) -> None:
     assert arrays.timestamps.tolist() == [m.timestamp for m in history]
     assert np.array_equal(arrays.values, np.array([m.value for m in history]), equal_nan=True)
     assert len(found[empty_run].steps) == 0
-    assert run_start_times(store, [run_id, empty_run, "f" * 32]) == {  # type: ignore[arg-type]
+    assert store.run_start_times([run_id, empty_run, "f" * 32]) == {
         run_id: client.get_run(run_id).info.start_time, empty_run: client.get_run(empty_run).info.start_time}
     part = read_metric_arrays(store, [run_id], "loss", 5000, 5100)[run_id]  # type: ignore[arg-type]
     inside = (part.steps >= 5000) & (part.steps <= 5100)

@@ -18,9 +18,9 @@ from typing import TYPE_CHECKING, Any, Iterator, Sequence
 import sqlalchemy as sa
 
 from . import tables as t
-from .chunks import MAX_POINTS_PER_CHUNK, latest_of, order_points, pack_floats, pack_ints, unpack_floats, unpack_ints
+from .chunks import decode_chunks
 from .inputs import write_inputs
-from .rows import RUN_COLUMNS, clamp, encode_value
+from .rows import RUN_COLUMNS, series_rows
 
 if TYPE_CHECKING:
     from fitscribe.entities import DatasetInput
@@ -169,18 +169,9 @@ class BulkImporter:
 
     def series(self, run_id: str, key: str) -> tuple[list[float], list[int], list[int]]:
         """Return the stored points of one series as (values, timestamps, steps), by step then timestamp."""
-        c = t.metric_chunks.c
-        values: list[float] = []
-        timestamps: list[int] = []
-        steps: list[int] = []
-        with self.store.sql_read() as w:
-            for step_blob, time_blob, value_blob in w.sa.execute(
-                    sa.select(c.step_blob, c.timestamp_blob, c.value_blob)
-                    .where(c.run_uuid == run_id, c.key == key).order_by(c.id)):
-                steps += unpack_ints(step_blob)
-                timestamps += unpack_ints(time_blob)
-                values += unpack_floats(value_blob)
-        return order_points(values, timestamps, steps)
+        self.store.flush()
+        with self.store.read() as w:
+            return decode_chunks(w.metric_chunks(run_id, key))
 
     def series_of_runs(self, run_ids: Sequence[str]) -> Iterator[tuple[str, str, list[float], list[int], list[int]]]:
         """Yield every series of these runs as (run_id, key, values, timestamps, steps), by step then
@@ -192,14 +183,7 @@ class BulkImporter:
                 rows = w.sa.execute(sa.select(c.run_uuid, c.key, c.step_blob, c.timestamp_blob, c.value_blob)
                                     .where(c.run_uuid.in_(part)).order_by(c.run_uuid, c.key, c.id)).all()
             for (run_id, key), chunks in groupby(rows, key=itemgetter(0, 1)):
-                values: list[float] = []
-                timestamps: list[int] = []
-                steps: list[int] = []
-                for _, _, step_blob, time_blob, value_blob in chunks:
-                    steps += unpack_ints(step_blob)
-                    timestamps += unpack_ints(time_blob)
-                    values += unpack_floats(value_blob)
-                yield (run_id, key, *order_points(values, timestamps, steps))
+                yield (run_id, key, *decode_chunks(row[2:] for row in chunks))
 
     def models(self) -> dict[str, dict[str, Any]]:
         """Return the registered models: name -> {description, next_version, tags, aliases,
@@ -262,24 +246,6 @@ class BulkImporter:
         mv = t.model_versions
         with self.store.sql_write() as w:
             w.sa.execute(mv.update().where(mv.c.name == name, mv.c.version == version).values(**values))
-
-
-def series_rows(series: Sequence[tuple[str, str, list[float], list[int], list[int]]]
-                ) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
-    """Return the ``metric_chunks`` and ``latest_metrics`` rows of whole series, as rows.metric_rows
-    builds them from batches (same packing, same latest/min/max), without regrouping the points."""
-    chunk_rows: list[tuple[Any, ...]] = []
-    latest: list[tuple[Any, ...]] = []
-    size = MAX_POINTS_PER_CHUNK
-    for run_id, key, values, timestamps, steps in series:
-        for start in range(0, len(values), size):
-            vals, times, stps = values[start:start + size], timestamps[start:start + size], steps[start:start + size]
-            chunk_rows.append((run_id, key, len(vals), min(stps), max(stps),
-                               pack_ints(stps), pack_ints(times), pack_floats(vals)))
-        last, timestamp, step, low, high = latest_of(values, timestamps, steps)
-        value, special = encode_value(last)
-        latest.append((run_id, key, value, special, timestamp, step, clamp(low), clamp(high)))
-    return chunk_rows, latest
 
 
 def _key_values(conn: sa.Connection, table: sa.Table) -> dict[str, dict[str, str]]:

@@ -22,22 +22,12 @@ import sys
 from array import array
 from itertools import groupby, islice
 from operator import itemgetter, le, lt
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 from fitscribe import validation as v
 
-__all__ = [
-    "Batch",
-    "metric_columns",
-    "MAX_POINTS_PER_CHUNK",
-    "pack_ints",
-    "pack_floats",
-    "unpack_ints",
-    "unpack_floats",
-    "group_batches",
-    "latest_of",
-    "order_points",
-]
+__all__ = ["Batch", "metric_columns", "MAX_POINTS_PER_CHUNK", "pack_ints", "pack_floats", "unpack_ints",
+           "unpack_floats", "decode_chunks", "group_batches", "latest_of", "order_points"]
 
 Batch = tuple  # (run_id: str, keys, values: floats, timestamps: ints, steps: ints)
 
@@ -136,6 +126,19 @@ def unpack_ints(blob: Any) -> list[int]:
 def unpack_floats(blob: Any) -> list[float]:
     """Return the doubles packed by :func:`pack_floats`."""
     return _unpack("d", blob)
+
+
+def decode_chunks(rows: Iterable[Sequence[Any]]) -> tuple[list[float], list[int], list[int]]:
+    """Return the points of a series' ``(step_blob, timestamp_blob, value_blob)`` rows, in logging
+    order, as (values, timestamps, steps) ordered by :func:`order_points`."""
+    values: list[float] = []
+    timestamps: list[int] = []
+    steps: list[int] = []
+    for step_blob, timestamp_blob, value_blob in rows:
+        steps += unpack_ints(step_blob)
+        timestamps += unpack_ints(timestamp_blob)
+        values += unpack_floats(value_blob)
+    return order_points(values, timestamps, steps)
 
 
 def group_batches(batches: Sequence[Batch]) -> dict[tuple[str, str], list[list[Any]]]:

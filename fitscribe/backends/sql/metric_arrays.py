@@ -16,7 +16,7 @@ import numpy.typing as npt
 if TYPE_CHECKING:
     from .store import SqlTrackingStore
 
-__all__ = ["MetricArrays", "read_metric_arrays", "order_arrays", "run_start_times"]
+__all__ = ["MetricArrays", "read_metric_arrays", "order_arrays"]
 
 
 class MetricArrays(NamedTuple):
@@ -79,10 +79,3 @@ def read_metric_arrays(
     store.flush()
     with store.read() as w:
         return {run_id: _decode(w.metric_chunks(run_id, key, min_step, max_step)) for run_id in run_ids}
-
-
-def run_start_times(store: "SqlTrackingStore", run_ids: Sequence[str]) -> dict[str, int | None]:
-    """Return the start time (epoch ms) of each run that exists, in one query (what a chart needs of
-    its runs: that they exist, and the origin of the relative-time axis)."""
-    with store.read() as w:
-        return w.run_start_times(run_ids)

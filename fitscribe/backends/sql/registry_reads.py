@@ -21,7 +21,7 @@ from fitscribe.search import Comparison
 
 from . import tables as t
 from .connection import in_chunks
-from .search import compare, compile_filter
+from .search import compare, compile_filter, keyed_exists
 
 __all__ = [
     "read_model_versions", "read_registered_models", "registered_model_query", "model_version_query",
@@ -187,26 +187,17 @@ def _value(cmp: Comparison) -> Any:
     return cmp.value
 
 
-def _tag_condition(table: sa.Table, match: Any, cmp: Comparison) -> Any:
-    base = sa.exists().where(match, table.c.key == cmp.key)
-    if cmp.op == "IS NULL":
-        return sa.not_(base)
-    if cmp.op == "IS NOT NULL":
-        return base
-    return base.where(compare(table.c.value, cmp.op, cmp.value))
-
-
 def _model_condition(cmp: Comparison) -> Any:
     if cmp.entity == "tag":
         rmt = t.registered_model_tags
-        return _tag_condition(rmt, rmt.c.name == _rm.name, cmp)
+        return keyed_exists(rmt, rmt.c.name == _rm.name, cmp)
     return compare(_MODEL_COLUMNS[cmp.key], cmp.op, _value(cmp))
 
 
 def _version_condition(cmp: Comparison) -> Any:
     if cmp.entity == "tag":
         mvt = t.model_version_tags
-        return _tag_condition(mvt, sa.and_(mvt.c.name == _mv.name, mvt.c.version == _mv.version), cmp)
+        return keyed_exists(mvt, sa.and_(mvt.c.name == _mv.name, mvt.c.version == _mv.version), cmp)
     return compare(_VERSION_COLUMNS[cmp.key], cmp.op, _value(cmp))
 
 

@@ -16,27 +16,10 @@ from fitscribe.errors import InvalidValueError
 
 from .chunks import MAX_POINTS_PER_CHUNK, Batch, group_batches, latest_of, pack_floats, pack_ints
 
-__all__ = [
-    "MAX_DOUBLE",
-    "SPECIAL_FINITE",
-    "SPECIAL_NAN",
-    "SPECIAL_POS_INF",
-    "SPECIAL_NEG_INF",
-    "CHUNK_COLUMNS",
-    "LATEST_COLUMNS",
-    "RUN_COLUMNS",
-    "EXPERIMENT_COLUMNS",
-    "run_info",
-    "experiment",
-    "encode_value",
-    "decode_value",
-    "clamp",
-    "decode_bound",
-    "metric_rows",
-    "merge_params",
-    "check_stored_params",
-    "merge_tags",
-]
+__all__ = ["MAX_DOUBLE", "SPECIAL_FINITE", "SPECIAL_NAN", "SPECIAL_POS_INF", "SPECIAL_NEG_INF", "CHUNK_COLUMNS",
+           "LATEST_COLUMNS", "RUN_COLUMNS", "EXPERIMENT_COLUMNS", "run_info", "experiment", "encode_value",
+           "decode_value", "clamp", "decode_bound", "metric_rows", "series_rows", "merge_params",
+           "check_stored_params", "merge_tags"]
 
 MAX_DOUBLE = 1.7976931348623157e308
 """The largest finite double; +-inf are stored clamped to it (special 2 and 3)."""
@@ -112,16 +95,21 @@ def decode_bound(value: float | None) -> float | None:
 
 
 def metric_rows(batches: Sequence[Batch]) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
-    """Return the ``metric_chunks`` rows and ``latest_metrics`` rows for batches of points.
+    """Return the ``metric_chunks`` rows and ``latest_metrics`` rows for batches of points
+    ``(run_id, keys, values, timestamps, steps)`` (see chunks.py), by :func:`series_rows`."""
+    return series_rows([(run_id, key, *columns) for (run_id, key), columns in group_batches(batches).items()])
 
-    Batches are ``(run_id, keys, values, timestamps, steps)`` (see chunks.py). Each series gets one
-    chunk row (split past ``MAX_POINTS_PER_CHUNK``) and one latest/min/max row, in the column
-    orders :data:`CHUNK_COLUMNS` and :data:`LATEST_COLUMNS`.
+
+def series_rows(series: Iterable[Sequence[Any]]) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+    """Return the ``metric_chunks`` rows and ``latest_metrics`` rows of whole series
+    ``(run_id, key, values, timestamps, steps)``, in the column orders :data:`CHUNK_COLUMNS` and
+    :data:`LATEST_COLUMNS`: one chunk row per series (split past ``MAX_POINTS_PER_CHUNK``) and one
+    latest/min/max row.
     """
     chunk_rows: list[tuple[Any, ...]] = []
     latest: list[tuple[Any, ...]] = []
     size = MAX_POINTS_PER_CHUNK
-    for (run_id, key), (values, timestamps, steps) in group_batches(batches).items():
+    for run_id, key, values, timestamps, steps in series:
         for start in range(0, len(values), size):
             part = slice(start, start + size)
             vals, times, stps = values[part], timestamps[part], steps[part]

@@ -31,7 +31,7 @@ __all__ = ["RunQuery"]
 _FETCH_CHUNK = 5000  # run ids per hydrating query (bound-parameter limits)
 
 Fetch = Callable[[sa.Connection, "sa.Select[Any]"], list[Run]]
-"""Run a query selecting ``runs`` rows and return hydrated runs in its order (``RunReader.runs``)."""
+"""Run a query selecting ``runs`` rows and return hydrated runs in its order (``reads.read_runs``)."""
 
 
 class RunQuery:

@@ -1,6 +1,7 @@
-"""Compile parsed run filters and orderings (:mod:`fitscribe.search`) to SQLAlchemy expressions.
+"""Compile parsed run and experiment filters and orderings (:mod:`fitscribe.search`) to SQLAlchemy.
 
-Every user value becomes a bound parameter. Metrics, params and tags are tested with correlated
+Experiments can be filtered on ``name``, ``experiment_id``, ``creation_time``, ``last_update_time``
+and ``tags.<key>`` (:func:`experiment_query`); runs as below. Every user value becomes a bound parameter. Metrics, params and tags are tested with correlated
 ``EXISTS`` subqueries on their primary keys ``(run_uuid, key)``, so a run lacking the key never
 matches (except ``IS NULL``), as in MLflow. Metric tests read ``latest_metrics``; NaN is stored as
 NULL there (so only ``!=`` matches it) and infinities as +-max double (so ordering stays right).
@@ -12,12 +13,14 @@ from typing import Any, Callable, Sequence
 
 import sqlalchemy as sa
 
+from fitscribe.entities import ViewType
 from fitscribe.errors import InvalidValueError
 from fitscribe.search import And, Comparison, Expr, OrderBy, Or
 
 from . import tables as t
 
-__all__ = ["filter_clause", "compile_filter", "order_by_clauses", "default_order", "compare"]
+__all__ = ["filter_clause", "compile_filter", "keyed_exists", "order_by_clauses", "default_order", "compare",
+           "experiment_query"]
 
 _RUN_COLUMNS: dict[str, sa.Column[Any]] = {
     "run_id": t.runs.c.run_uuid,
@@ -82,20 +85,21 @@ def _run_comparison(cmp: Comparison) -> Any:
         return _metric_condition(cmp)
     if cmp.entity in ("param", "tag"):
         table = t.params if cmp.entity == "param" else t.tags
-        return _keyed_exists(table, cmp.key, cmp.op, lambda: compare(table.c.value, cmp.op, cmp.value))
+        return keyed_exists(table, table.c.run_uuid == t.runs.c.run_uuid, cmp)
     if cmp.entity == "dataset":
         return _dataset_condition(cmp)
     raise InvalidValueError(f"Runs cannot be filtered on {cmp.entity} {cmp.key!r}.")
 
 
-def _keyed_exists(table: sa.Table, key: str, op: str, condition: Callable[[], Any]) -> Any:
-    """EXISTS a row of ``table`` for this run and key (meeting ``condition``); NOT EXISTS for IS NULL."""
-    base = sa.exists().where(table.c.run_uuid == t.runs.c.run_uuid, table.c.key == key)
-    if op == "IS NULL":
+def keyed_exists(table: sa.Table, owner: Any, cmp: Comparison, condition: Callable[[], Any] | None = None) -> Any:
+    """EXISTS a row of ``table`` (tags, params, metrics) of the owner (``owner`` correlates it) with
+    the comparison's key and a ``value`` meeting it (or ``condition()``); NOT EXISTS for IS NULL."""
+    base = sa.exists().where(owner, table.c.key == cmp.key)
+    if cmp.op == "IS NULL":
         return sa.not_(base)
-    if op == "IS NOT NULL":
+    if cmp.op == "IS NOT NULL":
         return base
-    return base.where(condition())
+    return base.where(condition() if condition is not None else compare(table.c.value, cmp.op, cmp.value))
 
 
 def _metric_condition(cmp: Comparison) -> Any:
@@ -110,7 +114,7 @@ def _metric_condition(cmp: Comparison) -> Any:
             return sa.or_(column != cmp.value, column.is_(None))  # NaN differs from every number
         return compare(column, cmp.op, cmp.value)
 
-    return _keyed_exists(t.latest_metrics, cmp.key, cmp.op, condition)
+    return keyed_exists(t.latest_metrics, lm.run_uuid == t.runs.c.run_uuid, cmp, condition)
 
 
 def _dataset_condition(cmp: Comparison) -> Any:
@@ -162,3 +166,58 @@ def order_by_clauses(orders: Sequence[OrderBy], dialect: str) -> list[Any]:
 def default_order() -> list[Any]:
     """Return the ordering of a search without order_by: newest first, then by run id."""
     return [t.runs.c.start_time.desc(), t.runs.c.run_uuid.asc()]
+
+
+# -- experiments ---------------------------------------------------------------------------------------
+_EXPERIMENT_COLUMNS = {
+    "name": t.experiments.c.name,
+    "experiment_id": t.experiments.c.experiment_id,
+    "creation_time": t.experiments.c.creation_time,
+    "last_update_time": t.experiments.c.last_update_time,
+}
+
+
+def experiment_query(
+    view: ViewType, filter_string: str | None, order_by: Sequence[str] | None, page_token: str | None
+) -> tuple[sa.Select[Any], int]:
+    """Return the SELECT on experiments and the offset for one page.
+
+    Raises:
+        InvalidValueError: The filter or order_by is malformed or names an unknown field.
+    """
+    from fitscribe.search import decode_page_token, parse_experiment_filter, parse_order_by
+
+    query = sa.select(t.experiments).where(t.experiments.c.lifecycle_stage.in_(view.stages()))
+    expr = parse_experiment_filter(filter_string)
+    if expr is not None:
+        query = query.where(compile_filter(expr, _experiment_comparison))
+    orders: list[Any] = []
+    for order in parse_order_by(order_by, experiments=True):
+        column = _EXPERIMENT_COLUMNS.get(order.key) if order.entity == "attribute" else None
+        if column is None:
+            raise InvalidValueError(f"Experiments cannot be sorted by {order.entity} {order.key!r}; use one of: "
+                                    f"{', '.join(_EXPERIMENT_COLUMNS)}.")
+        orders.append(column.asc() if order.ascending else column.desc())
+    if not orders:
+        orders.append(t.experiments.c.creation_time.desc())
+    orders.append(t.experiments.c.experiment_id.asc())
+    return query.order_by(*orders), decode_page_token(page_token)
+
+
+def _experiment_comparison(cmp: Comparison) -> Any:
+    if cmp.entity == "tag":
+        et = t.experiment_tags
+        return keyed_exists(et, et.c.experiment_id == t.experiments.c.experiment_id, cmp)
+    if cmp.entity == "attribute" and cmp.key == "experiment_id":
+        ids = cmp.value if isinstance(cmp.value, tuple) else (cmp.value,)
+        try:
+            numbers = tuple(int(i) for i in ids) if cmp.value is not None else None
+        except ValueError:
+            raise InvalidValueError(f"Experiment ids are integers written as strings, e.g. '3'; got {cmp.value!r}.") from None
+        value = numbers if isinstance(cmp.value, tuple) else (numbers[0] if numbers else None)
+        return compare(_EXPERIMENT_COLUMNS["experiment_id"], cmp.op, value)
+    if cmp.entity == "attribute" and cmp.key in _EXPERIMENT_COLUMNS:
+        return compare(_EXPERIMENT_COLUMNS[cmp.key], cmp.op, cmp.value)
+    raise InvalidValueError(
+        f"Experiments can be filtered on name, creation_time, last_update_time and tags.<key>, not {cmp.entity} {cmp.key!r}."
+    )

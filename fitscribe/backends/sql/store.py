@@ -176,13 +176,14 @@ class SqlTrackingStore(SqlLoggedModels, StoreCore, TrackingStore):
         page_token: str | None = None,
     ) -> PagedList[Experiment]:
         """Return one page of experiments (filter on ``name`` and ``tags.<key>``)."""
-        from .experiment_search import experiment_query
+        from .reads import read_experiments
+        from .search import experiment_query
 
         view = ViewType.parse(view_type)
         limit = _check_max_results(max_results)
         query, offset = experiment_query(view, filter_string, order_by, page_token)
         with self.sql_read() as w:
-            found = self.reader.experiments(w.sa, query=query.limit(limit + 1).offset(offset))
+            found = read_experiments(w.sa, query.limit(limit + 1).offset(offset))
         return _page(found, limit, offset)
 
     def update_experiment(
@@ -304,10 +305,11 @@ class SqlTrackingStore(SqlLoggedModels, StoreCore, TrackingStore):
         import sqlalchemy as sa
 
         from . import tables as t
+        from .reads import read_runs
 
         v.check_run_id(run_id)
         with self.sql_read() as w:
-            found = self.reader.runs(w.sa, sa.select(t.runs).where(t.runs.c.run_uuid == run_id))
+            found = read_runs(w.sa, sa.select(t.runs).where(t.runs.c.run_uuid == run_id))
         if not found:
             raise RunNotFound(f"No run has the id {run_id!r}. Find run ids with: fitscribe runs list")
         return found[0]
@@ -520,6 +522,7 @@ class SqlTrackingStore(SqlLoggedModels, StoreCore, TrackingStore):
         """
         from fitscribe.search import decode_page_token, parse_order_by
 
+        from .reads import read_runs
         from .run_query import RunQuery
 
         limit = _check_max_results(max_results)
@@ -527,7 +530,7 @@ class SqlTrackingStore(SqlLoggedModels, StoreCore, TrackingStore):
         query = RunQuery(self._run_conditions(experiment_ids, filter_string, run_view_type),
                          parse_order_by(order_by) if order_by else [], self.dialect)
         with self.sql_read() as w:
-            found = query.page(w.sa, self.reader.runs, limit + 1, offset)
+            found = query.page(w.sa, read_runs, limit + 1, offset)
         return _page(found, limit, offset)
 
     def count_runs(
@@ -563,10 +566,9 @@ class SqlTrackingStore(SqlLoggedModels, StoreCore, TrackingStore):
         return read_metric_arrays(self, run_ids, key, min_step, max_step)
 
     def run_start_times(self, run_ids: Sequence[str]) -> dict[str, int | None]:
-        """Return the start time of each run that exists, in one query."""
-        from .metric_arrays import run_start_times
-
-        return run_start_times(self, run_ids)
+        """Return the start time (epoch ms) of each run that exists, in one query."""
+        with self.read() as w:
+            return w.run_start_times(run_ids)
 
     def _run_conditions(self, experiment_ids: Sequence[str], filter_string: str | None,
                         run_view_type: ViewType) -> list[Any]:

@@ -38,7 +38,6 @@ if TYPE_CHECKING:
     import sqlalchemy as sa
 
     from .lite import LiteDatabase
-    from .reads import RunReader
     from .statements import Statements
     from .writer import Writer
 
@@ -70,7 +69,6 @@ class StoreCore:
         self._opened = False
         self._engine: sa.Engine | None = None
         self._statements: Statements | None = None
-        self._reader: RunReader | None = None
         self._lite: LiteDatabase | None = None
         # metric journal (embedded SQLite only): see journal.py
         self._journal: Any = None
@@ -123,7 +121,6 @@ class StoreCore:
             if self._engine is None:
                 from .engine import ensure_schema, make_engine
                 from .lite import after_fork
-                from .reads import RunReader
                 from .statements import statements_for
 
                 engine = make_engine(self._db)
@@ -135,7 +132,6 @@ class StoreCore:
                         engine.dispose()
                         raise
                 self._statements = statements_for(engine.dialect.name)
-                self._reader = RunReader()
                 self._engine = engine
             return self._engine
 
@@ -206,13 +202,6 @@ class StoreCore:
         self._sql_engine()
         assert self._statements is not None
         return self._statements
-
-    @property
-    def reader(self) -> RunReader:
-        """Builds runs and experiments from query results (reads.py)."""
-        self._sql_engine()
-        assert self._reader is not None
-        return self._reader
 
     def close(self) -> None:
         """Flush the metric journal and close the connections (they reopen on next use)."""

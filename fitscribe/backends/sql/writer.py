@@ -18,7 +18,7 @@ from fitscribe.entities import Experiment, Metric, Param, RunInfo, RunTag
 from fitscribe.errors import SchemaVersionError
 from fitscribe.uri import join_uri, redact
 
-from .chunks import Batch, order_points, unpack_floats, unpack_ints
+from .chunks import Batch, decode_chunks
 from .connection import Connection, SaConnection, in_chunks
 from .rows import (
     RUN_COLUMNS,
@@ -199,14 +199,7 @@ class Writer:
 
     def metric_history(self, run_id: str, key: str, max_results: int | None, offset: int) -> list[Metric]:
         """Return points of one metric by step, timestamp and logging order (one extra for paging)."""
-        values: list[float] = []
-        timestamps: list[int] = []
-        steps: list[int] = []
-        for step_blob, timestamp_blob, value_blob in self.metric_chunks(run_id, key):
-            steps += unpack_ints(step_blob)
-            timestamps += unpack_ints(timestamp_blob)
-            values += unpack_floats(value_blob)
-        values, timestamps, steps = order_points(values, timestamps, steps)
+        values, timestamps, steps = decode_chunks(self.metric_chunks(run_id, key))
         if offset or max_results is not None:
             end = None if max_results is None else offset + max_results + 1
             values, timestamps, steps = values[offset:end], timestamps[offset:end], steps[offset:end]
