@@ -147,9 +147,7 @@ def sqlite_sql_source() -> str:
         ddl += [str(CreateIndex(index).compile(dialect=dialect)) for index in sorted(table.indexes, key=lambda i: i.name)]
     lines = [_SQLITE_SQL_HEADER, f"REVISION = {t.SCHEMA_REVISION!r}",
              '"""The Alembic revision the schema below corresponds to."""', "", "SCHEMA = ("]
-    for statement in ddl:
-        body = "\n".join(line.rstrip() for line in statement.strip().replace("\t", "    ").splitlines())
-        lines.append(f'    """{body}""",')
+    lines += [f"    {' '.join(statement.split())!r}," for statement in ddl]
     lines += [")", '"""The statements that create a new database, in order."""', "", "SQL = {"]
     for name, sql in compile_sqlite(statements_for("sqlite")).items():
         lines.append(f"    {name!r}: {sql!r},")

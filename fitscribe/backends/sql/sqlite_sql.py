@@ -10,214 +10,37 @@ REVISION = '0007'
 """The Alembic revision the schema below corresponds to."""
 
 SCHEMA = (
-    """CREATE TABLE experiments (
-    experiment_id INTEGER NOT NULL,
-    name VARCHAR(500) NOT NULL,
-    artifact_location TEXT NOT NULL,
-    lifecycle_stage VARCHAR(32) NOT NULL,
-    creation_time BIGINT NOT NULL,
-    last_update_time BIGINT NOT NULL,
-    CONSTRAINT pk_experiments PRIMARY KEY (experiment_id),
-    CONSTRAINT uq_experiments_name UNIQUE (name)
-)""",
-    """CREATE TABLE journals (
-    journal_id VARCHAR(64) NOT NULL,
-    position BIGINT NOT NULL,
-    CONSTRAINT pk_journals PRIMARY KEY (journal_id)
-)""",
-    """CREATE TABLE registered_models (
-    name VARCHAR(256) NOT NULL,
-    creation_time BIGINT NOT NULL,
-    last_updated_time BIGINT NOT NULL,
-    description TEXT,
-    next_version INTEGER NOT NULL,
-    CONSTRAINT pk_registered_models PRIMARY KEY (name)
-)""",
-    """CREATE TABLE registry_audit (
-    id INTEGER NOT NULL,
-    timestamp BIGINT NOT NULL,
-    user_id VARCHAR(256),
-    action VARCHAR(40) NOT NULL,
-    name VARCHAR(256) NOT NULL,
-    version INTEGER,
-    "key" VARCHAR(256),
-    old_value TEXT,
-    new_value TEXT,
-    comment TEXT,
-    CONSTRAINT pk_registry_audit PRIMARY KEY (id)
-)""",
-    """CREATE INDEX ix_registry_audit_name_version_id ON registry_audit (name, version, id)""",
-    """CREATE TABLE request_ids (
-    request_id VARCHAR(64) NOT NULL,
-    created_time BIGINT NOT NULL,
-    CONSTRAINT pk_request_ids PRIMARY KEY (request_id)
-)""",
-    """CREATE INDEX ix_request_ids_created_time ON request_ids (created_time)""",
-    """CREATE TABLE datasets (
-    dataset_uuid VARCHAR(32) NOT NULL,
-    experiment_id INTEGER NOT NULL,
-    name VARCHAR(500) NOT NULL,
-    digest VARCHAR(36) NOT NULL,
-    source_type VARCHAR(36) NOT NULL,
-    source TEXT NOT NULL,
-    schema TEXT,
-    profile TEXT,
-    CONSTRAINT pk_datasets PRIMARY KEY (dataset_uuid),
-    CONSTRAINT uq_datasets_experiment_id_name_digest UNIQUE (experiment_id, name, digest),
-    CONSTRAINT fk_datasets_experiment_id_experiments FOREIGN KEY(experiment_id) REFERENCES experiments (experiment_id) ON DELETE CASCADE
-)""",
-    """CREATE TABLE experiment_tags (
-    experiment_id INTEGER NOT NULL,
-    "key" VARCHAR(250) NOT NULL,
-    value TEXT NOT NULL,
-    CONSTRAINT pk_experiment_tags PRIMARY KEY (experiment_id, "key"),
-    CONSTRAINT fk_experiment_tags_experiment_id_experiments FOREIGN KEY(experiment_id) REFERENCES experiments (experiment_id) ON DELETE CASCADE
-)""",
-    """CREATE TABLE logged_models (
-    model_id VARCHAR(36) NOT NULL,
-    experiment_id INTEGER NOT NULL,
-    name VARCHAR(500) NOT NULL,
-    artifact_location TEXT NOT NULL,
-    creation_timestamp_ms BIGINT NOT NULL,
-    last_updated_timestamp_ms BIGINT NOT NULL,
-    status INTEGER NOT NULL,
-    lifecycle_stage VARCHAR(32) NOT NULL,
-    model_type VARCHAR(500),
-    source_run_id VARCHAR(32),
-    status_message TEXT,
-    CONSTRAINT pk_logged_models PRIMARY KEY (model_id),
-    CONSTRAINT fk_logged_models_experiment_id_experiments FOREIGN KEY(experiment_id) REFERENCES experiments (experiment_id) ON DELETE CASCADE
-)""",
-    """CREATE INDEX ix_logged_models_experiment_id_creation_timestamp_ms ON logged_models (experiment_id, creation_timestamp_ms)""",
-    """CREATE TABLE model_versions (
-    name VARCHAR(256) NOT NULL,
-    version INTEGER NOT NULL,
-    creation_time BIGINT NOT NULL,
-    last_updated_time BIGINT NOT NULL,
-    description TEXT,
-    user_id VARCHAR(256),
-    current_stage VARCHAR(20) NOT NULL,
-    source TEXT NOT NULL,
-    run_id VARCHAR(64),
-    run_link TEXT,
-    status VARCHAR(20) NOT NULL,
-    CONSTRAINT pk_model_versions PRIMARY KEY (name, version),
-    CONSTRAINT fk_model_versions_name_registered_models FOREIGN KEY(name) REFERENCES registered_models (name) ON DELETE CASCADE ON UPDATE CASCADE
-)""",
-    """CREATE INDEX ix_model_versions_run_id ON model_versions (run_id)""",
-    """CREATE TABLE registered_model_tags (
-    name VARCHAR(256) NOT NULL,
-    "key" VARCHAR(250) NOT NULL,
-    value TEXT NOT NULL,
-    CONSTRAINT pk_registered_model_tags PRIMARY KEY (name, "key"),
-    CONSTRAINT fk_registered_model_tags_name_registered_models FOREIGN KEY(name) REFERENCES registered_models (name) ON DELETE CASCADE ON UPDATE CASCADE
-)""",
-    """CREATE TABLE runs (
-    run_uuid VARCHAR(32) NOT NULL,
-    experiment_id INTEGER NOT NULL,
-    name VARCHAR(250),
-    user_id VARCHAR(256) NOT NULL,
-    status VARCHAR(20) NOT NULL,
-    start_time BIGINT NOT NULL,
-    end_time BIGINT,
-    lifecycle_stage VARCHAR(32) NOT NULL,
-    deleted_time BIGINT,
-    artifact_uri TEXT NOT NULL,
-    CONSTRAINT pk_runs PRIMARY KEY (run_uuid),
-    CONSTRAINT fk_runs_experiment_id_experiments FOREIGN KEY(experiment_id) REFERENCES experiments (experiment_id) ON DELETE CASCADE
-)""",
-    """CREATE INDEX ix_runs_experiment_id_lifecycle_stage ON runs (experiment_id, lifecycle_stage)""",
-    """CREATE INDEX ix_runs_experiment_id_start_time ON runs (experiment_id, start_time)""",
-    """CREATE TABLE inputs (
-    run_uuid VARCHAR(32) NOT NULL,
-    dataset_uuid VARCHAR(32) NOT NULL,
-    CONSTRAINT pk_inputs PRIMARY KEY (run_uuid, dataset_uuid),
-    CONSTRAINT fk_inputs_run_uuid_runs FOREIGN KEY(run_uuid) REFERENCES runs (run_uuid) ON DELETE CASCADE,
-    CONSTRAINT fk_inputs_dataset_uuid_datasets FOREIGN KEY(dataset_uuid) REFERENCES datasets (dataset_uuid) ON DELETE CASCADE
-)""",
-    """CREATE TABLE latest_metrics (
-    run_uuid VARCHAR(32) NOT NULL,
-    "key" VARCHAR(250) NOT NULL,
-    value FLOAT,
-    special SMALLINT NOT NULL,
-    timestamp BIGINT NOT NULL,
-    step BIGINT NOT NULL,
-    min_value FLOAT,
-    max_value FLOAT,
-    CONSTRAINT pk_latest_metrics PRIMARY KEY (run_uuid, "key"),
-    CONSTRAINT fk_latest_metrics_run_uuid_runs FOREIGN KEY(run_uuid) REFERENCES runs (run_uuid) ON DELETE CASCADE
-)""",
-    """CREATE INDEX ix_latest_metrics_key_value ON latest_metrics ("key", value)""",
-    """CREATE TABLE logged_model_params (
-    model_id VARCHAR(36) NOT NULL,
-    param_key VARCHAR(255) NOT NULL,
-    param_value TEXT NOT NULL,
-    CONSTRAINT pk_logged_model_params PRIMARY KEY (model_id, param_key),
-    CONSTRAINT fk_logged_model_params_model_id_logged_models FOREIGN KEY(model_id) REFERENCES logged_models (model_id) ON DELETE CASCADE
-)""",
-    """CREATE TABLE logged_model_tags (
-    model_id VARCHAR(36) NOT NULL,
-    tag_key VARCHAR(255) NOT NULL,
-    tag_value TEXT NOT NULL,
-    CONSTRAINT pk_logged_model_tags PRIMARY KEY (model_id, tag_key),
-    CONSTRAINT fk_logged_model_tags_model_id_logged_models FOREIGN KEY(model_id) REFERENCES logged_models (model_id) ON DELETE CASCADE
-)""",
-    """CREATE TABLE metric_chunks (
-    id INTEGER NOT NULL,
-    run_uuid VARCHAR(32) NOT NULL,
-    "key" VARCHAR(250) NOT NULL,
-    points INTEGER NOT NULL,
-    min_step BIGINT NOT NULL,
-    max_step BIGINT NOT NULL,
-    step_blob BLOB NOT NULL,
-    timestamp_blob BLOB NOT NULL,
-    value_blob BLOB NOT NULL,
-    CONSTRAINT pk_metric_chunks PRIMARY KEY (id),
-    CONSTRAINT fk_metric_chunks_run_uuid_runs FOREIGN KEY(run_uuid) REFERENCES runs (run_uuid) ON DELETE CASCADE
-)""",
-    """CREATE INDEX ix_metric_chunks_run_uuid_key_id ON metric_chunks (run_uuid, "key", id)""",
-    """CREATE TABLE model_version_tags (
-    name VARCHAR(256) NOT NULL,
-    version INTEGER NOT NULL,
-    "key" VARCHAR(250) NOT NULL,
-    value TEXT NOT NULL,
-    CONSTRAINT pk_model_version_tags PRIMARY KEY (name, version, "key"),
-    CONSTRAINT fk_model_version_tags_name_model_versions FOREIGN KEY(name, version) REFERENCES model_versions (name, version) ON DELETE CASCADE ON UPDATE CASCADE
-)""",
-    """CREATE TABLE params (
-    run_uuid VARCHAR(32) NOT NULL,
-    "key" VARCHAR(250) NOT NULL,
-    value TEXT NOT NULL,
-    CONSTRAINT pk_params PRIMARY KEY (run_uuid, "key"),
-    CONSTRAINT fk_params_run_uuid_runs FOREIGN KEY(run_uuid) REFERENCES runs (run_uuid) ON DELETE CASCADE
-)""",
-    """CREATE TABLE registered_model_aliases (
-    name VARCHAR(256) NOT NULL,
-    alias VARCHAR(256) NOT NULL,
-    version INTEGER NOT NULL,
-    CONSTRAINT pk_registered_model_aliases PRIMARY KEY (name, alias),
-    CONSTRAINT fk_registered_model_aliases_name_model_versions FOREIGN KEY(name, version) REFERENCES model_versions (name, version) ON DELETE CASCADE ON UPDATE CASCADE
-)""",
-    """CREATE INDEX ix_registered_model_aliases_name_version ON registered_model_aliases (name, version)""",
-    """CREATE TABLE tags (
-    run_uuid VARCHAR(32) NOT NULL,
-    "key" VARCHAR(250) NOT NULL,
-    value TEXT NOT NULL,
-    CONSTRAINT pk_tags PRIMARY KEY (run_uuid, "key"),
-    CONSTRAINT fk_tags_run_uuid_runs FOREIGN KEY(run_uuid) REFERENCES runs (run_uuid) ON DELETE CASCADE
-)""",
-    """CREATE TABLE input_tags (
-    run_uuid VARCHAR(32) NOT NULL,
-    dataset_uuid VARCHAR(32) NOT NULL,
-    "key" VARCHAR(255) NOT NULL,
-    value VARCHAR(500) NOT NULL,
-    CONSTRAINT pk_input_tags PRIMARY KEY (run_uuid, dataset_uuid, "key"),
-    CONSTRAINT fk_input_tags_run_uuid_inputs FOREIGN KEY(run_uuid, dataset_uuid) REFERENCES inputs (run_uuid, dataset_uuid) ON DELETE CASCADE
-)""",
-    """CREATE TABLE alembic_version (
-    version_num VARCHAR(32) NOT NULL,
-    PRIMARY KEY (version_num)
-)""",
+    'CREATE TABLE experiments ( experiment_id INTEGER NOT NULL, name VARCHAR(500) NOT NULL, artifact_location TEXT NOT NULL, lifecycle_stage VARCHAR(32) NOT NULL, creation_time BIGINT NOT NULL, last_update_time BIGINT NOT NULL, CONSTRAINT pk_experiments PRIMARY KEY (experiment_id), CONSTRAINT uq_experiments_name UNIQUE (name) )',
+    'CREATE TABLE journals ( journal_id VARCHAR(64) NOT NULL, position BIGINT NOT NULL, CONSTRAINT pk_journals PRIMARY KEY (journal_id) )',
+    'CREATE TABLE registered_models ( name VARCHAR(256) NOT NULL, creation_time BIGINT NOT NULL, last_updated_time BIGINT NOT NULL, description TEXT, next_version INTEGER NOT NULL, CONSTRAINT pk_registered_models PRIMARY KEY (name) )',
+    'CREATE TABLE registry_audit ( id INTEGER NOT NULL, timestamp BIGINT NOT NULL, user_id VARCHAR(256), action VARCHAR(40) NOT NULL, name VARCHAR(256) NOT NULL, version INTEGER, "key" VARCHAR(256), old_value TEXT, new_value TEXT, comment TEXT, CONSTRAINT pk_registry_audit PRIMARY KEY (id) )',
+    'CREATE INDEX ix_registry_audit_name_version_id ON registry_audit (name, version, id)',
+    'CREATE TABLE request_ids ( request_id VARCHAR(64) NOT NULL, created_time BIGINT NOT NULL, CONSTRAINT pk_request_ids PRIMARY KEY (request_id) )',
+    'CREATE INDEX ix_request_ids_created_time ON request_ids (created_time)',
+    'CREATE TABLE datasets ( dataset_uuid VARCHAR(32) NOT NULL, experiment_id INTEGER NOT NULL, name VARCHAR(500) NOT NULL, digest VARCHAR(36) NOT NULL, source_type VARCHAR(36) NOT NULL, source TEXT NOT NULL, schema TEXT, profile TEXT, CONSTRAINT pk_datasets PRIMARY KEY (dataset_uuid), CONSTRAINT uq_datasets_experiment_id_name_digest UNIQUE (experiment_id, name, digest), CONSTRAINT fk_datasets_experiment_id_experiments FOREIGN KEY(experiment_id) REFERENCES experiments (experiment_id) ON DELETE CASCADE )',
+    'CREATE TABLE experiment_tags ( experiment_id INTEGER NOT NULL, "key" VARCHAR(250) NOT NULL, value TEXT NOT NULL, CONSTRAINT pk_experiment_tags PRIMARY KEY (experiment_id, "key"), CONSTRAINT fk_experiment_tags_experiment_id_experiments FOREIGN KEY(experiment_id) REFERENCES experiments (experiment_id) ON DELETE CASCADE )',
+    'CREATE TABLE logged_models ( model_id VARCHAR(36) NOT NULL, experiment_id INTEGER NOT NULL, name VARCHAR(500) NOT NULL, artifact_location TEXT NOT NULL, creation_timestamp_ms BIGINT NOT NULL, last_updated_timestamp_ms BIGINT NOT NULL, status INTEGER NOT NULL, lifecycle_stage VARCHAR(32) NOT NULL, model_type VARCHAR(500), source_run_id VARCHAR(32), status_message TEXT, CONSTRAINT pk_logged_models PRIMARY KEY (model_id), CONSTRAINT fk_logged_models_experiment_id_experiments FOREIGN KEY(experiment_id) REFERENCES experiments (experiment_id) ON DELETE CASCADE )',
+    'CREATE INDEX ix_logged_models_experiment_id_creation_timestamp_ms ON logged_models (experiment_id, creation_timestamp_ms)',
+    'CREATE TABLE model_versions ( name VARCHAR(256) NOT NULL, version INTEGER NOT NULL, creation_time BIGINT NOT NULL, last_updated_time BIGINT NOT NULL, description TEXT, user_id VARCHAR(256), current_stage VARCHAR(20) NOT NULL, source TEXT NOT NULL, run_id VARCHAR(64), run_link TEXT, status VARCHAR(20) NOT NULL, CONSTRAINT pk_model_versions PRIMARY KEY (name, version), CONSTRAINT fk_model_versions_name_registered_models FOREIGN KEY(name) REFERENCES registered_models (name) ON DELETE CASCADE ON UPDATE CASCADE )',
+    'CREATE INDEX ix_model_versions_run_id ON model_versions (run_id)',
+    'CREATE TABLE registered_model_tags ( name VARCHAR(256) NOT NULL, "key" VARCHAR(250) NOT NULL, value TEXT NOT NULL, CONSTRAINT pk_registered_model_tags PRIMARY KEY (name, "key"), CONSTRAINT fk_registered_model_tags_name_registered_models FOREIGN KEY(name) REFERENCES registered_models (name) ON DELETE CASCADE ON UPDATE CASCADE )',
+    'CREATE TABLE runs ( run_uuid VARCHAR(32) NOT NULL, experiment_id INTEGER NOT NULL, name VARCHAR(250), user_id VARCHAR(256) NOT NULL, status VARCHAR(20) NOT NULL, start_time BIGINT NOT NULL, end_time BIGINT, lifecycle_stage VARCHAR(32) NOT NULL, deleted_time BIGINT, artifact_uri TEXT NOT NULL, CONSTRAINT pk_runs PRIMARY KEY (run_uuid), CONSTRAINT fk_runs_experiment_id_experiments FOREIGN KEY(experiment_id) REFERENCES experiments (experiment_id) ON DELETE CASCADE )',
+    'CREATE INDEX ix_runs_experiment_id_lifecycle_stage ON runs (experiment_id, lifecycle_stage)',
+    'CREATE INDEX ix_runs_experiment_id_start_time ON runs (experiment_id, start_time)',
+    'CREATE TABLE inputs ( run_uuid VARCHAR(32) NOT NULL, dataset_uuid VARCHAR(32) NOT NULL, CONSTRAINT pk_inputs PRIMARY KEY (run_uuid, dataset_uuid), CONSTRAINT fk_inputs_run_uuid_runs FOREIGN KEY(run_uuid) REFERENCES runs (run_uuid) ON DELETE CASCADE, CONSTRAINT fk_inputs_dataset_uuid_datasets FOREIGN KEY(dataset_uuid) REFERENCES datasets (dataset_uuid) ON DELETE CASCADE )',
+    'CREATE TABLE latest_metrics ( run_uuid VARCHAR(32) NOT NULL, "key" VARCHAR(250) NOT NULL, value FLOAT, special SMALLINT NOT NULL, timestamp BIGINT NOT NULL, step BIGINT NOT NULL, min_value FLOAT, max_value FLOAT, CONSTRAINT pk_latest_metrics PRIMARY KEY (run_uuid, "key"), CONSTRAINT fk_latest_metrics_run_uuid_runs FOREIGN KEY(run_uuid) REFERENCES runs (run_uuid) ON DELETE CASCADE )',
+    'CREATE INDEX ix_latest_metrics_key_value ON latest_metrics ("key", value)',
+    'CREATE TABLE logged_model_params ( model_id VARCHAR(36) NOT NULL, param_key VARCHAR(255) NOT NULL, param_value TEXT NOT NULL, CONSTRAINT pk_logged_model_params PRIMARY KEY (model_id, param_key), CONSTRAINT fk_logged_model_params_model_id_logged_models FOREIGN KEY(model_id) REFERENCES logged_models (model_id) ON DELETE CASCADE )',
+    'CREATE TABLE logged_model_tags ( model_id VARCHAR(36) NOT NULL, tag_key VARCHAR(255) NOT NULL, tag_value TEXT NOT NULL, CONSTRAINT pk_logged_model_tags PRIMARY KEY (model_id, tag_key), CONSTRAINT fk_logged_model_tags_model_id_logged_models FOREIGN KEY(model_id) REFERENCES logged_models (model_id) ON DELETE CASCADE )',
+    'CREATE TABLE metric_chunks ( id INTEGER NOT NULL, run_uuid VARCHAR(32) NOT NULL, "key" VARCHAR(250) NOT NULL, points INTEGER NOT NULL, min_step BIGINT NOT NULL, max_step BIGINT NOT NULL, step_blob BLOB NOT NULL, timestamp_blob BLOB NOT NULL, value_blob BLOB NOT NULL, CONSTRAINT pk_metric_chunks PRIMARY KEY (id), CONSTRAINT fk_metric_chunks_run_uuid_runs FOREIGN KEY(run_uuid) REFERENCES runs (run_uuid) ON DELETE CASCADE )',
+    'CREATE INDEX ix_metric_chunks_run_uuid_key_id ON metric_chunks (run_uuid, "key", id)',
+    'CREATE TABLE model_version_tags ( name VARCHAR(256) NOT NULL, version INTEGER NOT NULL, "key" VARCHAR(250) NOT NULL, value TEXT NOT NULL, CONSTRAINT pk_model_version_tags PRIMARY KEY (name, version, "key"), CONSTRAINT fk_model_version_tags_name_model_versions FOREIGN KEY(name, version) REFERENCES model_versions (name, version) ON DELETE CASCADE ON UPDATE CASCADE )',
+    'CREATE TABLE params ( run_uuid VARCHAR(32) NOT NULL, "key" VARCHAR(250) NOT NULL, value TEXT NOT NULL, CONSTRAINT pk_params PRIMARY KEY (run_uuid, "key"), CONSTRAINT fk_params_run_uuid_runs FOREIGN KEY(run_uuid) REFERENCES runs (run_uuid) ON DELETE CASCADE )',
+    'CREATE TABLE registered_model_aliases ( name VARCHAR(256) NOT NULL, alias VARCHAR(256) NOT NULL, version INTEGER NOT NULL, CONSTRAINT pk_registered_model_aliases PRIMARY KEY (name, alias), CONSTRAINT fk_registered_model_aliases_name_model_versions FOREIGN KEY(name, version) REFERENCES model_versions (name, version) ON DELETE CASCADE ON UPDATE CASCADE )',
+    'CREATE INDEX ix_registered_model_aliases_name_version ON registered_model_aliases (name, version)',
+    'CREATE TABLE tags ( run_uuid VARCHAR(32) NOT NULL, "key" VARCHAR(250) NOT NULL, value TEXT NOT NULL, CONSTRAINT pk_tags PRIMARY KEY (run_uuid, "key"), CONSTRAINT fk_tags_run_uuid_runs FOREIGN KEY(run_uuid) REFERENCES runs (run_uuid) ON DELETE CASCADE )',
+    'CREATE TABLE input_tags ( run_uuid VARCHAR(32) NOT NULL, dataset_uuid VARCHAR(32) NOT NULL, "key" VARCHAR(255) NOT NULL, value VARCHAR(500) NOT NULL, CONSTRAINT pk_input_tags PRIMARY KEY (run_uuid, dataset_uuid, "key"), CONSTRAINT fk_input_tags_run_uuid_inputs FOREIGN KEY(run_uuid, dataset_uuid) REFERENCES inputs (run_uuid, dataset_uuid) ON DELETE CASCADE )',
+    'CREATE TABLE alembic_version ( version_num VARCHAR(32) NOT NULL, PRIMARY KEY (version_num) )',
 )
 """The statements that create a new database, in order."""
 

@@ -23,39 +23,11 @@ from sqlalchemy.dialects import mysql
 from .rows import MAX_DOUBLE, SPECIAL_FINITE, SPECIAL_NAN, SPECIAL_NEG_INF, SPECIAL_POS_INF
 
 __all__ = [
-    "SCHEMA_REVISION",
-    "Str",
-    "LongText",
-    "BigId",
-    "Double",
-    "Blob",
-    "metadata",
-    "experiments",
-    "experiment_tags",
-    "runs",
-    "tags",
-    "params",
-    "metric_chunks",
-    "latest_metrics",
-    "datasets",
-    "inputs",
-    "input_tags",
-    "journals",
-    "request_ids",
-    "registered_models",
-    "registered_model_tags",
-    "model_versions",
-    "model_version_tags",
-    "registered_model_aliases",
-    "registry_audit",
-    "logged_models",
-    "logged_model_tags",
-    "logged_model_params",
-    "MAX_DOUBLE",
-    "SPECIAL_FINITE",
-    "SPECIAL_NAN",
-    "SPECIAL_POS_INF",
-    "SPECIAL_NEG_INF",
+    "SCHEMA_REVISION", "Str", "LongText", "BigId", "Double", "Blob", "metadata", "experiments", "experiment_tags",
+    "runs", "tags", "params", "metric_chunks", "latest_metrics", "datasets", "inputs", "input_tags", "journals",
+    "request_ids", "registered_models", "registered_model_tags", "model_versions", "model_version_tags",
+    "registered_model_aliases", "registry_audit", "logged_models", "logged_model_tags", "logged_model_params",
+    "MAX_DOUBLE", "SPECIAL_FINITE", "SPECIAL_NAN", "SPECIAL_POS_INF", "SPECIAL_NEG_INF",
 ]
 
 SCHEMA_REVISION = "0007"
@@ -86,6 +58,27 @@ Double = sa.Float(precision=53).with_variant(sa.Double(), "mysql", "mariadb", "p
 # BLOB / BYTEA; LONGBLOB on MySQL, whose BLOB holds only 64 KiB.
 Blob = sa.LargeBinary().with_variant(mysql.LONGBLOB(), "mysql", "mariadb")
 
+
+def _owner(name: str, kind: sa.types.TypeEngine[object] | type, target: str, **options: object) -> sa.Column[object]:
+    """A column referring to ``target`` (``table.column``); the row goes when the target goes."""
+    cascade = {"onupdate": "CASCADE"} if target == "registered_models.name" else {}
+    return sa.Column(name, kind, sa.ForeignKey(target, ondelete="CASCADE", **cascade), **options)  # type: ignore[arg-type]
+
+
+def _run_uuid(**options: object) -> sa.Column[object]:
+    return _owner("run_uuid", Str(32), "runs.run_uuid", **options)
+
+
+def _experiment_id(**options: object) -> sa.Column[object]:
+    return _owner("experiment_id", sa.Integer, "experiments.experiment_id", **options)
+
+
+def _key_values(name: str, *owner: sa.SchemaItem) -> sa.Table:
+    """A table of key/value pairs (tags, params) of the owner, one value per key."""
+    return sa.Table(name, metadata, *owner, sa.Column("key", Str(250), primary_key=True),
+                    sa.Column("value", LongText, nullable=False))
+
+
 experiments = sa.Table(
     "experiments",
     metadata,
@@ -97,29 +90,13 @@ experiments = sa.Table(
     sa.Column("last_update_time", sa.BigInteger, nullable=False),
 )
 
-experiment_tags = sa.Table(
-    "experiment_tags",
-    metadata,
-    sa.Column(
-        "experiment_id",
-        sa.Integer,
-        sa.ForeignKey("experiments.experiment_id", ondelete="CASCADE"),
-        primary_key=True,
-    ),
-    sa.Column("key", Str(250), primary_key=True),
-    sa.Column("value", LongText, nullable=False),
-)
+experiment_tags = _key_values("experiment_tags", _experiment_id(primary_key=True))
 
 runs = sa.Table(
     "runs",
     metadata,
     sa.Column("run_uuid", Str(32), primary_key=True),
-    sa.Column(
-        "experiment_id",
-        sa.Integer,
-        sa.ForeignKey("experiments.experiment_id", ondelete="CASCADE"),
-        nullable=False,
-    ),
+    _experiment_id(nullable=False),
     sa.Column("name", Str(250), nullable=True),
     sa.Column("user_id", Str(256), nullable=False),
     sa.Column("status", Str(20), nullable=False),
@@ -132,25 +109,8 @@ runs = sa.Table(
     sa.Index("ix_runs_experiment_id_lifecycle_stage", "experiment_id", "lifecycle_stage"),  # counts
 )
 
-tags = sa.Table(
-    "tags",
-    metadata,
-    sa.Column(
-        "run_uuid", Str(32), sa.ForeignKey("runs.run_uuid", ondelete="CASCADE"), primary_key=True
-    ),
-    sa.Column("key", Str(250), primary_key=True),
-    sa.Column("value", LongText, nullable=False),
-)
-
-params = sa.Table(
-    "params",
-    metadata,
-    sa.Column(
-        "run_uuid", Str(32), sa.ForeignKey("runs.run_uuid", ondelete="CASCADE"), primary_key=True
-    ),
-    sa.Column("key", Str(250), primary_key=True),
-    sa.Column("value", LongText, nullable=False),
-)
+tags = _key_values("tags", _run_uuid(primary_key=True))
+params = _key_values("params", _run_uuid(primary_key=True))
 
 # The history of each metric: one row per (run, key) series and write, holding the points as packed
 # arrays (see chunks.py); ``points`` is their count, ``min_step``/``max_step`` bound their steps.
@@ -158,9 +118,7 @@ metric_chunks = sa.Table(
     "metric_chunks",
     metadata,
     sa.Column("id", BigId, primary_key=True, autoincrement=True),
-    sa.Column(
-        "run_uuid", Str(32), sa.ForeignKey("runs.run_uuid", ondelete="CASCADE"), nullable=False
-    ),
+    _run_uuid(nullable=False),
     sa.Column("key", Str(250), nullable=False),
     sa.Column("points", sa.Integer, nullable=False),
     sa.Column("min_step", sa.BigInteger, nullable=False),
@@ -174,9 +132,7 @@ metric_chunks = sa.Table(
 latest_metrics = sa.Table(
     "latest_metrics",
     metadata,
-    sa.Column(
-        "run_uuid", Str(32), sa.ForeignKey("runs.run_uuid", ondelete="CASCADE"), primary_key=True
-    ),
+    _run_uuid(primary_key=True),
     sa.Column("key", Str(250), primary_key=True),
     sa.Column("value", Double, nullable=True),
     sa.Column("special", sa.SmallInteger, nullable=False),
@@ -193,12 +149,7 @@ datasets = sa.Table(
     "datasets",
     metadata,
     sa.Column("dataset_uuid", Str(32), primary_key=True),
-    sa.Column(
-        "experiment_id",
-        sa.Integer,
-        sa.ForeignKey("experiments.experiment_id", ondelete="CASCADE"),
-        nullable=False,
-    ),
+    _experiment_id(nullable=False),
     sa.Column("name", Str(500), nullable=False),
     sa.Column("digest", Str(36), nullable=False),
     sa.Column("source_type", Str(36), nullable=False),
@@ -209,17 +160,8 @@ datasets = sa.Table(
 )
 
 inputs = sa.Table(
-    "inputs",
-    metadata,
-    sa.Column(
-        "run_uuid", Str(32), sa.ForeignKey("runs.run_uuid", ondelete="CASCADE"), primary_key=True
-    ),
-    sa.Column(
-        "dataset_uuid",
-        Str(32),
-        sa.ForeignKey("datasets.dataset_uuid", ondelete="CASCADE"),
-        primary_key=True,
-    ),
+    "inputs", metadata, _run_uuid(primary_key=True),
+    _owner("dataset_uuid", Str(32), "datasets.dataset_uuid", primary_key=True),
 )
 
 input_tags = sa.Table(
@@ -265,28 +207,20 @@ registered_models = sa.Table(
     sa.Column("next_version", sa.Integer, nullable=False),
 )
 
-registered_model_tags = sa.Table(
-    "registered_model_tags",
-    metadata,
-    sa.Column(
-        "name",
-        Str(256),
-        sa.ForeignKey("registered_models.name", ondelete="CASCADE", onupdate="CASCADE"),
-        primary_key=True,
-    ),
-    sa.Column("key", Str(250), primary_key=True),
-    sa.Column("value", LongText, nullable=False),
-)
+
+def _version_of() -> sa.ForeignKeyConstraint:
+    """(name, version) referring to a model version: the row follows it (renamed) and goes with it."""
+    return sa.ForeignKeyConstraint(["name", "version"], ["model_versions.name", "model_versions.version"],
+                                   ondelete="CASCADE", onupdate="CASCADE")
+
+
+registered_model_tags = _key_values(
+    "registered_model_tags", _owner("name", Str(256), "registered_models.name", primary_key=True))
 
 model_versions = sa.Table(
     "model_versions",
     metadata,
-    sa.Column(
-        "name",
-        Str(256),
-        sa.ForeignKey("registered_models.name", ondelete="CASCADE", onupdate="CASCADE"),
-        primary_key=True,
-    ),
+    _owner("name", Str(256), "registered_models.name", primary_key=True),
     sa.Column("version", sa.Integer, primary_key=True, autoincrement=False),
     sa.Column("creation_time", sa.BigInteger, nullable=False),
     sa.Column("last_updated_time", sa.BigInteger, nullable=False),
@@ -300,18 +234,9 @@ model_versions = sa.Table(
     sa.Index("ix_model_versions_run_id", "run_id"),
 )
 
-model_version_tags = sa.Table(
-    "model_version_tags",
-    metadata,
-    sa.Column("name", Str(256), primary_key=True),
-    sa.Column("version", sa.Integer, primary_key=True, autoincrement=False),
-    sa.Column("key", Str(250), primary_key=True),
-    sa.Column("value", LongText, nullable=False),
-    sa.ForeignKeyConstraint(
-        ["name", "version"], ["model_versions.name", "model_versions.version"],
-        ondelete="CASCADE", onupdate="CASCADE",
-    ),
-)
+model_version_tags = _key_values(
+    "model_version_tags", sa.Column("name", Str(256), primary_key=True),
+    sa.Column("version", sa.Integer, primary_key=True, autoincrement=False), _version_of())
 
 # An alias points at an existing version: deleting the version removes its aliases.
 registered_model_aliases = sa.Table(
@@ -320,10 +245,7 @@ registered_model_aliases = sa.Table(
     sa.Column("name", Str(256), primary_key=True),
     sa.Column("alias", Str(256), primary_key=True),
     sa.Column("version", sa.Integer, nullable=False),
-    sa.ForeignKeyConstraint(
-        ["name", "version"], ["model_versions.name", "model_versions.version"],
-        ondelete="CASCADE", onupdate="CASCADE",
-    ),
+    _version_of(),
     sa.Index("ix_registered_model_aliases_name_version", "name", "version"),
 )
 
