@@ -29,7 +29,8 @@ def _uvicorn_config(app: Any, host: str, port: int, log_level: str) -> Any:
     import uvicorn
 
     return uvicorn.Config(app, host=host, port=port, log_level=log_level, access_log=False,
-                          lifespan="on", ws="none", server_header=False)
+                          lifespan="on", ws="none", server_header=False,
+                          loop="asyncio", http="h11")  # as tested, even where uvloop/httptools are installed
 
 
 def serve(
