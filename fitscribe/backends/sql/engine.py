@@ -23,7 +23,7 @@ from .connection import SaConnection
 from .database_url import DatabaseURL, _require_driver, parse_database_uri  # noqa: F401  (re-exported)
 from .lite import BUSY_TIMEOUT_MS, apply_pragmas
 from .statements import statements_for
-from .writer import Writer, schema_version_error
+from .writer import Writer
 
 __all__ = ["DatabaseURL", "parse_database_uri", "make_engine", "ensure_schema", "upgrade_schema"]
 
@@ -93,11 +93,9 @@ def ensure_schema(engine: sa.Engine, uri: str, default_artifact_root: str) -> No
     try:
         with engine.connect().execution_options(sqlite_begin="IMMEDIATE") as conn:
             with conn.begin():
-                revision = _writer(conn).open_schema(uri, t.SCHEMA_REVISION, default_artifact_root)
+                _writer(conn).open_schema(uri, t.SCHEMA_REVISION, default_artifact_root)
     except sa.exc.OperationalError as exc:
         raise BackendError(f"Cannot open the tracking store {redact(uri)!r}: {exc.orig}") from exc
-    if revision is not None and revision != t.SCHEMA_REVISION:
-        raise schema_version_error(uri, revision, t.SCHEMA_REVISION)
 
 
 def upgrade_schema(engine: sa.Engine, revision: str = "head") -> tuple[str | None, str]:

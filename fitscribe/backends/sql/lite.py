@@ -29,7 +29,7 @@ from fitscribe.uri import redact
 
 from . import sqlite_sql as q
 from .connection import SqliteConnection
-from .writer import Writer, schema_version_error
+from .writer import Writer
 
 __all__ = ["BUSY_TIMEOUT_MS", "PRAGMAS", "apply_pragmas", "LiteDatabase", "after_fork"]
 
@@ -183,9 +183,7 @@ class LiteDatabase:
         except OSError as exc:
             raise BackendError(f"Cannot create the store folder {folder!r}: {exc}") from exc
         with self.write() as writer:
-            revision = writer.open_schema(self.uri, expected, default_artifact_root)
-        if revision is not None and revision != expected:
-            raise schema_version_error(self.uri, revision, expected)
+            writer.open_schema(self.uri, expected, default_artifact_root)
 
     def close(self) -> None:
         """Close every connection (they are reopened on next use)."""

@@ -55,6 +55,11 @@ def _checked_tags(tags: dict[str, Any] | None) -> dict[str, str]:
     return {v.check_key(k, "tag key"): v.check_tag_value(k, val) for k, val in (tags or {}).items()}
 
 
+def _matching(table: sa.Table, values: dict[str, Any]) -> list[Any]:
+    """The conditions ``column == value`` on ``table`` for each item of ``values``."""
+    return [table.c[column] == value for column, value in values.items()]
+
+
 class SqlModelRegistry:
     """Registered models and their versions in the database of a :class:`SqlTrackingStore`.
 
@@ -238,20 +243,29 @@ class SqlModelRegistry:
         Raises:
             InvalidValueError: The filter, order_by, max_results or page token is invalid.
         """
-        from fitscribe.search import decode_page_token
-
-        from .store import _check_max_results, _page
-
-        limit = _check_max_results(max_results)
-        offset = decode_page_token(page_token)
-        query = registered_model_query(filter_string, order_by).limit(limit + 1).offset(offset)
-        with self._read() as conn:
-            return _page(read_registered_models(conn, query), limit, offset)
+        return self._search(lambda: registered_model_query(filter_string, order_by), read_registered_models,
+                            max_results, page_token)
 
     # -- tags and aliases of registered models -----------------------------------------------------
     def _set_tags(self, conn: sa.Connection, table: sa.Table, owner: dict[str, Any], tags: dict[str, str]) -> None:
         if tags:
             conn.execute(self._upsert(table, ["value"]), [{**owner, "key": k, "value": val} for k, val in tags.items()])
+
+    def _set_tag(self, conn: sa.Connection, table: sa.Table, owner: dict[str, Any], tags: dict[str, str]) -> None:
+        """Set one tag of a model (``owner`` {name}) or version ({name, version}) and record the change."""
+        [(key, value)] = tags.items()
+        old = conn.execute(sa.select(table.c.value).where(*_matching(table, {**owner, "key": key}))).scalar()
+        self._set_tags(conn, table, owner, tags)
+        action = "set_version_tag" if "version" in owner else "set_model_tag"
+        record_event(conn, action, owner["name"], owner.get("version"), key=key, old=old, new=value)
+
+    @staticmethod
+    def _delete_one(conn: sa.Connection, table: sa.Table, where: dict[str, Any], column: str) -> Any:
+        """Delete the row matching ``where`` if there is one; return its ``column`` (None if none)."""
+        old = conn.execute(sa.select(table.c[column]).where(*_matching(table, where))).scalar()
+        if old is not None:
+            conn.execute(table.delete().where(*_matching(table, where)))
+        return old
 
     def set_registered_model_tag(self, name: str, key: str, value: str) -> None:
         """Set a tag on a registered model (a new value replaces the old one).
@@ -262,13 +276,9 @@ class SqlModelRegistry:
         """
         name = v.check_model_name(name)
         tags = _checked_tags({key: value})
-        rmt = t.registered_model_tags.c
         with self._write() as conn:
             self._require_model(conn, name)
-            [(key, value)] = tags.items()
-            old = conn.execute(sa.select(rmt.value).where(rmt.name == name, rmt.key == key)).scalar()
-            self._set_tags(conn, t.registered_model_tags, {"name": name}, tags)
-            record_event(conn, "set_model_tag", name, key=key, old=old, new=value)
+            self._set_tag(conn, t.registered_model_tags, {"name": name}, tags)
 
     def delete_registered_model_tag(self, name: str, key: str) -> None:
         """Remove a tag from a registered model (nothing happens if it has no such tag).
@@ -277,12 +287,10 @@ class SqlModelRegistry:
             ModelNotFound: No registered model has this name.
         """
         name = v.check_model_name(name)
-        rmt = t.registered_model_tags
         with self._write() as conn:
             self._require_model(conn, name)
-            old = conn.execute(sa.select(rmt.c.value).where(rmt.c.name == name, rmt.c.key == key)).scalar()
+            old = self._delete_one(conn, t.registered_model_tags, {"name": name, "key": key}, "value")
             if old is not None:
-                conn.execute(rmt.delete().where(rmt.c.name == name, rmt.c.key == key))
                 record_event(conn, "delete_model_tag", name, key=key, old=old)
 
     def set_registered_model_alias(self, name: str, alias: str, version: int | str) -> None:
@@ -312,12 +320,10 @@ class SqlModelRegistry:
             ModelNotFound: No registered model has this name.
         """
         name = v.check_model_name(name)
-        rma = t.registered_model_aliases
         with self._write() as conn:
             self._require_model(conn, name)
-            old = conn.execute(sa.select(rma.c.version).where(rma.c.name == name, rma.c.alias == alias)).scalar()
+            old = self._delete_one(conn, t.registered_model_aliases, {"name": name, "alias": alias}, "version")
             if old is not None:
-                conn.execute(rma.delete().where(rma.c.name == name, rma.c.alias == alias))
                 record_event(conn, "delete_alias", name, int(old), key=alias, old=old)
 
     def get_model_version_by_alias(self, name: str, alias: str) -> ModelVersion:
@@ -445,15 +451,19 @@ class SqlModelRegistry:
         Raises:
             InvalidValueError: The filter, order_by, max_results or page token is invalid.
         """
+        return self._search(lambda: model_version_query(filter_string, order_by), read_model_versions, max_results,
+                            page_token)
+
+    def _search(self, query: Any, read: Any, max_results: int, page_token: str | None) -> PagedList[Any]:
+        """One page of a registry search: ``read`` hydrates the rows ``query()`` selects."""
         from fitscribe.search import decode_page_token
 
         from .store import _check_max_results, _page
 
         limit = _check_max_results(max_results)
         offset = decode_page_token(page_token)
-        query = model_version_query(filter_string, order_by).limit(limit + 1).offset(offset)
         with self._read() as conn:
-            return _page(read_model_versions(conn, query), limit, offset)
+            return _page(read(conn, query().limit(limit + 1).offset(offset)), limit, offset)
 
     def get_latest_versions(self, name: str, stages: Sequence[str] | None = None) -> list[ModelVersion]:
         """Return the newest version in each stage (in ``stages`` only, if given), by version number.
@@ -524,14 +534,9 @@ class SqlModelRegistry:
         name = v.check_model_name(name)
         number = v.check_model_version(version)
         tags = _checked_tags({key: value})
-        mvt = t.model_version_tags.c
         with self._write() as conn:
             self._require_version(conn, name, number)
-            [(key, value)] = tags.items()
-            old = conn.execute(sa.select(mvt.value).where(
-                mvt.name == name, mvt.version == number, mvt.key == key)).scalar()
-            self._set_tags(conn, t.model_version_tags, {"name": name, "version": number}, tags)
-            record_event(conn, "set_version_tag", name, number, key=key, old=old, new=value)
+            self._set_tag(conn, t.model_version_tags, {"name": name, "version": number}, tags)
 
     def delete_model_version_tag(self, name: str, version: int | str, key: str) -> None:
         """Remove a tag from a model version (nothing happens if it has no such tag).
@@ -541,13 +546,10 @@ class SqlModelRegistry:
         """
         name = v.check_model_name(name)
         number = v.check_model_version(version)
-        mvt = t.model_version_tags
-        where = (mvt.c.name == name, mvt.c.version == number, mvt.c.key == key)
         with self._write() as conn:
             self._require_version(conn, name, number)
-            old = conn.execute(sa.select(mvt.c.value).where(*where)).scalar()
+            old = self._delete_one(conn, t.model_version_tags, {"name": name, "version": number, "key": key}, "value")
             if old is not None:
-                conn.execute(mvt.delete().where(*where))
                 record_event(conn, "delete_version_tag", name, number, key=key, old=old)
 
     # -- audit trail -------------------------------------------------------------------------------

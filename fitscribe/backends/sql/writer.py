@@ -20,32 +20,16 @@ from fitscribe.uri import join_uri, redact
 
 from .chunks import Batch, decode_chunks
 from .connection import Connection, SaConnection, in_chunks
-from .rows import (
-    RUN_COLUMNS,
-    check_stored_params,
-    experiment,
-    merge_params,
-    merge_tags,
-    metric_rows,
-    run_info,
-)
+from .rows import check_stored_params, experiment, merge_params, merge_tags, metric_rows, run_info
 
 if TYPE_CHECKING:
     import sqlalchemy as sa
 
-__all__ = ["Writer", "schema_version_error"]
+__all__ = ["Writer"]
 
 _UPDATABLE = ("name", "status", "end_time")
 _RETURNING = {"sqlite": sqlite3.sqlite_version_info >= (3, 35), "postgresql": True, "mysql": False, "mariadb": False}
 """Whether ``UPDATE ... RETURNING`` works (SQLite from 3.35; MariaDB has it for INSERT and DELETE only)."""
-
-
-def schema_version_error(uri: str, revision: str | None, expected: str) -> SchemaVersionError:
-    """Return the error for a database at another schema revision, naming both and the fix."""
-    return SchemaVersionError(
-        f"The tracking database {redact(uri)!r} has schema revision {revision!r}, but this "
-        f"fitscribe expects {expected!r}. Back it up, then run: fitscribe db upgrade {redact(uri)!r}"
-    )
 
 
 class Writer:
@@ -81,23 +65,26 @@ class Writer:
         check_tables(names, revision, uri)
         return revision if names else None
 
-    def open_schema(self, uri: str, expected: str, default_artifact_root: str) -> str | None:
-        """Create the schema in a new database; return the revision of an existing one (None if new).
+    def open_schema(self, uri: str, expected: str, default_artifact_root: str) -> None:
+        """In a write transaction: create the schema in a new (empty) database, stamped with the
+        revision ``expected`` and with the Default experiment; or check an existing one's revision.
 
-        Call it in a write transaction (the caller compares the revision once it is committed).
+        Raises:
+            ForeignStoreError: The database has tables but not fitscribe's stamp (foreign.py).
+            SchemaVersionError: The database is at another revision; the message gives the fix.
         """
         revision = self.revision(uri)
+        if revision is not None and revision != expected:
+            raise SchemaVersionError(
+                f"The tracking database {redact(uri)!r} has schema revision {revision!r}, but this "
+                f"fitscribe expects {expected!r}. Back it up, then run: fitscribe db upgrade {redact(uri)!r}"
+            )
         if revision is None:
-            self.bootstrap(expected, default_artifact_root)
-        return revision
-
-    def bootstrap(self, revision: str, default_artifact_root: str) -> None:
-        """Create the tables in an empty database, stamp the revision and add the Default experiment."""
-        self.conn.create_tables()
-        self.conn.run("stamp_revision", (revision,))
-        new_id = self.insert_experiment("Default", join_uri(default_artifact_root, "0"), now_ms())
-        if new_id != 0:
-            self.conn.run("set_experiment_id", (0, new_id))
+            self.conn.create_tables()
+            self.conn.run("stamp_revision", (expected,))
+            new_id = self.insert_experiment("Default", join_uri(default_artifact_root, "0"), now_ms())
+            if new_id != 0:
+                self.conn.run("set_experiment_id", (0, new_id))
 
     # -- experiments -----------------------------------------------------------------------------
     def experiment_row(self, experiment_id: int) -> tuple[str, str, str] | None:
