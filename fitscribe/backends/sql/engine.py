@@ -70,7 +70,7 @@ def _writer(conn: sa.Connection) -> Writer:
 
 def _check_sqlite_file(engine: sa.Engine, uri: str) -> None:
     """Refuse a SQLite file that is not fitscribe's before the engine's first connection changes it."""
-    from .foreign import check_sqlite_file
+    from fitscribe.backends.foreign import check_sqlite_file
 
     if engine.dialect.name == "sqlite" and engine.url.database and engine.url.database != ":memory:":
         check_sqlite_file(engine.url.database, uri)

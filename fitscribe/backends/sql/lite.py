@@ -8,7 +8,7 @@ one connection per thread (closed when the thread ends), and hands out transacti
 writer (writer.py) on :class:`~.connection.SqliteConnection`, which runs the statements compiled
 ahead into ``sqlite_sql.py``. A new database gets its schema the same way (stamped with the Alembic
 revision, so ``fitscribe db upgrade`` works on it later); a database at another revision is refused
-with the upgrade command, one that is not fitscribe's before anything is written (foreign.py).
+with the upgrade command, one that is not fitscribe's before anything is written (backends/foreign.py).
 
 Everything else (searches, reads of whole runs, experiment updates, the registry) goes through
 SQLAlchemy, imported on first use. Each write is one ``BEGIN IMMEDIATE`` transaction committed before return.
@@ -174,7 +174,7 @@ class LiteDatabase:
             SchemaVersionError: The database is at another revision; the message gives the fix.
             BackendError: The folder or file cannot be created or opened.
         """
-        from .foreign import check_sqlite_file
+        from fitscribe.backends.foreign import check_sqlite_file
 
         check_sqlite_file(self.path, self.uri)  # before the first connection switches it to WAL
         folder = os.path.dirname(os.path.abspath(self.path))

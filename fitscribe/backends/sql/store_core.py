@@ -88,7 +88,7 @@ class StoreCore:
             if self._opened:
                 return
             if self._db.folder and self._db.url.endswith(DB_FILENAME):
-                from .foreign import check_folder
+                from fitscribe.backends.foreign import check_folder
 
                 check_folder(self._db.folder, DB_FILENAME)  # an MLflow mlruns folder is refused
             if self._db.sqlite_path is not None:

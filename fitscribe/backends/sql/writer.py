@@ -55,9 +55,9 @@ class Writer:
         """Return the Alembic revision stamped in the database, or None for a new (empty) one.
 
         Raises:
-            ForeignStoreError: The database has tables but not fitscribe's stamp (foreign.py).
+            ForeignStoreError: The database has tables but not fitscribe's stamp (backends/foreign.py).
         """
-        from .foreign import check_tables
+        from fitscribe.backends.foreign import check_tables
 
         names = self.conn.table_names()
         found = self.conn.rows("revision") if "alembic_version" in names else []
@@ -70,7 +70,7 @@ class Writer:
         revision ``expected`` and with the Default experiment; or check an existing one's revision.
 
         Raises:
-            ForeignStoreError: The database has tables but not fitscribe's stamp (foreign.py).
+            ForeignStoreError: The database has tables but not fitscribe's stamp (backends/foreign.py).
             SchemaVersionError: The database is at another revision; the message gives the fix.
         """
         revision = self.revision(uri)
