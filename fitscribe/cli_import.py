@@ -1,6 +1,9 @@
 """``fitscribe import mlflow SOURCE [--to URI] [--dry-run] [--keep-artifact-location]``,
-``fitscribe import bundle PATH [--to URI] [--dry-run]`` and ``fitscribe export [--experiment NAME]
-[--runs ID...] -o PATH``.
+``fitscribe import bundle PATH [--to URI] [--dry-run]``, ``fitscribe export [--experiment NAME]
+[--runs ID...] -o PATH`` and ``fitscribe push STORE URL [--experiment NAME] [--runs ID...] [--dry-run]``.
+
+A destination ``http(s)://`` (``--to`` or ``push``'s URL) is a fitscribe server: the runs go there
+in small bundles through its import endpoint (``fitscribe.migrate.push``).
 
 Brings an MLflow history (an MLflow SQL database or an ``mlruns`` folder) or a bundle into a
 fitscribe SQL store, and writes bundles: see ``fitscribe.migrate``. ``cli.py`` adds the parser with :func:`add_import_parser` and
@@ -19,7 +22,8 @@ if TYPE_CHECKING:
     from fitscribe.migrate.plan import ImportReport
     from fitscribe.migrate.source import Source
 
-__all__ = ["add_import_parser", "run_import_command", "open_source", "import_mlflow", "export_bundle", "main"]
+__all__ = ["add_import_parser", "run_import_command", "open_source", "import_mlflow", "export_bundle", "main",
+           "open_push_source", "push_command"]
 
 Out = Callable[[str], None]
 
@@ -43,6 +47,16 @@ def add_import_parser(groups: Any, command: Callable[..., argparse.ArgumentParse
     p.add_argument("--to", metavar="URI", help="destination store (default: --tracking-uri)")
     p.add_argument("--dry-run", action="store_true", help="say what would change; write nothing")
     p.set_defaults(keep_artifact_location=False)
+    p = command(groups, "push", "import_",
+                "Send the runs of a local store (or of a bundle folder/.tar carried by hand) to a fitscribe "
+                "server, keeping run ids, times, metric histories and artifacts. Re-running sends only what is "
+                "new; an interrupted push completes when run again.")
+    p.add_argument("source", metavar="STORE", help="a store folder (./fitruns), sqlite:///... URI, or a bundle")
+    p.add_argument("server", metavar="URL", help="the fitscribe server, http(s)://host:port")
+    p.add_argument("--experiment", action="append", default=[], metavar="NAME", help="only this experiment (repeatable)")
+    p.add_argument("--runs", nargs="+", default=[], metavar="RUN_ID", help="only these runs")
+    p.add_argument("--dry-run", action="store_true", help="say what would be sent; send nothing")
+    p.set_defaults(push=True)
     p = command(groups, "export", "import_",
                 "Write experiments, runs, metric histories, models and artifacts of the store (--tracking-uri) "
                 "into a portable bundle: a folder, or a .tar file.")
@@ -154,6 +168,13 @@ def run_import_command(args: argparse.Namespace, out: Out) -> None:
     from fitscribe.errors import FitscribeError
 
     started = time.monotonic()
+    if getattr(args, "push", False):  # fitscribe push
+        push_command(open_push_source(args.source), args.server, args, out)
+        return
+    destination = (args.to or getattr(args, "tracking_uri", None)) if hasattr(args, "to") else None
+    if destination and destination.startswith(("http://", "https://")):  # import ... --to http://server
+        push_command(open_source(args.source), destination, args, out)
+        return
     if getattr(args, "output", None):  # fitscribe export
         counts = export_bundle(getattr(args, "tracking_uri", None), args.output, args.experiment, args.runs)
         out(f"Wrote {args.output}: " + ", ".join(f"{n:,} {what.replace('_', ' ')}" for what, n in counts.items()) + ".")
@@ -169,6 +190,65 @@ def run_import_command(args: argparse.Namespace, out: Out) -> None:
         if not checked.ok:
             raise FitscribeError("The verification found differences between the source and the destination "
                                  "(see the table); run the import again to complete it.")
+
+
+def open_push_source(path: str) -> Source:
+    """Return what ``fitscribe push`` reads: a bundle (folder or ``.tar``), else a fitscribe store.
+
+    Raises:
+        ConfigError: ``path`` is a folder holding no store (nothing is created there).
+    """
+    import os
+
+    from fitscribe.config import DB_FILENAME
+    from fitscribe.errors import ConfigError
+    from fitscribe.migrate.bundle import BundleSource, is_bundle
+    from fitscribe.migrate.fitscribe_sql import FitscribeSource
+
+    if is_bundle(path):
+        return BundleSource(path)
+    if "://" not in path and not os.path.isfile(os.path.join(path, DB_FILENAME)):
+        raise ConfigError(f"{path!r} holds no fitscribe store ({DB_FILENAME}) and is not a bundle; give the folder "
+                          "the runs were logged into (e.g. ./fitruns), a sqlite:/// URI, or a bundle.")
+    return FitscribeSource(_sql_destination(path))
+
+
+def push_command(source: Source, url: str, args: argparse.Namespace, out: Out) -> None:
+    """Push ``source`` to the server at ``url`` (closing the source), printing what was sent and the
+    verification.
+
+    Raises:
+        FitscribeError: The push failed, or the verification found a difference.
+    """
+    from fitscribe._progress import format_bytes
+    from fitscribe.errors import FitscribeError
+    from fitscribe.migrate.push import check_url, push
+    from fitscribe.uri import redact
+
+    try:
+        result = push(source, check_url(url), experiments=getattr(args, "experiment", []) or [],
+                      run_ids=getattr(args, "runs", []) or [], dry_run=args.dry_run, progress=sys.stderr, out=out)
+    finally:
+        source.close()
+    server = redact(url)
+    if result.dry_run:
+        out(f"Would send {result.runs_sent} of {result.runs_selected} run(s) to {server} ({result.points_added:,} "
+            f"metric point(s), {format_bytes(result.bytes_sent)} of artifacts); the rest is there already.")
+        return
+    for line in result.mapped:
+        out(line)
+    if result.runs_sent == 0:
+        out(f"Nothing new: {server} already holds all {result.runs_selected} run(s); nothing sent.")
+    else:
+        out(f"Sent {result.runs_sent} of {result.runs_selected} run(s) to {server} in {result.requests} request(s), "
+            f"{format_bytes(result.bytes_sent)}: {result.runs_added} new run(s), {result.points_added:,} metric "
+            f"point(s), {result.artifact_files} artifact file(s) added.")
+    assert result.verification is not None
+    out(result.verification.table())
+    out(f"Done in {result.seconds:.1f} s.")
+    if not result.verification.ok:
+        raise FitscribeError("The verification found differences between the source and the server (see the "
+                             "table); run the same push again to complete it.")
 
 
 def summary(report: ImportReport) -> list[str]:

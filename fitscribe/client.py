@@ -86,8 +86,10 @@ class Client(RegistryClientMixin):
         if self._store is None:
             with self._lock:
                 if self._store is None:
+                    from fitscribe.offline import store_uri
+
                     options = {"artifact_uri": self._artifact_uri} if self._artifact_uri else {}
-                    self._store = get_tracking_store(self.tracking_uri, **options)
+                    self._store = get_tracking_store(store_uri(self.tracking_uri), **options)
         return self._store
 
     @property

@@ -17,6 +17,9 @@ so a script written for MLflow keeps its configuration:
 - ``FITSCRIBE_RUN_ID``: ``start_run()`` without a ``run_id`` resumes this run, then removes the
   variable (and its MLflow twin) from ``os.environ``.
 - ``FITSCRIBE_STRICT``: ``1`` makes autolog re-raise its own errors (used by the test suite).
+- ``FITSCRIBE_OFFLINE``: ``auto`` makes a process whose tracking server cannot be reached when its
+  store is first opened log into a local store instead (``FITSCRIBE_OFFLINE_DIR``, default
+  ``./fitruns``), for ``fitscribe push`` later; see :mod:`fitscribe.offline`.
 
 Credentials and TLS options of a tracking server are read by the REST client
 (``fitscribe.backends.rest.http``) with the same rule.
@@ -26,6 +29,7 @@ from __future__ import annotations
 
 import os
 import threading
+from typing import Callable
 
 from fitscribe.uri import file_uri_to_path, path_to_file_uri, scheme_key
 
@@ -51,6 +55,7 @@ __all__ = [
     "resolve_registry_uri",
     "resolve_artifact_root",
     "embedded_folder",
+    "offline_choice",
 ]
 
 DEFAULT_FOLDER = "fitruns"
@@ -110,6 +115,8 @@ class _Current:
         self.tracking: str | None = None
         self.registry: str | None = None
         self.saved_env: dict[str, str | None] = {}
+        self.offline_lock = threading.Lock()
+        self.offline: dict[str, str] = {}  # server URI -> the store this process uses (FITSCRIBE_OFFLINE=auto)
 
     def export(self, names: tuple[str, ...], value: str | None) -> None:
         """Write ``value`` to the variables (or remove them) so child processes inherit it."""
@@ -157,6 +164,18 @@ def reset() -> None:
                 os.environ[name] = value
         _CURRENT.saved_env.clear()
         _CURRENT.tracking = _CURRENT.registry = None
+    with _CURRENT.offline_lock:
+        _CURRENT.offline.clear()
+
+
+def offline_choice(uri: str, decide: Callable[[], str]) -> str:
+    """Return the store this process uses for the server ``uri`` under ``FITSCRIBE_OFFLINE=auto``,
+    calling ``decide()`` the first time only (the choice holds until the process ends or :func:`reset`)."""
+    with _CURRENT.offline_lock:
+        found = _CURRENT.offline.get(uri)
+        if found is None:
+            found = _CURRENT.offline[uri] = decide()
+        return found
 
 
 def resolve_tracking_uri(explicit: str | None = None) -> str:

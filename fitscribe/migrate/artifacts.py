@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import os
 import posixpath
+from typing import Any
 
 __all__ = ["copy_run_artifacts"]
 
 
-def copy_run_artifacts(folder: str, dest_uri: str) -> tuple[int, int]:
+def copy_run_artifacts(folder: str, dest_uri: str, open_store: Any = None) -> tuple[int, int]:
     """Copy the files of ``folder`` missing at ``dest_uri`` (or of another size); return (files, bytes).
 
     A local destination is compared file by file, so a copy interrupted midway completes when run
-    again; a remote one (S3...) receives every file when its root is empty.
+    again; a remote one (S3...) receives every file when its root is empty. ``open_store(uri)``
+    returns the artifact store of a URI (default: ``get_artifact_store``; a server passes its own,
+    which resolves ``mlflow-artifacts:`` URIs inside its artifact destination).
     """
     from fitscribe.backends import get_artifact_store
 
@@ -20,7 +23,7 @@ def copy_run_artifacts(folder: str, dest_uri: str) -> tuple[int, int]:
 
     if not os.path.isdir(folder):
         return 0, 0
-    store = get_artifact_store(dest_uri)
+    store = (open_store or get_artifact_store)(dest_uri)
     root = store.local_path("")
     if root is None and store.list(""):
         return 0, 0

@@ -71,15 +71,18 @@ class Importer:
             copying them.
         dry_run: Count what would change; write nothing.
         progress: A stream for a progress bar (drawn only on a terminal), or None.
+        open_artifacts: Returns the artifact store of a destination URI (default:
+            ``get_artifact_store``; the server's import endpoint passes its own).
     """
 
     def __init__(self, source: Source, dest: BulkImporter, *, keep_artifact_location: bool = False,
-                 dry_run: bool = False, progress: IO[str] | None = None) -> None:
+                 dry_run: bool = False, progress: IO[str] | None = None, open_artifacts: Any = None) -> None:
         self.source = source
         self.dest = dest
         self.keep = keep_artifact_location
         self.report = ImportReport(dry_run=dry_run)
         self.progress = progress
+        self.open_artifacts = open_artifacts
         self._artifact_uris: dict[str, tuple[str, str]] = {}  # run id -> (source uri, destination uri)
         self.source_runs: list[SourceRun] = []
         self.source_counts: dict[tuple[str, str], int] = {}
@@ -236,7 +239,7 @@ class Importer:
             if folder is None:
                 self.report.skipped.append(f"artifacts of run {run.run_id}: {source_uri!r} is not a local folder")
                 continue
-            files, size = copy_run_artifacts(folder, dest_uri)
+            files, size = copy_run_artifacts(folder, dest_uri, self.open_artifacts)
             self.report.artifact_files += files
             self.report.artifact_bytes += size
 

@@ -55,6 +55,7 @@ def create_app(tracking_uri: str, artifact_uri: str | None = None, *, serve_arti
     """
     from fitscribe.server.routes import all_endpoints, rpc_routes
     from fitscribe.server.routes.artifacts import proxy_routes
+    from fitscribe.server.routes.imports import import_routes
 
     state = ServerState(tracking_uri, artifact_uri, serve_artifacts)
     endpoints = all_endpoints()
@@ -66,6 +67,7 @@ def create_app(tracking_uri: str, artifact_uri: str | None = None, *, serve_arti
         Route("/ajax-api/3.0/mlflow/server-info", _server_info, methods=["GET"]),
         *rpc_routes(endpoints),
         *proxy_routes(),
+        *import_routes(),
     ]
     if ui:
         from fitscribe.server.ui import ui_routes

@@ -143,6 +143,29 @@ def _proxy_paths(prefix: str) -> dict[str, Any]:
     }
 
 
+def _import_paths() -> dict[str, Any]:
+    """The fitscribe extension used by ``fitscribe push`` (server/routes/imports.py)."""
+    names = {"type": "array", "items": {"type": "string"}, "maxItems": 100000}
+    return {
+        "/api/2.0/fitscribe/import/compare": {"post": {
+            "operationId": "fitscribe_import_compare",
+            "summary": "fitscribe extension: what this server holds of the given runs (digest, counts, artifact "
+                       "files), experiments and registered models (needs read-write access).",
+            "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                "type": "object", "properties": {"run_ids": names, "experiments": names, "models": names}}}}},
+            "responses": _responses(_JSON_OK, "400", "403")}},
+        "/api/2.0/fitscribe/import": {"post": {
+            "operationId": "fitscribe_import_bundle",
+            "summary": "fitscribe extension: import a bundle (the uncompressed .tar of `fitscribe export`; "
+                       "Content-Type application/x-tar or application/octet-stream) into this server's store, "
+                       "keeping run ids and times; experiments matched by name. Idempotent. Needs read-write "
+                       "access; the body limit is --max-upload-mb.",
+            "requestBody": {"required": True, "content": {"application/octet-stream": {
+                "schema": {"type": "string", "format": "binary"}}}},
+            "responses": _responses(_JSON_OK, "400", "403", "409", "413")}},
+    }
+
+
 def _plain_paths() -> dict[str, Any]:
     text = {"description": "Plain text", "content": {"text/plain": {"schema": {"type": "string"}}}}
     return {
@@ -165,10 +188,12 @@ def build_openapi(endpoints: Sequence[Endpoint], *, serve_artifacts: bool, versi
         paths.setdefault(f"{API_PREFIXES[0]}/{ep.path}", {})[ep.method.lower()] = _operation(ep, known)
     if serve_artifacts:
         paths.update(_proxy_paths("/api/2.0/mlflow-artifacts"))
+    paths.update(_import_paths())
     return {
         "openapi": "3.1.0",
         "info": {"title": "fitscribe tracking server", "version": version,
-                 "description": "MLflow's REST API 2.0 (tracking, MLflow 3 logged models, model registry, artifact proxy)."},
+                 "description": "MLflow's REST API 2.0 (tracking, MLflow 3 logged models, model registry, artifact proxy), "
+                                "and fitscribe extensions under /api/2.0/fitscribe/ (bundle import)."},
         "paths": paths,
         "components": {"schemas": {"Error": {
             "type": "object", "required": ["error_code", "message"],

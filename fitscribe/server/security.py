@@ -55,6 +55,7 @@ DEFAULT_MAX_UPLOAD_MB = 10 * 1024
 _OPEN_PATHS = frozenset({"/health"})  # no auth, no Host check (load balancers' probes)
 _HOST_EXEMPT = frozenset({"/health", "/version"})
 _PROXY_PREFIXES = ("/api/2.0/mlflow-artifacts/artifacts/", "/ajax-api/2.0/mlflow-artifacts/artifacts/")
+_IMPORT_PATH = "/api/2.0/fitscribe/import"  # a bundle carries artifacts: the upload limit (routes/imports.py)
 _READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _HASHING_THREADS = 2  # concurrent checks of credentials not seen before (PBKDF2)
 _SUSPECT_BACKLOG = 4  # checks queued for addresses with recent failures before they get 429
@@ -236,7 +237,7 @@ class SecurityPolicy:
 
     def body_limit(self, method: str, path: str) -> tuple[int, str]:
         """Return the byte limit of a request body and the flag that sets it."""
-        if method == "PUT" and path.startswith(_PROXY_PREFIXES):
+        if (method == "PUT" and path.startswith(_PROXY_PREFIXES)) or (method == "POST" and path == _IMPORT_PATH):
             return self.config.max_upload_bytes, "--max-upload-mb"
         return self.config.max_request_bytes, "--max-request-mb"
 
