@@ -272,6 +272,7 @@ def test_bad_bundles_get_a_400_and_write_nothing(offline: tuple[str, str], app_s
         answer = httpx.post(app_server + IMPORT, content=body, headers={"Content-Type": "application/x-tar"})
         assert answer.status_code == 400, (case, answer.text)
         assert answer.json()["error_code"] == "INVALID_PARAMETER_VALUE", case
+        assert "/tmp" not in answer.text and "fitscribe-import" not in answer.text, (case, answer.text)  # no server path
     wrong_type = httpx.post(app_server + IMPORT, content=bundle.read_bytes(), headers={"Content-Type": "text/plain"})
     assert wrong_type.status_code == 400
     compare = httpx.post(app_server + IMPORT + "/compare", json={"run_ids": "not a list"})
