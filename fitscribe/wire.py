@@ -33,6 +33,7 @@ from fitscribe.entities import (
     RunStatus,
     RunTag,
 )
+from fitscribe.entities.logged_model import LoggedModel
 
 
 __all__ = [
@@ -56,6 +57,8 @@ __all__ = [
     "model_version_from_json",
     "registered_model_to_json",
     "registered_model_from_json",
+    "logged_model_to_json",
+    "logged_model_from_json",
     "file_info_to_json",
     "page_to_json",
 ]
@@ -342,3 +345,34 @@ def page_to_json(field: str, items: Sequence[Any], token: str | None) -> dict[st
     if token:
         out["next_page_token"] = token
     return out
+
+
+def logged_model_to_json(model: LoggedModel) -> dict[str, Any]:
+    """Return an MLflow LoggedModel message ``{"info": ..., "data": {"params": ...}}`` (tags in ``info``)."""
+    info: dict[str, Any] = {
+        "model_id": model.model_id, "experiment_id": model.experiment_id, "name": model.name,
+        "creation_timestamp_ms": model.creation_timestamp, "last_updated_timestamp_ms": model.last_updated_timestamp,
+        "artifact_uri": model.artifact_location, "status": model.status, "model_type": model.model_type or "",
+        "source_run_id": model.source_run_id or "",
+    }
+    if model.status_message:
+        info["status_message"] = model.status_message
+    if model.tags:
+        info["tags"] = key_values_to_json(model.tags)
+    return {"info": info, "data": {"params": key_values_to_json(model.params)} if model.params else {}}
+
+
+def logged_model_from_json(obj: Mapping[str, Any]) -> LoggedModel:
+    """Read an MLflow LoggedModel message (a status given as a number is read as its name)."""
+    from fitscribe.entities.logged_model import parse_status
+
+    info, data = obj.get("info") or {}, obj.get("data") or {}
+    return LoggedModel(
+        model_id=info["model_id"], experiment_id=str(info.get("experiment_id", "")), name=info.get("name", ""),
+        artifact_location=info.get("artifact_uri", ""),
+        creation_timestamp=int(info.get("creation_timestamp_ms") or 0),
+        last_updated_timestamp=int(info.get("last_updated_timestamp_ms") or 0),
+        status=parse_status(info.get("status") or 0), model_type=info.get("model_type") or None,
+        source_run_id=info.get("source_run_id") or None, status_message=info.get("status_message") or None,
+        tags=key_values(info.get("tags")), params=key_values(data.get("params")),
+    )

@@ -191,13 +191,8 @@ def _logged_model_artifacts(model_id: str) -> str:
     found = _file_store_logged_model(str(client.tracking_uri), model_id)  # before opening a store there
     if isinstance(found, str):
         return found
-    store = None if found is False else client.store  # an MLflow file store opens no store of ours
-    getter = getattr(store, "get_logged_model", None)
-    if callable(getter):
-        return str(getattr(getter(model_id), "artifact_uri"))
-    if callable(getattr(store, "_get", None)) and callable(getattr(store, "_artifact_uri", None)):
-        info = store._get(f"logged-models/{model_id}")["model"]["info"]  # a fitscribe or MLflow server
-        return str(store._artifact_uri(info["artifact_uri"]))
+    if found is not False:  # an MLflow file store opens no store of ours
+        return client.store.get_logged_model(model_id).artifact_location  # a database or a tracking server
     raise NotFoundError(
         f"No logged model {model_id!r} at the tracking URI {client.tracking_uri!r}. MLflow 3 logged models "
         "are found through a tracking server (http://...) or in an MLflow file store folder (mlruns)."

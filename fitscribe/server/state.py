@@ -1,4 +1,4 @@
-"""What one server application serves: its tracking store, artifact destination and logged models.
+"""What one server application serves: its tracking store (logged models included) and artifact destination.
 
 One :class:`ServerState` lives in ``app.state.server``; nothing is kept at module level. Stores are
 built on first use, and their constructors do no I/O, so building an app is instant.
@@ -19,7 +19,6 @@ from fitscribe.uri import check_relative_path, join_uri, scheme_key
 
 if TYPE_CHECKING:
     from fitscribe.backends import ArtifactStore, TrackingStore
-    from fitscribe.server.logged_models import LoggedModelStore
 
 __all__ = ["ServerState", "PROXY_SCHEME", "check_proxy_path"]
 
@@ -70,7 +69,8 @@ class ServerState:
         self._lock = threading.Lock()
         self._tracking: TrackingStore | None = None
         self._destination: ArtifactStore | None = None
-        self._logged_models: LoggedModelStore | None = None
+        self._records_imported = False
+        self._import_lock = threading.Lock()
 
     @property
     def tracking(self) -> "TrackingStore":
@@ -89,15 +89,21 @@ class ServerState:
         return self._destination
 
     @property
-    def logged_models(self) -> "LoggedModelStore":
-        """MLflow 3 logged models, kept as JSON files in the artifact destination."""
-        if self._logged_models is None:
-            from fitscribe.server.logged_models import LoggedModelStore
+    def logged_models(self) -> "TrackingStore":
+        """The tracking store, which keeps MLflow 3 logged models; on first use, the JSON records of
+        older servers are imported into it (server/logged_models.py)."""
+        if not self._records_imported:
+            from fitscribe.server.logged_models import import_json_records
 
-            with self._lock:
-                if self._logged_models is None:
-                    self._logged_models = LoggedModelStore(self.destination)
-        return self._logged_models
+            with self._import_lock:
+                if not self._records_imported:
+                    try:
+                        import_json_records(self.tracking, self.destination)
+                    except Exception as exc:  # requests still work; a restart retries the import
+                        logging.getLogger("fitscribe.server").warning(
+                            "Could not import older servers' logged model records: %s", exc)
+                    self._records_imported = True
+        return self.tracking
 
     def proxy_store(self) -> "ArtifactStore":
         """The artifact destination, for the proxy endpoints.
@@ -134,6 +140,7 @@ class ServerState:
         def open_store() -> None:
             try:
                 self.tracking.search_experiments(max_results=1)
+                self.logged_models  # noqa: B018 (imports older servers' records before the first request)
             except Exception as exc:  # the server must start even if the database is down
                 logging.getLogger("fitscribe.server").warning("The tracking store is not reachable yet: %s", exc)
 

@@ -53,6 +53,7 @@ from fitscribe.uri import redact
 from .artifacts import PROXY_SCHEME, proxy_http_uri, proxy_scheme_uri
 from .http import IDEMPOTENT, SAFE, HttpSession, ServerUnavailableError
 from .journal import RestJournal
+from .logged_models import RestLoggedModelsMixin
 from .queue import WriteQueue
 from .registry import RestRegistryMixin
 
@@ -84,7 +85,7 @@ def _param_conflict(run_id: str, key: str, old: str, new: str, *, same_batch: bo
     )
 
 
-class RestTrackingStore(RestRegistryMixin, TrackingStore):
+class RestTrackingStore(RestRegistryMixin, RestLoggedModelsMixin, TrackingStore):
     """A :class:`~fitscribe.backends.base.TrackingStore` and ``ModelRegistryStore`` on a tracking server.
 
     The constructor does no I/O; one ``httpx.Client`` is opened on the first request.

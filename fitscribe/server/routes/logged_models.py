@@ -1,125 +1,90 @@
 """MLflow 3 logged-model endpoints: what MLflow's client calls to ``log_model`` and to find a run's
-models (create, get, finalize, delete, search, tags, params, artifact listing)."""
+models (create, get, finalize, delete, search, tags, params, artifact listing). The models are kept
+by the tracking store (``TrackingStore.create_logged_model`` and its siblings): ``s.logged_models``."""
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 from fitscribe.run_context import generate_run_name
-from fitscribe.server.errors import Forbidden
-from fitscribe.server.logged_models import parse_status
 from fitscribe.server.params import Params
 from fitscribe.server.routes import Endpoint, fields
 from fitscribe.server.routes.artifacts import list_under
-from fitscribe.server.serialization import file_info_to_json, key_values_from_json, key_values_to_json, page_to_json
+from fitscribe.server.serialization import file_info_to_json, key_values_from_json, page_to_json
 from fitscribe.server.state import ServerState
-from fitscribe.uri import join_uri
+from fitscribe.wire import logged_model_to_json
 
-__all__ = ["ENDPOINTS", "logged_model_to_json", "checked_artifact_uri"]
+__all__ = ["ENDPOINTS", "logged_model_to_json"]
 
 MAX_SEARCH_RESULTS = 1000
-_log = logging.getLogger("fitscribe.server")
-
-
-def checked_artifact_uri(s: ServerState, model_id: str, record: dict[str, Any]) -> str:
-    """Return a logged model's ``artifact_uri`` once checked against the tracking database: it must be
-    the folder the server gives a new model of that experiment (``<location>/models/<id>/artifacts``).
-
-    Raises:
-        Forbidden: The record names another place (it was changed outside the server); the server
-            log names the place, the answer does not.
-    """
-    uri = record.get("artifact_uri")
-    experiment = s.tracking.get_experiment(str(record.get("experiment_id")))
-    expected = join_uri(experiment.artifact_location, "models", model_id, "artifacts")
-    if uri != expected:
-        _log.warning("Refused to use logged model %s: its record names artifact_uri %r instead of %r; "
-                     "the record was changed outside the server.", model_id, uri, expected)
-        raise Forbidden(f"The record of logged model '{model_id}' names an artifact location this server did not "
-                        "assign, so its files are not served; the server log says more.")
-    return expected
-
-
-def logged_model_to_json(record: dict[str, Any]) -> dict[str, Any]:
-    """Return an MLflow LoggedModel message from a stored record."""
-    info = {k: record[k] for k in ("model_id", "experiment_id", "name", "creation_timestamp_ms",
-                                   "last_updated_timestamp_ms", "artifact_uri", "status", "model_type",
-                                   "source_run_id")}
-    if record["tags"]:
-        info["tags"] = key_values_to_json(record["tags"])
-    data: dict[str, Any] = {}
-    if record["params"]:
-        data["params"] = key_values_to_json(record["params"])
-    return {"info": info, "data": data}
 
 
 def create_logged_model(s: ServerState, p: Params) -> dict[str, Any]:
     """Create a logged model (PENDING) in an experiment; its files go under its ``artifact_uri``."""
-    experiment = s.tracking.get_experiment(p.required_text("experiment_id"))
+    experiment_id = p.required_text("experiment_id")
+    s.tracking.get_experiment(experiment_id)  # ExperimentNotFound before the run's RunNotFound
     source_run_id = p.text("source_run_id") or None
     if source_run_id:
         s.tracking.get_run(source_run_id)
-    record = s.logged_models.create(
-        experiment, name=p.text("name") or generate_run_name(), source_run_id=source_run_id,
-        model_type=p.text("model_type"),
+    model = s.logged_models.create_logged_model(
+        experiment_id, p.text("name") or generate_run_name(), source_run_id=source_run_id,
+        model_type=p.text("model_type") or None,
         params=dict(key_values_from_json(p.objects("params"), "params")),
         tags=dict(key_values_from_json(p.objects("tags"), "tags")),
     )
-    return {"model": logged_model_to_json(record)}
+    return {"model": logged_model_to_json(model)}
 
 
 def get_logged_model(s: ServerState, p: Params) -> dict[str, Any]:
     """Answer a logged model; 404 when there is none."""
-    record = s.logged_models.get(p.required_text("model_id"), allow_deleted=p.flag("allow_deleted"))
-    return {"model": logged_model_to_json(record)}
+    model = s.logged_models.get_logged_model(p.required_text("model_id"), allow_deleted=p.flag("allow_deleted"))
+    return {"model": logged_model_to_json(model)}
 
 
 def finalize_logged_model(s: ServerState, p: Params) -> dict[str, Any]:
     """Set a logged model's status (READY once its files are uploaded)."""
-    status = parse_status(p.text("status", required=True))
-    return {"model": logged_model_to_json(s.logged_models.update(p.required_text("model_id"), status=status))}
+    model = s.logged_models.update_logged_model(p.required_text("model_id"), status=p.text("status", required=True))
+    return {"model": logged_model_to_json(model)}
 
 
 def delete_logged_model(s: ServerState, p: Params) -> dict[str, Any]:
     """Mark a logged model deleted (its files stay)."""
-    s.logged_models.update(p.required_text("model_id"), lifecycle_stage="deleted")
+    s.logged_models.delete_logged_model(p.required_text("model_id"))
     return {}
 
 
 def search_logged_models(s: ServerState, p: Params) -> dict[str, Any]:
     """Answer logged models of the experiments matching the filter (attributes and ``tags.<key>``)."""
-    page, token = s.logged_models.search(
+    page = s.logged_models.search_logged_models(
         p.strings("experiment_ids"), p.text("filter") or None, p.objects("order_by"),
         p.integer("max_results", 100, minimum=1, maximum=MAX_SEARCH_RESULTS) or 100, p.text("page_token") or None,
     )
-    return page_to_json("models", [logged_model_to_json(r) for r in page], token)
+    return page_to_json("models", [logged_model_to_json(m) for m in page], page.token)
 
 
 def set_logged_model_tags(s: ServerState, p: Params) -> dict[str, Any]:
     """Set tags on a logged model."""
     tags = dict(key_values_from_json(p.objects("tags"), "tags"))
-    s.logged_models.update(p.required_text("model_id"), tags=tags)
+    s.logged_models.update_logged_model(p.required_text("model_id"), tags=tags)
     return {}
 
 
 def delete_logged_model_tag(s: ServerState, p: Params) -> dict[str, Any]:
     """Remove a tag from a logged model."""
-    s.logged_models.update(p.required_text("model_id"), delete_tag=p.required_text("tag_key"))
+    s.logged_models.delete_logged_model_tag(p.required_text("model_id"), p.required_text("tag_key"))
     return {}
 
 
 def log_logged_model_params(s: ServerState, p: Params) -> dict[str, Any]:
     """Add params to a logged model."""
     params = dict(key_values_from_json(p.objects("params"), "params"))
-    s.logged_models.update(p.required_text("model_id"), params=params)
+    s.logged_models.update_logged_model(p.required_text("model_id"), params=params)
     return {}
 
 
 def list_logged_model_artifacts(s: ServerState, p: Params) -> dict[str, Any]:
     """List a logged model's files under ``artifact_directory_path`` (model-relative paths)."""
-    model_id = p.required_text("model_id")
-    root = checked_artifact_uri(s, model_id, s.logged_models.get(model_id))
+    root = s.logged_models.get_logged_model(p.required_text("model_id")).artifact_location
     infos = list_under(s, root, p.text("artifact_directory_path") or "")
     out: dict[str, Any] = {"root_uri": root}
     if infos:

@@ -174,12 +174,12 @@ def _source_run_id(s: ServerState, p: Params, source: str) -> str | None:
     if model_id is None:
         return None
     try:
-        record = s.logged_models.get(model_id)
+        model = s.logged_models.get_logged_model(model_id)
     except NotFoundError:
         if p.text("model_id"):
             raise
         return None
-    return record.get("source_run_id") or None
+    return model.source_run_id or None
 
 
 def create_model_version(s: ServerState, p: Params) -> dict[str, Any]:
@@ -269,7 +269,7 @@ def get_download_uri(s: ServerState, p: Params) -> dict[str, Any]:
     source = _registry(s).get_model_version(p.required_text("name"), _version(p)).source
     logged = _LOGGED_MODEL_SOURCE.match(source)
     if logged:
-        return {"artifact_uri": s.logged_models.get(logged.group(1))["artifact_uri"]}
+        return {"artifact_uri": s.logged_models.get_logged_model(logged.group(1)).artifact_location}
     runs = _RUNS_SOURCE.match(source)
     if runs:
         root = s.tracking.get_run(runs.group(1).lower()).info.artifact_uri

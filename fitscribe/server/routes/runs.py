@@ -258,7 +258,7 @@ def log_outputs(s: ServerState, p: Params) -> dict[str, Any]:
         model_id = model.get("model_id")
         if not isinstance(model_id, str) or not model_id:
             raise p.missing("models.model_id")
-        s.logged_models.get(model_id)
+        s.logged_models.get_logged_model(model_id)
     return {}
 
 
