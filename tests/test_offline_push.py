@@ -296,7 +296,8 @@ def test_offline_auto_is_decided_once_and_only_when_the_server_is_down(app_serve
     monkeypatch.setenv("FITSCRIBE_OFFLINE_DIR", str(tmp_path / "local"))
     up = Client(app_server)
     assert isinstance(up.store, RestTrackingStore)  # the server answers: nothing changes
-    down = f"http://127.0.0.1:{_closed_port()}"
+    port = _closed_port()
+    down = f"http://127.0.0.1:{port}"
     clients = [up, Client(down), Client(down)]
     with pytest.warns(OfflineWarning, match="fitscribe push"):
         first = clients[1].store
@@ -304,6 +305,10 @@ def test_offline_auto_is_decided_once_and_only_when_the_server_is_down(app_serve
     assert not isinstance(first, RestTrackingStore) and type(second) is type(first)
     clients[1].create_experiment("written locally")
     assert (tmp_path / "local" / "tracking.db").is_file() and clients[2].get_experiment_by_name("written locally")
+    back = create_app(str(tmp_path / "came-back"), ui=False)
+    with ThreadedServer(back, port=port):  # the server comes back: this process stays local until it ends
+        clients.append(Client(down))
+        assert not isinstance(clients[-1].store, RestTrackingStore)
     monkeypatch.setenv("FITSCRIBE_OFFLINE", "")
     fitscribe.fluent.reset()
     clients.append(Client(down))
