@@ -12,11 +12,18 @@ predictions are one per row (scikit-learn, XGBoost), when every queued frame has
 Each request's input is checked against the signature on its own (its error is its own 400); if
 the combined prediction fails or does not return one prediction per row, every request of the
 batch is predicted alone, so a bad row only fails its own request.
+
+Where a batch runs: on a worker thread at first, and on the event loop's own thread once the
+model has shown that its small batches are quick (:class:`InlinePolicy`). A hop to a worker thread
+and back costs more than a one-row scikit-learn prediction's own Python work (a queue, two wake-ups,
+the self-pipe write, and both threads taking turns on the GIL), so quick models skip it; a slow
+batch sends the model back to worker threads, where the request timeout can abandon it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import TYPE_CHECKING, Any
 
 from fitscribe.serving.protocol import ScoringError, encode_predictions
@@ -24,19 +31,69 @@ from fitscribe.serving.protocol import ScoringError, encode_predictions
 if TYPE_CHECKING:
     from fitscribe.serving.app import _Scorer
 
-__all__ = ["Batcher", "ROW_WISE_FLAVORS"]
+__all__ = ["Batcher", "InlinePolicy", "ROW_WISE_FLAVORS"]
 
 ROW_WISE_FLAVORS = frozenset({"sklearn", "xgboost"})
 """Flavors whose ``predict`` returns one prediction per input row, independent of the other rows."""
 MAX_BATCH_ROWS = 2048
 
 
-class Batcher:
-    """Queues batchable requests of one model and predicts what queued up together, on a worker thread."""
+async def _on_worker_thread(function: Any, *args: Any) -> Any:
+    """Run ``function(*args)`` on one of anyio's worker threads (daemon threads: a prediction
+    abandoned after a timeout does not hold up the server's exit)."""
+    import anyio.to_thread
 
-    def __init__(self, scorer: "_Scorer") -> None:
+    return await anyio.to_thread.run_sync(function, *args, abandon_on_cancel=True)
+
+
+class InlinePolicy:
+    """Decides whether a batch may run on the event loop's thread: only small batches of a model
+    whose recent batches were all quick.
+
+    On a worker thread, "quick" is measured in CPU time of that thread (on a busy machine, wall time
+    counts the time other processes had the core) and wall-clock time; on the event loop's thread,
+    in wall-clock time only (reading a thread's CPU clock is a system call), against a larger
+    limit. A model that waits (on a lock, a socket, a sleep) is thus never run on the event loop.
+
+    Args:
+        cpu_limit_s: A batch on a worker thread that took more CPU than this is slow.
+        wall_limit_s: A batch that took longer than this, anywhere, is slow.
+        max_rows: Larger batches always run on a worker thread.
+        streak: Quick batches in a row needed (on worker threads) before batches run inline.
+    """
+
+    def __init__(self, cpu_limit_s: float = 0.002, wall_limit_s: float = 0.02, max_rows: int = 64,
+                 streak: int = 5) -> None:
+        self.cpu_limit_s = cpu_limit_s
+        self.wall_limit_s = wall_limit_s
+        self.max_rows = max_rows
+        self.streak = streak
+        self._quick = 0
+
+    def inline(self, rows: int) -> bool:
+        """Return True when a batch of ``rows`` rows may run on the event loop's thread."""
+        return rows <= self.max_rows and self._quick >= self.streak
+
+    def record(self, rows: int, wall_s: float, cpu_s: float = 0.0) -> None:
+        """Note how long a batch of ``rows`` rows took (wall clock; CPU of its thread when known)."""
+        if cpu_s > self.cpu_limit_s or wall_s > self.wall_limit_s:
+            self._quick = 0
+        elif rows <= self.max_rows:
+            self._quick += 1
+
+
+class Batcher:
+    """Queues batchable requests of one model and predicts what queued up together.
+
+    Args:
+        scorer: Parses and predicts for one model.
+        batching: False predicts every request alone on a worker thread.
+    """
+
+    def __init__(self, scorer: "_Scorer", batching: bool = True) -> None:
         self.scorer = scorer
-        self.enabled = scorer.model.flavor in ROW_WISE_FLAVORS
+        self.enabled = batching and scorer.model.flavor in ROW_WISE_FLAVORS
+        self.policy = InlinePolicy()
         self._pending: list[tuple[Any, "asyncio.Future[bytes]"]] = []
         self._running = False
 
@@ -44,30 +101,43 @@ class Batcher:
         """Return True when ``data`` may be predicted together with other requests' rows."""
         return self.enabled and not params and type(data).__name__ == "DataFrame" and len(data) <= MAX_BATCH_ROWS
 
-    async def predict(self, data: Any, params: dict[str, Any] | None) -> bytes:
-        """Return the encoded predictions for one request, batched with others when possible."""
-        import anyio
+    def submit(self, data: Any, params: dict[str, Any] | None) -> "asyncio.Future[bytes]":
+        """Return a future of the encoded predictions for one request, batched with others when possible.
 
+        Cancelling the future (a timeout) abandons the request; a prediction already running on a
+        worker thread finishes there unseen.
+        """
+        loop = asyncio.get_running_loop()
         if not self.batchable(data, params):
-            return await anyio.to_thread.run_sync(self.scorer.predict, data, params, abandon_on_cancel=True)
-        future: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
+            return loop.create_task(_on_worker_thread(self.scorer.predict, data, params))
+        future: asyncio.Future[bytes] = loop.create_future()
         self._pending.append((data, future))
         if not self._running:
             self._running = True
-            asyncio.ensure_future(self._drain())
-        return await future
+            loop.create_task(self._drain())
+        return future
+
+    def _take(self) -> list[tuple[Any, "asyncio.Future[bytes]"]]:
+        batch, rows = [], 0
+        while self._pending and (not batch or rows + len(self._pending[0][0]) <= MAX_BATCH_ROWS):
+            item = self._pending.pop(0)
+            if not item[1].done():  # not timed out while queued
+                batch.append(item)
+                rows += len(item[0])
+        return batch
 
     async def _drain(self) -> None:
-        import anyio
-
         try:
             while self._pending:
-                batch, rows = [], 0
-                while self._pending and (not batch or rows + len(self._pending[0][0]) <= MAX_BATCH_ROWS):
-                    item = self._pending.pop(0)
-                    batch.append(item)
-                    rows += len(item[0])
-                results = await anyio.to_thread.run_sync(self._run, [data for data, _ in batch])
+                batch = self._take()
+                if not batch:
+                    continue
+                inputs = [data for data, _ in batch]
+                rows = sum(len(data) for data in inputs)
+                if self.policy.inline(rows):
+                    results = self._inline(inputs, rows)
+                else:
+                    results = await _on_worker_thread(self._on_thread, inputs, rows)
                 for (_, future), result in zip(batch, results):
                     if future.done():
                         continue  # the request timed out meanwhile
@@ -83,6 +153,20 @@ class Batcher:
             raise
         finally:
             self._running = False
+
+    def _inline(self, inputs: list[Any], rows: int) -> list[bytes | BaseException]:
+        began = time.perf_counter()
+        try:
+            return self._run(inputs)
+        finally:
+            self.policy.record(rows, time.perf_counter() - began)
+
+    def _on_thread(self, inputs: list[Any], rows: int) -> list[bytes | BaseException]:
+        wall, cpu = time.perf_counter(), time.thread_time()
+        try:
+            return self._run(inputs)
+        finally:
+            self.policy.record(rows, time.perf_counter() - wall, time.thread_time() - cpu)
 
     def _run(self, inputs: list[Any]) -> list[bytes | BaseException]:
         """Predict a batch: each input checked alone, the good ones predicted in one call."""
