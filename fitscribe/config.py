@@ -56,6 +56,7 @@ __all__ = [
     "resolve_artifact_root",
     "embedded_folder",
     "offline_choice",
+    "export_variable",
 ]
 
 DEFAULT_FOLDER = "fitruns"
@@ -166,6 +167,12 @@ def reset() -> None:
         _CURRENT.tracking = _CURRENT.registry = None
     with _CURRENT.offline_lock:
         _CURRENT.offline.clear()
+
+
+def export_variable(name: str, value: str | None) -> None:
+    """Set (or remove) an environment variable for child processes; :func:`reset` puts it back."""
+    with _CURRENT.lock:
+        _CURRENT.export((name,), value)
 
 
 def offline_choice(uri: str, decide: Callable[[], str]) -> str:

@@ -11,7 +11,9 @@ the runs to the server later.
 
 The decision is made once per process and server (kept with the process-wide URIs in ``config``):
 if the server comes back while the process runs, the process stays local until it ends, so its runs
-are never split between two stores. Any other value of ``FITSCRIBE_OFFLINE`` (or none) keeps
+are never split between two stores. Child processes inherit the choice (through
+``FITSCRIBE_OFFLINE_CHOSEN``, set by the process that fell back): they log into the same local store
+without probing or warning again. Any other value of ``FITSCRIBE_OFFLINE`` (or none) keeps
 today's behaviour: a server that is down makes ``start_run`` raise after its retries.
 """
 
@@ -25,11 +27,12 @@ from fitscribe import config
 from fitscribe.errors import FitscribeWarning
 from fitscribe.uri import redact, scheme_key
 
-__all__ = ["ENV_OFFLINE", "ENV_OFFLINE_DIR", "ENV_OFFLINE_TIMEOUT", "OfflineWarning", "store_uri", "probe"]
+__all__ = ["ENV_OFFLINE", "ENV_OFFLINE_DIR", "ENV_OFFLINE_TIMEOUT", "ENV_OFFLINE_CHOSEN", "OfflineWarning", "store_uri", "probe"]
 
 ENV_OFFLINE = "FITSCRIBE_OFFLINE"
 ENV_OFFLINE_DIR = "FITSCRIBE_OFFLINE_DIR"
 ENV_OFFLINE_TIMEOUT = "FITSCRIBE_OFFLINE_TIMEOUT"
+ENV_OFFLINE_CHOSEN = "FITSCRIBE_OFFLINE_CHOSEN"
 
 
 class OfflineWarning(FitscribeWarning):
@@ -77,6 +80,14 @@ def _user_stacklevel() -> int:
 
 
 def _decide(tracking_uri: str) -> str:
+    import json
+
+    try:
+        inherited = json.loads(os.environ.get(ENV_OFFLINE_CHOSEN) or "{}")
+    except ValueError:
+        inherited = {}
+    if isinstance(inherited, dict) and inherited.get("server") == tracking_uri and inherited.get("folder"):
+        return str(inherited["folder"])  # the parent process fell back: the same local store, said once there
     try:
         timeout = float(os.environ.get(ENV_OFFLINE_TIMEOUT) or 3.0)
     except ValueError:
@@ -85,6 +96,7 @@ def _decide(tracking_uri: str) -> str:
     if reason is None:
         return tracking_uri
     folder = os.path.abspath(os.environ.get(ENV_OFFLINE_DIR) or config.DEFAULT_FOLDER)
+    config.export_variable(ENV_OFFLINE_CHOSEN, json.dumps({"server": tracking_uri, "folder": folder}))
     server = redact(tracking_uri)
     warnings.warn(
         f"The tracking server {server} cannot be reached ({reason}); as FITSCRIBE_OFFLINE=auto, this process "

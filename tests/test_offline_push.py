@@ -31,6 +31,9 @@ IMPORT = "/api/2.0/fitscribe/import"
 MANY = 24
 
 SCRIPT = r'''
+import subprocess
+import sys
+
 import fitscribe
 import fitscribe.pyfunc
 
@@ -50,6 +53,8 @@ with fitscribe.start_run(run_name="trained offline") as run:
     fitscribe.set_tags({"team": "vision", "site": "hospital-7"})
     fitscribe.log_text("written offline \u00e9", "notes/readme.txt")
     fitscribe.pyfunc.log_model(name="model", python_model=Doubler(), registered_model_name="doubler")
+# a child process inherits the choice: same local store, no second probe or warning
+subprocess.run([sys.executable, "-c", "import fitscribe; fitscribe.set_experiment('many')"], check=True)
 fitscribe.set_experiment("many")
 for i in range(%d):
     with fitscribe.start_run(run_name=f"r{i}"):
