@@ -34,9 +34,9 @@ def add_import_parser(groups: Any, command: Callable[..., argparse.ArgumentParse
     imports = groups.add_parser("import", help="bring history from MLflow").add_subparsers(
         dest="action", metavar="SOURCE_KIND", required=True)
     p = command(imports, "mlflow", "import_",
-                "Import an MLflow store (SQL database URI or mlruns folder): experiments, runs, metrics, "
+                "Import an MLflow store (SQL database URI, mlruns folder or tracking server URL): experiments, runs, metrics, "
                 "artifacts, registered models. Re-running adds only what is new.")
-    p.add_argument("source", metavar="SOURCE", help="sqlite:///mlflow.db, postgresql://..., mysql://... or ./mlruns")
+    p.add_argument("source", metavar="SOURCE", help="sqlite:///mlflow.db, postgresql://..., mysql://..., ./mlruns or http://mlflow-server:5000")
     p.add_argument("--to", metavar="URI", help="destination store (default: --tracking-uri)")
     p.add_argument("--dry-run", action="store_true", help="say what would change; write nothing")
     p.add_argument("--keep-artifact-location", action="store_true",
@@ -99,11 +99,12 @@ def _sql_destination(uri: str | None) -> Any:
     return importer
 
 
-def open_source(uri: str) -> Source:
-    """Return the reader for an MLflow SQL URI or ``mlruns`` folder.
+def open_source(uri: str, progress: Any = None) -> Source:
+    """Return the reader for an MLflow SQL URI, ``mlruns`` folder, tracking server URL or bundle
+    (``progress``: a stream for the server reader's fetch bar).
 
     Raises:
-        ConfigError: ``uri`` is neither (a tracking server URL is not supported yet).
+        ConfigError: ``uri`` is none of these.
     """
     from fitscribe.errors import ConfigError
     from fitscribe.migrate.mlflow_sql import MlflowSqlSource, is_sql_uri
@@ -118,8 +119,9 @@ def open_source(uri: str) -> Source:
     if is_mlruns_folder(uri):
         return MlrunsSource(uri)
     if uri.startswith(("http://", "https://")):
-        raise ConfigError(f"Importing from an MLflow tracking server ({uri!r}) is not supported yet; "
-                          "import its database (e.g. postgresql://...) or mlruns folder instead.")
+        from fitscribe.migrate.mlflow_rest import MlflowRestSource
+
+        return MlflowRestSource(uri, progress=progress)
     raise ConfigError(f"{uri!r} is neither an MLflow database URI (sqlite:///mlflow.db, postgresql://..., "
                       "mysql://...) nor an mlruns folder (one holding <experiment id>/meta.yaml).")
 
@@ -129,7 +131,7 @@ def import_mlflow(source_uri: str, to: str | None = None, *, dry_run: bool = Fal
     """Import an MLflow store into a fitscribe SQL store; return the report and the verification.
 
     Args:
-        source_uri: An MLflow SQL database URI or ``mlruns`` folder (read, never written).
+        source_uri: An MLflow SQL database URI, ``mlruns`` folder or tracking server URL (read, never written).
         to: The destination tracking URI (default: the current one).
         dry_run: Count what would change; write nothing (the verification is then None).
         keep_artifact_location: Leave artifacts in place instead of copying them.
@@ -141,7 +143,7 @@ def import_mlflow(source_uri: str, to: str | None = None, *, dry_run: bool = Fal
     from fitscribe.migrate.plan import Importer
     from fitscribe.migrate.verify import verify
 
-    source = open_source(source_uri)
+    source = open_source(source_uri, progress)
     try:
         bulk = _sql_destination(to)
     except BaseException:
@@ -260,10 +262,10 @@ def summary(report: ImportReport) -> list[str]:
         f"{verb}: {report.experiments_added} experiment(s), {report.runs_added} run(s), {report.params_added} "
         f"param(s), {report.tags_written} tag value(s), {report.inputs_added} dataset input(s), "
         f"{report.points_added:,} metric point(s), {report.models_added} registered model(s), "
-        f"{report.versions_added} model version(s).",
+        f"{report.versions_added} model version(s), {report.logged_models_added} logged model(s).",
         f"{'Would update' if report.dry_run else 'Updated'}: {report.experiments_updated} experiment(s), "
         f"{report.runs_updated} run(s), {report.models_updated} registered model(s), "
-        f"{report.versions_updated} model version(s).",
+        f"{report.versions_updated} model version(s), {report.logged_models_updated} logged model(s).",
     ]
     if not report.dry_run:
         lines.append(f"Copied {report.artifact_files} artifact file(s), {format_bytes(report.artifact_bytes)}.")

@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
 import signal
 import sqlite3
 import subprocess
@@ -76,6 +75,19 @@ if mode == "create":
     c.delete_model_version("m1", "3")
     c.transition_model_version_stage("m1", "1", "Production")
     c.set_registered_model_alias("m1", "champion", "1")
+    from mlflow.entities import LoggedModelStatus
+    lm = c.create_logged_model(c.get_experiment_by_name("alpha").experiment_id, name="lm", source_run_id=ids[0],
+                               params={"alpha": "0.5"}, tags={"stage": "dev"}, model_type="toy")
+    os.makedirs("lmfiles/sub", exist_ok=True)
+    with open("lmfiles/MLmodel", "w") as f:
+        f.write("flavors: {}\n")
+    with open("lmfiles/sub/w.bin", "wb") as f:
+        f.write(bytes(range(200)))
+    c.log_model_artifacts(lm.model_id, "lmfiles")
+    c.finalize_logged_model(lm.model_id, LoggedModelStatus.READY)
+    c.set_logged_model_tags(lm.model_id, {"late": "yes"})
+    c.create_registered_model("m2")
+    c.create_model_version("m2", f"models:/{lm.model_id}", run_id=ids[0], model_id=lm.model_id)
 else:  # "more": new points, a changed tag, a new run
     first = sorted(c.search_runs([c.get_experiment_by_name("alpha").experiment_id], run_view_type=3),
                    key=lambda r: r.info.run_name)[0]
@@ -91,7 +103,7 @@ def num(x):
     return x if math.isfinite(x) else repr(x)
 
 
-dump = {"experiments": [], "runs": []}
+dump = {"experiments": [], "runs": [], "logged_models": []}
 for e in c.search_experiments(view_type=3):
     dump["experiments"].append({"id": e.experiment_id, "name": e.name, "stage": e.lifecycle_stage,
                                 "tags": {k: v for k, v in e.tags.items()}, "created": e.creation_time})
@@ -105,6 +117,11 @@ for e in c.search_experiments(view_type=3):
         for key in r.data.metrics:
             run["metrics"][key] = sorted([s.step, s.timestamp, num(s.value)] for s in c.get_metric_history(i.run_id, key))
         dump["runs"].append(run)
+    for m in c.search_logged_models([e.experiment_id]):
+        dump["logged_models"].append({"id": m.model_id, "exp": e.name, "name": m.name, "status": str(m.status),
+                                      "run": m.source_run_id, "type": m.model_type, "tags": m.tags,
+                                      "params": m.params, "created": m.creation_timestamp,
+                                      "artifact_uri": m.artifact_location})
 with open(out, "w") as f:
     json.dump(dump, f)
 '''
@@ -147,8 +164,9 @@ def _same_float(a: float, b: float) -> bool:
     return (math.isnan(a) and math.isnan(b)) or (a == b and math.copysign(1, a) == math.copysign(1, b))
 
 
-def _check_runs(client: Client, dump: dict[str, Any]) -> None:
-    """Every run MLflow reads back is in the destination with the same fields, history and artifacts."""
+def _check_runs(client: Client, dump: dict[str, Any], local_artifacts: bool = True) -> None:
+    """Every run MLflow reads back is in the destination with the same fields, history and artifacts
+    (the artifacts when the source's are in a local folder)."""
     assert len(dump["runs"]) >= 3
     for expected in dump["runs"]:
         run = client.get_run(expected["id"])
@@ -167,7 +185,29 @@ def _check_runs(client: Client, dump: dict[str, Any]) -> None:
         inputs = [[d.dataset.name, d.dataset.digest, d.dataset.source_type, d.dataset.source, d.dataset.schema,
                    d.dataset.profile, {t.key: t.value for t in d.tags}] for d in run.inputs.dataset_inputs]
         assert inputs == expected["inputs"]
-        _check_artifacts(client, expected)
+        if local_artifacts:
+            _check_artifacts(client, expected)
+
+
+def _check_logged_models(client: Client, dump: dict[str, Any], folder_of: Any = None) -> None:
+    """Every logged model MLflow reads back is in the destination with the same id, fields, tags, params
+    and files (``folder_of(model_id)``: the source's folder of its files, default its artifact URI)."""
+    from fitscribe.backends import get_artifact_store
+    from fitscribe.uri import file_uri_to_path
+
+    assert len(dump["logged_models"]) == 1
+    for m in dump["logged_models"]:
+        got = client.store.get_logged_model(m["id"])
+        assert (got.name, got.status, got.source_run_id, got.model_type, got.tags, got.params, got.creation_timestamp,
+                client.get_experiment(got.experiment_id).name) == (
+            m["name"], "LOGGED_MODEL_" + m["status"], m["run"], m["type"], m["tags"], m["params"], m["created"], m["exp"])
+        source = Path(folder_of(m["id"]) if folder_of else file_uri_to_path(m["artifact_uri"]))
+        copy = Path(get_artifact_store(got.artifact_location).local_path(""))
+        assert copy != source and str(copy).startswith(str(Path(client.store.artifact_root.removeprefix("file://"))))
+        files = sorted(str(p.relative_to(source)) for p in source.rglob("*") if p.is_file())
+        assert files == ["MLmodel", "sub/w.bin"]
+        for rel in files:
+            assert (copy / rel).read_bytes() == (source / rel).read_bytes(), rel
 
 
 def _check_artifacts(client: Client, expected: dict[str, Any]) -> None:
@@ -214,13 +254,14 @@ def test_sqlite_source_is_imported_field_by_field(mlflow_sqlite: tuple[Path, dic
     dest = str(tmp_path / "store") if dest_kind == "sqlite" else request.getfixturevalue(f"{dest_kind}_uri")
     report, checked = import_mlflow(f"sqlite:///{db}", dest)
     assert checked.ok, checked.table()
-    assert (report.runs_added, report.models_added, report.versions_added) == (3, 1, 2)
+    assert (report.runs_added, report.models_added, report.versions_added, report.logged_models_added) == (3, 2, 3, 1)
     assert report.points_added == sum(len(p) for r in dump["runs"] for p in r["metrics"].values())
     client = Client(dest)
     try:
         _check_experiments(client, dump)
         _check_runs(client, dump)
         _check_registry(client)
+        _check_logged_models(client, dump)
         # experiment ids 1 and 2 were free: kept (0 is the Default experiment on both sides)
         assert report.mapped_ids == {}
         # a new version after the import gets the number after MLflow's deleted version 3
@@ -239,12 +280,13 @@ def test_server_database_source_is_imported_field_by_field(kind: str, tmp_path: 
     dump = _mlflow(tmp_path, uri.replace(f"{kind}://", f"{driver}://"), "create")
     report, checked = import_mlflow(uri, str(tmp_path / "store"))
     assert checked.ok, checked.table()
-    assert report.runs_added == 3
+    assert (report.runs_added, report.logged_models_added) == (3, 1)
     client = Client(str(tmp_path / "store"))
     try:
         _check_experiments(client, dump)
         _check_runs(client, dump)
         _check_registry(client)
+        _check_logged_models(client, dump)
     finally:
         client.close()
 
@@ -260,6 +302,7 @@ def test_mlruns_source_is_imported_field_by_field(mlflow_mlruns: tuple[Path, dic
         _check_experiments(client, dump)
         _check_runs(client, dump)
         _check_registry(client)
+        _check_logged_models(client, dump)
         assert client.store.registry.create_model_version("m1", "runs:/x/y").version == 4
     finally:
         client.close()
@@ -345,8 +388,12 @@ def test_bad_sources_are_refused_clearly(tmp_path: Path) -> None:
 
     with pytest.raises(ConfigError, match="not an MLflow tracking database"):
         import_mlflow(f"sqlite:///{plain}", str(tmp_path / "s"))
-    with pytest.raises(ConfigError, match="not supported yet"):
+    from fitscribe.errors import BackendError
+
+    started = time.monotonic()  # a server that is not there: said at once, with its address
+    with pytest.raises(BackendError, match=r"127\.0\.0\.1:1.*no answer"):
         import_mlflow("http://127.0.0.1:1", str(tmp_path / "s"))
+    assert time.monotonic() - started < 5
 
 
 def test_keep_artifact_location_points_runs_at_the_source(mlflow_mlruns: tuple[Path, dict[str, Any]],

@@ -16,13 +16,25 @@ from typing import TYPE_CHECKING, Any, Iterator, Sequence
 from fitscribe.errors import ConfigError, NotFoundError
 from fitscribe.uri import redact
 
-from .source import MAX_DOUBLE, Series, SourceDataset, SourceExperiment, SourceModel, SourceRun, SourceVersion, unclamp
+from .source import (
+    MAX_DOUBLE,
+    Series,
+    SourceDataset,
+    SourceExperiment,
+    SourceLoggedModel,
+    SourceModel,
+    SourceRun,
+    SourceVersion,
+    unclamp,
+)
 
 if TYPE_CHECKING:
     import sqlalchemy as sa
 
 __all__ = ["MlflowSqlSource", "is_sql_uri"]
 
+_LOGGED_MODEL_STATUS = {0: "LOGGED_MODEL_STATUS_UNSPECIFIED", 1: "LOGGED_MODEL_PENDING", 2: "LOGGED_MODEL_READY",
+                        3: "LOGGED_MODEL_UPLOAD_FAILED"}
 _DRIVERS = {"postgresql": "postgresql+psycopg", "postgres": "postgresql+psycopg", "mysql": "mysql+pymysql",
             "mariadb": "mysql+pymysql"}
 
@@ -214,6 +226,30 @@ class MlflowSqlSource:
             if name in models:
                 models[name].aliases[alias] = int(version)
         return list(models.values())
+
+    def logged_models(self) -> list[SourceLoggedModel]:
+        """Return the MLflow 3 logged models (``logged_models`` and its tags and params), active and deleted."""
+        if "logged_models" not in self._tables_now():
+            return []
+        models = {row[0]: SourceLoggedModel(
+            row[0], str(row[1]), row[2] or "", row[3] or "", row[4] or 0, row[5] or row[4] or 0,
+            _LOGGED_MODEL_STATUS.get(row[6], "LOGGED_MODEL_STATUS_UNSPECIFIED"), row[7] or None, row[8] or None,
+            row[9] or None, lifecycle_stage=row[10] or "active")
+            for row in self._rows(
+                "SELECT model_id, experiment_id, name, artifact_location, creation_timestamp_ms, "
+                "last_updated_timestamp_ms, status, model_type, source_run_id, status_message, lifecycle_stage "
+                "FROM logged_models ORDER BY creation_timestamp_ms, model_id")}
+        for table, column in (("logged_model_tags", "tags"), ("logged_model_params", "params")):
+            if table in self._tables:
+                kind = column[:-1]
+                for model_id, key, value in self._rows(f"SELECT model_id, {kind}_key, {kind}_value FROM {table}"):
+                    if model_id in models:
+                        getattr(models[model_id], column)[key] = value or ""
+        return list(models.values())
+
+    def logged_model_folder(self, model: SourceLoggedModel) -> str | None:
+        """Return the local folder of a logged model's files, or None."""
+        return local_folder(model.artifact_location, _database_folder(self.uri))
 
     def _tables_now(self) -> set[str]:
         self.engine  # noqa: B018 - opens and records the tables

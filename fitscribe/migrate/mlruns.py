@@ -18,12 +18,14 @@ from fitscribe.errors import ConfigError, NotFoundError
 from fitscribe.uri import file_uri_to_path
 
 from .mlflow_sql import local_folder
-from .source import Series, SourceDataset, SourceExperiment, SourceModel, SourceRun, SourceVersion
+from .source import Series, SourceDataset, SourceExperiment, SourceLoggedModel, SourceModel, SourceRun, SourceVersion
 
 __all__ = ["MlrunsSource", "is_mlruns_folder"]
 
 _STATUS = {1: "RUNNING", 2: "SCHEDULED", 3: "FINISHED", 4: "FAILED", 5: "KILLED"}
 _SKIP = {".trash", "models", ".git"}
+_LOGGED_MODEL_STATUS = {0: "LOGGED_MODEL_STATUS_UNSPECIFIED", 1: "LOGGED_MODEL_PENDING", 2: "LOGGED_MODEL_READY",
+                        3: "LOGGED_MODEL_UPLOAD_FAILED"}
 
 
 def is_mlruns_folder(path: str) -> bool:
@@ -199,6 +201,32 @@ class MlrunsSource:
             model.versions.sort(key=lambda x: x.version)
             models.append(model)
         return models
+
+    def logged_models(self) -> list[SourceLoggedModel]:
+        """Return the MLflow 3 logged models (``<experiment>/models/<id>/``) with their tags and params."""
+        found = []
+        for folder in self._experiment_folders():
+            base = os.path.join(folder, "models")
+            for name in _listdir(base):
+                model = os.path.join(base, name)
+                if not os.path.isfile(os.path.join(model, "meta.yaml")):
+                    continue
+                meta = _yaml(os.path.join(model, "meta.yaml"))
+                created = int(meta.get("creation_timestamp") or 0)
+                status = meta.get("status", 0)
+                found.append(SourceLoggedModel(
+                    str(meta.get("model_id") or name), str(meta.get("experiment_id") or os.path.basename(folder)),
+                    str(meta.get("name") or ""), str(meta.get("artifact_location") or ""), created,
+                    int(meta.get("last_updated_timestamp") or created),
+                    _LOGGED_MODEL_STATUS.get(status, str(status)) if isinstance(status, int) else str(status),
+                    meta.get("model_type") or None, meta.get("source_run_id") or None,
+                    meta.get("status_message") or None, _read_values(os.path.join(model, "tags")),
+                    _read_values(os.path.join(model, "params")), str(meta.get("lifecycle_stage") or "active")))
+        return sorted(found, key=lambda m: (m.creation_timestamp, m.model_id))
+
+    def logged_model_folder(self, model: SourceLoggedModel) -> str | None:
+        """Return the local folder of a logged model's files, or None."""
+        return local_folder(model.artifact_location, self.root)
 
     def artifact_folder(self, run: SourceRun) -> str | None:
         """Return the local folder of a run's artifacts, or None."""

@@ -15,7 +15,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import IO, TYPE_CHECKING, Any, Iterator
 
-from .source import Source, SourceExperiment, SourceRun
+from .source import RemoteArtifacts, Source, SourceExperiment, SourceRun
 
 if TYPE_CHECKING:
     from fitscribe.backends.sql.bulk_import import BulkImporter, DestinationState, RunBatch
@@ -46,6 +46,8 @@ class ImportReport:
     models_updated: int = 0
     versions_added: int = 0
     versions_updated: int = 0
+    logged_models_added: int = 0
+    logged_models_updated: int = 0
     skipped: list[str] = field(default_factory=list)
 
     @property
@@ -58,7 +60,7 @@ class ImportReport:
         return (self.experiments_added + self.experiments_updated + self.runs_added + self.runs_updated
                 + self.params_added + self.tags_written + self.inputs_added + self.points_added
                 + self.artifact_files + self.models_added + self.models_updated + self.versions_added
-                + self.versions_updated)
+                + self.versions_updated + self.logged_models_added + self.logged_models_updated)
 
 
 class Importer:
@@ -95,7 +97,11 @@ class Importer:
         self.source_runs = self.source.runs()
         runs = [r for r in self.source_runs if r.experiment_id in exp_map]
         self.import_runs(runs, exp_map, state)
+        from .logged_models import import_logged_models
         from .registry import import_models
+
+        import_logged_models(self.source, self.dest.store, self.report, {k: int(v) for k, v in exp_map.items()},
+                             self.keep)
 
         import_models(self.source, self.dest, self.report, self._artifact_uris)
         return self.report
@@ -234,6 +240,11 @@ class Importer:
         for run in runs:
             source_uri, dest_uri = self._artifact_uris[run.run_id]
             if self.keep or source_uri == dest_uri:
+                continue
+            if isinstance(self.source, RemoteArtifacts):  # a tracking server: fetched through it
+                files, size = self.source.copy_artifacts(run, dest_uri)
+                self.report.artifact_files += files
+                self.report.artifact_bytes += size
                 continue
             folder = self.source.artifact_folder(run)
             if folder is None:

@@ -1,7 +1,8 @@
 """What an importer reads from a foreign store, independent of its format.
 
-A reader (``mlflow_sql.py``, ``mlruns.py``) returns experiments, runs (with params, tags and dataset
-inputs), metric histories as columns, and registered models with their versions. Metric series are
+A reader (``mlflow_sql.py``, ``mlruns.py``, ``mlflow_rest.py``) returns experiments, runs (with params,
+tags and dataset inputs), metric histories as columns, registered models with their versions and
+(:class:`HasLoggedModels`) MLflow 3 logged models. Metric series are
 yielded in a canonical order (by step, then timestamp) so that the destination's chunks and the
 digests of verify.py do not depend on how the source stored them.
 """
@@ -10,7 +11,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Iterator, Protocol, Sequence
+from typing import Iterator, Protocol, Sequence, runtime_checkable
 
 __all__ = [
     "SourceExperiment",
@@ -18,8 +19,11 @@ __all__ = [
     "SourceRun",
     "SourceVersion",
     "SourceModel",
+    "SourceLoggedModel",
     "Series",
     "Source",
+    "HasLoggedModels",
+    "RemoteArtifacts",
     "MAX_DOUBLE",
     "unclamp",
 ]
@@ -119,6 +123,26 @@ class SourceModel:
     versions: list[SourceVersion] = field(default_factory=list)
 
 
+@dataclass
+class SourceLoggedModel:
+    """An MLflow 3 logged model (``models:/m-...``): status is a LoggedModelStatus name
+    (``LOGGED_MODEL_READY``...), times are epoch milliseconds."""
+
+    model_id: str
+    experiment_id: str
+    name: str
+    artifact_location: str
+    creation_timestamp: int
+    last_updated_timestamp: int
+    status: str
+    model_type: str | None = None
+    source_run_id: str | None = None
+    status_message: str | None = None
+    tags: dict[str, str] = field(default_factory=dict)
+    params: dict[str, str] = field(default_factory=dict)
+    lifecycle_stage: str = "active"
+
+
 class Source(Protocol):
     """A foreign store the importer reads; never written."""
 
@@ -145,3 +169,25 @@ class Source(Protocol):
 
     def close(self) -> None:
         """Release connections."""
+
+
+@runtime_checkable
+class HasLoggedModels(Protocol):
+    """A source holding MLflow 3 logged models (MLflow's databases, mlruns folders and servers)."""
+
+    def logged_models(self) -> list[SourceLoggedModel]:
+        """Return every logged model, active and deleted, with its tags and params."""
+
+    def logged_model_folder(self, model: SourceLoggedModel) -> str | None:
+        """Return the local folder holding a logged model's files, or None if not readable locally."""
+
+
+@runtime_checkable
+class RemoteArtifacts(Protocol):
+    """A source whose files are fetched through it (a tracking server), not read from a folder."""
+
+    def copy_artifacts(self, run: SourceRun, dest_uri: str) -> tuple[int, int]:
+        """Copy the run's files the destination lacks into ``dest_uri``; return (files, bytes)."""
+
+    def copy_logged_model_artifacts(self, model: SourceLoggedModel, dest_uri: str) -> tuple[int, int]:
+        """Copy the logged model's files the destination lacks into ``dest_uri``; return (files, bytes)."""

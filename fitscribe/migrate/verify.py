@@ -87,6 +87,11 @@ def verify(source: Source, dest: BulkImporter, runs: list[SourceRun] | None = No
     live = [(m.name, v.version) for m in models for v in m.versions if v.current_stage != "Deleted_Internal"]
     result.rows.append(("model versions", len(live),
                         sum(1 for name, n in live if n in stored_models.get(name, {}).get("versions", {}))))
+    from .logged_models import count_logged_models
+    from .source import HasLoggedModels
+
+    if isinstance(source, HasLoggedModels):
+        result.rows.append(("logged models", *count_logged_models(source, dest.store)))
     series_of: dict[str, dict[str, int]] = {}
     for (run_id, key), n in counts.items():
         series_of.setdefault(run_id, {})[key] = n
