@@ -269,7 +269,7 @@ def push(source: Source, url: str, *, experiments: Sequence[str] = (), run_ids: 
         run_ids: Only these runs.
         dry_run: Compare and say what would be sent; send nothing.
         progress: A stream for a progress bar (drawn only on a terminal), or None.
-        out: Where a line per request goes when no bar is drawn.
+        out: Where a line per request (when no bar is drawn) and each skipped item go.
 
     Returns:
         The result, with the closing verification (None for a dry run).
@@ -280,6 +280,7 @@ def push(source: Source, url: str, *, experiments: Sequence[str] = (), run_ids: 
         ServerUnavailableError: The server could not be reached; run the push again.
     """
     from fitscribe.backends.rest.http import HttpSession
+    from fitscribe.uri import redact
 
     started = time.monotonic()
     session = HttpSession(url, timeout=600.0, connect_timeout=5.0)
@@ -287,6 +288,10 @@ def push(source: Source, url: str, *, experiments: Sequence[str] = (), run_ids: 
         pusher = _Pusher(source, session, progress, out)
         runs, models = pusher.select(experiments, run_ids)
         result = PushResult(dry_run=dry_run, runs_selected=len(runs))
+        result.skipped = [f"artifacts of run {r.run_id}: {redact(r.artifact_uri)!r} is not a local folder (not sent)"
+                          for r in runs if r.artifact_uri and pusher.source.artifact_folder(r) is None]
+        for line in result.skipped:
+            out(f"Skipped: {line}")
         todo = pusher.pending(runs, models, pusher.compare(runs, models))
         if dry_run:
             result.runs_sent = len(todo)
