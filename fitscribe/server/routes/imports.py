@@ -13,8 +13,8 @@ MLflow's REST API cannot create a run with a given id, so ``fitscribe push`` and
   ``fitscribe import bundle`` into the server's own store, artifacts copied into its artifact
   destination (``mlflow-artifacts:`` locations when it serves artifacts). Run ids, times and metric
   histories are kept; experiments are matched by name, their ids kept where free and otherwise
-  mapped. Answers ``{"report": {...counts, "experiment_ids": {bundle id: server id}},
-  "verification": {"rows", "mismatched_runs"}}``.
+  mapped. Answers ``{"report": {...counts, "experiment_ids": {bundle id: server id}}}``; the
+  client verifies with a closing compare (one read of the store's state per request, not two).
 
 Permissions: the server's identities (``server/auth.py``) are read-only or read-write, with no
 per-experiment permissions; both endpoints are POSTs not marked read-only, so the security middleware
@@ -164,7 +164,6 @@ def import_bundle_file(state: ServerState, path: str) -> dict[str, Any]:
     """
     from fitscribe.migrate.bundle_check import open_checked_bundle
     from fitscribe.migrate.plan import Importer
-    from fitscribe.migrate.verify import verify
 
     source = open_checked_bundle(path)
     try:
@@ -177,10 +176,8 @@ def import_bundle_file(state: ServerState, path: str) -> dict[str, Any]:
                 raise Conflict("Another import wrote the same experiments or runs at the same time; "
                                "send the bundle again (`fitscribe push` again).") from exc
             raise
-        checked = verify(source, bulk, importer.source_runs, importer.source_counts)
     finally:
         source.close()
     answer = asdict(report)
     answer["skipped"] = [hide_paths(item) for item in report.skipped]
-    return {"report": answer,
-            "verification": {"rows": [list(r) for r in checked.rows], "mismatched_runs": checked.mismatched_runs}}
+    return {"report": answer}
