@@ -284,10 +284,18 @@ def test_bad_bundles_get_a_400_and_write_nothing(offline: tuple[str, str], app_s
     assert compare.status_code == 400
     client = Client(app_server)
     assert _all_runs(client) == []  # nothing was written
-    # the same bundle, carried by hand: `fitscribe import bundle PATH --to http://server`
-    assert main(["import", "bundle", str(bundle), "--to", app_server]) == 0
+    # the bundle, carried by hand: `fitscribe import bundle PATH --to http://server`; as if exported from
+    # another server, its run's artifact URI reads like this server's own (mlflow-artifacts:/1/<run>/...)
+    served = tmp_path / "from-another-server.tar"
+    uri = re.search(rb'"artifact_uri":"([^"]*)"', good[runs_jsonl])
+    assert uri is not None
+    served.write_bytes(_tar({**good, runs_jsonl: good[runs_jsonl].replace(
+        uri.group(1), f"mlflow-artifacts:/1/{run_id}/artifacts".encode())}))
+    assert main(["import", "bundle", str(served), "--to", app_server]) == 0
     assert client.get_run(run_id).data.tags["site"] == "hospital-7"
-    assert main(["import", "bundle", str(bundle), "--to", app_server]) == 0  # again: nothing new
+    readme = client.download_artifacts(run_id, "notes/readme.txt", str(tmp_path / "readme"))
+    assert Path(readme).read_text() == "written offline \u00e9"
+    assert main(["import", "bundle", str(served), "--to", app_server]) == 0  # again: nothing new
     assert len(_all_runs(client)) == 1
     client.close()
 

@@ -122,12 +122,16 @@ def _write_metrics(source: Source, path: str, run_ids: set[str]) -> int:
 
 
 def _copy_artifacts(source: Source, runs: list[SourceRun], folder: str) -> int:
+    from .source import RemoteArtifacts
+
     files = 0
     for run in runs:
         local = source.artifact_folder(run)
         if local and os.path.isdir(local):
             shutil.copytree(local, os.path.join(folder, run.run_id))
             files += sum(len(names) for _, _, names in os.walk(local))
+        elif isinstance(source, RemoteArtifacts):  # a tracking server: its files are fetched through it
+            files += source.copy_artifacts(run, os.path.join(folder, run.run_id))[0]
     return files
 
 

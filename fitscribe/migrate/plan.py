@@ -75,16 +75,20 @@ class Importer:
         progress: A stream for a progress bar (drawn only on a terminal), or None.
         open_artifacts: Returns the artifact store of a destination URI (default:
             ``get_artifact_store``; the server's import endpoint passes its own).
+        foreign_artifacts: The source's artifact URIs name places of another system (a bundle sent
+            to a server), so files are copied even where a URI reads like the destination's own.
     """
 
     def __init__(self, source: Source, dest: BulkImporter, *, keep_artifact_location: bool = False,
-                 dry_run: bool = False, progress: IO[str] | None = None, open_artifacts: Any = None) -> None:
+                 dry_run: bool = False, progress: IO[str] | None = None, open_artifacts: Any = None,
+                 foreign_artifacts: bool = False) -> None:
         self.source = source
         self.dest = dest
         self.keep = keep_artifact_location
         self.report = ImportReport(dry_run=dry_run)
         self.progress = progress
         self.open_artifacts = open_artifacts
+        self.foreign_artifacts = foreign_artifacts
         self._artifact_uris: dict[str, tuple[str, str]] = {}  # run id -> (source uri, destination uri)
         self.source_runs: list[SourceRun] = []
         self.source_counts: dict[tuple[str, str], int] = {}
@@ -239,7 +243,7 @@ class Importer:
 
         for run in runs:
             source_uri, dest_uri = self._artifact_uris[run.run_id]
-            if self.keep or source_uri == dest_uri:
+            if self.keep or (source_uri == dest_uri and not self.foreign_artifacts):
                 continue
             if isinstance(self.source, RemoteArtifacts):  # a tracking server: fetched through it
                 files, size = self.source.copy_artifacts(run, dest_uri)

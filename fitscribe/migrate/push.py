@@ -124,11 +124,26 @@ class _Cached:
         self.source.close()
 
 
+class _CachedRemote(_Cached):
+    """A cached source whose files are fetched through it (an MLflow tracking server)."""
+
+    def copy_artifacts(self, run: SourceRun, dest_uri: str) -> tuple[int, int]:
+        """Copy the run's files into ``dest_uri`` (a bundle's folder); return (files, bytes)."""
+        return self.source.copy_artifacts(run, dest_uri)  # type: ignore[attr-defined, no-any-return]
+
+    def copy_logged_model_artifacts(self, model: Any, dest_uri: str) -> tuple[int, int]:
+        """Copy a logged model's files into ``dest_uri``; return (files, bytes)."""
+        return self.source.copy_logged_model_artifacts(model, dest_uri)  # type: ignore[attr-defined, no-any-return]
+
+
 class _Pusher:
     """The steps of one push (see the module docstring)."""
 
     def __init__(self, source: Source, session: HttpSession, progress: IO[str] | None, out: Callable[[str], None]) -> None:
-        self.source = _Cached(source)
+        from .source import RemoteArtifacts
+
+        self.remote = isinstance(source, RemoteArtifacts)
+        self.source = _CachedRemote(source) if self.remote else _Cached(source)
         self.session = session
         self.progress = progress
         self.out = out
@@ -289,7 +304,7 @@ def push(source: Source, url: str, *, experiments: Sequence[str] = (), run_ids: 
         runs, models = pusher.select(experiments, run_ids)
         result = PushResult(dry_run=dry_run, runs_selected=len(runs))
         result.skipped = [f"artifacts of run {r.run_id}: {redact(r.artifact_uri)!r} is not a local folder (not sent)"
-                          for r in runs if r.artifact_uri and pusher.source.artifact_folder(r) is None]
+                          for r in runs if r.artifact_uri and not pusher.remote and pusher.source.artifact_folder(r) is None]
         for line in result.skipped:
             out(f"Skipped: {line}")
         todo = pusher.pending(runs, models, pusher.compare(runs, models))

@@ -168,7 +168,7 @@ def import_bundle_file(state: ServerState, path: str) -> dict[str, Any]:
     source = open_checked_bundle(path)
     try:
         bulk = _bulk(state)
-        importer = Importer(source, bulk, open_artifacts=state.artifact_store_for)
+        importer = Importer(source, bulk, open_artifacts=state.artifact_store_for, foreign_artifacts=True)
         try:
             report = importer.run()
         except Exception as exc:
