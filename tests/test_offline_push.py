@@ -296,8 +296,18 @@ def test_bad_bundles_get_a_400_and_write_nothing(offline: tuple[str, str], app_s
     readme = client.download_artifacts(run_id, "notes/readme.txt", str(tmp_path / "readme"))
     assert Path(readme).read_text() == "written offline \u00e9"
     assert main(["import", "bundle", str(served), "--to", app_server]) == 0  # again: nothing new
+    assert main(["push", str(bundle), app_server]) == 0  # a bundle is a push source too: nothing new either
     assert len(_all_runs(client)) == 1
     client.close()
+
+
+def test_a_bundle_over_the_upload_limit_gets_a_413_naming_the_flag(tmp_path: Path) -> None:
+    from fitscribe.server.security import SecurityConfig
+
+    app = create_app(str(tmp_path / "store"), ui=False, security=SecurityConfig(max_upload_bytes=4096))
+    with ThreadedServer(app) as server:
+        answer = httpx.post(server.url + IMPORT, content=b"0" * 8192, headers={"Content-Type": "application/x-tar"})
+        assert answer.status_code == 413 and "--max-upload-mb" in answer.json()["message"]
 
 
 def test_offline_auto_is_decided_once_and_only_when_the_server_is_down(app_server: str, tmp_path: Path,
