@@ -12,6 +12,7 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 from typing import Any, Iterator
 
@@ -26,7 +27,6 @@ require_module("starlette")
 httpx = require_module("httpx")
 
 import fitscribe  # noqa: E402
-from fitscribe.server.run import ThreadedServer  # noqa: E402
 
 from _serving_models import Frame, RowSum, Scale  # noqa: E402
 
@@ -69,7 +69,35 @@ def sklearn_model(store: str) -> dict[str, Any]:
     return {"run_id": run_id, "model": model, "folder": folder, "store": store}
 
 
-def _serve(uri: str) -> ThreadedServer:
+class ScoringServer:
+    """A scoring app served in a thread of this process with ``fitscribe models serve``'s uvicorn
+    settings (uvloop and httptools when installed), on a loopback port the OS picks."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.url = ""
+
+    def __enter__(self) -> "ScoringServer":
+        import uvicorn
+
+        from fitscribe.serving.run import _uvicorn_config
+
+        self._server = uvicorn.Server(_uvicorn_config(self.app, "127.0.0.1", 0, "warning"))
+        self._thread = threading.Thread(target=self._server.run, name="scoring-test-server", daemon=True)
+        self._thread.start()
+        deadline = time.monotonic() + 30
+        while not self._server.started:
+            assert self._thread.is_alive() and time.monotonic() < deadline, "the scoring server did not start"
+            time.sleep(0.01)
+        self.url = f"http://127.0.0.1:{self._server.servers[0].sockets[0].getsockname()[1]}"
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.should_exit = True
+        self._thread.join(10)
+
+
+def _serve(uri: str, **options: Any) -> ScoringServer:
     """The scoring app of the model at ``uri`` on a loopback port (loading warnings are the flavor tests')."""
     import warnings
 
@@ -78,7 +106,7 @@ def _serve(uri: str) -> ThreadedServer:
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return ThreadedServer(create_scoring_app(load_model(uri)))
+        return ScoringServer(create_scoring_app(load_model(uri), **options))
 
 
 def _post(url: str, body: Any, content_type: str | None = "application/json") -> httpx.Response:
@@ -174,15 +202,7 @@ def test_bad_input_is_a_clear_4xx(iris_server: str, what: str, body: Any, conten
 
 
 def test_request_size_limit_is_a_413(sklearn_model: dict[str, Any]) -> None:
-    import warnings
-
-    from fitscribe.flavors.pyfunc import load_model
-    from fitscribe.serving.app import create_scoring_app
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        app = create_scoring_app(load_model(sklearn_model["folder"]), max_request_mb=0.001)
-    with ThreadedServer(app) as server:
+    with _serve(sklearn_model["folder"], max_request_mb=0.001) as server:
         rows = ROWS * 200
         answer = _post(server.url, {"dataframe_split": {"columns": COLUMNS, "data": rows}})
         assert answer.status_code == 413
@@ -511,3 +531,49 @@ def test_batches_are_formed_and_split_back(sklearn_model: dict[str, Any]) -> Non
     for frame, result in zip([frames[0], frames[1], frames[3]], [results[0], results[1], results[3]]):
         assert json.loads(result) == {"predictions": model.predict(frame).tolist()}
     assert isinstance(results[2], Exception) and "missing the column" in str(results[2])
+
+
+def test_inline_policy_runs_quick_models_on_the_event_loop_and_slow_ones_on_threads() -> None:
+    from fitscribe.serving.batching import InlinePolicy
+
+    policy = InlinePolicy(cpu_limit_s=0.002, wall_limit_s=0.02, max_rows=64, streak=3)
+    assert not policy.inline(1), "a new model starts on worker threads"
+    for _ in range(3):
+        policy.record(1, wall_s=0.001, cpu_s=0.0005)
+    assert policy.inline(1) and policy.inline(64) and not policy.inline(65)
+    policy.record(1, wall_s=0.03)  # a batch on the event loop that took 30 ms
+    assert not policy.inline(1)
+    for _ in range(5):
+        policy.record(1, wall_s=0.004, cpu_s=0.003)  # CPU-heavy batches on a worker thread
+    assert not policy.inline(1)
+    for _ in range(3):
+        policy.record(100, wall_s=0.001, cpu_s=0.0005)  # quick, but large: they do not count
+    assert not policy.inline(1)
+
+
+def test_a_slow_model_leaves_the_event_loop_and_the_timeout_answers_504(tmp_path: Any) -> None:
+    """A model whose batches were quick runs on the event loop; once a batch is slow, batches go back
+    to worker threads, where a prediction past the timeout answers 504 at the timeout."""
+    from _serving_sklearn import Pausing
+
+    import fitscribe.flavors.sklearn as fsk
+
+    folder = str(tmp_path / "pausing")
+    frame = pd.DataFrame({"a": [1.0, 2.0], "b": [3.0, 4.0]})
+    fsk.save_model(Pausing(pause=0.4).fit(frame, [0, 1]), folder, input_example=frame)
+    quick = {"dataframe_split": {"columns": ["a", "b"], "data": [[1.0, 2.0]]}}
+    slow = {"dataframe_split": {"columns": ["a", "b"], "data": [[-1.0, 2.0]]}}
+    with _serve(folder, timeout=0.2) as server:
+        policy = server.app.batcher.policy
+        for _ in range(policy.streak):
+            assert _post(server.url, quick).json() == {"predictions": [1]}
+        assert policy.inline(1), "quick batches moved the model onto the event loop"
+        first = _post(server.url, slow)  # runs on the event loop once: it cannot be cut short there
+        assert first.status_code in (200, 504), first.text
+        assert not policy.inline(1), "the slow batch moved the model back to worker threads"
+        began = time.monotonic()
+        second = _post(server.url, slow)
+        assert second.status_code == 504 and "longer than 0.2 s" in second.text
+        assert time.monotonic() - began < 0.39, "answered at the timeout, before the prediction ended"
+        assert httpx.get(server.url + "/ping").status_code == 200
+        assert _post(server.url, quick).json() == {"predictions": [1]}
