@@ -24,6 +24,7 @@ import weakref
 from contextlib import contextmanager
 from typing import Any, Iterator
 
+from fitscribe._fork import GATE, gated, keep_forever, split_at_fork
 from fitscribe.errors import BackendError, ConstraintViolation
 from fitscribe.uri import redact
 
@@ -121,9 +122,14 @@ class LiteDatabase:
         parent's own alone; a copy kept open would share SQLite's per-process lock bookkeeping with
         the child's new connections); the child opens its own on first use."""
         self._lock = threading.Lock()  # another thread may have held it at the fork
-        self.close()
+        if split_at_fork():  # another thread was still inside a call on one of them: touch none
+            keep_forever(list(self._held))
+            self._held, self._local = weakref.WeakSet(), threading.local()
+        else:
+            self.close()
 
     @contextmanager
+    @gated  # a fork waits for it (_fork.py)
     def write(self) -> Iterator[Writer]:
         """Yield the writer on this thread's connection in a write transaction (``BEGIN
         IMMEDIATE``), committed on exit and rolled back if the block raises.
@@ -151,6 +157,7 @@ class LiteDatabase:
             raise BackendError(f"The tracking store {redact(self.uri)!r} failed: {exc}") from exc
 
     @contextmanager
+    @gated
     def read(self) -> Iterator[Writer]:
         """Yield the writer on this thread's connection for reads (each statement sees the latest commits).
 
@@ -201,6 +208,7 @@ class _Held:
     the parent's lock bookkeeping)."""
 
     __slots__ = ("conn", "pid", "writer", "__weakref__")
+    gate = GATE  # kept by the class: close() may run as late as interpreter shutdown
 
     def __init__(self, conn: sqlite3.Connection) -> None:
         self.conn: sqlite3.Connection | None = conn
@@ -211,7 +219,8 @@ class _Held:
         """Close the connection (once)."""
         conn, self.conn = self.conn, None
         if conn is not None:
-            conn.close()
+            with self.gate:  # a fork waits for it (_fork.py)
+                conn.close()
 
     __del__ = close
 

@@ -27,6 +27,7 @@ from contextlib import contextmanager, nullcontext
 from typing import TYPE_CHECKING, Any, ContextManager, Iterator
 
 from fitscribe import validation as v
+from fitscribe._fork import gated, keep_forever, split_at_fork
 from fitscribe.config import DB_FILENAME, resolve_artifact_root
 from fitscribe.entities import LifecycleStage
 from fitscribe.errors import BackendError, ConstraintViolation, FitscribeWarning, InvalidStateError, RunNotFound
@@ -108,6 +109,8 @@ class StoreCore:
         parent still uses them); the child connects anew on first use."""
         self._lock = threading.RLock()
         if self._engine is not None:
+            if split_at_fork():  # a thread was inside a call on one of them: never close them here
+                keep_forever(self._engine.pool)
             self._engine.dispose(close=False)
 
     @property
@@ -179,6 +182,7 @@ class StoreCore:
         return self._sql(write=False)
 
     @contextmanager
+    @gated  # a fork waits for it (_fork.py)
     def _sql(self, write: bool) -> Iterator[Writer]:
         import sqlalchemy as sa
 
