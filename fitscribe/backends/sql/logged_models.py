@@ -17,14 +17,8 @@ from typing import TYPE_CHECKING, Any, Mapping, Sequence
 from fitscribe import validation as v
 from fitscribe._time import now_ms
 from fitscribe.entities import PagedList
-from fitscribe.entities.logged_model import (
-    LOGGED_MODEL_ATTRIBUTES,
-    STATUSES,
-    LoggedModel,
-    check_model_id,
-    new_model_id,
-    parse_status,
-)
+from fitscribe.entities.logged_model import LOGGED_MODEL_ATTRIBUTES, STATUSES, LoggedModel, check_model_id
+from fitscribe.entities.logged_model import new_model_id, parse_status
 from fitscribe.errors import AlreadyExistsError, ConstraintViolation, InvalidValueError, NotFoundError
 from fitscribe.uri import join_uri
 
@@ -111,13 +105,9 @@ class SqlLoggedModels(StoreCore):
             NotFoundError: No model has this id (or it is deleted and ``allow_deleted`` is False).
             InvalidValueError: The id is malformed.
         """
-        import sqlalchemy as sa
-
-        from . import tables as t
-
         check_model_id(model_id)
         with self.sql_read(flush=False) as w:
-            found = _read_models(w.sa, sa.select(t.logged_models).where(t.logged_models.c.model_id == model_id))
+            found = _read_models(w.sa, _select_model(model_id))
         if not found or (found[0].lifecycle_stage == "deleted" and not allow_deleted):
             raise _not_found(model_id)
         return found[0]
@@ -163,10 +153,6 @@ class SqlLoggedModels(StoreCore):
             NotFoundError: No active model has this id.
             InvalidValueError: A value is invalid.
         """
-        import sqlalchemy as sa
-
-        from . import tables as t
-
         values: dict[str, Any] = {}
         if status is not None:
             values["status"] = STATUSES.index(parse_status(status))
@@ -176,7 +162,7 @@ class SqlLoggedModels(StoreCore):
         with self.sql_write() as w:
             self._touch(w.sa, model_id, values)
             self._set_pairs(w.sa, model_id, checked_tags, checked_params)
-            return _read_models(w.sa, sa.select(t.logged_models).where(t.logged_models.c.model_id == model_id))[0]
+            return _read_models(w.sa, _select_model(model_id))[0]
 
     def delete_logged_model_tag(self, model_id: str, key: str) -> None:
         """Remove a tag from a logged model.
@@ -225,11 +211,16 @@ class SqlLoggedModels(StoreCore):
                              [{"model_id": model_id, key: k, value: val} for k, val in items.items()])
 
     def _model_exists(self, model_id: str) -> bool:
-        try:
-            self.get_logged_model(model_id, allow_deleted=True)
-        except NotFoundError:
-            return False
-        return True
+        with self.sql_read(flush=False) as w:
+            return w.sa.execute(_select_model(model_id)).first() is not None
+
+
+def _select_model(model_id: str) -> Any:
+    import sqlalchemy as sa
+
+    from . import tables as t
+
+    return sa.select(t.logged_models).where(t.logged_models.c.model_id == model_id)
 
 
 def _entity(row: Mapping[str, Any], tags: dict[str, str], params: dict[str, str]) -> LoggedModel:
