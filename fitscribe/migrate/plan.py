@@ -77,11 +77,13 @@ class Importer:
             ``get_artifact_store``; the server's import endpoint passes its own).
         foreign_artifacts: The source's artifact URIs name places of another system (a bundle sent
             to a server), so files are copied even where a URI reads like the destination's own.
+        scoped_state: Read the destination's runs, params, tags and point counts for the source's
+            runs only (a small bundle into a large server), not every run it holds.
     """
 
     def __init__(self, source: Source, dest: BulkImporter, *, keep_artifact_location: bool = False,
                  dry_run: bool = False, progress: IO[str] | None = None, open_artifacts: Any = None,
-                 foreign_artifacts: bool = False) -> None:
+                 foreign_artifacts: bool = False, scoped_state: bool = False) -> None:
         self.source = source
         self.dest = dest
         self.keep = keep_artifact_location
@@ -89,13 +91,15 @@ class Importer:
         self.progress = progress
         self.open_artifacts = open_artifacts
         self.foreign_artifacts = foreign_artifacts
+        self.scoped_state = scoped_state
         self._artifact_uris: dict[str, tuple[str, str]] = {}  # run id -> (source uri, destination uri)
         self.source_runs: list[SourceRun] = []
         self.source_counts: dict[tuple[str, str], int] = {}
 
     def run(self) -> ImportReport:
         """Run every step; return the report."""
-        state = self.dest.state()
+        scope = [r.run_id for r in self.source.runs()] if self.scoped_state else None
+        state = self.dest.state(scope) if scope is not None else self.dest.state()
         experiments = self.source.experiments()
         exp_map = self.import_experiments(experiments, state)
         self.source_runs = self.source.runs()

@@ -73,8 +73,14 @@ class BulkImporter:
     def __init__(self, store: SqlTrackingStore) -> None:
         self.store = store
 
-    def state(self) -> DestinationState:
-        """Read what the destination holds, in a handful of queries."""
+    def state(self, run_ids: Sequence[str] | None = None) -> DestinationState:
+        """Read what the destination holds, in a handful of queries.
+
+        Args:
+            run_ids: Read runs, params, tags and point counts of these runs only (experiments are
+                always read whole): what a server importing a small bundle compares, at a cost that
+                does not grow with everything it holds. Default: every run.
+        """
         with self.store.sql_read() as w:
             conn = w.sa
             e = t.experiments.c
@@ -85,9 +91,10 @@ class BulkImporter:
                                                              t.experiment_tags.c.key, t.experiment_tags.c.value)):
                 exp_tags.setdefault(int(exp_id), {})[key] = value
             columns = (*RUN_COLUMNS, "deleted_time")
-            runs = {r[0]: dict(zip(columns, r)) for r in conn.execute(sa.select(*(t.runs.c[c] for c in columns)))}
-            return DestinationState(experiments, exp_tags, runs, _key_values(conn, t.params), _key_values(conn, t.tags),
-                                    _metric_counts(conn))
+            select_runs = sa.select(*(t.runs.c[c] for c in columns))
+            runs = {r[0]: dict(zip(columns, r)) for r in _rows(conn, select_runs, t.runs.c.run_uuid, run_ids)}
+            return DestinationState(experiments, exp_tags, runs, _key_values(conn, t.params, run_ids),
+                                    _key_values(conn, t.tags, run_ids), _metric_counts(conn, run_ids))
 
     def experiment_rows(self) -> list[tuple[Any, ...]]:
         """Return every experiment as (id, name, artifact_location, lifecycle_stage, creation_time,
@@ -248,14 +255,25 @@ class BulkImporter:
             w.sa.execute(mv.update().where(mv.c.name == name, mv.c.version == version).values(**values))
 
 
-def _key_values(conn: sa.Connection, table: sa.Table) -> dict[str, dict[str, str]]:
+def _rows(conn: sa.Connection, query: Any, column: Any, run_ids: Sequence[str] | None) -> Iterator[Any]:
+    """Run ``query``, or, given run ids, run it for 500 of them at a time (``column IN (...)``)."""
+    if run_ids is None:
+        yield from conn.execute(query)
+        return
+    ids = list(run_ids)
+    for start in range(0, len(ids), 500):
+        yield from conn.execute(query.where(column.in_(ids[start:start + 500])))
+
+
+def _key_values(conn: sa.Connection, table: sa.Table, run_ids: Sequence[str] | None = None) -> dict[str, dict[str, str]]:
     found: dict[str, dict[str, str]] = {}
-    for run_id, key, value in conn.execute(sa.select(table.c.run_uuid, table.c.key, table.c.value)):
+    query = sa.select(table.c.run_uuid, table.c.key, table.c.value)
+    for run_id, key, value in _rows(conn, query, table.c.run_uuid, run_ids):
         found.setdefault(run_id, {})[key] = value
     return found
 
 
-def _metric_counts(conn: sa.Connection) -> dict[tuple[str, str], int]:
+def _metric_counts(conn: sa.Connection, run_ids: Sequence[str] | None = None) -> dict[tuple[str, str], int]:
     c = t.metric_chunks.c
-    return {(run_id, key): int(n) for run_id, key, n in conn.execute(
-        sa.select(c.run_uuid, c.key, sa.func.sum(c.points)).group_by(c.run_uuid, c.key))}
+    query = sa.select(c.run_uuid, c.key, sa.func.sum(c.points)).group_by(c.run_uuid, c.key)
+    return {(run_id, key): int(n) for run_id, key, n in _rows(conn, query, c.run_uuid, run_ids)}

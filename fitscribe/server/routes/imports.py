@@ -117,7 +117,7 @@ def compare(state: ServerState, body: Any) -> dict[str, Any]:
         raise InvalidValueError("The body must be a JSON object with 'run_ids', 'experiments' and 'models'.")
     run_ids, names, model_names = (_strings(body, n) for n in ("run_ids", "experiments", "models"))
     bulk = _bulk(state)
-    held = bulk.state()
+    held = bulk.state(run_ids)
     series: dict[str, dict[str, int]] = {}
     wanted = set(run_ids)
     for (run_id, key), n in held.metric_counts.items():
@@ -168,7 +168,8 @@ def import_bundle_file(state: ServerState, path: str) -> dict[str, Any]:
     source = open_checked_bundle(path)
     try:
         bulk = _bulk(state)
-        importer = Importer(source, bulk, open_artifacts=state.artifact_store_for, foreign_artifacts=True)
+        importer = Importer(source, bulk, open_artifacts=state.artifact_store_for, foreign_artifacts=True,
+                            scoped_state=True)
         try:
             report = importer.run()
         except Exception as exc:
