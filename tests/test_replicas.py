@@ -28,7 +28,7 @@ from fitscribe.testing.s3_server import FAKE_CREDENTIALS, MotoS3Server  # noqa: 
 
 pytestmark = pytest.mark.postgres
 
-THREADS, ROUNDS, STEPS = 4, 3, 5
+THREADS, ROUNDS, STEPS = 4, 2, 5
 
 
 def _start(database: str, destination: str, env: dict[str, str]) -> subprocess.Popen[str]:
@@ -144,9 +144,10 @@ def test_two_replicas_on_one_database_and_one_bucket_lose_nothing(replicas: list
         versions = store.registry.search_model_versions("name = 'churn'")
         assert sorted(v.version for v in versions) == list(range(1, total + 1))
         assert all(v.tags.get("worker") for v in versions) and len({v.source for v in versions}) == total
-        for run_id in written["runs"]:
-            history = store.get_metric_history(run_id, "loss")
-            assert [p.step for p in history] == list(range(STEPS))
-            assert "worker" in store.get_run(run_id).data.params
+        runs = store.search_runs([experiment_id], max_results=1000)
+        assert sorted(r.info.run_id for r in runs) == sorted(written["runs"])
+        assert all("worker" in r.data.params and r.data.metrics["loss"] == 1.0 / STEPS for r in runs)
+        for run_id in written["runs"][:: THREADS - 1]:
+            assert [p.step for p in store.get_metric_history(run_id, "loss")] == list(range(STEPS))
     for store in stores:
         store.close()
