@@ -91,7 +91,9 @@ def start(kind: str, folder: str, args: argparse.Namespace) -> tuple[subprocess.
     port = free_port()
     argv, env = server_argv(kind, folder, port, args)
     began = time.perf_counter()
-    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    # cwd: not this checkout, whose fitscribe `python -m` would import before --baseline's
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
+                            cwd=os.path.dirname(folder))
     while True:
         try:
             conn = http.client.HTTPConnection("127.0.0.1", port, timeout=1)

@@ -577,3 +577,61 @@ def test_a_slow_model_leaves_the_event_loop_and_the_timeout_answers_504(tmp_path
         assert time.monotonic() - began < 0.39, "answered at the timeout, before the prediction ended"
         assert httpx.get(server.url + "/ping").status_code == 200
         assert _post(server.url, quick).json() == {"predictions": [1]}
+
+
+def test_float_rows_make_the_frame_pandas_makes() -> None:
+    """An all-float ``dataframe_split`` is kept as one float64 array; its DataFrame is pandas' own."""
+    from fitscribe.serving.protocol import FloatRows, as_model_input, parse_json
+
+    for rows in (ROWS, [[1e308, -0.0, float("inf"), 2.5]], [[float("nan"), 1.5, 2.5, 3.5]] * 3):
+        body = json.dumps({"dataframe_split": {"columns": COLUMNS, "data": rows}}).encode()
+        data, _ = parse_json(body, None)
+        assert type(data) is FloatRows and len(data) == len(rows)
+        pd.testing.assert_frame_equal(as_model_input(data), pd.DataFrame(data=rows, columns=COLUMNS), check_exact=True)
+    for split in ({"columns": COLUMNS, "data": [[1, 2.0, 3.0, 4.0]]},  # an integer: pandas infers the types
+                  {"columns": COLUMNS, "data": ROWS, "index": [4, 5, 6]},
+                  {"columns": [1, 2], "data": [[1.0, 2.0]]}):
+        data, _ = parse_json(json.dumps({"dataframe_split": split}).encode(), None)
+        expected = pd.DataFrame(data=split["data"], columns=split["columns"], index=split.get("index"))
+        pd.testing.assert_frame_equal(data, expected, check_exact=True)
+
+
+def test_float_rows_of_many_requests_are_predicted_in_one_call(sklearn_model: dict[str, Any]) -> None:
+    """Float rows of several requests: one DataFrame, one call; a NaN row sends each request alone."""
+    import warnings
+
+    from fitscribe.flavors.pyfunc import load_model
+    from fitscribe.serving.app import _Scorer
+    from fitscribe.serving.batching import Batcher
+    from fitscribe.serving.protocol import parse_json
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        scorer = _Scorer(load_model(sklearn_model["folder"]), 10**6, 60)
+    batcher = Batcher(scorer)
+    calls: list[int] = []
+    original = scorer.model.predict
+
+    def counting(data: Any, params: Any = None) -> Any:
+        calls.append(len(data))
+        return original(data) if params is None else original(data, params)
+
+    scorer.model.predict = counting  # type: ignore[method-assign]
+    X, _ = _iris()
+    parts = [X.iloc[0:2], X.iloc[50:51], X.iloc[100:104]]
+
+    def rows(frame: Any) -> Any:
+        return parse_json(json.dumps({"dataframe_split": {"columns": COLUMNS, "data": frame.to_numpy().tolist()}})
+                          .encode(), None)[0]
+
+    model = sklearn_model["model"]
+    results = batcher._run([rows(p) for p in parts])
+    assert calls == [7], "three requests, one prediction"
+    assert [json.loads(r) for r in results] == [{"predictions": model.predict(p).tolist()} for p in parts]
+    calls.clear()
+    nan = pd.DataFrame([[float("nan"), 1.0, 1.0, 1.0]], columns=COLUMNS)
+    results = batcher._run([rows(parts[0]), rows(nan), rows(parts[2])])
+    assert calls == [7, 2, 1, 4], "the combined call failed: each request alone"
+    assert json.loads(results[0]) == {"predictions": model.predict(parts[0]).tolist()}
+    assert isinstance(results[1], Exception) and "could not predict" in str(results[1])
+    assert json.loads(results[2]) == {"predictions": model.predict(parts[2]).tolist()}

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, Awaitable, Callable
 from fitscribe.serving.batching import Batcher
 from fitscribe.serving.protocol import (
     ScoringError,
+    as_model_input,
     check_params,
     content_kind,
     encode_predictions,
@@ -104,6 +105,7 @@ class _Scorer:
         """Predict (on any thread); a refusal of the signature or the model becomes a 400."""
         from fitscribe.flavors.signature import SchemaError
 
+        data = as_model_input(data)
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # e.g. extra columns: the answer is still right

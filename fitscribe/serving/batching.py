@@ -25,9 +25,10 @@ from __future__ import annotations
 
 import asyncio
 import time
+import warnings
 from typing import TYPE_CHECKING, Any
 
-from fitscribe.serving.protocol import ScoringError, encode_predictions
+from fitscribe.serving.protocol import FloatRows, ScoringError, as_model_input, encode_predictions
 
 if TYPE_CHECKING:
     from fitscribe.serving.app import _Scorer
@@ -106,7 +107,8 @@ class Batcher:
 
     def batchable(self, data: Any, params: dict[str, Any] | None) -> bool:
         """Return True when ``data`` may be predicted together with other requests' rows."""
-        return self.enabled and not params and type(data).__name__ == "DataFrame" and len(data) <= MAX_BATCH_ROWS
+        return (self.enabled and not params and (type(data) is FloatRows or type(data).__name__ == "DataFrame")
+                and len(data) <= MAX_BATCH_ROWS)
 
     def submit(self, data: Any, params: dict[str, Any] | None) -> "asyncio.Future[bytes]":
         """Return a future of the encoded predictions for one request, batched with others when possible.
@@ -181,6 +183,10 @@ class Batcher:
         """Predict a batch: each input checked alone, the good ones predicted in one call."""
         if len(inputs) == 1:
             return [self._alone(inputs[0])]
+        if all(type(data) is FloatRows for data in inputs) and len({tuple(data.columns) for data in inputs}) == 1:
+            answers = self._rows_together(inputs)
+            return answers if answers is not None else [self._alone(data) for data in inputs]
+        inputs = [as_model_input(data) for data in inputs]
         from fitscribe.flavors.signature import SchemaError
 
         signature = self.scorer.signature
@@ -196,6 +202,39 @@ class Batcher:
             results[i] = answer
         return [r if r is not None else self._alone(inputs[i]) for i, r in enumerate(results)]
 
+    def _rows_together(self, inputs: list[FloatRows]) -> list[bytes | BaseException] | None:
+        """Predict float rows with the same columns as one DataFrame, checked once; None if that fails.
+
+        The signature check of float columns depends on the column names and on whether all
+        values fit the target type, so the combined rows pass it exactly when each request's rows
+        do, and become what each request's check would make; when they do not pass, or the model
+        refuses the combined rows (a NaN in one request), each request is predicted alone and gets
+        its own error.
+        """
+        import numpy as np
+
+        combined = FloatRows(np.concatenate([data.values for data in inputs]), inputs[0].columns)
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                predictions = self.scorer.model.predict(combined.frame())
+        except Exception:
+            return None
+        return self._split(predictions, [len(data) for data in inputs])
+
+    @staticmethod
+    def _split(predictions: Any, lengths: list[int]) -> list[bytes | BaseException] | None:
+        """Encode each request's share of the predictions; None unless there is one per row."""
+        if getattr(predictions, "ndim", 0) < 1 or len(predictions) != sum(lengths):
+            return None
+        out: list[bytes | BaseException] = []
+        start = 0
+        for length in lengths:
+            rows = slice(start, start + length)
+            out.append(encode_predictions(predictions.iloc[rows] if hasattr(predictions, "iloc") else predictions[rows]))
+            start += length
+        return out
+
     def _together(self, checked: list[tuple[int, Any]]) -> list[tuple[int, bytes]]:
         """Predict the checked frames in one call; an empty list when they cannot be combined."""
         if len(checked) < 2 or len({tuple(frame.columns) for _, frame in checked}) != 1:
@@ -204,18 +243,13 @@ class Batcher:
 
         combined = pd.concat([frame for _, frame in checked], ignore_index=True)
         try:
-            predictions = self.scorer.model.predict(combined)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                predictions = self.scorer.model.predict(combined)
         except Exception:  # one bad row: each request is predicted alone and gets its own error
             return []
-        if getattr(predictions, "ndim", 0) < 1 or len(predictions) != len(combined):
-            return []
-        out, start = [], 0
-        for i, frame in checked:
-            rows = slice(start, start + len(frame))
-            part = predictions.iloc[rows] if hasattr(predictions, "iloc") else predictions[rows]
-            out.append((i, encode_predictions(part)))
-            start += len(frame)
-        return out
+        answers = self._split(predictions, [len(frame) for _, frame in checked])
+        return [] if answers is None else [(i, answer) for (i, _), answer in zip(checked, answers)]
 
     def _alone(self, data: Any) -> bytes | BaseException:
         try:

@@ -19,7 +19,8 @@ from typing import Any
 
 from fitscribe.flavors.signature import ModelSignature, TensorSpec
 
-__all__ = ["FORMATS", "ScoringError", "content_kind", "parse_json", "parse_csv", "check_params", "encode_predictions"]
+__all__ = ["FORMATS", "ScoringError", "FloatRows", "content_kind", "parse_json", "parse_csv", "check_params",
+           "encode_predictions", "as_model_input"]
 
 FORMATS = ("dataframe_split", "dataframe_records", "instances", "inputs")
 """The keys a JSON body may use for its data (exactly one of them)."""
@@ -39,6 +40,35 @@ class ScoringError(Exception):
     def to_json(self) -> dict[str, str]:
         """Return the error body (MLflow's ``error_code`` and ``message`` keys)."""
         return {"error_code": self.error_code, "message": self.message}
+
+
+class FloatRows:
+    """A ``dataframe_split`` with string column names, no index, and a JSON float in every cell.
+
+    Kept as one float64 array until predicted: :meth:`frame` makes the same DataFrame pandas makes
+    from the rows, and the batcher turns the rows of many requests into one DataFrame (one frame
+    built, one signature check, one prediction instead of one per request).
+    """
+
+    __slots__ = ("values", "columns")
+
+    def __init__(self, values: Any, columns: list[str]) -> None:
+        self.values = values
+        self.columns = columns
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+    def frame(self) -> Any:
+        """Return the rows as a DataFrame (float64 columns)."""
+        import pandas as pd
+
+        return pd.DataFrame(self.values, columns=self.columns, copy=False)
+
+
+def as_model_input(data: Any) -> Any:
+    """Return ``data`` as a model takes it: a :class:`FloatRows` becomes its DataFrame."""
+    return data.frame() if type(data) is FloatRows else data
 
 
 def content_kind(header: str | None) -> str:
@@ -95,6 +125,9 @@ def _short(exc: BaseException, limit: int = 300) -> str:
 def parse_json(body: bytes, signature: ModelSignature | None) -> tuple[Any, dict[str, Any] | None]:
     """Parse a JSON scoring request into (model input, params).
 
+    The model input is a DataFrame, an array, a dict of arrays, or a :class:`FloatRows` (turn it
+    into a DataFrame with :func:`as_model_input`).
+
     Raises:
         ScoringError: Not JSON, not an object, not exactly one data key, or data of the wrong shape.
     """
@@ -143,8 +176,11 @@ def _frame_from_split(split: Any) -> Any:
             import numpy as np
 
             # The usual request, every value a JSON float: one float64 array makes the same frame as
-            # pandas' per-cell inference, in half the time (~0.1 ms less per one-row request).
-            return pd.DataFrame(np.array(data, dtype=np.float64), columns=columns, index=index, copy=False)
+            # pandas' per-cell inference, in half the time.
+            values = np.array(data, dtype=np.float64)
+            if index is None and all(type(c) is str for c in columns):
+                return FloatRows(values, columns)
+            return pd.DataFrame(values, columns=columns, index=index, copy=False)
         return pd.DataFrame(data=data, columns=columns, index=index)
     except (ValueError, TypeError) as exc:
         raise ScoringError(f"'dataframe_split' does not make a table: {_short(exc)}") from None
