@@ -26,7 +26,7 @@ from typing import Any, Callable, Iterable, Sequence
 
 from fitscribe import validation as v
 
-__all__ = ["Batch", "metric_columns", "MAX_POINTS_PER_CHUNK", "pack_ints", "pack_floats", "unpack_ints",
+__all__ = ["Batch", "metric_columns", "MAX_POINTS_PER_CHUNK", "pack", "unpack", "pack_ints", "pack_floats", "unpack_ints",
            "unpack_floats", "decode_chunks", "group_batches", "latest_of", "order_points"]
 
 Batch = tuple  # (run_id: str, keys, values: floats, timestamps: ints, steps: ints)
@@ -35,7 +35,7 @@ MAX_POINTS_PER_CHUNK = 16384
 """Points per stored row at most (3 x 128 KiB of arrays), so rows stay small on every database."""
 
 _SWAP = sys.byteorder == "big"  # the stored arrays are little-endian
-assert array("q").itemsize == 8 and array("d").itemsize == 8
+assert array("q").itemsize == 8 and array("d").itemsize == 8 and array("I").itemsize == 4
 
 
 def metric_columns(
@@ -93,14 +93,16 @@ def _in_int64(items: Sequence[int]) -> bool:
     return -v.MAX_INT64 <= min(items) and max(items) <= v.MAX_INT64
 
 
-def _pack(typecode: str, values: Sequence[Any]) -> bytes:
+def pack(typecode: str, values: Iterable[Any]) -> bytes:
+    """Return ``values`` as an ``array`` of ``typecode``, little-endian (the ``pack_*`` below)."""
     packed = array(typecode, values)
     if _SWAP:  # pragma: no cover - big-endian machines
         packed.byteswap()
     return packed.tobytes()
 
 
-def _unpack(typecode: str, blob: Any) -> list[Any]:
+def unpack(typecode: str, blob: Any) -> list[Any]:
+    """Return the values :func:`pack` packed with ``typecode``."""
     unpacked = array(typecode)
     unpacked.frombytes(blob)
     if _SWAP:  # pragma: no cover - big-endian machines
@@ -110,22 +112,22 @@ def _unpack(typecode: str, blob: Any) -> list[Any]:
 
 def pack_ints(values: Sequence[int]) -> bytes:
     """Return signed 64-bit integers packed little-endian."""
-    return _pack("q", values)
+    return pack("q", values)
 
 
 def pack_floats(values: Sequence[float]) -> bytes:
     """Return doubles packed little-endian (NaN and infinities included, bit for bit)."""
-    return _pack("d", values)
+    return pack("d", values)
 
 
 def unpack_ints(blob: Any) -> list[int]:
     """Return the integers packed by :func:`pack_ints`."""
-    return _unpack("q", blob)
+    return unpack("q", blob)
 
 
 def unpack_floats(blob: Any) -> list[float]:
     """Return the doubles packed by :func:`pack_floats`."""
-    return _unpack("d", blob)
+    return unpack("d", blob)
 
 
 def decode_chunks(rows: Iterable[Sequence[Any]]) -> tuple[list[float], list[int], list[int]]:

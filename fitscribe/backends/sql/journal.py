@@ -40,20 +40,18 @@ from __future__ import annotations
 import json
 import os
 import struct
-import sys
 import threading
 import time
 import uuid
 import warnings
 import zlib
-from array import array
 from typing import Any, Callable, Iterable, Sequence
 
 from fitscribe.backends.journal_core import (JournalFile, close_at_child_exit, locks_supported, orphans,
                                              reset_after_fork, wait_for_room)
 from fitscribe.errors import BackendError, FitscribeWarning
 
-from .chunks import Batch, pack_floats, pack_ints, unpack_floats, unpack_ints
+from .chunks import Batch, pack, pack_floats, pack_ints, unpack, unpack_floats, unpack_ints
 
 __all__ = ["MetricJournal", "read_entries", "replay_orphans", "journals_supported", "journal_folder",
            "flush_database", "FLUSH_INTERVAL_S"]
@@ -73,8 +71,6 @@ _MAGIC = b"\x01FSJ"  # never the "[" that starts a JSON line of the earlier form
 _HEADER = struct.Struct("<4sIII")  # magic, body length, CRC-32 of the body, points
 _LENGTH = struct.Struct("<I")
 _POINT = struct.Struct("<qqd")  # the step, timestamp and value of a one-point record
-_SWAP = sys.byteorder == "big"  # key indexes are stored little-endian, like the arrays
-assert array("I").itemsize == 4
 
 
 _LIVE: dict[str, "tuple[MetricJournal, ...]"] = {}
@@ -379,10 +375,7 @@ def _encode(run_id: str, keys: Sequence[str], values: Sequence[float], timestamp
     else:
         parts = [head]
         if len(distinct) > 1:
-            index = array("I", map({key: i for i, key in enumerate(distinct)}.__getitem__, keys))
-            if _SWAP:  # pragma: no cover - big-endian machines
-                index.byteswap()
-            parts.append(index.tobytes())
+            parts.append(pack("I", map({key: i for i, key in enumerate(distinct)}.__getitem__, keys)))
         parts += [pack_ints(steps), pack_ints(timestamps), pack_floats(values)]
         body = b"".join(parts)
     return _HEADER.pack(_MAGIC, len(body), zlib.crc32(body), count) + body
@@ -393,10 +386,7 @@ def _decode(body: bytes, count: int) -> Batch:
     start = _LENGTH.size + head_length
     run_id, distinct = json.loads(body[_LENGTH.size : start])
     if len(distinct) > 1:
-        index = array("I")
-        index.frombytes(body[start : start + 4 * count])
-        if _SWAP:  # pragma: no cover - big-endian machines
-            index.byteswap()
+        index = unpack("I", body[start : start + 4 * count])
         keys = list(map(distinct.__getitem__, index))
         start += 4 * count
     else:

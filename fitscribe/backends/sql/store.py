@@ -244,6 +244,7 @@ class SqlTrackingStore(SqlLoggedModels, StoreCore, TrackingStore):
             InvalidStateError: The experiment is not deleted, or still has runs.
         """
         from . import tables as t
+        from .run_query import RunQuery
 
         exp = self.get_experiment(experiment_id)
         if exp.lifecycle_stage != LifecycleStage.DELETED:
@@ -251,7 +252,7 @@ class SqlTrackingStore(SqlLoggedModels, StoreCore, TrackingStore):
                                     "purging it.")
         exp_id = int(exp.experiment_id)
         with self.sql_write() as w:
-            left = w.sa.execute(_count_runs_query(t, exp_id)).scalar_one()
+            left = RunQuery([t.runs.c.experiment_id == exp_id], [], self.dialect).count(w.sa)
             if left:
                 raise InvalidStateError(f"Experiment {exp.experiment_id} still has {left} run(s); purge them first "
                                         "(fitscribe gc purges both).")
@@ -406,14 +407,9 @@ class SqlTrackingStore(SqlLoggedModels, StoreCore, TrackingStore):
                 self._apply_batch(w, run_id, params, tags, columns)
                 request_ids.record(w.sa, request_id)
         except ConstraintViolation:
-            if not self._request_applied(request_id):
-                raise  # else: the same request, applied meanwhile by another server process
-
-    def _request_applied(self, request_id: str) -> bool:
-        from . import request_ids
-
-        with self.sql_read(flush=False) as w:
-            return request_ids.applied(w.sa, request_id)
+            with self.sql_read(flush=False) as w:
+                if not request_ids.applied(w.sa, request_id):
+                    raise  # else: the same request, applied meanwhile by another server process
 
     def log_metric(self, run_id: str, metric: Metric) -> None:
         """Record one metric point; it is durable (survives a crash of this process) on return."""
@@ -616,13 +612,6 @@ class SqlTrackingStore(SqlLoggedModels, StoreCore, TrackingStore):
             for table in (t.input_tags, t.inputs, t.metric_chunks, t.latest_metrics, t.params, t.tags):
                 w.sa.execute(table.delete().where(table.c.run_uuid == run_id))
             w.sa.execute(t.runs.delete().where(t.runs.c.run_uuid == run_id))
-
-
-def _count_runs_query(t: Any, experiment_id: int) -> Any:
-    """SELECT the number of runs (any lifecycle) of an experiment."""
-    import sqlalchemy as sa
-
-    return sa.select(sa.func.count()).select_from(t.runs).where(t.runs.c.experiment_id == experiment_id)
 
 
 def _check_max_results(max_results: int) -> int:

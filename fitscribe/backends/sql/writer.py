@@ -149,10 +149,11 @@ class Writer:
 
     def existing_runs(self, run_ids: Sequence[str]) -> set[str]:
         """Return those of ``run_ids`` that exist."""
-        found: set[str] = set()
-        for part in in_chunks(list(run_ids)):
-            found.update(row[0] for row in self.conn.rows("existing_runs", (list(part),)))
-        return found
+        return {row[0] for row in self._rows_in("existing_runs", run_ids)}
+
+    def _rows_in(self, name: str, values: Sequence[Any]) -> list[Any]:
+        """Return the rows of a query whose one parameter is an ``IN`` list, run on parts of it."""
+        return [row for part in in_chunks(list(values)) for row in self.conn.rows(name, (list(part),))]
 
     # -- tags, params, metrics -------------------------------------------------------------------
     def tag_value(self, run_id: str, key: str) -> str | None:
@@ -194,10 +195,7 @@ class Writer:
 
     def run_start_times(self, run_ids: Sequence[str]) -> dict[str, int | None]:
         """Return the start time (epoch ms) of each of ``run_ids`` that exists."""
-        found: dict[str, int | None] = {}
-        for part in in_chunks(list(run_ids)):
-            found.update((row[0], row[1]) for row in self.conn.rows("run_start_times", (list(part),)))
-        return found
+        return {row[0]: row[1] for row in self._rows_in("run_start_times", run_ids)}
 
     def metric_points(self, batches: Sequence[Batch]) -> None:
         """Append points given as batches ``(run_id, keys, values, timestamps, steps)`` (chunks.py) and
