@@ -235,9 +235,8 @@ class _Pusher:
         write_bundle(self.source, path, run_ids=[r.run_id for r in batch])
         try:
             size = os.path.getsize(path)
-            with open(path, "rb") as handle:
-                answer = self._post(IMPORT_PATH, content=_chunks(handle), headers={
-                    "Content-Type": "application/x-tar", "Content-Length": str(size)})
+            answer = self._post(IMPORT_PATH, lambda: _chunks(path), headers={
+                "Content-Type": "application/x-tar", "Content-Length": str(size)})
         finally:
             os.remove(path)
         return answer, size
@@ -245,9 +244,30 @@ class _Pusher:
     def _post_json(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
         from fitscribe.backends.rest.http import encode_json
 
-        return self._post(path, content=encode_json(body), headers={"Content-Type": "application/json"})
+        data = encode_json(body)
+        return self._post(path, lambda: data, headers={"Content-Type": "application/json"})
 
-    def _post(self, path: str, content: Any, headers: dict[str, str]) -> dict[str, Any]:
+    def _post(self, path: str, content: Callable[[], Any], headers: dict[str, str]) -> dict[str, Any]:
+        """Post ``content()`` and return the JSON answer; a request that got no answer or a 503 is sent
+        again (up to 3 times, 0.5 s, 1 s, 2 s apart): the server applies a bundle whole or not at all,
+        and the importer writes only what is missing, so sending one twice is harmless.
+
+        Raises:
+            ConfigError: The server has no import endpoint (not a fitscribe server of this version).
+            FitscribeError: What the server answered (403 for a read-only identity, 400...).
+        """
+        from fitscribe.errors import BackendError
+
+        for attempt in range(4):
+            try:
+                return self._post_once(path, content(), headers)
+            except BackendError:
+                if attempt == 3:
+                    raise
+                time.sleep(0.5 * 2 ** attempt)
+        raise AssertionError("unreachable")
+
+    def _post_once(self, path: str, content: Any, headers: dict[str, str]) -> dict[str, Any]:
         import httpx
 
         from fitscribe.backends.rest.http import decode_response, unavailable
@@ -258,18 +278,19 @@ class _Pusher:
             response = self.session.client.post(url, content=content, headers=headers)
         except httpx.TransportError as exc:
             raise unavailable(exc, what) from exc
-        if response.status_code == 404 and "ENDPOINT_NOT_FOUND" not in response.text:
+        if response.status_code in (404, 405):
             raise ConfigError(f"{self.session.base_url} has no fitscribe import endpoint ({path}); push needs a "
                               "fitscribe server of this version or newer (an MLflow server cannot keep run ids).")
         return decode_response(response, what, self.session.credential_source or "")
 
 
-def _chunks(handle: IO[bytes]) -> Iterator[bytes]:
-    while True:
-        data = handle.read(1 << 20)
-        if not data:
-            return
-        yield data
+def _chunks(path: str) -> Iterator[bytes]:
+    with open(path, "rb") as handle:
+        while True:
+            data = handle.read(1 << 20)
+            if not data:
+                return
+            yield data
 
 
 def push(source: Source, url: str, *, experiments: Sequence[str] = (), run_ids: Sequence[str] = (),
