@@ -249,8 +249,8 @@ class _Pusher:
 
     def _post(self, path: str, content: Callable[[], Any], headers: dict[str, str]) -> dict[str, Any]:
         """Post ``content()`` and return the JSON answer; a request that got no answer or a 503 is sent
-        again (up to 3 times, 0.5 s, 1 s, 2 s apart): the server applies a bundle whole or not at all,
-        and the importer writes only what is missing, so sending one twice is harmless.
+        again (up to 3 times, 0.5 s, 1 s, 2 s apart): the server's importer writes only what it lacks
+        (its runs in one transaction, then the missing artifact files), so sending a bundle twice is harmless.
 
         Raises:
             ConfigError: The server has no import endpoint (not a fitscribe server of this version).
