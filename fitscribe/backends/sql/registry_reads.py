@@ -142,14 +142,10 @@ def registered_model_query(filter_string: str | None, order_by: Sequence[str] | 
     Raises:
         InvalidValueError: The filter or order_by is malformed or names an unknown field.
     """
-    from fitscribe.search import REGISTERED_MODEL_ATTRIBUTES, parse_order_by, parse_registry_filter
+    from fitscribe.search import REGISTERED_MODEL_ATTRIBUTES
 
-    query = sa.select(t.registered_models)
-    expr = parse_registry_filter(filter_string, REGISTERED_MODEL_ATTRIBUTES)
-    if expr is not None:
-        query = query.where(compile_filter(expr, _model_condition))
-    orders = _orders(parse_order_by(order_by, attributes=REGISTERED_MODEL_ATTRIBUTES), _MODEL_COLUMNS)
-    return query.order_by(*orders, _rm.name.asc())
+    return _query(t.registered_models, REGISTERED_MODEL_ATTRIBUTES, _model_condition, _MODEL_COLUMNS, filter_string,
+                  order_by, _rm.name.asc())
 
 
 def model_version_query(filter_string: str | None, order_by: Sequence[str] | None) -> sa.Select[Any]:
@@ -158,26 +154,29 @@ def model_version_query(filter_string: str | None, order_by: Sequence[str] | Non
     Raises:
         InvalidValueError: The filter or order_by is malformed or names an unknown field.
     """
-    from fitscribe.search import MODEL_VERSION_ATTRIBUTES, parse_order_by, parse_registry_filter
+    from fitscribe.search import MODEL_VERSION_ATTRIBUTES
 
-    query = sa.select(t.model_versions)
-    expr = parse_registry_filter(filter_string, MODEL_VERSION_ATTRIBUTES)
+    return _query(t.model_versions, MODEL_VERSION_ATTRIBUTES, _version_condition, _VERSION_COLUMNS, filter_string,
+                  order_by, _mv.name.asc(), _mv.version.desc())
+
+
+def _query(table: sa.Table, attributes: Any, condition: Any, columns: dict[str, Any], filter_string: str | None,
+           order_by: Sequence[str] | None, *tiebreaks: Any) -> sa.Select[Any]:
+    from fitscribe.search import parse_order_by, parse_registry_filter
+
+    query = sa.select(table)
+    expr = parse_registry_filter(filter_string, attributes)
     if expr is not None:
-        query = query.where(compile_filter(expr, _version_condition))
-    orders = _orders(parse_order_by(order_by, attributes=MODEL_VERSION_ATTRIBUTES), _VERSION_COLUMNS)
-    return query.order_by(*orders, _mv.name.asc(), _mv.version.desc())
-
-
-def _orders(parsed: Sequence[Any], columns: dict[str, Any]) -> list[Any]:
+        query = query.where(compile_filter(expr, condition))
     seen: set[str] = set()
     orders = []
-    for order in parsed:
+    for order in parse_order_by(order_by, attributes=attributes):
         if order.key in seen:
             raise InvalidValueError(f"order_by names {order.key!r} twice; give each field once.")
         seen.add(order.key)
         column = columns[order.key]
         orders.append(column.asc() if order.ascending else column.desc())
-    return orders
+    return query.order_by(*orders, *tiebreaks)
 
 
 def _value(cmp: Comparison) -> Any:
