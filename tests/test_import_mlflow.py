@@ -499,3 +499,51 @@ def test_old_mlruns_layouts_are_read(tmp_path: Path) -> None:
     finally:
         client.close()
     assert report.skipped == []  # no artifact folder: nothing to copy, nothing skipped
+
+
+def test_a_changed_point_value_is_found_by_the_verification(mlflow_sqlite: tuple[Path, dict[str, Any]],
+                                                            tmp_path: Path) -> None:
+    """The per-run digest compared point counts only; the point hashes see one flipped bit of one value."""
+    dest = tmp_path / "store"
+    report, checked = import_mlflow(f"sqlite:///{mlflow_sqlite[0]}", str(dest))
+    assert checked.ok and ("metric values", 6, 6) in checked.rows  # 3 runs x (loss, odd)
+    db = sqlite3.connect(dest / "tracking.db")
+    chunk, run_id, blob = db.execute("SELECT id, run_uuid, value_blob FROM metric_chunks WHERE key = 'loss' "
+                                     "ORDER BY id LIMIT 1").fetchone()
+    changed = bytearray(blob)
+    changed[0] ^= 1  # the last bit of the mantissa of the first point (1.0 -> 1.0000000000000002)
+    db.execute("UPDATE metric_chunks SET value_blob = ? WHERE id = ?", (bytes(changed), chunk))
+    db.commit()
+    db.close()
+    report, checked = import_mlflow(f"sqlite:///{mlflow_sqlite[0]}", str(dest))
+    assert report.changes() == 0  # same point counts: nothing to write
+    assert not checked.ok and checked.mismatched_runs == [run_id], checked.table()
+    assert "metric values" in checked.table() and "DIFFERS" in checked.table()
+
+
+def test_the_point_hash_is_the_same_in_sqlite_numpy_and_python() -> None:
+    """MLflow's SQLite source hashes in SQL, the destination with numpy (Python without it): one number."""
+    import random
+    import struct
+
+    import numpy as np
+
+    from fitscribe.migrate.point_hash import P, SQLITE_POINT, _point, series_hash
+
+    rng = random.Random(7)
+    values = [0.0, -0.0, 1.0, -1.0, 0.1, 1e-300, 5e-324, MAX_DOUBLE, -MAX_DOUBLE, 9.3e18, -9.3e18, 2.0**53, 12345.678]
+    values += [struct.unpack("<d", struct.pack("<Q", rng.getrandbits(64)))[0] for _ in range(300)]
+    values = [v for v in values if math.isfinite(v)]
+    rows = [(v, rng.randrange(-2**63, 2**63), rng.randrange(-2**63, 2**63), 0) for v in values]
+    rows += [(0.0, 1_700_000_000_000 + i, i, 1) for i in range(5)]  # NaN, as MLflow's SQL store keeps it
+    db = sqlite3.connect(":memory:")
+    db.execute("CREATE TABLE metrics (value FLOAT, timestamp BIGINT, step BIGINT, is_nan BOOLEAN)")
+    db.executemany("INSERT INTO metrics VALUES (?, ?, ?, ?)", rows)
+    by_sql = [h for (h,) in db.execute(f"SELECT {SQLITE_POINT} FROM metrics ORDER BY rowid")]
+    columns = ([math.nan if n else v for v, _, _, n in rows], [t for _, t, _, _ in rows], [s for _, _, s, _ in rows])
+    assert by_sql == [_point(*point) for point in zip(*columns)]
+    assert db.execute(f"SELECT SUM({SQLITE_POINT}) FROM metrics").fetchone()[0] % P == series_hash(*columns)
+    assert series_hash([math.inf], [5], [1]) == series_hash([MAX_DOUBLE], [5], [1])  # MLflow's clamp
+    assert series_hash([1.0], [5], [1]) != series_hash([1.0000000000000002], [5], [1])
+    assert series_hash([1.0, 2.0], [5, 5], [1, 2]) != series_hash([2.0, 1.0], [5, 5], [1, 2])  # values swapped
+    assert np.asarray(by_sql).max() < P

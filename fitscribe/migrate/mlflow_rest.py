@@ -37,6 +37,7 @@ from typing import IO, Any, Iterator, Sequence
 
 from fitscribe.uri import redact
 
+from .point_hash import series_hash
 from .source import Series, SourceDataset, SourceExperiment, SourceLoggedModel, SourceModel, SourceRun, SourceVersion, unclamp
 
 __all__ = ["MlflowRestSource", "is_server_url"]
@@ -80,6 +81,7 @@ class MlflowRestSource:
         self._runs: list[SourceRun] | None = None
         self._keys: dict[str, list[str]] = {}
         self._series: dict[tuple[str, str], tuple[array, array, array]] = {}
+        self._hashes: dict[tuple[str, str], int] = {}
         self._fetched = False
         self._reached = False
 
@@ -191,8 +193,22 @@ class MlflowRestSource:
         for m in self._pages("GET", "metrics/get-history", {"run_id": run_id, "metric_key": key}, "metrics"):
             points.append((_int(m.get("step")), _int(m.get("timestamp")), unclamp(float(m.get("value", 0.0)))))
         points.sort(key=lambda p: (p[0], p[1]))
-        return (array("d", [p[2] for p in points]), array("q", [p[1] for p in points]),
-                array("q", [p[0] for p in points]))
+        columns = (array("d", [p[2] for p in points]), array("q", [p[1] for p in points]),
+                   array("q", [p[0] for p in points]))
+        self._hashes[(run_id, key)] = series_hash(*columns)
+        return columns
+
+    def key_hashes(self) -> dict[str, int]:
+        """Return the hash (point_hash.py) of every point of each key over all runs, from the fetched series."""
+        from .point_hash import by_key
+
+        self._fetch_all()
+        return by_key(self._hashes)
+
+    def series_hashes(self, key: str) -> dict[str, int]:
+        """Return run id -> the hash of its series of ``key``."""
+        self._fetch_all()
+        return {run_id: h for (run_id, k), h in self._hashes.items() if k == key}
 
     def _bar(self, total: int) -> Any:
         from .plan import _NoBar

@@ -52,8 +52,7 @@ def _read_only_engine(uri: str) -> sa.Engine:
     scheme, rest = uri.split("://", 1)
     base = scheme.split("+", 1)[0].lower()
     if base == "sqlite":
-        path = rest[1:] if rest.startswith("/") else rest
-        path = os.path.abspath(path.split("?", 1)[0])
+        path = _sqlite_path(uri)
         if not os.path.isfile(path):
             raise NotFoundError(f"No MLflow database file at {path!r} (from {uri!r}).")
         return sa.create_engine(f"sqlite:///file:{path}?mode=ro&uri=true")
@@ -70,6 +69,13 @@ def _read_only_engine(uri: str) -> sa.Engine:
     return engine
 
 
+def _sqlite_path(uri: str) -> str:
+    """The absolute path of the file a ``sqlite:///`` URI names."""
+    rest = uri.split("://", 1)[1]
+    path = rest[1:] if rest.startswith("/") else rest
+    return os.path.abspath(path.split("?", 1)[0])
+
+
 class MlflowSqlSource:
     """An MLflow SQL database, read directly and never written.
 
@@ -84,6 +90,10 @@ class MlflowSqlSource:
         self.description = redact(uri)
         self._engine: sa.Engine | None = None
         self._tables: set[str] = set()
+        self._hashes: dict[tuple[str, str], int] | None = None
+        self._key_hashing: Any = None  # the thread hashing every key's points (SQLite)
+        self._key_hashes: dict[str, int] | BaseException | None = None
+        self._hash_conn: Any = None
 
     @property
     def engine(self) -> sa.Engine:
@@ -176,7 +186,10 @@ class MlflowSqlSource:
                     input_tags.get(input_id, {})))
 
     def metric_counts(self) -> dict[tuple[str, str], int]:
-        """Return the number of points of each ``(run_id, key)`` series."""
+        """Return the number of points of each ``(run_id, key)`` series (and, on SQLite, start hashing
+        the points for the verification)."""
+        if self.engine.dialect.name == "sqlite":
+            self._start_key_hashes()
         return {(run_id, key): int(n) for run_id, key, n in self._rows(
             "SELECT run_uuid, {key}, COUNT(*) FROM metrics GROUP BY run_uuid, {key}")}
 
@@ -200,6 +213,72 @@ class MlflowSqlSource:
             cur.close()
         finally:
             raw.close()
+
+    def key_hashes(self) -> dict[str, int]:
+        """Return the hash (point_hash.py) of every point of each key over all runs: one scan of MLflow's
+        primary-key index on SQLite (started in a thread by :meth:`metric_counts`, so it runs while the
+        import does), the fetched series elsewhere."""
+        from .point_hash import by_key
+
+        if self.engine.dialect.name == "sqlite":
+            self._start_key_hashes()
+            assert self._key_hashing is not None
+            self._key_hashing.join()
+            if isinstance(self._key_hashes, BaseException):
+                raise self._key_hashes
+            return dict(self._key_hashes or {})
+        return by_key(self._series_hashes())
+
+    def _start_key_hashes(self) -> None:
+        """Start hashing every key's points on SQLite in a thread of its own (once)."""
+        import threading
+
+        if self._key_hashing is not None:
+            return
+        self._key_hashing = threading.Thread(target=self._hash_keys, name="mlflow-sql-hashes", daemon=True)
+        self._key_hashing.start()
+
+    def _hash_keys(self) -> None:
+        import sqlite3
+
+        from .point_hash import P, SQLITE_POINT
+
+        conn = self._hash_conn = sqlite3.connect(f"file:{_sqlite_path(self.uri)}?mode=ro", uri=True,
+                                                 check_same_thread=False)
+        try:
+            rows = conn.execute(f"SELECT key, SUM({SQLITE_POINT}) FROM metrics GROUP BY key").fetchall()
+            self._key_hashes = {key: int(h) % P for key, h in rows}
+        except BaseException as exc:  # handed to key_hashes(), in the caller's thread
+            self._key_hashes = exc
+        finally:
+            self._hash_conn = None
+            conn.close()
+
+    def series_hashes(self, key: str) -> dict[str, int]:
+        """Return run id -> the hash of its series of ``key``."""
+        from .point_hash import P, SQLITE_POINT
+
+        if self.engine.dialect.name == "sqlite":
+            return {run_id: int(h) % P for run_id, h in self._sqlite(
+                f"SELECT run_uuid, SUM({SQLITE_POINT}) FROM metrics WHERE key = ? GROUP BY run_uuid", (key,))}
+        return {run_id: h for (run_id, k), h in self._series_hashes().items() if k == key}
+
+    def _series_hashes(self) -> dict[tuple[str, str], int]:
+        from .point_hash import hashes_of_series
+
+        if self._hashes is None:
+            self._hashes = hashes_of_series(self.metric_series(sorted(self.metric_counts())))
+        return self._hashes
+
+    def _sqlite(self, sql: str, args: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        """Run a query on a connection of its own (so another thread may run it), read-only."""
+        import sqlite3
+
+        conn = sqlite3.connect(f"file:{_sqlite_path(self.uri)}?mode=ro", uri=True)
+        try:
+            return conn.execute(sql, args).fetchall()
+        finally:
+            conn.close()
 
     def models(self) -> list[SourceModel]:
         """Return the registered models with their versions, tags and aliases (deleted versions left out)."""
@@ -260,7 +339,13 @@ class MlflowSqlSource:
         return local_folder(run.artifact_uri, _database_folder(self.uri))
 
     def close(self) -> None:
-        """Dispose of the engine."""
+        """Stop the hashing thread (a dry run never waits for it) and dispose of the engine."""
+        hashing, conn = self._key_hashing, self._hash_conn
+        if hashing is not None:
+            if conn is not None:
+                conn.interrupt()
+            hashing.join()
+            self._key_hashing = None
         if self._engine is not None:
             self._engine.dispose()
             self._engine = None

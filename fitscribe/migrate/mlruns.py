@@ -86,6 +86,7 @@ class MlrunsSource:
         if not os.path.isdir(self.root):
             raise NotFoundError(f"No mlruns folder at {self.root!r}.")
         self._run_folders: dict[str, str] = {}
+        self._hashes: dict[tuple[str, str], int] | None = None
 
     def _experiment_folders(self) -> list[str]:
         folders = []
@@ -175,6 +176,23 @@ class MlrunsSource:
                 continue
             points = sorted(_points(path), key=lambda p: (p[2], p[0]))
             yield (run_id, key, [p[1] for p in points], [p[0] for p in points], [p[2] for p in points])
+
+    def key_hashes(self) -> dict[str, int]:
+        """Return the hash (point_hash.py) of every point of each key over all runs."""
+        from .point_hash import by_key
+
+        return by_key(self._series_hashes())
+
+    def series_hashes(self, key: str) -> dict[str, int]:
+        """Return run id -> the hash of its series of ``key``."""
+        return {run_id: h for (run_id, k), h in self._series_hashes().items() if k == key}
+
+    def _series_hashes(self) -> dict[tuple[str, str], int]:
+        from .point_hash import hashes_of_series
+
+        if self._hashes is None:
+            self._hashes = hashes_of_series(self.metric_series(sorted(self.metric_counts())))
+        return self._hashes
 
     def models(self) -> list[SourceModel]:
         """Return the registered models (``<root>/models``) with versions, tags and aliases."""

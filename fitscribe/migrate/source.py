@@ -23,6 +23,7 @@ __all__ = [
     "Series",
     "Source",
     "HasLoggedModels",
+    "HasMetricHashes",
     "RemoteArtifacts",
     "MAX_DOUBLE",
     "unclamp",
@@ -191,3 +192,14 @@ class RemoteArtifacts(Protocol):
 
     def copy_logged_model_artifacts(self, model: SourceLoggedModel, dest_uri: str) -> tuple[int, int]:
         """Copy the logged model's files the destination lacks into ``dest_uri``; return (files, bytes)."""
+
+
+@runtime_checkable
+class HasMetricHashes(Protocol):
+    """A source that hashes its metric points (``point_hash.py``), so the verification compares values."""
+
+    def key_hashes(self) -> dict[str, int]:
+        """Return the hash of every point of each metric key, over all runs."""
+
+    def series_hashes(self, key: str) -> dict[str, int]:
+        """Return run id -> the hash of that run's series of ``key``."""

@@ -1,10 +1,13 @@
 """The verification table closing an import: counts per entity and a digest per run, source vs destination.
 
 A run's digest covers its name, user, status, times and lifecycle stage, its params and tags, and
-the number of points of each metric series (point values are compared while importing: a series
-is written only with the points the destination lacks, found by exact comparison). Counts cover
-only what the import concerns (the source's runs, experiments and models), so a destination that
-holds more history still verifies.
+the number of points of each metric series. The points themselves are compared through a hash of
+(step, timestamp, value) per series (``point_hash.py``) for sources that compute it (MLflow's
+databases, mlruns folders and servers): the source hashes each metric key over all runs (on
+SQLite, one SQL scan of MLflow's primary-key index), the destination each series from its stored
+arrays with numpy, both at once in two threads; only for a key whose hashes differ are the
+source's series hashed one by one, to name the runs. Counts cover only what the import concerns
+(the source's runs, experiments and models), so a destination that holds more history still verifies.
 """
 
 from __future__ import annotations
@@ -13,6 +16,8 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+
+from .source import HasLoggedModels, HasMetricHashes
 
 if TYPE_CHECKING:
     from fitscribe.backends.sql.bulk_import import BulkImporter
@@ -88,7 +93,6 @@ def verify(source: Source, dest: BulkImporter, runs: list[SourceRun] | None = No
     result.rows.append(("model versions", len(live),
                         sum(1 for name, n in live if n in stored_models.get(name, {}).get("versions", {}))))
     from .logged_models import count_logged_models
-    from .source import HasLoggedModels
 
     if isinstance(source, HasLoggedModels):
         result.rows.append(("logged models", *count_logged_models(source, dest.store)))
@@ -98,6 +102,9 @@ def verify(source: Source, dest: BulkImporter, runs: list[SourceRun] | None = No
     dest_series: dict[str, dict[str, int]] = {}
     for (run_id, key), n in state.metric_counts.items():
         dest_series.setdefault(run_id, {})[key] = n
+    bad_series = set()
+    if isinstance(source, HasMetricHashes):
+        bad_series = _compare_values(source, dest, run_ids, sum(1 for r, _k in counts if r in run_ids), result)
     for run in runs:
         result.runs_checked += 1
         stored = state.runs.get(run.run_id)
@@ -105,6 +112,53 @@ def verify(source: Source, dest: BulkImporter, runs: list[SourceRun] | None = No
         theirs = None if stored is None else run_digest(
             tuple(stored[c] for c in ("name", "user_id", "status", "start_time", "end_time", "lifecycle_stage")),
             state.params.get(run.run_id, {}), state.tags.get(run.run_id, {}), dest_series.get(run.run_id, {}))
-        if mine != theirs:
+        if mine != theirs or run.run_id in bad_series:
             result.mismatched_runs.append(run.run_id)
     return result
+
+
+def _compare_values(source: HasMetricHashes, dest: BulkImporter, run_ids: set[str], series: int,
+                    result: Verification) -> set[str]:
+    """Compare the point hashes of every series (``series`` in the source); add the ``metric values`` row
+    (series in the source, series whose points match); return the runs that differ."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from .point_hash import by_key
+
+    with ThreadPoolExecutor(1, thread_name_prefix="verify-source") as pool:
+        mine_soon = pool.submit(source.key_hashes)
+        theirs = destination_hashes(dest, run_ids)
+        mine = mine_soon.result()
+    bad: set[str] = set()
+    differing = 0
+    their_keys = by_key(theirs)
+    for key in sorted(set(mine) | set(their_keys)):
+        if mine.get(key, 0) == their_keys.get(key, 0):
+            continue
+        per_run = source.series_hashes(key)
+        for run_id in set(per_run) | {r for r, k in theirs if k == key}:
+            if per_run.get(run_id) != theirs.get((run_id, key)):
+                differing += 1
+                bad.add(run_id)
+    result.rows.append(("metric values", series, max(series - differing, 0)))
+    return bad
+
+
+def destination_hashes(dest: BulkImporter, run_ids: set[str]) -> dict[tuple[str, str], int]:
+    """Return the point hash of every stored series of these runs, from the stored arrays (1,000 chunks a fetch)."""
+    import sqlalchemy as sa
+
+    from fitscribe.backends.sql import tables as t
+
+    from .point_hash import P, chunk_hashes
+
+    c = t.metric_chunks.c
+    found: dict[tuple[str, str], int] = {}
+    query = sa.select(c.run_uuid, c.key, c.step_blob, c.timestamp_blob, c.value_blob)
+    with dest.store.sql_read() as w:
+        rows = w.sa.execution_options(stream_results=True).execute(query)
+        while batch := rows.fetchmany(1000):
+            part = [r for r in batch if r[0] in run_ids]
+            for row, h in zip(part, chunk_hashes(part)):
+                found[(row[0], row[1])] = (found.get((row[0], row[1]), 0) + h) % P
+    return found
