@@ -15,11 +15,11 @@ from fitscribe.errors import InvalidValueError
 from fitscribe.search import decode_page_token, encode_page_token, parse_filter, parse_order_by
 
 # What each run holds (names a..d):
-#   a: alpha,  ann, start 1000, FINISHED end 2000; acc 0.5 then 0.9; loss +inf; model=rf, lr=0.1;
+#   a: alpha,  ann, start 1000, FINISHED end 2000; acc 0.5 then 0.9; loss +inf; mixed 3 then +inf; model=rf, lr=0.1;
 #      team=Vision, `my key`=x; dataset train-set/d1 (training)
 #   b: beta,   bob, start 1001, RUNNING;           acc 0.7;          loss -inf; model=lr; team=vision;
 #      dataset eval-set/d2 (eval)
-#   c: Alpha2, ann, start 1002, FAILED end 3000;   acc NaN;          loss 1 then 2; model=RF
+#   c: Alpha2, ann, start 1002, FAILED end 3000;   acc NaN;          loss 1 then 2; mixed 1 then NaN; model=RF
 #   d: gamma,  cat, start 1003, FINISHED end 1500; no metric, no param; team=nlp
 FILTERS: list[tuple[str, str]] = [
     # metrics: the latest value, NaN stored apart, +-inf as +-max double, a missing key never matches
@@ -46,6 +46,9 @@ FILTERS: list[tuple[str, str]] = [
     ("max(metrics.loss) = 2", "c"),
     ("min(metrics.loss) = 1", "c"),
     ("min(metrics.loss) > 1.5", "a"),
+    ("min(metrics.mixed) = 3", "a"),  # the latest is +inf: an aggregate ignores that
+    ("max(metrics.mixed) = 1", "c"),  # the latest is NaN
+    ("metrics.mixed = 3", ""),
     # number spellings
     ("metrics.acc > .8", "a"),
     ("metrics.acc > 8e-1", "a"),
@@ -137,8 +140,9 @@ def _populate(store: Any) -> tuple[str, dict[str, str]]:
         ids[letter] = run_id
         if status is not None:
             store.update_run_info(run_id, status=status, end_time=end)
-    history = {"a": {"acc": [0.5, 0.9], "loss": [math.inf]}, "b": {"acc": [0.7], "loss": [-math.inf]},
-               "c": {"acc": [math.nan], "loss": [1.0, 2.0]}, "d": {}}
+    history = {"a": {"acc": [0.5, 0.9], "loss": [math.inf], "mixed": [3.0, math.inf]},
+               "b": {"acc": [0.7], "loss": [-math.inf]},
+               "c": {"acc": [math.nan], "loss": [1.0, 2.0], "mixed": [1.0, math.nan]}, "d": {}}
     params = {"a": {"model": "rf", "lr": "0.1"}, "b": {"model": "lr"}, "c": {"model": "RF"}, "d": {}}
     for letter, run_id in ids.items():
         metrics = [Metric(k, v, 5, step) for k, values in history[letter].items() for step, v in enumerate(values)]
@@ -279,3 +283,121 @@ def test_foreign_page_tokens_are_refused(payload: bytes) -> None:
 
     with pytest.raises(InvalidValueError, match="Invalid page token"):
         decode_page_token(base64.b64encode(payload).decode())
+
+
+# -- the messages: a filter's error says what is wrong and points at it (golden texts) -------------
+FILTER_ERRORS = [
+    ("metrics.acc > 'high'",
+     "Invalid search filter at position 14: metrics.acc > expects a number, got 'high'; the metric 'acc' is compared with numbers, e.g. metrics.acc > 0.5.\n    metrics.acc > 'high'\n                  ^"),
+    ("params.model > 'a'",
+     "Invalid search filter at position 0: 'params.model >': > cannot be used on the param 'model'; use one of =, !=, LIKE, ILIKE, IN, NOT IN, IS NULL, IS NOT NULL.\n    params.model > 'a'\n    ^"),
+    ('params.model = 1',
+     "Invalid search filter at position 15: params.model = expects a quoted string, got 1; the param 'model' is a string, so write params.model = '1'.\n    params.model = 1\n                   ^"),
+    ("metrics.acc LIKE '1%'",
+     "Invalid search filter at position 0: 'metrics.acc LIKE': LIKE cannot be used on the metric 'acc'; use one of =, !=, <, <=, >, >=, IS NULL, IS NOT NULL.\n    metrics.acc LIKE '1%'\n    ^"),
+    ("params.model IN 'a'",
+     "Invalid search filter at position 16: params.model IN expects a parenthesised list of quoted strings, e.g. ('a', 'b').\n    params.model IN 'a'\n                    ^"),
+    ("params.model IN ('a' 'b')",
+     "Invalid search filter at position 21: expected ',' or ')' in the list of params.model IN.\n    params.model IN ('a' 'b')\n                         ^"),
+    ("params.model IN ('a', 1)",
+     "Invalid search filter at position 22: params.model IN expects quoted strings in its list, found '1'.\n    params.model IN ('a', 1)\n                          ^"),
+    ("min(params.model) = 'a'",
+     "Invalid search filter at position 4: min() applies to metrics only, e.g. min(metrics.loss).\n    min(params.model) = 'a'\n        ^"),
+    ('MAX(metrics.acc = 1',
+     "Invalid search filter at position 16: expected ')' after MAX(metrics.acc.\n    MAX(metrics.acc = 1\n                    ^"),
+    ('metrics.acc IS 1',
+     'Invalid search filter at position 15: expected NULL after IS.\n    metrics.acc IS 1\n                   ^'),
+    ('metrics.acc IS NOT 1',
+     'Invalid search filter at position 19: expected NULL after IS NOT.\n    metrics.acc IS NOT 1\n                       ^'),
+    ('metrics. = 1',
+     "Invalid search filter at position 9: expected a key after 'metrics.'; quote keys with special characters in backticks: metrics.`my-key`.\n    metrics. = 1\n             ^"),
+    ('metrics.acc',
+     "Invalid search filter at position 11: expected a comparison (=, !=, <, <=, >, >=, LIKE, ILIKE, IN, NOT IN, IS NULL) after 'metrics.acc', found 'the end of the filter'.\n    metrics.acc\n               ^"),
+    ("foo.bar = 'x'",
+     "Invalid search filter at position 0: unknown field type 'foo' in 'foo.bar'; start a field with metrics., params., tags., attributes., datasets..\n    foo.bar = 'x'\n    ^"),
+    ("nosuch = 'x'",
+     "Invalid search filter at position 0: unknown attribute 'nosuch'; attributes are artifact_uri, end_time, run_id, run_name, start_time, status, user_id, other fields need a prefix such as metrics., params., tags., attributes. or datasets..\n    nosuch = 'x'\n    ^"),
+    ('metrics.acc = 1 extra',
+     "Invalid search filter at position 16: expected AND, OR or the end of the filter, found 'extra'.\n    metrics.acc = 1 extra\n                    ^"),
+    ('metrics.acc = 1 AND',
+     "Invalid search filter at position 19: expected a field such as metrics.acc, params.lr or tags.team, found 'the end of the filter'.\n    metrics.acc = 1 AND\n                       ^"),
+    ('(metrics.acc = 1',
+     "Invalid search filter at position 16: expected ')' to close the '(' opened at position 0.\n    (metrics.acc = 1\n                    ^"),
+    ('metrics.acc > 1e999',
+     'Invalid search filter at position 14: metrics.acc > needs a finite number, got 1e999.\n    metrics.acc > 1e999\n                  ^'),
+    ("datasets.size = 'x'",
+     "Invalid search filter at position 0: datasets can be searched on name, digest, context, not 'size'.\n    datasets.size = 'x'\n    ^"),
+    ("start_time = 'x'",
+     "Invalid search filter at position 13: start_time = expects a number, got 'x'; the attribute start_time (number) is compared with numbers, e.g. start_time = 0.5.\n    start_time = 'x'\n                 ^"),
+    ('AND = 1',
+     "Invalid search filter at position 0: expected a field such as metrics.acc, params.lr or tags.team, found 'AND'.\n    AND = 1\n    ^"),
+    ('metrics.acc NOT 1',
+     "Invalid search filter at position 12: expected a comparison (=, !=, <, <=, >, >=, LIKE, ILIKE, IN, NOT IN, IS NULL) after 'metrics.acc', found 'NOT'.\n    metrics.acc NOT 1\n                ^"),
+    ("params.model = 'a",
+     'Invalid search filter at position 15: cannot read "\'a" (close every quote you open).\n    params.model = \'a\n                   ^'),
+    ("params.model-x = 'a'",
+     'Invalid search filter at position 12: cannot read "-x = \'a\'" (quote keys with special characters in backticks: params.`model-x`).\n    params.model-x = \'a\'\n                ^'),
+    ('params.model = ',
+     "Invalid search filter at position 15: params.model = expects a quoted string, got nothing; the param 'model' is a string, so write params.model = 'nothing'.\n    params.model = \n                   ^"),
+    ('metrics.acc = ',
+     "Invalid search filter at position 14: metrics.acc = expects a number, got nothing; the metric 'acc' is compared with numbers, e.g. metrics.acc = 0.5.\n    metrics.acc = \n                  ^"),
+    ("tags.a = 'x' $",
+     "Invalid search filter at position 13: cannot read '$'.\n    tags.a = 'x' $\n                 ^"),
+    ('metrics.acc < = 1',
+     "Invalid search filter at position 14: metrics.acc < expects a number, got =; the metric 'acc' is compared with numbers, e.g. metrics.acc < 0.5.\n    metrics.acc < = 1\n                  ^"),
+    ("`nosuch` = 'x'",
+     "Invalid search filter at position 0: unknown attribute 'nosuch'; attributes are artifact_uri, end_time, run_id, run_name, start_time, status, user_id, other fields need a prefix such as metrics., params., tags., attributes. or datasets..\n    `nosuch` = 'x'\n    ^"),
+    ('"Status" < \'x\'',
+     'Invalid search filter at position 0: \'"Status" <\': < cannot be used on the attribute status (string); use one of =, !=, LIKE, ILIKE, IN, NOT IN, IS NULL, IS NOT NULL.\n    "Status" < \'x\'\n    ^'),
+    ("params.model IN ('a',)",
+     "Invalid search filter at position 21: params.model IN expects quoted strings in its list, found ')'.\n    params.model IN ('a',)\n                         ^"),
+    ('metrics.a = 1 AND metrics.a = 1 AND metrics.a = 1 AND metrics.a = 1 AND metrics.a = 1 AND metrics.a = 1 AND metrics.a = 1 AND metrics.a = 1 AND metrics.a = 1 AND metrics.a = 1 AND metrics.a = 1 AND metrics.a = 1 AND bad ~ 1 AND metrics.b = 1 AND metrics.b = 1 AND metrics.b = 1 AND metrics.b = 1 AND metrics.b = 1 AND metrics.b = 1 AND metrics.b = 1 AND metrics.b = 1',
+     "Invalid search filter at position 220: cannot read '~ 1 AND metrics.b = '.\n    ...AND metrics.a = 1 AND metrics.a = 1 AND metrics.a = 1 AND metrics.a = 1 AND bad ~ 1 AND metrics.b = 1 AND metrics.b = 1 AND metrics.b = 1 AND metrics.b = 1 AND ...\n                                                                                       ^"),
+    ('metrics.a = 1 AND metrics.a = 1 AND metrics.a = 1 AND metrics.a = 1 AND metrics.a = 1 AND metrics.a = 1 AND metrics.a = 1 AND metrics.a = 1 AND metrics.a = 1 AND metrics.a = 1 AND metrics.a = 1 AND metrics.a = 1 AND x ~',
+     "Invalid search filter at position 218: cannot read '~'.\n    ...1 AND metrics.a = 1 AND metrics.a = 1 AND metrics.a = 1 AND metrics.a = 1 AND x ~\n                                                                                       ^"),
+    ('y ~ 1 AND metrics.b = 1 AND metrics.b = 1 AND metrics.b = 1 AND metrics.b = 1 AND metrics.b = 1 AND metrics.b = 1 AND metrics.b = 1 AND metrics.b = 1 AND metrics.b = 1 AND metrics.b = 1 AND metrics.b = 1 AND metrics.b = 1',
+     "Invalid search filter at position 2: cannot read '~ 1 AND metrics.b = '.\n    y ~ 1 AND metrics.b = 1 AND metrics.b = 1 AND metrics.b = 1 AND metrics.b = 1 AND ...\n      ^"),
+    ('metrics.a = 1 AND metrics.a = 1 AND metrics.a = 1 AND metrics.a = 1 AND metrics.a = 1 AND x ~ AND metrics.b = 1 AND metrics.b = 1 AND metrics.b = 1 AND metrics.b = 1',
+     "Invalid search filter at position 92: cannot read '~ AND metrics.b = 1 '.\n    ...1 AND metrics.a = 1 AND metrics.a = 1 AND metrics.a = 1 AND metrics.a = 1 AND x ~ AND metrics.b = 1 AND metrics.b = 1 AND metrics.b = 1 AND metrics.b = 1\n                                                                                       ^"),
+]
+EXPERIMENT_FILTER_ERRORS = [
+    ('metrics.acc > 1',
+     "Invalid search filter at position 0: unknown field type 'metrics' in 'metrics.acc'; start a field with tags., attributes..\n    metrics.acc > 1\n    ^"),
+    ("run_name = 'x'",
+     "Invalid search filter at position 0: unknown attribute 'run_name'; attributes are creation_time, experiment_id, last_update_time, name, other fields need a prefix such as metrics., params., tags., attributes. or datasets..\n    run_name = 'x'\n    ^"),
+    ('   ',
+     "The experiment filter is only whitespace; pass '' or None to match all."),
+]
+ORDER_BY_ERRORS = [
+    (['metrics.acc sideways'],
+     "Invalid search filter at position 12: invalid ordering key: expected ASC, DESC or the end after the field, found 'sideways'.\n    metrics.acc sideways\n                ^"),
+    ([''],
+     "Invalid ordering key '': write '<field> [ASC|DESC]', e.g. 'metrics.acc DESC'."),
+    ([5],
+     "Invalid ordering key 5: write '<field> [ASC|DESC]', e.g. 'metrics.acc DESC'."),
+    ('metrics.acc',
+     "order_by must be a list of strings, e.g. ['metrics.acc'], not a single string."),
+]
+
+
+@pytest.mark.parametrize("text, message", FILTER_ERRORS)
+def test_filter_error_messages(text: str, message: str) -> None:
+    with pytest.raises(InvalidValueError) as raised:
+        parse_filter(text)
+    assert str(raised.value) == message
+
+
+@pytest.mark.parametrize("text, message", EXPERIMENT_FILTER_ERRORS)
+def test_experiment_filter_error_messages(text: str, message: str) -> None:
+    from fitscribe.search import parse_experiment_filter
+
+    with pytest.raises(InvalidValueError) as raised:
+        parse_experiment_filter(text)
+    assert str(raised.value) == message
+
+
+@pytest.mark.parametrize("order_by, message", ORDER_BY_ERRORS)
+def test_order_by_error_messages(order_by: Any, message: str) -> None:
+    with pytest.raises(InvalidValueError) as raised:
+        parse_order_by(order_by)
+    assert str(raised.value) == message
