@@ -190,6 +190,12 @@ ORDERS: list[tuple[list[str], str]] = [
     (["tags.team"], "adbc"),  # 'Vision' < 'nlp' < 'vision' by code point
     (["user_id", "start_time DESC"], "cabd"),
     (["user_id DESC", "metrics.acc"], "dbac"),
+    (["params.model DESC", "start_time"], "abcd"),  # several keys: compiled to SQL, not sorted by one key
+    (["params.model", "start_time"], "cbad"),
+    (["tags.team", "start_time DESC"], "adbc"),
+    (["tags.team DESC", "params.model"], "bdac"),
+    (["run_name", "params.model"], "cabd"),
+    (["user_id", "tags.team DESC"], "acbd"),  # ann: a, then c (no team: last); then bob, cat
     (["start_time"], "abcd"),
     (["created DESC"], "dcba"),
     (["end_time DESC"], "cadb"),
@@ -265,6 +271,12 @@ def test_filter_and_order_by_type_errors() -> None:
     assert parse_order_by(None) == []
     (order,) = parse_order_by(["name DESC"], experiments=True)
     assert (order.entity, order.key, order.ascending) == ("attribute", "name", False)
+    (order,) = parse_order_by(["attributes.name"], experiments=True)
+    assert (order.entity, order.key, order.ascending) == ("attribute", "name", True)
+    assert parse_filter("") is None and parse_filter(None) is None
+    from fitscribe.search import parse_experiment_filter
+
+    assert parse_experiment_filter("") is None and parse_experiment_filter(None) is None
     with pytest.raises(InvalidValueError):
         parse_order_by(["tags.team"], experiments=True)
     with pytest.raises(InvalidValueError):
@@ -283,6 +295,13 @@ def test_foreign_page_tokens_are_refused(payload: bytes) -> None:
 
     with pytest.raises(InvalidValueError, match="Invalid page token"):
         decode_page_token(base64.b64encode(payload).decode())
+
+
+def test_an_altered_page_token_is_refused() -> None:
+    token = encode_page_token(2)
+    for altered in (token[:4] + "!" + token[4:], token[:-1], " " + token, token + "\n"):
+        with pytest.raises(InvalidValueError, match="Invalid page token"):
+            decode_page_token(altered)
 
 
 # -- the messages: a filter's error says what is wrong and points at it (golden texts) -------------
