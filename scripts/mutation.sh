@@ -14,7 +14,10 @@
 #   MUTATION_REF=<commit>     mutate that commit instead of the work tree
 #   MUTATION_ONLY=<globs>     mutant names to run, space-separated, e.g. 'fitscribe.uri.x_check_relative_path*'
 #   MUTATION_JOBS=<n>         parallel test processes (default 1: be kind to shared machines)
-#   MUTATION_KEEP=<folder>    keep the private copy there (to run `mutmut show NAME` in it later)
+#   MUTATION_KEEP=<folder>    keep the private copy there (to run `mutmut show NAME` in it later;
+#                             running the script again with the same folder resumes: verdicts stand)
+#   MUTATION_TIMEOUT=<x>      timeout multiplier (default 5.0, pyproject); a mutant that hangs costs
+#                             x times its tests' time, so 1.5 saves hours on a loaded machine
 #   PYTHON=<python>           interpreter with mutmut and the dev extra (default .venv/bin/python)
 #
 # Output: the score (killed / total mutants reached by the tests) and the diff of each survivor.
@@ -42,7 +45,11 @@ work="${MUTATION_KEEP:-$(mktemp -d /tmp/fitscribe-mutation.XXXXXX)}"
 mkdir -p "$work"
 [[ -z "${MUTATION_KEEP:-}" ]] && trap 'rm -rf "$work"' EXIT
 cd "$repo"
-if [[ -n "${MUTATION_REF:-}" ]]; then
+resume=""
+if [[ -f "$work/mutants/mutmut-stats.json" ]]; then
+    resume=1  # the same modules and tests as before: a changed selection would reset every verdict
+    echo "resuming the run kept in $work" >&2
+elif [[ -n "${MUTATION_REF:-}" ]]; then
     git archive "$MUTATION_REF" | tar -x -C "$work"
 else
     git ls-files -z -co --exclude-standard | tar --null -T - -cf - | tar -x -C "$work"
@@ -55,13 +62,16 @@ done
 toml_list() { "$python" -c 'import json,sys; print(json.dumps(sys.argv[1:]))' "$@"; }
 only="$(toml_list "${modules[@]}")"
 selection="$(toml_list "$@")"
-"$python" - "$work/pyproject.toml" "$only" "$selection" <<'EOF'
-import sys
-path, only, selection = sys.argv[1:]
+"$python" - "$work/pyproject.toml" "$only" "$selection" "$resume" <<'EOF'
+import os, re, sys
+path, only, selection, resume = sys.argv[1:]
 text = open(path, encoding="utf-8").read()
 header = "[tool.mutmut]\n"
 extra = f"only_mutate = {only}\npytest_add_cli_args_test_selection = {selection}\n"
-text = text.replace(header, header + extra) if header in text else text + "\n" + header + extra
+if not resume:
+    text = text.replace(header, header + extra) if header in text else text + "\n" + header + extra
+if os.environ.get("MUTATION_TIMEOUT"):
+    text = re.sub(r"(?m)^timeout_multiplier = .*$", f"timeout_multiplier = {float(os.environ['MUTATION_TIMEOUT'])}", text)
 open(path, "w", encoding="utf-8").write(text)
 EOF
 
