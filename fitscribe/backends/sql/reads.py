@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from operator import itemgetter
 from typing import Any, Sequence
 
 import sqlalchemy as sa
@@ -14,6 +15,9 @@ from .connection import in_chunks
 from .rows import RUN_COLUMNS, decode_bound, decode_value, experiment, run_info
 
 __all__ = ["read_experiments", "read_runs"]
+
+_RUN_ROW = itemgetter(*(t.runs.c.keys().index(column) for column in RUN_COLUMNS))
+"""Picks the :data:`~.rows.RUN_COLUMNS` of a ``runs`` row (``SELECT runs.*``), in that order."""
 
 
 def read_experiments(conn: sa.Connection, query: sa.Select[Any]) -> list[Experiment]:
@@ -59,7 +63,7 @@ def read_runs(conn: sa.Connection, query: sa.Select[Any]) -> list[Run]:
     inputs = _inputs(conn, ids)
     return [
         Run(
-            run_info([r._mapping[c] for c in RUN_COLUMNS]),
+            run_info(_RUN_ROW(r)),
             RunData(latest[r.run_uuid], params[r.run_uuid], tags[r.run_uuid], summaries[r.run_uuid]),
             RunInputs(inputs.get(r.run_uuid, ())),
         )
