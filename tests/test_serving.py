@@ -166,6 +166,8 @@ def test_health_ping_version_and_methods(iris_server: str) -> None:
     assert httpx.get(iris_server + "/version").text == fitscribe.__version__
     assert httpx.get(iris_server + "/invocations").status_code == 405
     assert httpx.get(iris_server + "/nothing").status_code == 404
+    moved = httpx.get(iris_server + "/ping/?a=1")  # a trailing slash is redirected, as by MLflow's FastAPI
+    assert (moved.status_code, moved.headers["location"]) == (307, iris_server + "/ping?a=1")
 
 
 BAD_REQUESTS = [

@@ -44,6 +44,7 @@ DEFAULT_TIMEOUT_S = 60.0
 _LOG = logging.getLogger("fitscribe.serving")
 _JSON = b"application/json"
 _TEXT = b"text/plain; charset=utf-8"
+_ROUTES = frozenset({"/invocations", "/ping", "/health", "/version"})
 
 Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
@@ -127,6 +128,17 @@ def _header(scope: Scope, name: bytes) -> str | None:
     return None
 
 
+def _url(scope: Scope, path: str) -> str:
+    """The request's URL with another path (for a redirect's Location)."""
+    host = _header(scope, b"host")
+    if host is None:
+        server = scope.get("server") or ("localhost", None)
+        host = server[0] if server[1] in (None, 80, 443) else f"{server[0]}:{server[1]}"
+    query = scope.get("query_string", b"")
+    url = f"{scope.get('scheme', 'http')}://{host}{scope.get('root_path', '')}{path}"
+    return f"{url}?{query.decode('latin-1')}" if query else url
+
+
 async def _lifespan(receive: Receive, send: Send) -> None:
     """Answer uvicorn's startup and shutdown messages (nothing to open or close)."""
     while True:
@@ -173,11 +185,17 @@ class ScoringApp:
                 status, kind, body = 200, _JSON, self._version if path == "/version" else b"\n"
             else:
                 status, kind, body, allow = 405, _TEXT, b"Method Not Allowed", b"GET, HEAD"
+        elif path[:-1] in _ROUTES and path.endswith("/"):  # as Starlette and FastAPI: /ping/ -> /ping
+            status, kind, body, allow = 307, b"", b"", b""
         else:
             status, kind, body = 404, _TEXT, b"Not Found"
-        headers = [(b"content-length", b"%d" % len(body)), (b"content-type", kind)]
+        headers = [(b"content-length", b"%d" % len(body))]
+        if kind:
+            headers.append((b"content-type", kind))
         if allow:
             headers.append((b"allow", allow))
+        if status == 307:
+            headers.append((b"location", _url(scope, path[:-1]).encode("latin-1")))
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": b"" if method == "HEAD" else body})
 
