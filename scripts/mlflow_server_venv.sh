@@ -6,6 +6,8 @@
 # Env:   FITSCRIBE_MLFLOW_SERVER_VENV  where to create it (default: .venv-mlflow-server at the repo root)
 #        FITSCRIBE_MLFLOW_SERVER_SPEC  the requirements (default: mlflow==3.17.2 and psycopg[binary], its
 #                                      PostgreSQL driver, for the PostgreSQL comparison)
+#        FITSCRIBE_MLFLOW_EXPORT_IMPORT=1  also install mlflow-export-import (MLflow's copying tool, its
+#                                      last PyPI release), for benchmarks/import_mlflow.py --export-import
 # Prints the venv's python as its last line. A second run with nothing changed returns at once.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,6 +16,9 @@ BASE_PYTHON=${1:-.venv/bin/python}
 [ -x "$BASE_PYTHON" ] || BASE_PYTHON=$(command -v python3)
 VENV=${FITSCRIBE_MLFLOW_SERVER_VENV:-.venv-mlflow-server}
 SPEC=${FITSCRIBE_MLFLOW_SERVER_SPEC:-mlflow==3.17.2 psycopg[binary]}
+if [ "${FITSCRIBE_MLFLOW_EXPORT_IMPORT:-}" = 1 ]; then
+  SPEC="$SPEC mlflow-export-import==1.2.0 tabulate"   # it imports tabulate without declaring it
+fi
 STAMP="$VENV/.fitscribe-requested"
 
 if [ -x "$VENV/bin/mlflow" ] && [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$SPEC" ]; then

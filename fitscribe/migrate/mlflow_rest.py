@@ -18,7 +18,10 @@ user and password in the URL, ``MLFLOW_TRACKING_TOKEN``, ``MLFLOW_TRACKING_USERN
 ``MLFLOW_TRACKING_PASSWORD``, and the rest.
 
 Metric histories are fetched by a small pool of threads over runs (``workers``, default 8): each
-request waits mostly on the server, so a few requests in flight pay. The histories are held as
+request waits mostly on the server, so a few requests in flight pay. Measured with
+benchmarks/import_vs_export_import.py (``mlflow server`` 3.17.2, one uvicorn worker, SQLite; 100
+runs x 20 metrics x 500 steps, 2,000 history requests; this machine's 2 cores at load 7-9): 1
+thread 115.3 s, 8 threads 66.3 s (the database itself, read directly: 4.1 s). The histories are held as
 arrays (24 bytes a point) between the count (``metric_counts``, which needs them: the API has no
 count) and the write.
 
