@@ -420,3 +420,13 @@ def test_order_by_error_messages(order_by: Any, message: str) -> None:
     with pytest.raises(InvalidValueError) as raised:
         parse_order_by(order_by)
     assert str(raised.value) == message
+
+
+def test_nesting_depth_is_counted_again_after_closed_parentheses() -> None:
+    from fitscribe.search import MAX_FILTER_DEPTH
+
+    term = "params.a = '1'"
+    closed = " AND ".join(["((" + term + "))"] * 3)
+    parse_filter(closed + " AND " + "(" * MAX_FILTER_DEPTH + term + ")" * MAX_FILTER_DEPTH)
+    with pytest.raises(InvalidValueError, match="nested more than"):
+        parse_filter(closed + " AND " + "(" * (MAX_FILTER_DEPTH + 1) + term + ")" * (MAX_FILTER_DEPTH + 1))
