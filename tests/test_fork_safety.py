@@ -90,7 +90,7 @@ def _histories(client: fitscribe.Client, run_id: str) -> dict[str, list[int]]:
 
 
 def test_a_fork_waits_for_the_journal_thread_to_leave_sqlite(tmp_path: Path) -> None:
-    with busy_journal(tmp_path / "store", hold_s=0.8) as (client, run_id):
+    with busy_journal(tmp_path / "store", hold_s=1.0) as (client, run_id):
         started = time.monotonic()
         child = _fork_child(client, run_id)
         forked_after = time.monotonic() - started

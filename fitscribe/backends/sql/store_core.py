@@ -215,7 +215,7 @@ class StoreCore:
         if self._lite is not None:
             self._lite.close()
         if self._engine is not None:
-            self._engine.dispose()
+            _dispose(self._engine)
 
     def flush(self) -> None:
         """Return once every point logged by this process is in the database: through this store's
@@ -317,6 +317,26 @@ class StoreCore:
 
         assert self._journal_folder is not None
         replay_orphans(self._journal_folder, position_of, self._apply_journal, self._remove_journal_row, runs_in)
+
+
+def _dispose(engine: sa.Engine) -> None:
+    """Close the engine's pooled connections, and those other threads still use as they come back.
+
+    ``Engine.dispose`` alone leaves a connection checked out at that moment (a server request, a
+    background thread) to the old pool, whose reference cycle the garbage collector frees later,
+    the connection still open (psycopg warns, in whatever runs then).
+    """
+    from sqlalchemy import event
+
+    old = engine.pool
+    engine.dispose()
+    event.listen(old, "checkin", _close_returned)
+    old.dispose()  # those checked in before the listener
+
+
+def _close_returned(dbapi_connection: Any, _record: Any) -> None:
+    if dbapi_connection is not None:
+        dbapi_connection.close()
 
 
 def _journal_folder(db: DatabaseURL) -> str | None:
