@@ -38,6 +38,14 @@ import mlflow
 from mlflow import MlflowClient
 
 uri, out, mode = sys.argv[1], sys.argv[2], sys.argv[3]
+if uri.startswith("http"):  # a server started with this script: wait for it (up to 90 s)
+    import time, urllib.request
+    for _ in range(900):
+        try:
+            urllib.request.urlopen(uri + "/health", timeout=1).close()
+            break
+        except OSError:
+            time.sleep(0.1)
 mlflow.set_tracking_uri(uri)
 c = MlflowClient(uri)
 if mode == "create":
