@@ -107,6 +107,27 @@ def test_a_series_longer_than_one_chunk(store_uri: str) -> None:
     client.close()
 
 
+def test_step_ranges_open_on_one_side(store_uri: str) -> None:
+    """A range with only a lower or only an upper bound reaches the extreme steps (negative, 2**63 - 1)."""
+    client = fitscribe.Client(store_uri)
+    run_id = client.create_run("0").info.run_id
+    edges = [-(2**63), -1000, 0, 500, 2**63 - 1]
+    for step in edges:  # one stored row per point
+        client.log_batch(run_id, metrics=[Metric("m", float(step % 7), 1, step)])
+    arrays = client.store.metric_arrays
+
+    def steps(**bounds: int) -> list[int]:
+        found = arrays([run_id], "m", **bounds)[run_id]
+        low, high = bounds.get("min_step", -(2**63)), bounds.get("max_step", 2**63 - 1)
+        return [int(s) for s in found.steps if low <= s <= high]
+
+    assert steps(max_step=0) == [-(2**63), -1000, 0]
+    assert steps(min_step=200) == [500, 2**63 - 1]
+    assert steps(min_step=-5000, max_step=600) == [-1000, 0, 500]
+    assert steps() == edges
+    client.close()
+
+
 def test_history_pages(store_uri: str) -> None:
     client = fitscribe.Client(store_uri)
     run_id = client.create_run("0").info.run_id
@@ -135,7 +156,14 @@ def test_params_are_write_once(store_uri: str) -> None:
     client.log_param(run_id, "a", "1")  # the same value again is fine
     with pytest.raises(InvalidValueError, match="write-once"):
         client.log_param(run_id, "a", "2")
+    with pytest.raises(InvalidValueError, match=f"'b' of run {run_id} is already '2'"):
+        client.log_batch(run_id, params=[Param("b", "9")])
     assert client.get_run(run_id).data.params == {"a": "1", "b": "2"}
+    many = [Param(f"p{i}", str(i)) for i in range(600)]  # a batch checked in parts of 500 keys
+    client.log_batch(run_id, params=many)
+    with pytest.raises(InvalidValueError, match="'p10'"):
+        client.log_batch(run_id, params=[*many[:10], Param("p10", "changed"), *many[11:]])
+    assert client.get_run(run_id).data.params["p10"] == "10"
     client.close()
 
 
@@ -180,6 +208,7 @@ def test_experiments_and_start_times(store_uri: str) -> None:
     exp_id = client.create_experiment("e", tags={"k": "v"})
     exp = client.get_experiment(exp_id)
     assert (exp.name, exp.lifecycle_stage, exp.tags["k"]) == ("e", "active", "v")
+    assert isinstance(exp.creation_time, int) and exp.last_update_time == exp.creation_time > 0
     assert exp.artifact_location.rstrip("/").endswith(exp_id)
     assert client.get_experiment_by_name("e").experiment_id == exp_id
     assert client.get_experiment("0").name == "Default"
