@@ -3,8 +3,10 @@ real MLflow in .venv-mlflow) imported into fitscribe stores, compared field by f
 MLflow itself reads back; re-import adds nothing; new source data is added incrementally; an import
 killed by SIGKILL midway completes when re-run; SQLite and PostgreSQL destinations.
 
-mlflow-skinny (the MLflow venv) lacks SQLAlchemy, Alembic and the database drivers: MLflow makes
-its SQL stores with this venv's linked in (benchmarks/import_mlflow.py's ``mlflow_env``).
+The MLflow venv (scripts/mlflow_venv.sh) holds SQLAlchemy, Alembic and the database drivers MLflow's
+SQL stores need; for an older one lacking them, benchmarks/import_mlflow.py's ``mlflow_env`` links
+this venv's copies in. Each source also brings an MLflow 3 logged model (with files) registered as a
+version, and the verification's point hashes are checked to see a changed value.
 """
 
 from __future__ import annotations
