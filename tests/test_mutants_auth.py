@@ -68,7 +68,15 @@ def test_security_options_become_the_config(tmp_path: Path) -> None:
                  ["--cors-allowed-origins", "https://a b"], ["--cors-allowed-origins", "ui.example"]):
         with pytest.raises(ConfigError, match="--"):
             security_from_args(_args(*argv))
-    with pytest.raises(ConfigError, match="failed_logins"):
+    with pytest.raises(ConfigError, match="^--max-request-mb must be 0 \\(no limit\\) or more, not -0.5.$"):
+        security_from_args(_args("--max-request-mb", "-0.5"))
+    with pytest.raises(ConfigError, match="^--allowed-hosts: 'a/b' is not a valid pattern; give e.g. 'tracking.example.com', or '\\*'.$"):
+        security_from_args(_args("--allowed-hosts", "a/b"))
+    with pytest.raises(ConfigError, match="^--cors-allowed-origins: 'https://a://b' is not a valid pattern; give e.g. "
+                                          "'https://ui.example.com' or 'http://localhost:\\*', or '\\*'.$"):
+        security_from_args(_args("--cors-allowed-origins", "https://a://b"))
+    assert security_from_args(_args("--allowed-hosts", "XBOX.example,X")).allowed_hosts == ("XBOX.example", "X")
+    with pytest.raises(ConfigError, match="^failed_logins must be 0 \\(no limit\\) or more, not -1.$"):
         SecurityConfig(failed_logins=-1)
     assert SecurityConfig(failed_logins=0, max_request_bytes=0).max_request_bytes == 0
 
@@ -240,3 +248,15 @@ def test_login_allowance_forgets_the_fullest_addresses_first() -> None:
     for address in ("a", "b", "c", "d"):
         small.take(address)
     assert [a for a in "abcd" if small.suspect(a)] == ["b", "c", "d"]  # at least one forgotten
+
+
+def test_login_allowance_defaults() -> None:
+    """Five failed logins at once, then one every 2 s; 10,000 addresses remembered."""
+    now = [0.0]
+    guard = LoginGuard(clock=lambda: now[0])
+    assert [guard.take("a") for _ in range(6)] == [0.0] * 5 + [2.0]
+    for i in range(9_999):
+        guard.take(f"b{i}")
+    assert guard.suspect("a") and guard.suspect("b0")  # 10,000 remembered: nobody forgotten yet
+    guard.take("c")  # the 10,001st: the fullest tenth goes (the b's, one attempt used each)
+    assert guard.suspect("a") and not guard.suspect("b0") and guard.suspect("c")
