@@ -133,7 +133,10 @@ class MlflowSqlSource:
         return str(self.engine.dialect.identifier_preparer.quote("key"))
 
     def experiments(self) -> list[SourceExperiment]:
-        """Return every experiment, active and deleted, with its tags."""
+        """Return every experiment, active and deleted, with its tags (and, on SQLite, start hashing the
+        metric points for the verification: an import reads the experiments first)."""
+        if self.engine.dialect.name == "sqlite":
+            self._start_key_hashes()
         tags: dict[str, dict[str, str]] = {}
         for exp_id, key, value in self._rows("SELECT experiment_id, {key}, value FROM experiment_tags"):
             tags.setdefault(str(exp_id), {})[key] = value or ""
@@ -216,8 +219,8 @@ class MlflowSqlSource:
 
     def key_hashes(self) -> dict[str, int]:
         """Return the hash (point_hash.py) of every point of each key over all runs: one scan of MLflow's
-        primary-key index on SQLite (started in a thread by :meth:`metric_counts`, so it runs while the
-        import does), the fetched series elsewhere."""
+        primary-key index on SQLite (started in a thread when the import reads the experiments or the
+        point counts, so it runs while the import does), the fetched series elsewhere."""
         from .point_hash import by_key
 
         if self.engine.dialect.name == "sqlite":
