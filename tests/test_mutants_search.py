@@ -254,6 +254,8 @@ def test_experiment_filters_and_orderings(tmp_path: Any) -> None:
     "metrics.acc = 1 extra", "metrics.acc = 1 AND", "(metrics.acc = 1", "metrics.acc > 1e999",
     "datasets.size = 'x'", "start_time = 'x'", "status < 'x'", "AND = 1", "metrics.acc NOT 1",
     "params.model = 'a", "params.model-x = 'a'", "metrics.acc = 1 OR", "params.model = ",
+    "avg(metrics.acc) < 1", "'run_name' = 'x'", "metrics.'acc' = 1", "attributes.nosuch = 'x'",
+    "params.model 'LIKE' 'a%'",
 ])
 def test_malformed_filters_are_refused(text: str, tmp_path: Any) -> None:
     with pytest.raises(InvalidValueError, match="Invalid search filter"):
@@ -261,8 +263,12 @@ def test_malformed_filters_are_refused(text: str, tmp_path: Any) -> None:
 
 
 def test_filter_and_order_by_type_errors() -> None:
-    with pytest.raises(InvalidValueError, match="must be a string"):
+    with pytest.raises(InvalidValueError, match="^A search filter must be a string, not int.$"):
         parse_filter(5)  # type: ignore[arg-type]
+    with pytest.raises(InvalidValueError, match="^The search filter is only whitespace; pass '' or None to match every run.$"):
+        parse_filter("  ")
+    with pytest.raises(InvalidValueError, match="^Invalid page token '" + "x" * 40 + "': pass the `token`"):
+        decode_page_token("x" * 50)
     with pytest.raises(InvalidValueError, match="list of strings"):
         parse_order_by("metrics.acc")  # type: ignore[arg-type]
     for bad in (["metrics.acc sideways"], [""], ["  "], [5], ["metrics.acc DESC x"]):
@@ -378,6 +384,24 @@ FILTER_ERRORS = [
      "Invalid search filter at position 2: cannot read '~ 1 AND metrics.b = '.\n    y ~ 1 AND metrics.b = 1 AND metrics.b = 1 AND metrics.b = 1 AND metrics.b = 1 AND ...\n      ^"),
     ('metrics.a = 1 AND metrics.a = 1 AND metrics.a = 1 AND metrics.a = 1 AND metrics.a = 1 AND x ~ AND metrics.b = 1 AND metrics.b = 1 AND metrics.b = 1 AND metrics.b = 1',
      "Invalid search filter at position 92: cannot read '~ AND metrics.b = 1 '.\n    ...1 AND metrics.a = 1 AND metrics.a = 1 AND metrics.a = 1 AND metrics.a = 1 AND x ~ AND metrics.b = 1 AND metrics.b = 1 AND metrics.b = 1 AND metrics.b = 1\n                                                                                       ^"),
+]
+FILTER_ERRORS += [  # the context shown around the position: short filters whole, long ones elided
+    ("metrics.a = 1 AND " * 5 + "x ~",
+     "Invalid search filter at position 92: cannot read '~'.\n    metrics.a = 1 AND metrics.a = 1 AND metrics.a = 1 AND metrics.a = 1 AND metrics.a = 1 AND x ~\n                                                                                                ^"),
+    ("y ~ 1" + " AND metrics.b = 1" * 7,
+     "Invalid search filter at position 2: cannot read '~ 1 AND metrics.b = '.\n    y ~ 1 AND metrics.b = 1 AND metrics.b = 1 AND metrics.b = 1 AND metrics.b = 1 AND metrics.b = 1 AND metrics.b = 1 AND metrics.b = 1\n      ^"),
+    ("run_name = 1",
+     "Invalid search filter at position 11: run_name = expects a quoted string, got 1; the attribute run_name (string) is a string, so write run_name = '1'.\n    run_name = 1\n               ^"),
+    ("params.model IN ('a', ",
+     "Invalid search filter at position 22: params.model IN expects quoted strings in its list, found 'nothing'.\n    params.model IN ('a', \n                          ^"),
+    ("params.a.b-x = 'y'",
+     'Invalid search filter at position 10: cannot read "-x = \'y\'" (quote keys with special characters in backticks: params.`a.b-x`).\n    params.a.b-x = \'y\'\n              ^'),
+    (" OR ".join(["params.a = '1'"] * 201),
+     "Invalid search filter at position 3600: a filter may hold at most 200 comparisons; combine values with IN (...) or split the search.\n    ... '1' OR params.a = '1' OR params.a = '1' OR params.a = '1' OR params.a = '1' OR params.a = '1'\n                                                                                       ^"),
+    ("metrics.a = 1 AND " * 7 + "z" * 32 + " ~",
+     "Invalid search filter at position 159: cannot read '~'.\n    metrics.a = 1 AND metrics.a = 1 AND metrics.a = 1 AND metrics.a = 1 AND metrics.a = 1 AND metrics.a = 1 AND metrics.a = 1 AND zzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzz ~\n                                                                                                                                                                   ^"),
+    ("w ~ " + "y" * 156,
+     "Invalid search filter at position 2: cannot read '~ yyyyyyyyyyyyyyyyyy'.\n    w ~ yyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyy\n      ^"),
 ]
 EXPERIMENT_FILTER_ERRORS = [
     ('metrics.acc > 1',
