@@ -43,16 +43,11 @@ from fitscribe.uri import redact
 from .point_hash import series_hash
 from .source import Series, SourceDataset, SourceExperiment, SourceLoggedModel, SourceModel, SourceRun, SourceVersion, unclamp
 
-__all__ = ["MlflowRestSource", "is_server_url"]
+__all__ = ["MlflowRestSource"]
 
 _RUNS_PER_PAGE = 1000
 _EXPERIMENTS_PER_SEARCH = 50
 _LOGGED_MODEL_STATUS = {1: "LOGGED_MODEL_PENDING", 2: "LOGGED_MODEL_READY", 3: "LOGGED_MODEL_UPLOAD_FAILED"}
-
-
-def is_server_url(uri: str) -> bool:
-    """True if ``uri`` is an http(s) URL (a tracking server)."""
-    return uri.lower().startswith(("http://", "https://"))
 
 
 def _pairs(items: Any, key: str = "key", value: str = "value") -> dict[str, str]:
@@ -70,7 +65,7 @@ class MlflowRestSource:
 
     Args:
         url: The server's URL (``http(s)://[user:password@]host:port[/prefix]``).
-        workers: Threads fetching metric histories and artifacts.
+        workers: Threads fetching metric histories (files are fetched one at a time).
         progress: A stream for a progress bar while histories are fetched (drawn only on a terminal).
     """
 
