@@ -170,6 +170,28 @@ def test_bad_auth_files_are_refused(tmp_path: Path, text: str) -> None:
         load_auth_file(_auth_file(tmp_path, text))
 
 
+@pytest.mark.parametrize("stored, reason", [
+    ("plain", "it is not a hash ('pbkdf2_sha256$...' or 'sha256$...'); the file must not hold plain secrets"),
+    ("sha256$abc", "a 'sha256$' hash needs 64 hex digits after the '$'"),
+    ("pbkdf2_sha256$0$c2FsdA$ZGlnZXN0", "a 'pbkdf2_sha256' hash reads 'pbkdf2_sha256$<iterations>$<salt>$<digest>'"),
+    ("pbkdf2_sha256$5$c2F*dA$ZGlnZXN0", "the salt and digest of a 'pbkdf2_sha256' hash must be base64"),
+])
+def test_why_a_hash_is_unusable(tmp_path: Path, stored: str, reason: str) -> None:
+    path = _auth_file(tmp_path, f"users: {{alice: {{password_hash: '{stored}'}}}}\n")
+    with pytest.raises(ConfigError) as raised:
+        load_auth_file(path)
+    assert str(raised.value) == (f"In the auth file {path!r}, users.alice.password_hash is unusable: {reason}; make one with "
+                                 "`fitscribe server --hash-secret` (passwords) or `fitscribe server --new-token` (tokens).")
+
+
+def test_hash_and_token_formats() -> None:
+    stored = hash_secret("x", iterations=7)
+    scheme, iterations, salt, digest = stored.split("$")
+    assert (scheme, iterations, len(salt), len(digest)) == ("pbkdf2_sha256", "7", 22, 43)  # unpadded base64
+    token, token_hash = new_token()
+    assert len(token) == 43 and token_hash == "sha256$" + __import__("hashlib").sha256(token.encode()).hexdigest()
+
+
 def test_a_good_pbkdf2_hash_with_one_iteration_is_accepted(tmp_path: Path) -> None:
     stored = hash_secret("x", iterations=1)
     assert load_auth_file(_auth_file(tmp_path, f"users: {{a: {{password_hash: '{stored}'}}}}\n")).users["a"][0] == stored
@@ -191,6 +213,8 @@ def test_authorization_headers() -> None:
     assert credentials.authenticate("basic " + good.split(" ", 1)[1]) == Identity("alice", False)
     assert credentials.authenticate(f"  bearer   {other}  ") == Identity("second", False)
     assert credentials.authenticate(f"Bearer {token}") == Identity("first", True)
+    encoded = good.split(" ", 1)[1]
+    assert credentials.authenticate("Basic " + encoded[:4] + "!" + encoded[4:]) is None  # not base64: refused
     for bad in (_basic("alice", "pw"), _basic("bob", "pw:with:colons"), "Basic " + base64.b64encode(b"alice").decode(),
                 "Basic !!!", "Basic " + base64.b64encode(b"\xff:\xfe").decode(), "Basic", "Basic ", "Bearer",
                 "Bearer  ", f"Token {token}", token, f"Bearer {token}x", ""):
