@@ -58,6 +58,7 @@ def test_security_options_become_the_config(tmp_path: Path) -> None:
     assert (config.max_request_bytes, config.max_upload_bytes) == (MB // 2, 0)
     assert security_from_args(_args("--cors-allowed-origins", "")).cors_allowed_origins == ()
     assert security_from_args(_args("--allowed-hosts", "*")).allowed_hosts == ("*",)
+    assert security_from_args(_args("--cors-allowed-origins", "*")).cors_allowed_origins == ("*",)
     token, digest = new_token()
     (tmp_path / "auth.yaml").write_text(f"tokens:\n  bot: {{token_hash: '{digest}', access: read-write}}\n")
     credentials = security_from_args(_args("--auth-file", str(tmp_path / "auth.yaml"))).credentials
