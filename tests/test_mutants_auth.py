@@ -108,6 +108,10 @@ def test_secret_helpers(monkeypatch: pytest.MonkeyPatch) -> None:
     lines.clear()
     assert run_secret_helpers(_args("--hash-secret"), lines.append) is True
     assert len(lines) == 1 and verify_secret("pass word", lines[0]) and not verify_secret("pass word\r", lines[0])
+    monkeypatch.setattr(sys, "stdin", io.StringIO("ends in a space \n"))
+    lines.clear()
+    assert run_secret_helpers(_args("--hash-secret"), lines.append) is True
+    assert verify_secret("ends in a space ", lines[0])  # only the line break is dropped
 
 
 def _auth_file(tmp_path: Path, text: str) -> str:
