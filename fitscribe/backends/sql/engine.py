@@ -9,8 +9,9 @@ generates from the same tables. Tracking URIs are parsed in database_url.py (re-
 
 from __future__ import annotations
 
+import contextlib
 import os
-from typing import Any
+from typing import Any, Iterator
 
 import sqlalchemy as sa
 from sqlalchemy import event
@@ -92,10 +93,34 @@ def ensure_schema(engine: sa.Engine, uri: str, default_artifact_root: str) -> No
     _check_sqlite_file(engine, uri)
     try:
         with engine.connect().execution_options(sqlite_begin="IMMEDIATE") as conn:
-            with conn.begin():
+            with _schema_lock(conn), conn.begin():
+                if conn.dialect.name == "postgresql":  # held until the commit
+                    conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _SCHEMA_LOCK_KEY})
                 _writer(conn).open_schema(uri, t.SCHEMA_REVISION, default_artifact_root)
     except sa.exc.OperationalError as exc:
         raise BackendError(f"Cannot open the tracking store {redact(uri)!r}: {exc.orig}") from exc
+
+
+_SCHEMA_LOCK_KEY = 0x6669747363726962  # "fitscrib": PostgreSQL's advisory lock for the first open
+
+
+@contextlib.contextmanager
+def _schema_lock(conn: sa.Connection) -> Iterator[None]:
+    """Let one process at a time open the schema, so that servers started at once on an empty
+    database do not both create the tables (PostgreSQL: a duplicate pg_type row; MySQL: "table
+    exists"). SQLite's IMMEDIATE transaction already serialises it; PostgreSQL takes a transaction
+    advisory lock in the caller; MySQL/MariaDB's DDL commits at once, so a named session lock is
+    held around the whole transaction instead."""
+    if conn.dialect.name not in ("mysql", "mariadb"):
+        yield
+        return
+    conn.exec_driver_sql("SELECT GET_LOCK('fitscribe_schema', 60)")
+    conn.commit()
+    try:
+        yield
+    finally:
+        conn.exec_driver_sql("SELECT RELEASE_LOCK('fitscribe_schema')")
+        conn.commit()
 
 
 def upgrade_schema(engine: sa.Engine, revision: str = "head") -> tuple[str | None, str]:
