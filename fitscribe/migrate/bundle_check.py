@@ -14,6 +14,7 @@ import tarfile
 from typing import Any
 
 from fitscribe import validation as v
+from fitscribe.entities import RunStatus
 from fitscribe.errors import InvalidValueError
 
 from .bundle import BundleSource
@@ -23,7 +24,7 @@ __all__ = ["open_checked_bundle", "check_tar"]
 
 _INT64 = 2**63
 _STAGES = frozenset({"active", "deleted"})
-_RUN_STATUSES = frozenset({"RUNNING", "SCHEDULED", "FINISHED", "FAILED", "KILLED"})
+_RUN_STATUSES = frozenset(status.value for status in RunStatus)
 _VERSION_STAGES = frozenset({"None", "Staging", "Production", "Archived", "Deleted_Internal"})
 _RESERVED = ".fitscribe"
 

@@ -38,6 +38,7 @@ import tempfile
 from array import array
 from typing import IO, Any, Iterator, Sequence
 
+from fitscribe.entities.logged_model import STATUSES
 from fitscribe.uri import redact
 
 from .point_hash import series_hash
@@ -47,7 +48,7 @@ __all__ = ["MlflowRestSource"]
 
 _RUNS_PER_PAGE = 1000
 _EXPERIMENTS_PER_SEARCH = 50
-_LOGGED_MODEL_STATUS = {1: "LOGGED_MODEL_PENDING", 2: "LOGGED_MODEL_READY", 3: "LOGGED_MODEL_UPLOAD_FAILED"}
+_LOGGED_MODEL_STATUS = dict(enumerate(STATUSES))  # MLflow's LoggedModelStatus enum numbers
 
 
 def _pairs(items: Any, key: str = "key", value: str = "value") -> dict[str, str]:

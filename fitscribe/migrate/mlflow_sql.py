@@ -14,6 +14,7 @@ import os
 from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
 from fitscribe.errors import ConfigError, NotFoundError
+from fitscribe.entities.logged_model import STATUSES
 from fitscribe.uri import redact
 
 from .source import (
@@ -33,8 +34,7 @@ if TYPE_CHECKING:
 
 __all__ = ["MlflowSqlSource", "is_sql_uri"]
 
-_LOGGED_MODEL_STATUS = {0: "LOGGED_MODEL_STATUS_UNSPECIFIED", 1: "LOGGED_MODEL_PENDING", 2: "LOGGED_MODEL_READY",
-                        3: "LOGGED_MODEL_UPLOAD_FAILED"}
+_LOGGED_MODEL_STATUS = dict(enumerate(STATUSES))  # MLflow's LoggedModelStatus enum numbers
 _DRIVERS = {"postgresql": "postgresql+psycopg", "postgres": "postgresql+psycopg", "mysql": "mysql+pymysql",
             "mariadb": "mysql+pymysql"}
 

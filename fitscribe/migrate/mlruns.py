@@ -15,6 +15,7 @@ import os
 from typing import Any, Iterator, Sequence
 
 from fitscribe.errors import ConfigError, NotFoundError
+from fitscribe.entities.logged_model import STATUSES
 from fitscribe.uri import file_uri_to_path
 
 from .mlflow_sql import local_folder
@@ -24,8 +25,7 @@ __all__ = ["MlrunsSource", "is_mlruns_folder"]
 
 _STATUS = {1: "RUNNING", 2: "SCHEDULED", 3: "FINISHED", 4: "FAILED", 5: "KILLED"}
 _SKIP = {".trash", "models", ".git"}
-_LOGGED_MODEL_STATUS = {0: "LOGGED_MODEL_STATUS_UNSPECIFIED", 1: "LOGGED_MODEL_PENDING", 2: "LOGGED_MODEL_READY",
-                        3: "LOGGED_MODEL_UPLOAD_FAILED"}
+_LOGGED_MODEL_STATUS = dict(enumerate(STATUSES))  # MLflow's LoggedModelStatus enum numbers
 
 
 def is_mlruns_folder(path: str) -> bool:
