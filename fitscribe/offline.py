@@ -20,7 +20,6 @@ today's behaviour: a server that is down makes ``start_run`` raise after its ret
 from __future__ import annotations
 
 import os
-import shlex
 import warnings
 
 from fitscribe import config
@@ -97,6 +96,8 @@ def _decide(tracking_uri: str) -> str:
         return tracking_uri
     folder = os.path.abspath(os.environ.get(ENV_OFFLINE_DIR) or config.DEFAULT_FOLDER)
     config.export_variable(ENV_OFFLINE_CHOSEN, json.dumps({"server": tracking_uri, "folder": folder}))
+    import shlex  # only on this rare path: a store open stays cheap
+
     server = redact(tracking_uri)
     warnings.warn(
         f"The tracking server {server} cannot be reached ({reason}); as FITSCRIBE_OFFLINE=auto, this process "
