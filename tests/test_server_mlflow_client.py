@@ -71,7 +71,8 @@ CLIENT_SCRIPT = textwrap.dedent('''
         from sklearn.linear_model import LogisticRegression
         X = df[["x"]].to_numpy()
         model = LogisticRegression().fit(X, df["y"])
-        info = mlflow.sklearn.log_model(model, name="model")
+        # requirements given: MLflow would infer them by loading the model in a new python (10-40 s)
+        info = mlflow.sklearn.log_model(model, name="model", pip_requirements=["scikit-learn"])
         out["model_id"] = info.model_id
     out.update(experiment_id=exp_id, run_id=run_id, run_name="main")
     out["history"] = [[m.step, m.timestamp, m.value] for m in client.get_metric_history(run_id, "loss")]
