@@ -1,38 +1,21 @@
-"""A per-process metric journal for embedded (SQLite) stores: fast, crash-safe ``log_metric``.
+"""The metric journal of an embedded (SQLite) store: ``log_metric`` is durable at one ``write``.
 
-Committing one SQLite transaction per ``log_metric`` call caps a training loop at a few thousand
-points per second. Instead, each point (or metric-only batch) is appended to this process's journal
-file with one ``write`` before the call returns: once there, it survives a crash or SIGKILL of the
-process. A background thread copies the points into the database in large transactions, each also
-recording how far into the journal it got (the ``journals`` table), so a replay never duplicates.
+One SQLite transaction per ``log_metric`` call caps a training loop at a few thousand points per
+second. Instead each call appends a record to this process's journal file (it survives a crash or
+SIGKILL once the call returns), and a thread copies the points into the database in large
+transactions, each also recording how far into the file it got (the ``journals`` table), so a replay
+never duplicates. Files, locks, orphans and forks are the journal core's (journal_core.py).
 
-- Reads flush first, so a process always sees what it logged: a store's read flushes every live
-  journal of its database in this process (:func:`flush_database`), not only its own, since two
-  stores of one database (the fluent API's and a ``Client``'s, or two ``Client`` objects) each
-  have their own journal.
-- Other processes see points within about ``FLUSH_INTERVAL_S``.
-- Each database has its own journal folder, ``<folder of the database>/journal/<file name of the
-  database>/`` (:func:`journal_folder`), so two databases in one folder never replay each other's
-  journals. Files, locks, orphans and forks are handled by the journal core
-  (:mod:`fitscribe.backends.journal_core`): the owner holds an exclusive ``flock`` on its journal;
-  opening the store replays journals whose owner is gone (killed), from their recorded position; a
-  clean exit flushes and removes its file. A file whose points did not all reach the database is
-  kept, to be replayed.
-- Bounded: at most ``MAX_PENDING_POINTS`` points wait in memory. A caller finding it full waits
-  for the database, up to ``BLOCK_TIMEOUT_S``, then gets a ``BackendError`` naming the journal
-  (which keeps every point logged so far); its own points are not logged.
-- Replay never drops a point of a run this database does not know: a journal none of whose runs
-  is in the database (and which never wrote to it) belongs to another database, and is kept with a
-  warning. Only points of runs this database purged (the journal wrote to it, or its other runs are
-  here) are dropped, with a warning.
-- Earlier versions kept the journals of every database in a folder in ``<folder>/journal/``; such
-  files are replayed by the database they belong to under the rule above.
-- A journal file is one binary record per append (see ``_encode``): a 16-byte header (magic,
-  body length, CRC-32 of the body, point count), then the run id and distinct keys as JSON, a key
-  index per point when there are several keys, and the steps, timestamps and values as packed
-  little-endian arrays (chunks.py). A torn or corrupt last record (power loss) is ignored. Files
-  written by earlier versions, one JSON line per append (``[run_id, [[key, value, timestamp,
-  step], ...]]``), are still replayed.
+- Reads flush every open journal of the database in this process (:func:`flush_database`); other
+  processes see points within about ``FLUSH_INTERVAL_S``.
+- At most ``MAX_PENDING_POINTS`` wait in memory; a caller finding the queue full waits up to
+  ``BLOCK_TIMEOUT_S``, then gets a ``BackendError`` naming the journal (its own points not logged).
+- Replay keeps, with a warning, a journal none of whose runs the database has (another database's).
+- A record: a 16-byte header (magic, body length, CRC-32 of the body, point count), the run id and
+  distinct keys as JSON, a key index per point when there are several keys, then the steps,
+  timestamps and values as little-endian arrays (chunks.py). A torn or damaged record ends the
+  replay. Earlier versions' files (in ``<database folder>/journal/``; one JSON line per append,
+  ``[run_id, [[key, value, timestamp, step], ...]]``) are replayed too.
 """
 
 from __future__ import annotations
@@ -56,9 +39,8 @@ from .chunks import Batch, pack, pack_floats, pack_ints, unpack, unpack_floats, 
 __all__ = ["MetricJournal", "read_entries", "replay_orphans", "journals_supported", "journal_folder",
            "flush_database", "FLUSH_INTERVAL_S"]
 
-Apply = Callable[[str, list[Batch], int], None]
-"""Copies batches ``[(run_id, keys, values, timestamps, steps), ...]`` into the database and sets
-the journal's position, atomically."""
+Apply = Callable[[str, list[Batch], int], None]  # copies batches and sets the position, atomically
+RunsIn = Callable[[Iterable[str]], set[str]]  # which of the given run ids the database has
 
 FLUSH_INTERVAL_S = 0.02
 MAX_PENDING_POINTS = 500_000
@@ -71,12 +53,11 @@ _MAGIC = b"\x01FSJ"  # never the "[" that starts a JSON line of the earlier form
 _HEADER = struct.Struct("<4sIII")  # magic, body length, CRC-32 of the body, points
 _LENGTH = struct.Struct("<I")
 _POINT = struct.Struct("<qqd")  # the step, timestamp and value of a one-point record
+_HEADS: dict[Any, bytes] = {}  # the encoded run id and key table of a record, by (run_id, keys)
 
+_LIVE: dict[str, "MetricJournal"] = {}  # this process's open journals by id: set and popped whole, no lock
 
-_LIVE: dict[str, "tuple[MetricJournal, ...]"] = {}
-"""The open journals of this process, by journal folder (one folder per database); each tuple is
-replaced, never changed, under ``_LIVE_GUARD``, so a read takes it without the lock."""
-_LIVE_GUARD = threading.Lock()
+journals_supported = locks_supported
 
 
 def flush_database(folder: str, timeout: float | None = None) -> None:
@@ -89,46 +70,13 @@ def flush_database(folder: str, timeout: float | None = None) -> None:
     Raises:
         BackendError: A journal's points did not reach the database in time (they stay in it).
     """
-    for journal in _LIVE.get(folder, ()):
-        if not journal._closed:
+    for journal in list(_LIVE.values()):
+        if journal.folder == folder and not journal._closed:
             journal.flush(timeout)
 
 
-def _register(journal: "MetricJournal", live: bool) -> None:
-    """Add an open journal to :data:`_LIVE`, or remove a closed one."""
-    with _LIVE_GUARD:
-        others = tuple(j for j in _LIVE.get(journal.folder, ()) if j is not journal)
-        if live:
-            others += (journal,)
-        if others:
-            _LIVE[journal.folder] = others
-        else:
-            _LIVE.pop(journal.folder, None)
-
-
-def _forget_live_in_child() -> None:
-    """In a forked child: the parent's journals are not the child's to flush (and the guard may
-    have been held by another thread at the fork)."""
-    global _LIVE_GUARD
-    _LIVE_GUARD = threading.Lock()
-    _LIVE.clear()
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_forget_live_in_child)
-
-
-def journals_supported() -> bool:
-    """Return True where advisory file locks exist (POSIX)."""
-    return locks_supported()
-
-
 def journal_folder(database_file: str) -> str:
-    """Return the journal folder of a SQLite database file: ``<its folder>/journal/<its name>``.
-
-    Args:
-        database_file: The database file's path (made absolute here; no file system access).
-    """
+    """Return the journal folder of a SQLite database file, ``<its folder>/journal/<its name>`` (absolute)."""
     path = os.path.abspath(database_file)
     return os.path.join(os.path.dirname(path), JOURNAL_DIRNAME, os.path.basename(path))
 
@@ -141,6 +89,8 @@ class MetricJournal:
         apply: Writes entries and the new position in one transaction.
 
     Attributes:
+        path: The journal file.
+        pending_points: Points appended and not yet in the database.
         max_pending_points: Points kept in memory for the database at most (back-pressure above).
         block_timeout: Seconds a caller waits for room before its append fails.
         flush_timeout: Seconds ``flush()`` (and so ``close()``) waits for the database by default.
@@ -156,10 +106,9 @@ class MetricJournal:
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)
         self._wake = threading.Event()
-        self._heads: dict[Any, bytes] = {}  # see _encode
         self._hurry = threading.Event()  # someone waits in flush(): skip the batching pause
         self._pending: list[Batch] = []
-        self._pending_points = 0
+        self.pending_points = 0
         self._appended = 0  # bytes written to the current file
         self._applied = 0  # bytes of the current file now in the database
         self._error: BaseException | None = None
@@ -168,21 +117,12 @@ class MetricJournal:
         self._thread_done = False
         self.journal_id = f"{os.getpid()}-{uuid.uuid4().hex[:12]}"
         self._file = JournalFile.create(folder, self.journal_id + SUFFIX)
+        self.path = self._file.path
         reset_after_fork(self)
-        _register(self, live=True)
-        self._thread = threading.Thread(target=self._run, name="fitscribe-journal", daemon=True)
+        _LIVE[self.journal_id] = self
+        self._thread = threading.Thread(target=self._drain, name="fitscribe-journal", daemon=True)
         self._thread.start()
         close_at_child_exit(self, self.close)  # a multiprocessing child skips atexit
-
-    @property
-    def path(self) -> str:
-        """The current journal file."""
-        return self._file.path
-
-    @property
-    def pending_points(self) -> int:
-        """Points appended and not yet in the database."""
-        return self._pending_points
 
     @property
     def owned_by_this_process(self) -> bool:
@@ -191,33 +131,35 @@ class MetricJournal:
 
     def _after_fork_in_child(self) -> None:
         """In a forked child: forget the parent's points, locks and thread (the parent drains them)."""
-        if self._pid == os.getpid():
-            return
-        self._lock = threading.Lock()
-        self._changed = threading.Condition(self._lock)
-        self._pending = []
-        self._pending_points = 0
-        self._closed = True
+        if self._pid != os.getpid():
+            self._lock = threading.Lock()
+            self._changed = threading.Condition(self._lock)
+            self._pending = []
+            self.pending_points = 0
+            self._closed = True
+            _LIVE.pop(self.journal_id, None)
 
-    # -- appending (the caller's thread) --------------------------------------------------------
     def append(self, run_id: str, keys: Sequence[str], values: Sequence[float], timestamps: Sequence[int],
                steps: Sequence[int]) -> None:
         """Make points durable in the journal and queue them for the database (the columns are kept).
 
         Raises:
-            BackendError: The journal cannot be written (disk full...), the journal was closed, or
-                the database took nothing for ``block_timeout`` seconds while the queue was full
-                (these points are then not logged; those before are kept in the journal).
+            BackendError: The journal cannot be written (disk full...) or was closed, or the queue
+                stayed full for ``block_timeout`` seconds (these points are not logged).
         """
-        record = _encode(run_id, keys, values, timestamps, steps, self._heads)
+        record = _encode(run_id, keys, values, timestamps, steps)
         with self._lock:
-            if self._closed:
+            if self.pending_points >= self.max_pending_points and not wait_for_room(
+                    self._changed, lambda: self.pending_points >= self.max_pending_points and not self._closed,
+                    self.block_timeout):  # back-pressure: the database is far behind
+                cause = f"{type(self._error).__name__}: {self._error}" if self._error else "it is busy or locked"
+                raise BackendError(
+                    f"The database has taken no metric points for {self.block_timeout:.0f} s ({cause}), and "
+                    f"{self.pending_points} points wait in the metric journal {self.path}, which keeps them: "
+                    "they are copied once the database answers, or replayed when the store is opened again. "
+                    "The points of this call were not logged.")
+            if self._closed:  # also when closed while this caller waited for room
                 raise BackendError("The metric journal is closed; the store was closed while logging.")
-            if self._pending_points >= self.max_pending_points:  # back-pressure: the database is far behind
-                if not wait_for_room(self._changed, self._full, self.block_timeout):
-                    raise BackendError(self._full_message())
-                if self._closed:  # closed while this caller waited
-                    raise BackendError("The metric journal is closed; the store was closed while logging.")
             try:
                 written = os.write(self._file.fd, record)
             except OSError as exc:
@@ -226,68 +168,54 @@ class MetricJournal:
                 raise BackendError(f"Short write to the metric journal {self.path!r}.")
             self._appended += written
             self._pending.append((run_id, keys, values, timestamps, steps))
-            self._pending_points += len(keys)
+            self.pending_points += len(keys)
         if not self._wake.is_set():
             self._wake.set()
 
-    def _full(self) -> bool:
-        return self._pending_points >= self.max_pending_points and not self._closed
-
-    def _full_message(self) -> str:
-        cause = f" ({type(self._error).__name__}: {self._error})" if self._error else " (it is busy or locked)"
-        return (f"The database has taken no metric points for {self.block_timeout:.0f} s{cause}, and "
-                f"{self._pending_points} points wait in the metric journal {self.path}, which keeps them: "
-                "they are copied once the database answers, or replayed when the store is opened again. "
-                "The points of this call were not logged.")
-
-    # -- draining (the background thread) ---------------------------------------------------------
-    def _run(self) -> None:
+    def _drain(self) -> None:
+        """Copy what waits into the database until closed; keep the points and retry on errors."""
+        backoff = 0.05
         try:
-            self._drain()
+            while True:
+                self._wake.wait()
+                if self._hurry.wait(FLUSH_INTERVAL_S):  # a pause lets more points share a transaction
+                    self._hurry.clear()
+                self._wake.clear()
+                with self._lock:
+                    entries, target = list(self._pending), self._appended
+                    if not entries:
+                        if self._closed:
+                            return
+                        continue
+                try:
+                    self._apply(self.journal_id, entries, target)
+                except BaseException as exc:  # keep the points; they are safe in the journal
+                    with self._lock:
+                        self._error = exc
+                        self._changed.notify_all()
+                        if self._closed:
+                            return  # close() gave up: the file keeps the points for a replay
+                    time.sleep(backoff)
+                    backoff = min(backoff * 2, 2.0)
+                    self._wake.set()
+                    continue
+                backoff = 0.05
+                with self._lock:
+                    del self._pending[: len(entries)]
+                    self.pending_points -= sum(len(entry[1]) for entry in entries)
+                    self._applied = target
+                    self._error = None
+                    self._changed.notify_all()
+                    if self._closed and not self._pending:
+                        return
+                    if self._pending:
+                        self._wake.set()
         finally:
             with self._lock:
                 self._thread_done = True
                 release = self._thread_closes_file
             if release:
                 self._file.release(delete=False)
-
-    def _drain(self) -> None:
-        backoff = 0.05
-        while True:
-            self._wake.wait()
-            if self._hurry.wait(FLUSH_INTERVAL_S):  # a pause lets more points share a transaction
-                self._hurry.clear()
-            self._wake.clear()
-            with self._lock:
-                entries, target = list(self._pending), self._appended
-                if not entries:
-                    if self._closed:
-                        return
-                    continue
-            try:
-                self._apply(self.journal_id, entries, target)
-            except BaseException as exc:  # keep the points; they are safe in the journal
-                with self._lock:
-                    self._error = exc
-                    self._changed.notify_all()
-                    if self._closed:
-                        return  # close() gave up: the file keeps the points for a replay
-                time.sleep(backoff)
-                backoff = min(backoff * 2, 2.0)
-                self._wake.set()
-                continue
-            backoff = 0.05
-            with self._lock:
-                del self._pending[: len(entries)]
-                self._pending_points -= sum(len(entry[1]) for entry in entries)
-                self._applied = target
-                self._error = None
-                self._changed.notify_all()
-                closed = self._closed and not self._pending
-            if closed:
-                return
-            if self._pending:
-                self._wake.set()
 
     def flush(self, timeout: float | None = None) -> None:
         """Return once every point appended so far is in the database.
@@ -300,28 +228,25 @@ class MetricJournal:
                 and are replayed when the store is next opened).
         """
         timeout = self.flush_timeout if timeout is None else timeout
-        deadline = time.monotonic() + timeout
         with self._lock:
             target = self._appended
             if self._applied >= target:
                 return
             self._hurry.set()
             self._wake.set()
-            while self._applied < target:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0 or not self._thread.is_alive():
-                    cause = f": {self._error}" if self._error else ""
-                    raise BackendError(
-                        f"Metric points could not be written to the database in {timeout:.0f} s{cause}. "
-                        f"They are kept in {self.path} and replayed when the store is opened again."
-                    ) from self._error
-                self._changed.wait(min(remaining, 0.5))
+            wait_for_room(self._changed, lambda: self._applied < target and self._thread.is_alive(), timeout)
+            if self._applied < target:
+                cause = f": {self._error}" if self._error else ""
+                raise BackendError(
+                    f"Metric points could not be written to the database in {timeout:.0f} s{cause}. "
+                    f"They are kept in {self.path} and replayed when the store is opened again."
+                ) from self._error
 
     def close(self, remove: Callable[[str], None] | None = None) -> None:
         """Flush, stop the thread and delete the file if everything reached the database.
 
-        A file whose points did not all reach the database is kept (and stays locked until the
-        thread's last attempt ends), to be replayed when the store is next opened.
+        Else the file is kept, to be replayed when the store is next opened (locked until the
+        thread's last attempt ends).
 
         Args:
             remove: Deletes the journal's row from the database (called after the file is gone).
@@ -337,7 +262,7 @@ class MetricJournal:
         with self._lock:
             self._closed = True
             self._changed.notify_all()
-        _register(self, live=False)
+        _LIVE.pop(self.journal_id, None)
         self._hurry.set()
         self._wake.set()
         self._thread.join(timeout=5 if flushed else 0.5)
@@ -355,21 +280,16 @@ class MetricJournal:
 
 
 def _encode(run_id: str, keys: Sequence[str], values: Sequence[float], timestamps: Sequence[int],
-            steps: Sequence[int], heads: dict[Any, bytes] | None = None) -> bytes:
-    """One binary record (see the module docstring); the columns are packed in C.
-
-    ``heads`` caches the encoded run id and key table by (run_id, keys) across calls.
-    """
+            steps: Sequence[int]) -> bytes:
+    """One binary record (see the module docstring); the columns are packed in C."""
     count = len(keys)
     distinct = (keys[0],) if count == 1 else tuple(dict.fromkeys(keys))
-    head = heads.get((run_id, distinct)) if heads is not None else None
+    head = _HEADS.get((run_id, distinct))
     if head is None:
+        if len(_HEADS) > 1000:
+            _HEADS.clear()
         encoded = json.dumps([run_id, distinct]).encode()
-        head = _LENGTH.pack(len(encoded)) + encoded
-        if heads is not None:
-            if len(heads) > 1000:
-                heads.clear()
-            heads[(run_id, distinct)] = head
+        head = _HEADS[(run_id, distinct)] = _LENGTH.pack(len(encoded)) + encoded
     if count == 1:  # log_metric: one point
         body = head + _POINT.pack(steps[0], timestamps[0], values[0])
     else:
@@ -411,8 +331,6 @@ def read_entries(path: str, position: int) -> tuple[list[Batch], int]:
     while offset < len(data):
         try:
             if data.startswith(_MAGIC, offset):
-                if offset + _HEADER.size > len(data):
-                    break  # torn header: never acknowledged to the caller
                 _, length, crc, count = _HEADER.unpack_from(data, offset)
                 end = offset + _HEADER.size + length
                 body = data[offset + _HEADER.size : end]
@@ -420,10 +338,7 @@ def read_entries(path: str, position: int) -> tuple[list[Batch], int]:
                     break  # torn or damaged record
                 entries.append(_decode(body, count))
             elif data.startswith(b"[", offset):  # a JSON line of the earlier format
-                newline = data.find(b"\n", offset)
-                if newline < 0:
-                    break  # torn last line
-                end = newline + 1
+                end = data.index(b"\n", offset) + 1  # ValueError: a torn last line
                 entries.append(_decode_json_line(data[offset:end]))
             else:
                 break
@@ -441,20 +356,12 @@ def _decode_json_line(line: bytes) -> Batch:
     return run_id, keys, [float(x) for x in values], timestamps, steps
 
 
-
-RunsIn = Callable[[Iterable[str]], set[str]]
-"""Returns which of the given run ids the database has."""
-
-
 def replay_orphans(folder: str, position_of: Callable[[str], int], apply: Apply, remove: Callable[[str], None],
                    runs_in: RunsIn | None = None) -> int:
     """Copy journals left by dead processes into the database; return how many points were replayed.
 
-    A journal is orphaned when nobody holds its lock. Replay starts at the position recorded in the
-    database (so points already copied are not copied again), then the file is deleted. The files
-    of ``folder`` (this database's) and, from earlier versions, the ``*.log`` files of its parent
-    folder (shared by the databases of one folder) are replayed. A file none of whose runs is in the
-    database and which never wrote to it belongs to another database: it is kept, with a warning.
+    A replay starts at the position recorded in the database, then deletes the file. The files of
+    ``folder`` and, from earlier versions, the ``*.log`` files of its parent are replayed.
 
     Args:
         folder: The database's journal folder (:func:`journal_folder`).
@@ -467,31 +374,23 @@ def replay_orphans(folder: str, position_of: Callable[[str], int], apply: Apply,
     for location in (folder, os.path.dirname(folder)):
         for journal in orphans(location, SUFFIX):
             try:
-                replayed += _replay_one(journal, position_of, apply, remove, runs_in)
+                journal_id = os.path.basename(journal.path)[: -len(SUFFIX)]
+                position = position_of(journal_id)
+                entries, end = read_entries(journal.path, position)
+                points = sum(len(entry[1]) for entry in entries)
+                run_ids = sorted({entry[0] for entry in entries})
+                if run_ids and runs_in is not None and position == 0 and not runs_in(run_ids):
+                    warnings.warn(
+                        f"The metric journal {journal.path} holds {points} points of runs this database does "
+                        f"not have ({', '.join(run_ids[:3])}{'...' if len(run_ids) > 3 else ''}); it is kept "
+                        "for the database they were logged to, which replays it when opened.",
+                        FitscribeWarning, stacklevel=3)
+                    continue
+                if entries:
+                    apply(journal_id, entries, end)
+                journal.release(delete=True)
+                remove(journal_id)
+                replayed += points
             finally:
                 journal.release(delete=False)  # kept (foreign, or the database failed): unlocked
     return replayed
-
-
-def _replay_one(journal: JournalFile, position_of: Callable[[str], int], apply: Apply,
-                remove: Callable[[str], None], runs_in: RunsIn | None) -> int:
-    """Replay one locked orphan; delete it unless it is kept; return the points replayed."""
-    journal_id = os.path.basename(journal.path)[: -len(SUFFIX)]
-    position = position_of(journal_id)
-    entries, end = read_entries(journal.path, position)
-    points = sum(len(entry[1]) for entry in entries)
-    if entries and runs_in is not None and position == 0:
-        run_ids = {entry[0] for entry in entries}
-        if not runs_in(run_ids):
-            warnings.warn(
-                f"The metric journal {journal.path} holds {points} points of runs this database does not "
-                f"have ({', '.join(sorted(run_ids)[:3])}{'...' if len(run_ids) > 3 else ''}); it is kept for "
-                "the database they were logged to, which replays it when opened.",
-                FitscribeWarning, stacklevel=4,
-            )
-            return 0
-    if entries:
-        apply(journal_id, entries, end)
-    journal.release(delete=True)
-    remove(journal_id)
-    return points
