@@ -161,7 +161,7 @@ def sqlite_sql_source() -> str:
     from sqlalchemy.dialects import sqlite
     from sqlalchemy.schema import CreateIndex, CreateTable
 
-    from .statements import VERSION_TABLE, compile_sqlite, statements_for
+    from .statements import VERSION_TABLE, statements_for
 
     dialect = sqlite.dialect()
     ddl: list[str] = []
@@ -172,8 +172,10 @@ def sqlite_sql_source() -> str:
              '"""The Alembic revision the schema below corresponds to."""', "", "SCHEMA = ("]
     lines += [f"    {' '.join(statement.split())!r}," for statement in ddl]
     lines += [")", '"""The statements that create a new database, in order."""', "", "SQL = {"]
-    for name, sql in compile_sqlite(statements_for("sqlite")).items():
-        lines.append(f"    {name!r}: {sql!r},")
+    for name, (construct, params) in statements_for("sqlite").named.items():  # ? in the parameters' order
+        result = construct.compile(dialect=dialect, column_keys=list(params) if isinstance(construct, sa.Insert) else None)
+        assert tuple(result.positiontup or ()) == params, (name, result.positiontup, params)
+        lines.append(f"    {name!r}: {' '.join(str(result).split())!r},")
     lines += ["}", '"""Each named statement of statements.py, with ``?`` placeholders in its parameters\' order."""']
     return "\n".join(lines) + "\n"
 

@@ -1,8 +1,6 @@
-"""Rows and rules of the SQL store, shared by the writer (writer.py), the statements and the readers.
-
-Nothing here touches a database or imports SQLAlchemy, so the embedded store's hot path can use
-it: how a float is stored as ``(value, special)`` (NaN and +-inf survive on every database), the
-write-once rule for params, the rows a batch of metric points becomes (chunks.py packs them), and
+"""Rows and rules of the SQL store, shared by the writer, the statements and the readers, with no
+database or SQLAlchemy (the embedded hot path uses it): floats as ``(value, special)`` (NaN and
++-inf survive on every database), the write-once rule for params, the rows of metric points, and
 the column orders of runs and experiments with the entities built from them.
 """
 
@@ -101,11 +99,8 @@ def metric_rows(batches: Sequence[Batch]) -> tuple[list[tuple[Any, ...]], list[t
 
 
 def series_rows(series: Iterable[Sequence[Any]]) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
-    """Return the ``metric_chunks`` rows and ``latest_metrics`` rows of whole series
-    ``(run_id, key, values, timestamps, steps)``, in the column orders :data:`CHUNK_COLUMNS` and
-    :data:`LATEST_COLUMNS`: one chunk row per series (split past ``MAX_POINTS_PER_CHUNK``) and one
-    latest/min/max row.
-    """
+    """Return the :data:`CHUNK_COLUMNS` rows (split past ``MAX_POINTS_PER_CHUNK``) and the one
+    :data:`LATEST_COLUMNS` row of each whole series ``(run_id, key, values, timestamps, steps)``."""
     chunk_rows: list[tuple[Any, ...]] = []
     latest: list[tuple[Any, ...]] = []
     size = MAX_POINTS_PER_CHUNK
@@ -139,12 +134,8 @@ def merge_params(params: Sequence[Param]) -> dict[str, str]:
 
 
 def check_stored_params(run_id: str, wanted: dict[str, str], stored: Iterable[tuple[str, str]]) -> None:
-    """Refuse a param whose stored value differs from the one being logged.
-
-    Args:
-        run_id: The run, for the message.
-        wanted: The params being logged (:func:`merge_params`).
-        stored: ``(key, value)`` of those params as the database holds them after the insert.
+    """Refuse a param whose ``stored`` value (``(key, value)`` read after the insert) differs from
+    the one ``wanted`` (:func:`merge_params`).
 
     Raises:
         InvalidValueError: A param would change value; the message names both values.

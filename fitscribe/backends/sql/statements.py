@@ -1,14 +1,8 @@
 """The SQL store's statements, written once with SQLAlchemy Core and compiled per dialect.
 
-Every statement the writer (writer.py) runs has a name here and a fixed order of parameters, so
-callers pass plain tuples and either connection (connection.py) executes it: SQLAlchemy with the
-construct on PostgreSQL and MySQL/MariaDB, and the statement compiled for SQLite, ahead of time
-into ``sqlite_sql.py``, on the embedded store's ``sqlite3`` connections (and on SQLAlchemy's SQLite
-connections too). ``IN`` lists are expanding parameters: pass a sequence (at most ``IN_CHUNK``
-items; see connection.py).
-
-Upserts differ between databases (``ON CONFLICT`` or ``ON DUPLICATE KEY``); latest values are
-encoded as (value, special) so NaN and +-inf survive everywhere (rows.py, tables.py).
+Each has a name and a fixed order of parameters, so callers pass plain tuples and either connection
+(connection.py) runs it: the construct on PostgreSQL and MySQL/MariaDB, the SQL compiled ahead into
+``sqlite_sql.py`` on SQLite. A sequence fills an ``IN`` list (at most ``IN_CHUNK`` items).
 """
 
 from __future__ import annotations
@@ -20,7 +14,7 @@ import sqlalchemy as sa
 from . import tables as t
 from .rows import CHUNK_COLUMNS, EXPERIMENT_COLUMNS, LATEST_COLUMNS, RUN_COLUMNS
 
-__all__ = ["VERSION_TABLE", "Statement", "Statements", "statements_for", "compile_sqlite"]
+__all__ = ["VERSION_TABLE", "Statement", "Statements", "statements_for"]
 
 VERSION_TABLE = sa.Table("alembic_version", sa.MetaData(), sa.Column("version_num", sa.String(32), primary_key=True))
 """The ``alembic_version`` table as a new database gets it (Alembic's own layout)."""
@@ -45,11 +39,8 @@ class Statements:
     def __init__(self, dialect: str) -> None:
         self.dialect = dialect
         self._upserts: dict[tuple[str, ...], Any] = {}
-        self.named: dict[str, Statement] = {}
-        for name, build in _BUILDERS.items():
-            self.named[name] = build(self)
+        self.named: dict[str, Statement] = {name: build(self) for name, build in _BUILDERS.items()}
 
-    # -- builders the statements and the registry share --------------------------------------------
     def insert(self, table: sa.Table) -> Any:
         """Return this dialect's INSERT for ``table`` (it has the upsert clauses)."""
         if self.dialect == "postgresql":
@@ -145,14 +136,12 @@ def _update_run(returning: bool) -> Statement:
     return (stmt.returning(*(r.c[c] for c in RUN_COLUMNS)) if returning else stmt), params
 
 
-def _chunks(in_range: bool = False) -> Statement:
-    """The packed points of one series in logging order; ``in_range``: only the chunks holding a step
-    from ``from_step`` to ``to_step``."""
+def _chunks() -> Statement:
+    """The packed points of one series in logging order, of the chunks holding a step from
+    ``from_step`` to ``to_step``."""
     c = t.metric_chunks.c
-    query = sa.select(c.step_blob, c.timestamp_blob, c.value_blob).where(c.run_uuid == _key("run_uuid"), c.key == _key("key"))
-    if not in_range:
-        return query.order_by(c.id), ("run_uuid", "key")
-    query = query.where(c.max_step >= _key("from_step"), c.min_step <= _key("to_step"))
+    query = sa.select(c.step_blob, c.timestamp_blob, c.value_blob).where(
+        c.run_uuid == _key("run_uuid"), c.key == _key("key"), c.max_step >= _key("from_step"), c.min_step <= _key("to_step"))
     return query.order_by(c.id), ("run_uuid", "key", "from_step", "to_step")
 
 
@@ -160,7 +149,6 @@ _e, _r = t.experiments, t.runs
 _UPDATABLE_RUN = ("name", "status", "end_time")  # in table order
 _BUILDERS: dict[str, Callable[[Statements], Statement]] = {
     # experiments
-    "experiment_row": lambda s: _select(_e, ("name", "artifact_location", "lifecycle_stage"), "experiment_id"),
     "experiment_by_id": lambda s: _select(_e, EXPERIMENT_COLUMNS, "experiment_id"),
     "experiment_by_name": lambda s: _select(_e, EXPERIMENT_COLUMNS, "name"),
     "experiment_tags": lambda s: _select(t.experiment_tags, ("key", "value"), "experiment_id"),
@@ -185,7 +173,6 @@ _BUILDERS: dict[str, Callable[[Statements], Statement]] = {
     "stored_params": lambda s: _select(t.params, ("key", "value"), "run_uuid", "key__in_keys"),
     "insert_chunk": lambda s: (t.metric_chunks.insert(), CHUNK_COLUMNS),
     "metric_chunks": lambda s: _chunks(),
-    "metric_chunks_in_range": lambda s: _chunks(in_range=True),
     "run_start_times": lambda s: _select(_r, ("run_uuid", "start_time"), "run_uuid__in_run_ids"),
     "upsert_latest": lambda s: (s.latest_upsert(), LATEST_COLUMNS),
     # metric journals
@@ -202,17 +189,3 @@ _BUILDERS: dict[str, Callable[[Statements], Statement]] = {
 def statements_for(dialect: str) -> Statements:
     """Return the statements for ``dialect`` (build them once per store and keep them)."""
     return Statements(dialect)
-
-
-def compile_sqlite(statements: Statements) -> dict[str, str]:
-    """Return each statement compiled for SQLite with ``?`` placeholders in its parameters' order."""
-    from sqlalchemy.dialects import sqlite
-
-    dialect = sqlite.dialect()
-    compiled: dict[str, str] = {}
-    for name, (construct, params) in statements.named.items():
-        keys = list(params) if isinstance(construct, sa.Insert) else None
-        result = construct.compile(dialect=dialect, column_keys=keys)
-        assert tuple(result.positiontup or ()) == params, (name, result.positiontup, params)
-        compiled[name] = " ".join(str(result).split())
-    return compiled

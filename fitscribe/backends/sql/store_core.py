@@ -286,7 +286,7 @@ class StoreCore:
         try:
             with self.write() as w:
                 w.metric_points(entries)
-                w.journal_position(journal_id, position)
+                w.conn.run("upsert_journal", (journal_id, position))
             return
         except ConstraintViolation:  # a foreign key failed: some run is gone
             pass
@@ -295,21 +295,22 @@ class StoreCore:
             existing = w.existing_runs(run_ids)
             kept = [entry for entry in entries if entry[0] in existing]
             w.metric_points(kept)
-            w.journal_position(journal_id, position)
+            w.conn.run("upsert_journal", (journal_id, position))
         gone = sorted(set(run_ids) - existing)
         warnings.warn(f"Dropped metric points logged to runs that were purged meanwhile: {', '.join(gone)}.",
                       FitscribeWarning, stacklevel=2)
 
     def _remove_journal_row(self, journal_id: str) -> None:
         with self.write() as w:
-            w.delete_journal(journal_id)
+            w.conn.run("delete_journal", (journal_id,))
 
     def _replay_orphaned_journals(self) -> None:
         from .journal import replay_orphans
 
         def position_of(journal_id: str) -> int:
             with self.read() as w:
-                return w.journal_position_of(journal_id)
+                found = w.conn.rows("journal_position", (journal_id,))
+            return int(found[0][0]) if found else 0
 
         def runs_in(run_ids: Any) -> set[str]:
             with self.read() as w:

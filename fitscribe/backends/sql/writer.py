@@ -1,11 +1,6 @@
-"""The SQL store's one writer: the statements of creating experiments and runs, logging, the
-metric journal's bookkeeping and the schema bootstrap, on any connection (connection.py).
-
-A :class:`Writer` wraps one connection in a transaction; the store hands one out per transaction
-(``StoreCore.write()``, ``read()``, ``sql_write()``, ``sql_read()``). The same code runs on the
-embedded store's ``sqlite3`` connections and on SQLAlchemy's (PostgreSQL, MySQL/MariaDB, SQLite
-with URL options); the rules shared with other modules (the write-once check, how points become
-rows) are in rows.py. No SQLAlchemy import here.
+"""The SQL store's one writer: its named statements (statements.py) on either connection
+(connection.py), in a transaction the store hands out (store_core.py). The rules other modules
+share (the write-once check, how points become rows) are in rows.py. No SQLAlchemy import here.
 """
 
 from __future__ import annotations
@@ -44,8 +39,7 @@ class Writer:
 
     @property
     def sa(self) -> sa.Connection:
-        """The SQLAlchemy connection, for queries built with SQLAlchemy Core (``sql_write()``/
-        ``sql_read()`` transactions only)."""
+        """The SQLAlchemy connection (``sql_write()``/``sql_read()`` transactions only)."""
         if not isinstance(self.conn, SaConnection):
             raise TypeError("This transaction runs on sqlite3; use the store's sql_write() or sql_read().")
         return self.conn.sa
@@ -66,8 +60,8 @@ class Writer:
         return revision if names else None
 
     def open_schema(self, uri: str, expected: str, default_artifact_root: str) -> None:
-        """In a write transaction: create the schema in a new (empty) database, stamped with the
-        revision ``expected`` and with the Default experiment; or check an existing one's revision.
+        """Create the schema (stamped ``expected``, with the Default experiment) in an empty
+        database, or check an existing one's revision; in a write transaction.
 
         Raises:
             ForeignStoreError: The database has tables but not fitscribe's stamp (backends/foreign.py).
@@ -89,8 +83,8 @@ class Writer:
     # -- experiments -----------------------------------------------------------------------------
     def experiment_row(self, experiment_id: int) -> tuple[str, str, str] | None:
         """Return (name, artifact_location, lifecycle_stage) of an experiment, or None."""
-        found = self.conn.rows("experiment_row", (experiment_id,))
-        return (found[0][0], found[0][1], found[0][2]) if found else None
+        found = self.conn.rows("experiment_by_id", (experiment_id,))
+        return (found[0][1], found[0][2], found[0][3]) if found else None
 
     def experiment(self, experiment_id: int | None = None, name: str | None = None) -> Experiment | None:
         """Return the experiment with this id (or else this name) and its tags, or None."""
@@ -123,18 +117,16 @@ class Writer:
     def run_stage(self, run_id: str, *, lock: bool = False) -> str | None:
         """Return a run's lifecycle stage, or None if there is no such run.
 
-        With ``lock``, the run's row stays locked until the transaction ends (``FOR NO KEY
-        UPDATE`` on PostgreSQL, which still lets others insert rows that refer to the run; ``FOR
-        UPDATE`` on MySQL), so writers that lock it take turns. SQLite needs no row lock: a write
-        transaction (``BEGIN IMMEDIATE``) holds the database's write lock.
+        With ``lock``, writers that lock the run take turns until their transactions end
+        (PostgreSQL's ``FOR NO KEY UPDATE`` still lets others insert rows referring to it; SQLite's
+        ``BEGIN IMMEDIATE`` already holds the database's write lock).
         """
         found = self.conn.rows("run_stage_locked" if lock else "run_stage", (run_id,))
         return found[0][0] if found else None
 
     def update_run(self, run_id: str, values: dict[str, Any]) -> RunInfo | None:
         """Set columns of a run (status, end_time, name, lifecycle_stage, deleted_time); return its
-        new RunInfo, or None if there is no such run (one ``UPDATE ... RETURNING`` where the
-        database has it)."""
+        new RunInfo, or None if there is no such run."""
         unknown = set(values) - set(_UPDATABLE) - {"lifecycle_stage", "deleted_time"}
         assert not unknown, unknown
         if "lifecycle_stage" in values:  # with its deleted_time, always
@@ -151,9 +143,13 @@ class Writer:
         """Return those of ``run_ids`` that exist."""
         return {row[0] for row in self._rows_in("existing_runs", run_ids)}
 
-    def _rows_in(self, name: str, values: Sequence[Any]) -> list[Any]:
-        """Return the rows of a query whose one parameter is an ``IN`` list, run on parts of it."""
-        return [row for part in in_chunks(list(values)) for row in self.conn.rows(name, (list(part),))]
+    def run_start_times(self, run_ids: Sequence[str]) -> dict[str, int | None]:
+        """Return the start time (epoch ms) of each of ``run_ids`` that exists."""
+        return {row[0]: row[1] for row in self._rows_in("run_start_times", run_ids)}
+
+    def _rows_in(self, name: str, values: Sequence[Any], *before: Any) -> list[Any]:
+        """Return the rows of a query whose last parameter is an ``IN`` list, run on parts of it."""
+        return [row for part in in_chunks(list(values)) for row in self.conn.rows(name, (*before, list(part)))]
 
     # -- tags, params, metrics -------------------------------------------------------------------
     def tag_value(self, run_id: str, key: str) -> str | None:
@@ -171,19 +167,14 @@ class Writer:
             return
         wanted = merge_params(params)
         self.conn.run_many("insert_param", [(run_id, k, v) for k, v in wanted.items()])
-        stored: list[tuple[str, str]] = []
-        for part in in_chunks(list(wanted)):
-            stored += [(key, value) for key, value in self.conn.rows("stored_params", (run_id, list(part)))]
-        check_stored_params(run_id, wanted, stored)
+        check_stored_params(run_id, wanted, self._rows_in("stored_params", list(wanted), run_id))
 
     def metric_chunks(self, run_id: str, key: str, min_step: int | None = None,
                       max_step: int | None = None) -> list[Any]:
         """Return the ``(step_blob, timestamp_blob, value_blob)`` rows of one series in logging order;
         with a step range, only the chunks holding a step in it (chunks.py)."""
-        if min_step is None and max_step is None:
-            return self.conn.rows("metric_chunks", (run_id, key))
         low = -(2**63) if min_step is None else min_step
-        return self.conn.rows("metric_chunks_in_range", (run_id, key, low, 2**63 - 1 if max_step is None else max_step))
+        return self.conn.rows("metric_chunks", (run_id, key, low, 2**63 - 1 if max_step is None else max_step))
 
     def metric_history(self, run_id: str, key: str, max_results: int | None, offset: int) -> list[Metric]:
         """Return points of one metric by step, timestamp and logging order (one extra for paging)."""
@@ -193,28 +184,9 @@ class Writer:
             values, timestamps, steps = values[offset:end], timestamps[offset:end], steps[offset:end]
         return Metric._from_columns(key, values, timestamps, steps)
 
-    def run_start_times(self, run_ids: Sequence[str]) -> dict[str, int | None]:
-        """Return the start time (epoch ms) of each of ``run_ids`` that exists."""
-        return {row[0]: row[1] for row in self._rows_in("run_start_times", run_ids)}
-
     def metric_points(self, batches: Sequence[Batch]) -> None:
-        """Append points given as batches ``(run_id, keys, values, timestamps, steps)`` (chunks.py) and
-        fold them into latest/min/max: one chunk row per series (split past ``MAX_POINTS_PER_CHUNK``)
-        and one latest row, each written with one executemany (rows.metric_rows)."""
+        """Append points given as batches (chunks.py) and fold them into latest/min/max: one
+        executemany each (rows.metric_rows)."""
         chunk_rows, latest = metric_rows(batches)
         self.conn.run_many("insert_chunk", chunk_rows)
         self.conn.run_many("upsert_latest", latest)
-
-    # -- metric journals -------------------------------------------------------------------------
-    def journal_position(self, journal_id: str, position: int) -> None:
-        """Record how far a metric journal has been copied into the database."""
-        self.conn.run("upsert_journal", (journal_id, position))
-
-    def journal_position_of(self, journal_id: str) -> int:
-        """Return how far a metric journal has been copied (0 if never)."""
-        found = self.conn.rows("journal_position", (journal_id,))
-        return int(found[0][0]) if found else 0
-
-    def delete_journal(self, journal_id: str) -> None:
-        """Forget a metric journal's position (its file is gone)."""
-        self.conn.run("delete_journal", (journal_id,))
