@@ -233,18 +233,21 @@ def push_command(source: Source, url: str, args: argparse.Namespace, out: Out) -
     finally:
         source.close()
     server = redact(url)
+    others = (f" and {result.others_sent} changed experiment(s), registered model(s) or logged model(s)"
+              if result.others_sent else "")
     if result.dry_run:
-        out(f"Would send {result.runs_sent} of {result.runs_selected} run(s) to {server} ({result.points_added:,} "
-            f"metric point(s), {format_bytes(result.bytes_sent)} of artifacts); the rest is there already.")
+        out(f"Would send {result.runs_sent} of {result.runs_selected} run(s){others} to {server} "
+            f"({result.points_added:,} metric point(s), {format_bytes(result.bytes_sent)} of artifacts); the rest is "
+            "there already.")
         return
     for line in result.mapped:
         out(line)
-    if result.runs_sent == 0:
-        out(f"Nothing new: {server} already holds all {result.runs_selected} run(s); nothing sent.")
+    if result.requests == 0:
+        out(f"Nothing new: {server} already holds all {result.runs_selected} run(s) and everything else; nothing sent.")
     else:
-        out(f"Sent {result.runs_sent} of {result.runs_selected} run(s) to {server} in {result.requests} request(s), "
-            f"{format_bytes(result.bytes_sent)}: {result.runs_added} new run(s), {result.points_added:,} metric "
-            f"point(s), {result.artifact_files} artifact file(s) added.")
+        out(f"Sent {result.runs_sent} of {result.runs_selected} run(s){others} to {server} in {result.requests} "
+            f"request(s), {format_bytes(result.bytes_sent)}: {result.runs_added} new run(s), {result.points_added:,} "
+            f"metric point(s), {result.artifact_files} artifact file(s) added.")
     assert result.verification is not None
     out(result.verification.table())
     out(f"Done in {result.seconds:.1f} s.")

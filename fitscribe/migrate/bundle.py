@@ -1,12 +1,13 @@
 """Portable bundles: an open folder (or ``.tar``) format that ``fitscribe export`` writes and
 ``fitscribe import bundle`` reads, with the same importer and idempotence as the MLflow import.
 
-Format (``schema_version`` 1), all text UTF-8 JSON:
+Format (``schema_version`` 2; version 1, without logged models, is still read), all text UTF-8 JSON:
 
-- ``manifest.json``: ``{"format": "fitscribe-bundle", "schema_version": 1, "created_ms", "source",
+- ``manifest.json``: ``{"format": "fitscribe-bundle", "schema_version": 2, "created_ms", "source",
   "counts": {...}}``.
 - ``experiments.jsonl``: one experiment per line: ``experiment_id`` (the exporting store's id),
   ``name``, ``artifact_location``, ``lifecycle_stage``, ``creation_time``, ``last_update_time``, ``tags``.
+  Experiments without runs are written too (unless ``--runs`` narrows the export).
 - ``runs.jsonl``: one run per line: ``run_id``, ``experiment_id``, ``name``, ``user_id``, ``status``,
   ``start_time``, ``end_time``, ``lifecycle_stage``, ``deleted_time``, ``artifact_uri``, ``params``,
   ``tags``, ``inputs`` (datasets with ``input_tags``).
@@ -16,7 +17,13 @@ Format (``schema_version`` 1), all text UTF-8 JSON:
 - ``series.jsonl``: an index: ``run_id``, ``key``, ``points``, ``offset`` (byte offset of the line in
   ``metrics.jsonl``), so counts and single series are read without reading every point.
 - ``models.jsonl``: registered models with ``tags``, ``aliases`` and ``versions``.
+- ``logged_models.jsonl`` (version 2): MLflow 3 logged models, one per line: ``model_id``,
+  ``experiment_id`` (an experiment of the bundle), ``name``, ``artifact_location`` (where the
+  exporting store kept the files), ``creation_timestamp``, ``last_updated_timestamp`` (epoch ms),
+  ``status`` (a LoggedModelStatus name, ``LOGGED_MODEL_READY``...), ``lifecycle_stage``,
+  ``model_type``, ``source_run_id``, ``status_message``, ``tags``, ``params``.
 - ``artifacts/<run_id>/...``: each run's artifact files.
+- ``logged_models/<model_id>/...`` (version 2): each logged model's files.
 """
 
 from __future__ import annotations
@@ -27,17 +34,21 @@ import os
 import shutil
 import tarfile
 import tempfile
-from dataclasses import asdict
+from dataclasses import asdict, dataclass, field
 from typing import Any, Iterator, Sequence
 
 from fitscribe._time import now_ms
 from fitscribe.errors import ConfigError
 
-from .source import Series, Source, SourceDataset, SourceExperiment, SourceModel, SourceRun, SourceVersion
+from .source import (HasLoggedModels, RemoteArtifacts, Series, Source, SourceDataset, SourceExperiment,
+                     SourceLoggedModel, SourceModel, SourceRun, SourceVersion)
 
-__all__ = ["SCHEMA_VERSION", "write_bundle", "BundleSource", "is_bundle"]
+__all__ = ["SCHEMA_VERSION", "READABLE_VERSIONS", "Selection", "select", "write_bundle", "write_selection",
+           "BundleSource", "is_bundle"]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+READABLE_VERSIONS = (1, 2)
+"""Bundle schema versions this fitscribe reads (1: before logged models)."""
 _SPECIAL = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
 
 
@@ -58,6 +69,42 @@ def is_bundle(path: str) -> bool:
     return os.path.isfile(os.path.join(path, "manifest.json")) or (path.endswith(".tar") and os.path.isfile(path))
 
 
+@dataclass
+class Selection:
+    """What goes into one bundle: experiments, runs (with their histories and files), registered models,
+    logged models (with their files)."""
+
+    experiments: list[SourceExperiment] = field(default_factory=list)
+    runs: list[SourceRun] = field(default_factory=list)
+    models: list[SourceModel] = field(default_factory=list)
+    logged_models: list[SourceLoggedModel] = field(default_factory=list)
+
+
+def select(source: Source, experiments: Sequence[str] = (), run_ids: Sequence[str] = ()) -> Selection:
+    """Return what ``fitscribe export`` writes of ``source``.
+
+    Args:
+        source: The source read.
+        experiments: Only these experiment names (default: all, with those holding no run).
+        run_ids: Only these runs (default: all runs of the chosen experiments); then only their
+            experiments, the registered models with a version of one of them, and the logged models
+            they produced.
+    """
+    exps = [e for e in source.experiments() if not experiments or e.name in experiments]
+    chosen = {e.experiment_id for e in exps}
+    runs = [r for r in source.runs() if r.experiment_id in chosen and (not run_ids or r.run_id in run_ids)]
+    exported = {r.run_id for r in runs}
+    if run_ids:
+        used = {r.experiment_id for r in runs}
+        exps = [e for e in exps if e.experiment_id in used]
+        chosen = {e.experiment_id for e in exps}
+    models = [m for m in source.models()
+              if not (run_ids or experiments) or any(v.run_id in exported for v in m.versions)]
+    logged = [m for m in (source.logged_models() if isinstance(source, HasLoggedModels) else [])
+              if m.experiment_id in chosen and (not run_ids or m.source_run_id in exported)]
+    return Selection(exps, runs, models, logged)
+
+
 def write_bundle(source: Source, path: str, experiments: Sequence[str] = (), run_ids: Sequence[str] = ()) -> dict[str, int]:
     """Write a bundle of ``source`` at ``path`` (a new folder, or a ``.tar`` file); return its counts.
 
@@ -72,29 +119,28 @@ def write_bundle(source: Source, path: str, experiments: Sequence[str] = (), run
     """
     if os.path.exists(path):
         raise ConfigError(f"{path!r} exists already; give a new folder or .tar path for the bundle.")
+    return write_selection(source, path, select(source, experiments, run_ids))
+
+
+def write_selection(source: Source, path: str, chosen: Selection) -> dict[str, int]:
+    """Write a bundle of exactly ``chosen`` (read from ``source``) at ``path`` (a new folder or ``.tar``);
+    return its counts."""
     if path.endswith(".tar"):
         with tempfile.TemporaryDirectory() as folder:
-            counts = write_bundle(source, os.path.join(folder, "bundle"), experiments, run_ids)
+            counts = write_selection(source, os.path.join(folder, "bundle"), chosen)
             with tarfile.open(path, "w") as tar:
                 tar.add(os.path.join(folder, "bundle"), arcname=".")
         return counts
     os.makedirs(path)
-    exps = [e for e in source.experiments() if not experiments or e.name in experiments]
-    chosen = {e.experiment_id for e in exps}
-    runs = [r for r in source.runs() if r.experiment_id in chosen and (not run_ids or r.run_id in run_ids)]
-    if run_ids or experiments:
-        used = {r.experiment_id for r in runs}
-        exps = [e for e in exps if e.experiment_id in used or not run_ids]
-    _write_lines(os.path.join(path, "experiments.jsonl"), (asdict(e) for e in exps))
-    _write_lines(os.path.join(path, "runs.jsonl"), (asdict(r) for r in runs))
-    points = _write_metrics(source, path, {r.run_id for r in runs})
-    exported = {r.run_id for r in runs}
-    models = [m for m in source.models()
-              if not (run_ids or experiments) or any(v.run_id in exported for v in m.versions)]
-    _write_lines(os.path.join(path, "models.jsonl"), (asdict(m) for m in models))
-    files = _copy_artifacts(source, runs, os.path.join(path, "artifacts"))
-    counts = {"experiments": len(exps), "runs": len(runs), "metric_points": points, "models": len(models),
-              "artifact_files": files}
+    _write_lines(os.path.join(path, "experiments.jsonl"), (asdict(e) for e in chosen.experiments))
+    _write_lines(os.path.join(path, "runs.jsonl"), (asdict(r) for r in chosen.runs))
+    points = _write_metrics(source, path, {r.run_id for r in chosen.runs})
+    _write_lines(os.path.join(path, "models.jsonl"), (asdict(m) for m in chosen.models))
+    _write_lines(os.path.join(path, "logged_models.jsonl"), (asdict(m) for m in chosen.logged_models))
+    files = _copy_artifacts(source, chosen.runs, os.path.join(path, "artifacts"))
+    files += _copy_logged_model_files(source, chosen.logged_models, os.path.join(path, "logged_models"))
+    counts = {"experiments": len(chosen.experiments), "runs": len(chosen.runs), "metric_points": points,
+              "models": len(chosen.models), "logged_models": len(chosen.logged_models), "artifact_files": files}
     with open(os.path.join(path, "manifest.json"), "w", encoding="utf-8") as f:
         json.dump({"format": "fitscribe-bundle", "schema_version": SCHEMA_VERSION, "created_ms": now_ms(),
                    "source": source.description, "counts": counts}, f, indent=2)
@@ -122,8 +168,6 @@ def _write_metrics(source: Source, path: str, run_ids: set[str]) -> int:
 
 
 def _copy_artifacts(source: Source, runs: list[SourceRun], folder: str) -> int:
-    from .source import RemoteArtifacts
-
     files = 0
     for run in runs:
         local = source.artifact_folder(run)
@@ -132,6 +176,19 @@ def _copy_artifacts(source: Source, runs: list[SourceRun], folder: str) -> int:
             files += sum(len(names) for _, _, names in os.walk(local))
         elif isinstance(source, RemoteArtifacts):  # a tracking server: its files are fetched through it
             files += source.copy_artifacts(run, os.path.join(folder, run.run_id))[0]
+    return files
+
+
+def _copy_logged_model_files(source: Source, models: list[SourceLoggedModel], folder: str) -> int:
+    files = 0
+    for model in models:
+        assert isinstance(source, HasLoggedModels)
+        local = source.logged_model_folder(model)
+        if local and os.path.isdir(local):
+            shutil.copytree(local, os.path.join(folder, model.model_id))
+            files += sum(len(names) for _, _, names in os.walk(local))
+        elif isinstance(source, RemoteArtifacts):
+            files += source.copy_logged_model_artifacts(model, os.path.join(folder, model.model_id))[0]
     return files
 
 
@@ -167,9 +224,9 @@ class BundleSource:
             raise ConfigError(f"{self.description!r} is not a fitscribe bundle (no manifest.json).")
         with open(manifest, encoding="utf-8") as f:
             found = json.load(f)
-        if found.get("format") != "fitscribe-bundle" or found.get("schema_version") != SCHEMA_VERSION:
+        if found.get("format") != "fitscribe-bundle" or found.get("schema_version") not in READABLE_VERSIONS:
             raise ConfigError(f"{self.description!r} has bundle schema version {found.get('schema_version')!r}; "
-                              f"this fitscribe reads version {SCHEMA_VERSION}.")
+                              f"this fitscribe reads versions {', '.join(map(str, READABLE_VERSIONS))}.")
         self._index = {(s["run_id"], s["key"]): s for s in _read_lines(os.path.join(path, "series.jsonl"))}
 
     def experiments(self) -> list[SourceExperiment]:
@@ -207,6 +264,15 @@ class BundleSource:
             aliases = {a: int(n) for a, n in m.pop("aliases").items()}
             models.append(SourceModel(**m, aliases=aliases, versions=versions))
         return models
+
+    def logged_models(self) -> list[SourceLoggedModel]:
+        """Return the logged models (none in a version 1 bundle)."""
+        return [SourceLoggedModel(**m) for m in _read_lines(os.path.join(self.root, "logged_models.jsonl"))]
+
+    def logged_model_folder(self, model: SourceLoggedModel) -> str | None:
+        """Return the logged model's folder inside the bundle, or None."""
+        folder = os.path.join(self.root, "logged_models", model.model_id)
+        return folder if os.path.isdir(folder) else None
 
     def artifact_folder(self, run: SourceRun) -> str | None:
         """Return the run's artifact folder inside the bundle, or None."""

@@ -2,8 +2,8 @@
 
 A bundle written by ``fitscribe export`` or ``fitscribe push`` passes; anything else (not a tar,
 links or special files, a missing manifest, malformed JSON lines, values of the wrong type, keys
-or values MLflow's limits refuse, series whose columns differ in length, artifacts of runs the
-bundle does not hold) raises :class:`~fitscribe.errors.InvalidValueError` naming what is wrong, so
+or values MLflow's limits refuse, series whose columns differ in length, artifacts of runs or
+logged models the bundle does not hold) raises :class:`~fitscribe.errors.InvalidValueError` naming what is wrong, so
 the server answers 400 and writes nothing.
 """
 
@@ -18,14 +18,15 @@ from fitscribe.entities import RunStatus
 from fitscribe.errors import InvalidValueError
 
 from .bundle import BundleSource
-from .source import SourceExperiment, SourceModel, SourceRun
+from .registry import DELETED_STAGE
+from .source import SourceExperiment, SourceLoggedModel, SourceModel, SourceRun
 
 __all__ = ["open_checked_bundle", "check_tar"]
 
 _INT64 = 2**63
 _STAGES = frozenset({"active", "deleted"})
 _RUN_STATUSES = frozenset(status.value for status in RunStatus)
-_VERSION_STAGES = frozenset({"None", "Staging", "Production", "Archived", "Deleted_Internal"})
+_VERSION_STAGES = frozenset({"None", "Staging", "Production", "Archived", DELETED_STAGE})
 _RESERVED = ".fitscribe"
 
 
@@ -117,10 +118,12 @@ def _check(source: BundleSource) -> None:
             _int(number, f"timestamp or step of {key!r}")
     for model in source.models():
         _check_model(model)
-    folder = os.path.join(source.root, "artifacts")
-    for name in os.listdir(folder) if os.path.isdir(folder) else ():
-        if name not in run_ids:
-            raise InvalidValueError(f"The bundle has artifacts of run {name!r}, which it does not hold.")
+    model_ids = {_check_logged_model(m, experiment_ids) for m in source.logged_models()}
+    for folder_name, held, what in (("artifacts", run_ids, "run"), ("logged_models", model_ids, "logged model")):
+        folder = os.path.join(source.root, folder_name)
+        for name in os.listdir(folder) if os.path.isdir(folder) else ():
+            if name not in held:
+                raise InvalidValueError(f"The bundle has files of {what} {name!r}, which it does not hold.")
 
 
 def _check_experiment(exp: SourceExperiment) -> str:
@@ -161,6 +164,30 @@ def _check_run(run: SourceRun, experiment_ids: set[str]) -> str:
         _str(d.profile, "dataset profile", optional=True)
         _pairs(d.input_tags, "input tag", lambda k, val: None)
     return run.run_id
+
+
+def _check_logged_model(model: SourceLoggedModel, experiment_ids: set[str]) -> str:
+    from fitscribe.entities.logged_model import check_model_id, parse_status
+
+    check_model_id(model.model_id)
+    if model.experiment_id not in experiment_ids:
+        raise InvalidValueError(f"The bundle's logged model {model.model_id!r} names experiment "
+                                f"{model.experiment_id!r}, which the bundle does not hold.")
+    for what in ("name", "artifact_location", "status"):
+        _str(getattr(model, what), f"logged model {what}")
+    for what in ("model_type", "source_run_id", "status_message"):
+        _str(getattr(model, what), f"logged model {what}", optional=True)
+    if model.source_run_id:
+        v.check_run_id(model.source_run_id)
+    parse_status(model.status)
+    if model.lifecycle_stage not in _STAGES:
+        raise InvalidValueError(f"The bundle's logged model lifecycle stage {model.lifecycle_stage!r} is not one "
+                                f"of {sorted(_STAGES)}.")
+    _int(model.creation_timestamp, "logged model creation time")
+    _int(model.last_updated_timestamp, "logged model update time")
+    _pairs(model.tags, "logged model tag", lambda k, val: None)
+    _pairs(model.params, "logged model param", lambda k, val: None)
+    return model.model_id
 
 
 def _check_model(model: SourceModel) -> None:

@@ -1,7 +1,7 @@
 """A fitscribe SQL store read as an import source: what ``fitscribe export`` writes into a bundle.
 
 It returns the same entities as the MLflow readers (source.py), from the store's tables through
-``backends/sql/bulk_import.py``, so a store can be exported to a bundle and a bundle imported into
+``backends/sql/bulk_import.py`` (logged models through the store's own ``get_logged_model``), so a store can be exported to a bundle and a bundle imported into
 another store (SQLite, PostgreSQL, MariaDB) with the same importer.
 """
 
@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Iterator, Sequence
 from fitscribe.uri import redact
 
 from .mlflow_sql import local_folder
-from .source import Series, SourceDataset, SourceExperiment, SourceModel, SourceRun, SourceVersion
+from .source import Series, SourceDataset, SourceExperiment, SourceLoggedModel, SourceModel, SourceRun, SourceVersion
 
 if TYPE_CHECKING:
     from fitscribe.backends.sql.bulk_import import BulkImporter
@@ -76,6 +76,21 @@ class FitscribeSource:
                     v["current_stage"], v["source"], v["run_id"], v["run_link"], v["status"], dict(v["tags"])))
             found.append(model)
         return found
+
+    def logged_models(self) -> list[SourceLoggedModel]:
+        """Return every logged model, active and deleted, with its tags and params (oldest first)."""
+        import sqlalchemy as sa
+
+        from fitscribe.backends.sql import tables as t
+
+        lm = t.logged_models.c
+        with self.bulk.store.sql_read(flush=False) as w:
+            ids = [r[0] for r in w.sa.execute(sa.select(lm.model_id).order_by(lm.creation_timestamp_ms, lm.model_id))]
+        return [self.bulk.store.get_logged_model(model_id, allow_deleted=True) for model_id in ids]
+
+    def logged_model_folder(self, model: SourceLoggedModel) -> str | None:
+        """Return the local folder of a logged model's files, or None (not on this machine)."""
+        return local_folder(model.artifact_location)
 
     def artifact_folder(self, run: SourceRun) -> str | None:
         """Return the local folder of a run's artifacts, or None (not on this machine)."""

@@ -4,13 +4,13 @@ A logged model (``models:/m-...``) is created in the destination with its id and
 (``TrackingStore.create_logged_model``), in the experiment its source experiment maps to, with its
 files copied under the destination's ``<experiment location>/models/<id>/artifacts`` (or, with
 ``--keep-artifact-location``, pointing at them where they are). A model imported before gets only
-what changed (status, tags, params); a model the source deleted is imported, then deleted. Sources
-without logged models (bundles, fitscribe stores) are skipped.
+what changed (status, tags, params); a model the source deleted is imported, then deleted. Every
+source has them (MLflow's stores and servers, fitscribe stores, bundles of schema version 2).
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .source import HasLoggedModels, RemoteArtifacts
 
@@ -21,11 +21,11 @@ if TYPE_CHECKING:
     from .plan import ImportReport
     from .source import Source, SourceLoggedModel
 
-__all__ = ["import_logged_models", "count_logged_models"]
+__all__ = ["import_logged_models", "logged_model_pending"]
 
 
 def import_logged_models(source: Source, store: TrackingStore, report: ImportReport, exp_map: dict[str, int],
-                         keep_artifact_location: bool = False) -> None:
+                         keep_artifact_location: bool = False, open_artifacts: Any = None) -> None:
     """Import every logged model of ``source`` whose experiment was imported, and its files.
 
     Args:
@@ -34,6 +34,8 @@ def import_logged_models(source: Source, store: TrackingStore, report: ImportRep
         report: Counts what was (or, in a dry run, would be) added and updated.
         exp_map: Source experiment id -> destination experiment id.
         keep_artifact_location: Leave the files where they are; the model points at them.
+        open_artifacts: Returns the artifact store of a destination URI (default ``get_artifact_store``;
+            a server passes its own, for ``mlflow-artifacts:`` locations).
     """
     if not isinstance(source, HasLoggedModels):
         return
@@ -54,7 +56,7 @@ def import_logged_models(source: Source, store: TrackingStore, report: ImportRep
         elif stored.lifecycle_stage == "active":
             _update(model, stored, store, report)
         if not report.dry_run and not keep_artifact_location and stored.artifact_location != model.artifact_location:
-            _copy_files(source, model, stored.artifact_location, report)
+            _copy_files(source, model, stored.artifact_location, report, open_artifacts)
         if not report.dry_run and model.lifecycle_stage == "deleted" and stored.lifecycle_stage == "active":
             store.delete_logged_model(model.model_id)
 
@@ -68,17 +70,33 @@ def _stored(store: TrackingStore, model_id: str) -> LoggedModel | None:
         return None
 
 
-def _update(model: SourceLoggedModel, stored: LoggedModel, store: TrackingStore, report: ImportReport) -> None:
+def _changes(model: SourceLoggedModel, stored: LoggedModel) -> tuple[dict[str, str], dict[str, str], str | None]:
+    """The tags, params and status of ``model`` that the stored copy lacks or holds otherwise."""
     tags = {k: v for k, v in model.tags.items() if stored.tags.get(k) != v}
     params = {k: v for k, v in model.params.items() if stored.params.get(k) != v}
-    status = model.status if model.status != stored.status else None
+    return tags, params, model.status if model.status != stored.status else None
+
+
+def logged_model_pending(model: SourceLoggedModel, stored: LoggedModel | None) -> bool:
+    """True if importing ``model`` would change the destination's copy ``stored`` (None: it has none):
+    the rule ``fitscribe push`` sends by. A model deleted there is left alone, as the import does."""
+    if stored is None:
+        return True
+    if stored.lifecycle_stage != "active":
+        return False
+    return model.lifecycle_stage == "deleted" or any(_changes(model, stored))
+
+
+def _update(model: SourceLoggedModel, stored: LoggedModel, store: TrackingStore, report: ImportReport) -> None:
+    tags, params, status = _changes(model, stored)
     if tags or params or status:
         report.logged_models_updated += 1
         if not report.dry_run:
             store.update_logged_model(model.model_id, status=status, tags=tags, params=params)
 
 
-def _copy_files(source: Source, model: SourceLoggedModel, dest_uri: str, report: ImportReport) -> None:
+def _copy_files(source: Source, model: SourceLoggedModel, dest_uri: str, report: ImportReport,
+                open_artifacts: Any = None) -> None:
     from .artifacts import copy_run_artifacts
 
     if isinstance(source, RemoteArtifacts):
@@ -90,14 +108,6 @@ def _copy_files(source: Source, model: SourceLoggedModel, dest_uri: str, report:
             report.skipped.append(f"files of logged model {model.model_id}: {model.artifact_location!r} is not a "
                                   "local folder")
             return
-        files, size = copy_run_artifacts(folder, dest_uri)
+        files, size = copy_run_artifacts(folder, dest_uri, open_artifacts)
     report.artifact_files += files
     report.artifact_bytes += size
-
-
-def count_logged_models(source: Source, store: TrackingStore) -> tuple[int, int]:
-    """Return (logged models in the source, how many of them the destination holds), for the verification."""
-    if not isinstance(source, HasLoggedModels):
-        return 0, 0
-    models = source.logged_models()
-    return len(models), sum(1 for m in models if _stored(store, m.model_id) is not None)

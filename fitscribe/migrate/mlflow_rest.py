@@ -259,11 +259,14 @@ class MlflowRestSource:
                 created = _int(info.get("creation_timestamp_ms"))
                 status = info.get("status") or "LOGGED_MODEL_PENDING"
                 found.append(SourceLoggedModel(
-                    str(info["model_id"]), str(info.get("experiment_id", "")), str(info.get("name") or ""),
-                    str(info.get("artifact_uri") or ""), created, _int(info.get("last_updated_timestamp_ms"), created),
-                    _LOGGED_MODEL_STATUS.get(status, str(status)) if isinstance(status, int) else str(status),
-                    info.get("model_type") or None, info.get("source_run_id") or None,
-                    info.get("status_message") or None, _pairs(info.get("tags")), _pairs(data.get("params"))))
+                    model_id=str(info["model_id"]), experiment_id=str(info.get("experiment_id", "")),
+                    name=str(info.get("name") or ""), artifact_location=str(info.get("artifact_uri") or ""),
+                    creation_timestamp=created,
+                    last_updated_timestamp=_int(info.get("last_updated_timestamp_ms"), created),
+                    status=_LOGGED_MODEL_STATUS.get(status, str(status)) if isinstance(status, int) else str(status),
+                    model_type=info.get("model_type") or None, source_run_id=info.get("source_run_id") or None,
+                    status_message=info.get("status_message") or None, tags=_pairs(info.get("tags")),
+                    params=_pairs(data.get("params"))))
         return found
 
     # -- artifacts ---------------------------------------------------------------------------------

@@ -314,9 +314,10 @@ class MlflowSqlSource:
         if "logged_models" not in self._tables_now():
             return []
         models = {row[0]: SourceLoggedModel(
-            row[0], str(row[1]), row[2] or "", row[3] or "", row[4] or 0, row[5] or row[4] or 0,
-            _LOGGED_MODEL_STATUS.get(row[6], "LOGGED_MODEL_STATUS_UNSPECIFIED"), row[7] or None, row[8] or None,
-            row[9] or None, lifecycle_stage=row[10] or "active")
+            model_id=row[0], experiment_id=str(row[1]), name=row[2] or "", artifact_location=row[3] or "",
+            creation_timestamp=row[4] or 0, last_updated_timestamp=row[5] or row[4] or 0,
+            status=_LOGGED_MODEL_STATUS.get(row[6], "LOGGED_MODEL_STATUS_UNSPECIFIED"), model_type=row[7] or None,
+            source_run_id=row[8] or None, status_message=row[9] or None, lifecycle_stage=row[10] or "active")
             for row in self._rows(
                 "SELECT model_id, experiment_id, name, artifact_location, creation_timestamp_ms, "
                 "last_updated_timestamp_ms, status, model_type, source_run_id, status_message, lifecycle_stage "

@@ -233,13 +233,15 @@ class MlrunsSource:
                 created = int(meta.get("creation_timestamp") or 0)
                 status = meta.get("status", 0)
                 found.append(SourceLoggedModel(
-                    str(meta.get("model_id") or name), str(meta.get("experiment_id") or os.path.basename(folder)),
-                    str(meta.get("name") or ""), str(meta.get("artifact_location") or ""), created,
-                    int(meta.get("last_updated_timestamp") or created),
-                    _LOGGED_MODEL_STATUS.get(status, str(status)) if isinstance(status, int) else str(status),
-                    meta.get("model_type") or None, meta.get("source_run_id") or None,
-                    meta.get("status_message") or None, _read_values(os.path.join(model, "tags")),
-                    _read_values(os.path.join(model, "params")), str(meta.get("lifecycle_stage") or "active")))
+                    model_id=str(meta.get("model_id") or name),
+                    experiment_id=str(meta.get("experiment_id") or os.path.basename(folder)),
+                    name=str(meta.get("name") or ""), artifact_location=str(meta.get("artifact_location") or ""),
+                    creation_timestamp=created, last_updated_timestamp=int(meta.get("last_updated_timestamp") or created),
+                    status=_LOGGED_MODEL_STATUS.get(status, str(status)) if isinstance(status, int) else str(status),
+                    model_type=meta.get("model_type") or None, source_run_id=meta.get("source_run_id") or None,
+                    status_message=meta.get("status_message") or None, tags=_read_values(os.path.join(model, "tags")),
+                    params=_read_values(os.path.join(model, "params")),
+                    lifecycle_stage=str(meta.get("lifecycle_stage") or "active")))
         return sorted(found, key=lambda m: (m.creation_timestamp, m.model_id))
 
     def logged_model_folder(self, model: SourceLoggedModel) -> str | None:

@@ -20,7 +20,7 @@ from .source import RemoteArtifacts, Source, SourceExperiment, SourceRun
 if TYPE_CHECKING:
     from fitscribe.backends.sql.bulk_import import BulkImporter, DestinationState, RunBatch
 
-__all__ = ["Importer", "ImportReport"]
+__all__ = ["Importer", "ImportReport", "experiment_changes"]
 
 _RUNS_PER_BATCH = 50
 _RUN_FIELDS = ("name", "status", "end_time", "lifecycle_stage", "deleted_time")
@@ -109,7 +109,7 @@ class Importer:
         from .registry import import_models
 
         import_logged_models(self.source, self.dest.store, self.report, {k: int(v) for k, v in exp_map.items()},
-                             self.keep)
+                             self.keep, self.open_artifacts)
 
         import_models(self.source, self.dest, self.report, self._artifact_uris)
         return self.report
@@ -145,9 +145,7 @@ class Importer:
         return new_id
 
     def _update_experiment(self, exp_id: int, exp: SourceExperiment, state: DestinationState) -> None:
-        stored = state.experiment_tags.get(exp_id, {})
-        tags = {k: v for k, v in exp.tags.items() if stored.get(k) != v}
-        stage = exp.lifecycle_stage if state.experiments[exp_id][2] != exp.lifecycle_stage else None
+        stage, tags = experiment_changes(exp, state.experiments[exp_id][2], state.experiment_tags.get(exp_id, {}))
         if tags or stage:
             self.report.experiments_updated += 1
             if not self.report.dry_run:
@@ -269,6 +267,17 @@ class Importer:
         from tqdm import tqdm
 
         return tqdm(total=total, unit=" points", unit_scale=True, file=stream, desc="metric points")
+
+
+def experiment_changes(exp: SourceExperiment, stage: str, tags: dict[str, str]) -> tuple[str | None, dict[str, str]]:
+    """Return what the import writes of an experiment the destination holds with this lifecycle stage
+    and tags: the new stage (None if the same) and the tags it lacks or holds otherwise.
+
+    >>> experiment_changes(SourceExperiment("1", "e", "", "deleted", 0, 0, {"a": "1"}), "active", {"a": "1"})
+    ('deleted', {})
+    """
+    return (exp.lifecycle_stage if stage != exp.lifecycle_stage else None,
+            {k: v for k, v in exp.tags.items() if tags.get(k) != v})
 
 
 class _NoBar:

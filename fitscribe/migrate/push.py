@@ -4,20 +4,27 @@ their ids, times, histories and artifacts.
 The server side is a fitscribe extension of MLflow's REST API (``server/routes/imports.py``), since
 MLflow's protocol cannot create a run with a given id:
 
-1. **compare**: ``POST /api/2.0/fitscribe/import/compare`` with the run ids, experiment names and
-   model names to push; the server answers what it holds of them: per run a digest (fields, params,
-   tags, point count per series: :func:`run_digest`) and its artifact files with their sizes, and
-   the version numbers of each model;
+1. **compare**: ``POST /api/2.0/fitscribe/import/compare`` with the run ids, experiment names,
+   registered model names and logged model ids to push; the server answers what it holds of them
+   (``held.py``'s shape): per run a digest (fields, params, tags, point count per series) and its
+   artifact files with their sizes; experiments with their stage and tags; registered models with
+   their versions, stages, aliases, tags and descriptions; logged models with their fields and files;
 2. **send**: the runs that differ (new, changed, an artifact file missing or of another size, or
    the run of a model version the server lacks) go in small bundles (``bundle.py``'s format, as an
    uncompressed ``.tar``, at most :data:`RUNS_PER_REQUEST` runs and about :data:`BYTES_PER_REQUEST`
    of artifacts each), one ``POST /api/2.0/fitscribe/import`` per bundle, which the server imports
-   with the same idempotent importer as ``fitscribe import``. What a request brought stays, so an
-   interrupted push completes when run again, sending only the rest; a second push sends nothing;
-3. **verify**: a second compare, shown as the importer's verification table.
+   with the same idempotent importer as ``fitscribe import``; a registered model goes with the runs
+   of its new versions. Then what changed apart from runs (an experiment without runs, or its tags
+   or stage; a registered model's alias, stage, tags or description; a logged model, its tags,
+   params, status or files) goes in bundles without runs, decided by the importer's own rules
+   (``registry.model_pending``...). What a request brought stays, so an interrupted push completes
+   when run again, sending only the rest; a second push sends nothing;
+3. **verify**: a second compare, shown as the importer's verification table (``verify.rows``).
 
-Registered models travel with their runs (a model whose versions the server lacks is sent with the
-runs of those versions); a later change of a model alone (a new alias or stage) is not detected.
+Deletions: soft deletions (the lifecycle stage of an experiment, run or logged model) travel like any
+other field. A registered model or version deleted here, or an alias or tag removed, is not removed
+from the server: MLflow deletes those for good, the server's registry is shared, and a store cannot
+tell a model deleted here from one it never had; delete it on the server if that is meant.
 
 Testing hook: ``FITSCRIBE_TEST_PUSH_KILL_AFTER=N`` makes the pushing process SIGKILL itself after N
 requests, so tests can interrupt a push at a known point.
@@ -34,8 +41,11 @@ from typing import IO, TYPE_CHECKING, Any, Callable, Iterator, Sequence
 
 from fitscribe.errors import ConfigError, InvalidValueError
 
-from .source import Source, SourceExperiment, SourceModel, SourceRun
-from .verify import Verification, run_digest
+from .bundle import Selection
+from .held import source_digest, stored_digest, stored_logged_model, stored_model
+from .plan import experiment_changes, local_files
+from .source import HasLoggedModels, Source, SourceExperiment, SourceLoggedModel, SourceModel, SourceRun
+from .verify import Verification, rows
 
 if TYPE_CHECKING:
     from fitscribe.backends.rest.http import HttpSession
@@ -49,20 +59,9 @@ COMPARE_PATH = "/api/2.0/fitscribe/import/compare"
 """The server's endpoint telling what it holds of the given runs and models."""
 RUNS_PER_REQUEST = 20
 BYTES_PER_REQUEST = 64 * 2**20
-"""A bundle holds at most this many runs and, unless one run alone is bigger, about this many bytes of
-artifacts: small enough that an interrupted push loses little, large enough to amortise a request."""
-_INFO = ("name", "user_id", "status", "start_time", "end_time", "lifecycle_stage")
+"""A bundle holds at most this many runs (or logged models) and, unless one alone is bigger, about this
+many bytes of files: small enough that an interrupted push loses little, large enough to amortise a request."""
 _KILL_HOOK = "FITSCRIBE_TEST_PUSH_KILL_AFTER"
-
-
-def source_digest(run: SourceRun, series: dict[str, int]) -> str:
-    """Return the digest of a run to push (as :func:`stored_digest` computes it on the server)."""
-    return run_digest(tuple(getattr(run, c) for c in _INFO), run.params, run.tags, series)
-
-
-def stored_digest(row: dict[str, Any], params: dict[str, str], tags: dict[str, str], series: dict[str, int]) -> str:
-    """Return the digest of a stored run (a row of ``BulkImporter.state().runs``)."""
-    return run_digest(tuple(row[c] for c in _INFO), params, tags, series)
 
 
 @dataclass
@@ -72,6 +71,7 @@ class PushResult:
     dry_run: bool = False
     runs_selected: int = 0
     runs_sent: int = 0
+    others_sent: int = 0  # experiments, registered models and logged models sent apart from runs
     requests: int = 0
     bytes_sent: int = 0
     points_added: int = 0
@@ -94,6 +94,7 @@ class _Cached:
         self._runs = source.runs()
         self._counts = source.metric_counts()
         self._models = source.models()
+        self._logged = source.logged_models() if isinstance(source, HasLoggedModels) else []
 
     def experiments(self) -> list[SourceExperiment]:
         """Return the experiments."""
@@ -115,9 +116,17 @@ class _Cached:
         """Return the registered models."""
         return self._models
 
+    def logged_models(self) -> list[SourceLoggedModel]:
+        """Return the logged models (none if the source has none)."""
+        return self._logged
+
     def artifact_folder(self, run: SourceRun) -> str | None:
         """Return the local folder of a run's artifacts, or None."""
         return self.source.artifact_folder(run)
+
+    def logged_model_folder(self, model: SourceLoggedModel) -> str | None:
+        """Return the local folder of a logged model's files, or None."""
+        return self.source.logged_model_folder(model) if isinstance(self.source, HasLoggedModels) else None
 
     def close(self) -> None:
         """Close the source."""
@@ -152,8 +161,10 @@ class _Pusher:
             self.series.setdefault(run_id, {})[key] = n
         self.manifests: dict[str, dict[str, int]] = {}
 
-    def select(self, experiments: Sequence[str], run_ids: Sequence[str]) -> tuple[list[SourceRun], list[SourceModel]]:
-        """Return the runs and models to push.
+    def select(self, experiments: Sequence[str], run_ids: Sequence[str]) -> Selection:
+        """Return what to push: the chosen experiments (all, with those holding no run, unless runs are
+        named), their runs, the registered models with a version of those runs (all models when nothing
+        is chosen), and the logged models of those experiments (those the runs produced, if runs are named).
 
         Raises:
             ConfigError: An experiment name or run id is not in the source.
@@ -170,69 +181,106 @@ class _Pusher:
             raise ConfigError(f"No run {', '.join(map(repr, unknown[:5]))} in {self.source.description!r}"
                               + (" among the chosen experiments." if experiments else "."))
         chosen = {r.run_id for r in runs}
+        used = {r.experiment_id for r in runs}
+        exps = [e for e in self.source.experiments()
+                if (e.experiment_id in used if run_ids else not experiments or e.name in experiments)]
+        exp_ids = {e.experiment_id for e in exps}
         models = [m for m in self.source.models()
                   if not (experiments or run_ids) or any(ver.run_id in chosen for ver in m.versions)]
-        return runs, models
+        logged = [m for m in self.source.logged_models()
+                  if m.experiment_id in exp_ids and (not run_ids or m.source_run_id in chosen)]
+        return Selection(exps, runs, models, logged)
 
     def manifest(self, run: SourceRun) -> dict[str, int]:
         """Return the run's local artifact files: relative path -> size."""
         if run.run_id not in self.manifests:
-            from .plan import local_files
-
-            folder = self.source.artifact_folder(run)
-            self.manifests[run.run_id] = ({rel: size for _, rel, size in local_files(folder)}
-                                          if folder and os.path.isdir(folder) else {})
+            self.manifests[run.run_id] = _listing(self.source.artifact_folder(run))
         return self.manifests[run.run_id]
 
-    def compare(self, runs: list[SourceRun], models: list[SourceModel]) -> dict[str, Any]:
-        """Ask the server what it holds of these runs, their experiments and these models."""
-        names = {e.experiment_id: e.name for e in self.source.experiments()}
-        body = {"run_ids": [r.run_id for r in runs], "models": [m.name for m in models],
-                "experiments": sorted({names[r.experiment_id] for r in runs if r.experiment_id in names})}
+    def compare(self, chosen: Selection) -> dict[str, Any]:
+        """Ask the server what it holds of the chosen runs, experiments, models and logged models."""
+        body = {"run_ids": [r.run_id for r in chosen.runs], "models": [m.name for m in chosen.models],
+                "experiments": sorted({e.name for e in chosen.experiments}),
+                "logged_models": [m.model_id for m in chosen.logged_models]}
         return self._post_json(COMPARE_PATH, body)
 
-    def pending(self, runs: list[SourceRun], models: list[SourceModel], held: dict[str, Any]) -> list[SourceRun]:
-        """Return the runs the server lacks or holds differently (with the runs of missing model versions)."""
+    def pending(self, chosen: Selection, held: dict[str, Any]) -> tuple[list[SourceRun], Selection]:
+        """Return the runs the server lacks or holds differently (with the runs of model versions it
+        lacks), and what else it lacks or holds differently (experiments, models, logged models)."""
         stored_runs = held.get("runs", {})
         wanted = set()
-        for run in runs:
+        for run in chosen.runs:
             theirs = stored_runs.get(run.run_id)
             if theirs is None or theirs.get("digest") != source_digest(run, self.series.get(run.run_id, {})):
                 wanted.add(run.run_id)
-            elif theirs.get("artifacts") is not None:
-                files = theirs["artifacts"]
-                if any(files.get(rel) != size for rel, size in self.manifest(run).items()):
-                    wanted.add(run.run_id)
-        chosen = {r.run_id for r in runs}
+            elif theirs.get("artifacts") is not None and _differ(self.manifest(run), theirs["artifacts"]):
+                wanted.add(run.run_id)
+        known = {r.run_id for r in self.source.runs()}
         stored_models = held.get("models", {})
-        for model in models:
+        from .registry import DELETED_STAGE, model_pending
+
+        for model in chosen.models:
             have = set(stored_models.get(model.name, []))
-            for version in model.versions:
-                if version.current_stage != "Deleted_Internal" and version.version not in have:
-                    if version.run_id in chosen:
-                        wanted.add(version.run_id)
-        return [r for r in runs if r.run_id in wanted]
+            wanted.update(v.run_id for v in model.versions
+                          if v.current_stage != DELETED_STAGE and v.version not in have and v.run_id in known)
+        registry = held.get("registry")
+        rest = Selection(
+            [e for e in chosen.experiments if self._experiment_pending(e, held)],
+            models=[m for m in chosen.models if registry is None or m.name not in registry
+                    or model_pending(m, stored_model(registry[m.name]))],
+            logged_models=[m for m in chosen.logged_models if self._logged_pending(m, held.get("logged_models"))])
+        todo = [r for r in self.source.runs() if r.run_id in wanted]
+        return todo, rest
 
-    def batches(self, runs: list[SourceRun]) -> Iterator[list[SourceRun]]:
-        """Yield the runs in groups of at most RUNS_PER_REQUEST runs and about BYTES_PER_REQUEST."""
-        batch: list[SourceRun] = []
-        size = 0
-        for run in runs:
-            nbytes = sum(self.manifest(run).values())
-            if batch and (len(batch) >= RUNS_PER_REQUEST or size + nbytes > BYTES_PER_REQUEST):
-                yield batch
-                batch, size = [], 0
-            batch.append(run)
-            size += nbytes
-        if batch:
-            yield batch
+    @staticmethod
+    def _experiment_pending(exp: SourceExperiment, held: dict[str, Any]) -> bool:
+        states = held.get("experiment_states")
+        if exp.name not in held.get("experiments", {}) or states is None:
+            return True
+        return any(experiment_changes(exp, states[exp.name]["lifecycle_stage"], states[exp.name]["tags"]))
 
-    def send(self, batch: list[SourceRun], folder: str) -> tuple[dict[str, Any], int]:
-        """Write one bundle of ``batch`` and post it; return the server's report and the bytes sent."""
-        from .bundle import write_bundle
+    def _logged_pending(self, model: SourceLoggedModel, held: dict[str, Any] | None) -> bool:
+        from .logged_models import logged_model_pending
 
-        path = os.path.join(folder, f"push-{batch[0].run_id}.tar")
-        write_bundle(self.source, path, run_ids=[r.run_id for r in batch])
+        theirs = (held or {}).get(model.model_id)
+        if theirs is None:
+            return True
+        if logged_model_pending(model, stored_logged_model(theirs)):
+            return True
+        files = theirs.get("files")
+        return theirs["lifecycle_stage"] == "active" and files is not None and _differ(
+            _listing(self.source.logged_model_folder(model)), files)
+
+    def batches(self, todo: list[SourceRun], rest: Selection) -> Iterator[Selection]:
+        """Yield the bundles to send: the runs in groups of at most RUNS_PER_REQUEST and about
+        BYTES_PER_REQUEST (each with its experiments and the registered models of its runs), then the
+        rest (experiments, the registered models not sent yet, logged models in groups the same way)."""
+        by_id = {e.experiment_id: e for e in self.source.experiments()}
+        sent_models: set[str] = set()
+        sent_experiments: set[str] = set()
+        for group in _groups(todo, lambda run: sum(self.manifest(run).values())):
+            ids = {r.run_id for r in group}
+            models = [m for m in self.source.models() if any(v.run_id in ids for v in m.versions)]
+            sent_models.update(m.name for m in models)
+            experiments = _experiments_of(group, by_id)
+            sent_experiments.update(e.experiment_id for e in experiments)
+            yield Selection(experiments, group, models)
+        models = [m for m in rest.models if m.name not in sent_models]
+        others = [e for e in rest.experiments if e.experiment_id not in sent_experiments]
+        groups = list(_groups(rest.logged_models, lambda m: sum(_listing(self.source.logged_model_folder(m)).values())))
+        if not groups and (others or models):
+            groups = [[]]
+        for index, logged in enumerate(groups):
+            exps = {e.experiment_id: e for e in (others if index == 0 else [])}
+            exps.update((e.experiment_id, e) for e in _experiments_of(logged, by_id))
+            yield Selection(list(exps.values()), [], models if index == 0 else [], logged)
+
+    def send(self, chosen: Selection, folder: str) -> tuple[dict[str, Any], int]:
+        """Write one bundle of ``chosen`` and post it; return the server's report and the bytes sent."""
+        from .bundle import write_selection
+
+        path = os.path.join(folder, "push.tar")
+        write_selection(self.source, path, chosen)
         try:
             size = os.path.getsize(path)
             answer = self._post(IMPORT_PATH, lambda: _chunks(path), headers={
@@ -284,6 +332,37 @@ class _Pusher:
         return decode_response(response, what, self.session.credential_source or "")
 
 
+def _listing(folder: str | None) -> dict[str, int]:
+    """Return the files under a local folder: relative path -> size (none if it is not one)."""
+    return {rel: size for _, rel, size in local_files(folder)} if folder and os.path.isdir(folder) else {}
+
+
+def _differ(mine: dict[str, int], theirs: dict[str, int]) -> bool:
+    """True if a local file is missing from ``theirs`` or has another size there."""
+    return any(theirs.get(rel) != size for rel, size in mine.items())
+
+
+def _groups(items: list[Any], size_of: Callable[[Any], int]) -> Iterator[list[Any]]:
+    """Yield ``items`` in groups of at most RUNS_PER_REQUEST and about BYTES_PER_REQUEST."""
+    group: list[Any] = []
+    total = 0
+    for item in items:
+        nbytes = size_of(item)
+        if group and (len(group) >= RUNS_PER_REQUEST or total + nbytes > BYTES_PER_REQUEST):
+            yield group
+            group, total = [], 0
+        group.append(item)
+        total += nbytes
+    if group:
+        yield group
+
+
+def _experiments_of(items: list[Any], by_id: dict[str, SourceExperiment]) -> list[SourceExperiment]:
+    """Return the experiments the runs or logged models belong to, each once."""
+    ids = dict.fromkeys(item.experiment_id for item in items)
+    return [by_id[i] for i in ids if i in by_id]
+
+
 def _chunks(path: str) -> Iterator[bytes]:
     with open(path, "rb") as handle:
         while True:
@@ -322,35 +401,40 @@ def push(source: Source, url: str, *, experiments: Sequence[str] = (), run_ids: 
     session = HttpSession(url, timeout=600.0, connect_timeout=5.0)
     try:
         pusher = _Pusher(source, session, progress, out)
-        runs, models = pusher.select(experiments, run_ids)
-        result = PushResult(dry_run=dry_run, runs_selected=len(runs))
+        chosen = pusher.select(experiments, run_ids)
+        result = PushResult(dry_run=dry_run, runs_selected=len(chosen.runs))
         result.skipped = [f"artifacts of run {r.run_id}: {redact(r.artifact_uri)!r} is not a local folder (not sent)"
-                          for r in runs if r.artifact_uri and not pusher.remote and pusher.source.artifact_folder(r) is None]
+                          for r in chosen.runs
+                          if r.artifact_uri and not pusher.remote and pusher.source.artifact_folder(r) is None]
         for line in result.skipped:
             out(f"Skipped: {line}")
-        todo = pusher.pending(runs, models, pusher.compare(runs, models))
+        todo, rest = pusher.pending(chosen, pusher.compare(chosen))
         if dry_run:
             result.runs_sent = len(todo)
+            result.others_sent = sum(len(b.experiments) + len(b.models) + len(b.logged_models)
+                                     for b in pusher.batches(todo, rest) if not b.runs)
             result.bytes_sent = sum(sum(pusher.manifest(r).values()) for r in todo)
             result.points_added = sum(sum(pusher.series.get(r.run_id, {}).values()) for r in todo)
             return result
-        _send_all(pusher, todo, result)
-        result.verification = _verify(pusher, runs, models, pusher.compare(runs, models))
+        _send_all(pusher, todo, rest, result)
+        result.verification = _verify(pusher, chosen, pusher.compare(chosen))
         result.seconds = time.monotonic() - started
         return result
     finally:
         session.close()
 
 
-def _send_all(pusher: _Pusher, todo: list[SourceRun], result: PushResult) -> None:
+def _send_all(pusher: _Pusher, todo: list[SourceRun], rest: Selection, result: PushResult) -> None:
     kill_after = int(os.environ.get(_KILL_HOOK) or 0)
     names = {e.experiment_id: e.name for e in pusher.source.experiments()}
     with _bar(pusher.progress, len(todo)) as bar, tempfile.TemporaryDirectory(prefix="fitscribe-push-") as folder:
-        for batch in pusher.batches(todo):
+        for batch in pusher.batches(todo, rest):
             answer, size = pusher.send(batch, folder)
             report = answer.get("report", {})
             result.requests += 1
-            result.runs_sent += len(batch)
+            result.runs_sent += len(batch.runs)
+            if not batch.runs:
+                result.others_sent += len(batch.experiments) + len(batch.models) + len(batch.logged_models)
             result.bytes_sent += size
             result.runs_added += int(report.get("runs_added", 0))
             result.points_added += int(report.get("points_added", 0))
@@ -360,7 +444,7 @@ def _send_all(pusher: _Pusher, todo: list[SourceRun], result: PushResult) -> Non
                 line = f"Experiment {local_id} ({names.get(local_id, '?')!r}) is experiment {server_id} on the server."
                 if local_id != server_id and line not in result.mapped:
                     result.mapped.append(line)
-            bar.update(len(batch))
+            bar.update(len(batch.runs))
             bar.set_postfix_str(f"{result.bytes_sent / 2**20:.1f} MiB sent", refresh=False)
             if bar.silent:
                 pusher.out(f"Sent {result.runs_sent}/{len(todo)} run(s), {result.bytes_sent / 2**20:.2f} MiB.")
@@ -368,32 +452,12 @@ def _send_all(pusher: _Pusher, todo: list[SourceRun], result: PushResult) -> Non
                 os.kill(os.getpid(), getattr(signal, "SIGKILL", signal.SIGTERM))
 
 
-def _verify(pusher: _Pusher, runs: list[SourceRun], models: list[SourceModel], held: dict[str, Any]) -> Verification:
-    """Build the closing table: counts per entity and run digests, local source against the server."""
-    stored = held.get("runs", {})
-    names = {e.experiment_id: e.name for e in pusher.source.experiments()}
-    wanted_names = {names[r.experiment_id] for r in runs if r.experiment_id in names}
+def _verify(pusher: _Pusher, chosen: Selection, held: dict[str, Any]) -> Verification:
+    """Build the closing table (``verify.rows``): counts per entity, artifact files and run digests,
+    the local source against the server."""
     result = Verification()
-    here = [r for r in runs if r.run_id in stored]
-    result.rows.append(("experiments", len(wanted_names), sum(1 for n in wanted_names if n in held.get("experiments", {}))))
-    result.rows.append(("runs", len(runs), len(here)))
-    result.rows.append(("params", sum(len(r.params) for r in runs), sum(stored[r.run_id]["params"] for r in here)))
-    result.rows.append(("tags", sum(len(r.tags) for r in runs), sum(stored[r.run_id]["tags"] for r in here)))
-    result.rows.append(("metric points", sum(sum(pusher.series.get(r.run_id, {}).values()) for r in runs),
-                        sum(stored[r.run_id]["points"] for r in here)))
-    files = [(r.run_id, rel, size) for r in runs for rel, size in pusher.manifest(r).items()]
-    result.rows.append(("artifact files", len(files), sum(
-        1 for run_id, rel, size in files
-        if run_id in stored and (stored[run_id].get("artifacts") or {}).get(rel) == size)))
-    stored_models = held.get("models", {})
-    result.rows.append(("registered models", len(models), sum(1 for m in models if m.name in stored_models)))
-    live = [(m.name, ver.version) for m in models for ver in m.versions if ver.current_stage != "Deleted_Internal"]
-    result.rows.append(("model versions", len(live), sum(1 for name, n in live if n in stored_models.get(name, []))))
-    for run in runs:
-        result.runs_checked += 1
-        theirs = stored.get(run.run_id, {}).get("digest")
-        if theirs != source_digest(run, pusher.series.get(run.run_id, {})):
-            result.mismatched_runs.append(run.run_id)
+    rows(result, chosen.experiments, chosen.runs, pusher.series, chosen.models, chosen.logged_models, held,
+         {r.run_id: pusher.manifest(r) for r in chosen.runs})
     return result
 
 

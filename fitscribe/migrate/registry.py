@@ -16,9 +16,10 @@ if TYPE_CHECKING:
     from .plan import ImportReport
     from .source import Source, SourceModel, SourceVersion
 
-__all__ = ["import_models", "rewrite_source"]
+__all__ = ["import_models", "rewrite_source", "model_pending", "DELETED_STAGE"]
 
-_DELETED = "Deleted_Internal"
+DELETED_STAGE = "Deleted_Internal"
+"""The stage MLflow gives a deleted version it keeps (so its number is never reused); such versions are not imported."""
 
 
 def rewrite_source(source: str, run_id: str | None, artifact_uris: dict[str, tuple[str, str]]) -> str:
@@ -48,29 +49,54 @@ def import_models(source: Source, dest: BulkImporter, report: ImportReport,
 
 def _import_model(model: SourceModel, stored: dict[str, Any] | None, dest: BulkImporter, report: ImportReport,
                   artifact_uris: dict[str, tuple[str, str]]) -> None:
-    have = stored["versions"] if stored else {}
-    live = [v for v in model.versions if v.current_stage != _DELETED]
-    new_versions = [_version_row(model.name, v, artifact_uris) for v in live if v.version not in have]
-    numbers = {v.version for v in live}
-    tags = {k: v for k, v in model.tags.items() if not stored or stored["tags"].get(k) != v}
-    aliases = {a: n for a, n in model.aliases.items()
-               if n in numbers and (not stored or stored["aliases"].get(a) != n)}
-    version_tags = [(v.version, k, val) for v in live for k, val in v.tags.items()
-                    if have.get(v.version, {}).get("tags", {}).get(k) != val]
-    described = stored is not None and stored["description"] != model.description
-    if not (stored is None or new_versions or tags or aliases or version_tags or described
-            or _next_version_behind(model, stored)):
-        _update_versions(model, have, dest, report)
+    changes = _changes(model, stored)
+    if not (stored is None or any(changes.values())):
+        _update_versions(model, stored["versions"], dest, report)
         return
+    new_versions = [_version_row(model.name, v, artifact_uris) for v in changes["new_versions"]]
     report.models_added += stored is None
     report.models_updated += stored is not None
     report.versions_added += len(new_versions)
     if not report.dry_run:
         row = {"name": model.name, "creation_time": model.creation_time,
                "last_updated_time": model.last_updated_time, "description": model.description}
-        dest.write_model(row, new_versions, tags, aliases, version_tags, exists=stored is not None,
+        dest.write_model(row, new_versions, changes["tags"], changes["aliases"], changes["version_tags"],
+                         exists=stored is not None,
                          next_version=max((v.version for v in model.versions), default=0) + 1)
-    _update_versions(model, have, dest, report)
+    _update_versions(model, stored["versions"] if stored else {}, dest, report)
+
+
+def _changes(model: SourceModel, stored: dict[str, Any] | None) -> dict[str, Any]:
+    """What the import would write of ``model`` besides version stages and descriptions: new versions,
+    changed tags, aliases, version tags, description, a next version number behind the source's."""
+    have = stored["versions"] if stored else {}
+    live = [v for v in model.versions if v.current_stage != DELETED_STAGE]
+    numbers = {v.version for v in live}
+    return {
+        "new_versions": [v for v in live if v.version not in have],
+        "tags": {k: v for k, v in model.tags.items() if not stored or stored["tags"].get(k) != v},
+        "aliases": {a: n for a, n in model.aliases.items()
+                    if n in numbers and (not stored or stored["aliases"].get(a) != n)},
+        "version_tags": [(v.version, k, val) for v in live for k, val in v.tags.items()
+                         if have.get(v.version, {}).get("tags", {}).get(k) != val],
+        "described": stored is not None and stored["description"] != model.description,
+        "behind": stored is not None and _next_version_behind(model, stored),
+    }
+
+
+def model_pending(model: SourceModel, stored: dict[str, Any] | None) -> bool:
+    """True if importing ``model`` would change the destination's copy ``stored`` (an entry of
+    ``BulkImporter.models()``, or None when it has none): the rule ``fitscribe push`` sends by.
+
+    >>> from fitscribe.migrate.source import SourceModel
+    >>> model_pending(SourceModel("m", 1, 1, None, aliases={}), None)
+    True
+    """
+    if stored is None:
+        return True
+    if any(_changes(model, stored).values()):
+        return True
+    return any(_version_changes(v, stored["versions"].get(v.version)) for v in model.versions)
 
 
 def _next_version_behind(model: SourceModel, stored: dict[str, Any]) -> bool:
@@ -82,15 +108,19 @@ def _update_versions(model: SourceModel, have: dict[int, dict[str, Any]], dest: 
                      report: ImportReport) -> None:
     """Bring the stage and description of versions imported before up to date."""
     for v in model.versions:
-        stored = have.get(v.version)
-        if stored is None or v.current_stage == _DELETED:
-            continue
-        changed = {k: val for k, val in (("current_stage", v.current_stage), ("description", v.description))
-                   if stored[k] != val}
+        changed = _version_changes(v, have.get(v.version))
         if changed:
             report.versions_updated += 1
             if not report.dry_run:
                 dest.update_version(model.name, v.version, changed)
+
+
+def _version_changes(v: SourceVersion, stored: dict[str, Any] | None) -> dict[str, Any]:
+    """The stage and description of an imported version that differ from the source's."""
+    if stored is None or v.current_stage == DELETED_STAGE:
+        return {}
+    return {k: val for k, val in (("current_stage", v.current_stage), ("description", v.description))
+            if stored[k] != val}
 
 
 def _version_row(name: str, v: SourceVersion, artifact_uris: dict[str, tuple[str, str]]) -> dict[str, Any]:

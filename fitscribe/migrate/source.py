@@ -13,6 +13,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Iterator, Protocol, Sequence, runtime_checkable
 
+from fitscribe.entities.logged_model import LoggedModel
+
 __all__ = [
     "SourceExperiment",
     "SourceDataset",
@@ -124,24 +126,9 @@ class SourceModel:
     versions: list[SourceVersion] = field(default_factory=list)
 
 
-@dataclass
-class SourceLoggedModel:
-    """An MLflow 3 logged model (``models:/m-...``): status is a LoggedModelStatus name
-    (``LOGGED_MODEL_READY``...), times are epoch milliseconds."""
-
-    model_id: str
-    experiment_id: str
-    name: str
-    artifact_location: str
-    creation_timestamp: int
-    last_updated_timestamp: int
-    status: str
-    model_type: str | None = None
-    source_run_id: str | None = None
-    status_message: str | None = None
-    tags: dict[str, str] = field(default_factory=dict)
-    params: dict[str, str] = field(default_factory=dict)
-    lifecycle_stage: str = "active"
+SourceLoggedModel = LoggedModel
+"""An MLflow 3 logged model as a source has it: the entity itself (status a LoggedModelStatus name,
+times in epoch milliseconds); readers build it with keywords."""
 
 
 class Source(Protocol):

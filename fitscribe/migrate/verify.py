@@ -1,7 +1,9 @@
 """The verification table closing an import: counts per entity and a digest per run, source vs destination.
 
-A run's digest covers its name, user, status, times and lifecycle stage, its params and tags, and
-the number of points of each metric series. The points themselves are compared through a hash of
+What the destination holds is read as ``held.describe`` answers it (what a server's compare
+endpoint answers a push), and :func:`rows` turns it into the table for both. A run's digest covers
+its name, user, status, times and lifecycle stage, its params and tags, and the number of points of
+each metric series. The points themselves are compared through a hash of
 (step, timestamp, value) per series (``point_hash.py``) for sources that compute it (MLflow's
 databases, mlruns folders and servers): the source hashes each metric key over all runs (on
 SQLite, one SQL scan of MLflow's primary-key index), the destination each series from its stored
@@ -12,19 +14,18 @@ source's series hashed one by one, to name the runs. Counts cover only what the 
 
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from .held import describe, run_digest, source_digest, stored_logged_model, stored_model
 from .source import HasLoggedModels, HasMetricHashes
 
 if TYPE_CHECKING:
     from fitscribe.backends.sql.bulk_import import BulkImporter
 
-    from .source import Source, SourceRun
+    from .source import Source, SourceExperiment, SourceLoggedModel, SourceModel, SourceRun
 
-__all__ = ["Verification", "verify", "run_digest"]
+__all__ = ["Verification", "verify", "rows", "run_digest"]
 
 
 @dataclass
@@ -51,15 +52,66 @@ class Verification:
         return "\n".join(lines)
 
 
-def run_digest(info: tuple[Any, ...], params: dict[str, str], tags: dict[str, str], series: dict[str, int]) -> str:
-    """Return the sha256 of a run's fields, params, tags and point count per metric key."""
-    body = json.dumps([list(info), sorted(params.items()), sorted(tags.items()), sorted(series.items())],
-                      separators=(",", ":"))
-    return hashlib.sha256(body.encode()).hexdigest()
+def rows(result: Verification, experiments: list[SourceExperiment], runs: list[SourceRun],
+         series_of: dict[str, dict[str, int]], models: list[SourceModel], logged: list[SourceLoggedModel],
+         held: dict[str, Any], manifests: dict[str, dict[str, int]] | None = None) -> None:
+    """Add the rows comparing the source's entities with what the destination holds (``held.describe``'s
+    answer) and check every run's digest. An experiment, registered model or logged model counts as
+    held when the destination has it with nothing an import would still change (tags, stage, aliases...).
+
+    Args:
+        result: The verification to fill.
+        experiments: The source's experiments concerned.
+        runs: The source's runs concerned.
+        series_of: Run id -> metric key -> point count, in the source.
+        models: The source's registered models concerned.
+        logged: The source's logged models concerned.
+        held: What the destination holds of them.
+        manifests: Run id -> artifact file -> size, in the source; adds the ``artifact files`` row.
+    """
+    from .plan import experiment_changes
+    from .registry import DELETED_STAGE, model_pending
+
+    stored = held.get("runs", {})
+    here = [r for r in runs if r.run_id in stored]
+    names = {e.name: e for e in experiments}
+    states = held.get("experiment_states")
+    result.rows.append(("experiments", len(names), sum(
+        1 for name, e in names.items() if name in held.get("experiments", {})
+        and (states is None or not any(experiment_changes(e, states[name]["lifecycle_stage"], states[name]["tags"]))))))
+    result.rows.append(("runs", len(runs), len(here)))
+    result.rows.append(("params", sum(len(r.params) for r in runs), sum(stored[r.run_id]["params"] for r in here)))
+    result.rows.append(("tags", sum(len(r.tags) for r in runs), sum(stored[r.run_id]["tags"] for r in here)))
+    result.rows.append(("metric points", sum(sum(series_of.get(r.run_id, {}).values()) for r in runs),
+                        sum(stored[r.run_id]["points"] for r in here)))
+    if manifests is not None:
+        files = [(r.run_id, rel, size) for r in runs for rel, size in manifests.get(r.run_id, {}).items()]
+        result.rows.append(("artifact files", len(files), sum(
+            1 for run_id, rel, size in files if (stored.get(run_id, {}).get("artifacts") or {}).get(rel) == size)))
+    result.rows.append(("registered models", len(models), _held_models(models, held, model_pending)))
+    live = [(m.name, v.version) for m in models for v in m.versions if v.current_stage != DELETED_STAGE]
+    versions = held.get("models", {})
+    result.rows.append(("model versions", len(live), sum(1 for name, n in live if n in versions.get(name, []))))
+    result.rows.append(("logged models", len(logged), _held_logged_models(logged, held)))
+    for run in runs:
+        result.runs_checked += 1
+        if stored.get(run.run_id, {}).get("digest") != source_digest(run, series_of.get(run.run_id, {})):
+            result.mismatched_runs.append(run.run_id)
 
 
-def _source_info(run: SourceRun) -> tuple[Any, ...]:
-    return (run.name, run.user_id, run.status, run.start_time, run.end_time, run.lifecycle_stage)
+def _held_models(models: list[SourceModel], held: dict[str, Any], pending: Any) -> int:
+    registry = held.get("registry")
+    if registry is None:  # an older server: presence only
+        return sum(1 for m in models if m.name in held.get("models", {}))
+    return sum(1 for m in models if m.name in registry and not pending(m, stored_model(registry[m.name])))
+
+
+def _held_logged_models(logged: list[SourceLoggedModel], held: dict[str, Any]) -> int:
+    from .logged_models import logged_model_pending
+
+    found = held.get("logged_models", {})
+    return sum(1 for m in logged if m.model_id in found
+               and not logged_model_pending(m, stored_logged_model(found[m.model_id])))
 
 
 def verify(source: Source, dest: BulkImporter, runs: list[SourceRun] | None = None,
@@ -72,48 +124,21 @@ def verify(source: Source, dest: BulkImporter, runs: list[SourceRun] | None = No
         runs: The source's runs, if already read (else read again).
         counts: The source's point counts per series, if already read.
     """
-    state = dest.state()
     runs = source.runs() if runs is None else runs
     counts = source.metric_counts() if counts is None else counts
-    result = Verification()
+    experiments, models = source.experiments(), source.models()
+    logged = source.logged_models() if isinstance(source, HasLoggedModels) else []
     run_ids = {r.run_id for r in runs}
-    stored_runs = [state.runs[r] for r in run_ids if r in state.runs]
-    names = {e.name for e in source.experiments()}
-    result.rows.append(("experiments", len(names), sum(1 for row in state.experiments.values() if row[0] in names)))
-    result.rows.append(("runs", len(runs), len(stored_runs)))
-    result.rows.append(("params", sum(len(r.params) for r in runs),
-                        sum(len(state.params.get(r, {})) for r in run_ids)))
-    result.rows.append(("tags", sum(len(r.tags) for r in runs), sum(len(state.tags.get(r, {})) for r in run_ids)))
-    result.rows.append(("metric points", sum(counts.values()),
-                        sum(n for (r, _), n in state.metric_counts.items() if r in run_ids)))
-    models = source.models()
-    stored_models = dest.models()
-    result.rows.append(("registered models", len(models), sum(1 for m in models if m.name in stored_models)))
-    live = [(m.name, v.version) for m in models for v in m.versions if v.current_stage != "Deleted_Internal"]
-    result.rows.append(("model versions", len(live),
-                        sum(1 for name, n in live if n in stored_models.get(name, {}).get("versions", {}))))
-    from .logged_models import count_logged_models
-
-    if isinstance(source, HasLoggedModels):
-        result.rows.append(("logged models", *count_logged_models(source, dest.store)))
+    held = describe(dest, [r.run_id for r in runs], [e.name for e in experiments], [m.name for m in models],
+                    [m.model_id for m in logged])
     series_of: dict[str, dict[str, int]] = {}
     for (run_id, key), n in counts.items():
         series_of.setdefault(run_id, {})[key] = n
-    dest_series: dict[str, dict[str, int]] = {}
-    for (run_id, key), n in state.metric_counts.items():
-        dest_series.setdefault(run_id, {})[key] = n
-    bad_series = set()
+    result = Verification()
+    rows(result, experiments, runs, series_of, models, logged, held)
     if isinstance(source, HasMetricHashes):
-        bad_series = _compare_values(source, dest, run_ids, sum(1 for r, _k in counts if r in run_ids), result)
-    for run in runs:
-        result.runs_checked += 1
-        stored = state.runs.get(run.run_id)
-        mine = run_digest(_source_info(run), run.params, run.tags, series_of.get(run.run_id, {}))
-        theirs = None if stored is None else run_digest(
-            tuple(stored[c] for c in ("name", "user_id", "status", "start_time", "end_time", "lifecycle_stage")),
-            state.params.get(run.run_id, {}), state.tags.get(run.run_id, {}), dest_series.get(run.run_id, {}))
-        if mine != theirs or run.run_id in bad_series:
-            result.mismatched_runs.append(run.run_id)
+        bad = _compare_values(source, dest, run_ids, sum(1 for r, _k in counts if r in run_ids), result)
+        result.mismatched_runs += [r.run_id for r in runs if r.run_id in bad and r.run_id not in result.mismatched_runs]
     return result
 
 

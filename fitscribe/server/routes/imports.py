@@ -4,9 +4,9 @@ MLflow's REST API cannot create a run with a given id, so ``fitscribe push`` and
 ... --to http://server`` (``fitscribe.migrate.push``) use two endpoints of their own:
 
 - ``POST /api/2.0/fitscribe/import/compare``, JSON ``{"run_ids": [...], "experiments": [names],
-  "models": [names]}``: what this server holds of them: ``{"runs": {run_id: {"digest", "params",
-  "tags", "points", "artifacts": {path: size} | null}}, "experiments": {name: id}, "models": {name:
-  [version numbers]}}`` (runs it lacks are absent);
+  "models": [names], "logged_models": [ids]}``: what this server holds of them (runs, experiments
+  with their stage and tags, registered models with their versions, aliases and tags, logged models
+  with their files; the shape is ``fitscribe.migrate.held``'s; what it lacks is absent);
 - ``POST /api/2.0/fitscribe/import``, body an uncompressed ``.tar`` bundle (``fitscribe export``'s
   format; ``Content-Type: application/x-tar``): checked whole (``migrate/bundle_check.py``; a
   malformed bundle is a 400 and nothing is written), then imported by the same idempotent importer as
@@ -106,36 +106,20 @@ def _bulk(state: ServerState) -> Any:
 
 
 def compare(state: ServerState, body: Any) -> dict[str, Any]:
-    """Return what the server holds of the runs, experiments and models named in ``body``.
+    """Return what the server holds of the runs, experiments, models and logged models named in ``body``
+    (``fitscribe.migrate.held.describe``'s answer).
 
     Raises:
         InvalidValueError: ``body`` is not an object of lists of strings.
     """
-    from fitscribe.migrate.push import stored_digest
+    from fitscribe.migrate.held import describe
 
     if not isinstance(body, dict):
         raise InvalidValueError("The body must be a JSON object with 'run_ids', 'experiments' and 'models'.")
-    run_ids, names, model_names = (_strings(body, n) for n in ("run_ids", "experiments", "models"))
-    bulk = _bulk(state)
-    held = bulk.state(run_ids)
-    series: dict[str, dict[str, int]] = {}
-    wanted = set(run_ids)
-    for (run_id, key), n in held.metric_counts.items():
-        if run_id in wanted:
-            series.setdefault(run_id, {})[key] = n
-    runs: dict[str, Any] = {}
-    for run_id in run_ids:
-        row = held.runs.get(run_id)
-        if row is None:
-            continue
-        params, tags = held.params.get(run_id, {}), held.tags.get(run_id, {})
-        runs[run_id] = {"digest": stored_digest(row, params, tags, series.get(run_id, {})), "params": len(params),
-                        "tags": len(tags), "points": sum(series.get(run_id, {}).values()),
-                        "artifacts": _artifact_files(state, row["artifact_uri"])}
-    experiments = {name: str(i) for i, (name, _, _) in held.experiments.items() if name in set(names)}
-    stored_models = bulk.models() if model_names else {}
-    models = {name: sorted(stored_models[name]["versions"]) for name in model_names if name in stored_models}
-    return {"runs": runs, "experiments": experiments, "models": models}
+    run_ids, names, model_names, logged = (_strings(body, n) for n in ("run_ids", "experiments", "models",
+                                                                       "logged_models"))
+    return describe(_bulk(state), run_ids, names, model_names, logged,
+                    files=lambda uri: _artifact_files(state, uri))
 
 
 def _artifact_files(state: ServerState, uri: str) -> dict[str, int] | None:
