@@ -463,9 +463,25 @@ def _snapshot(uri: str, scratch: Path) -> dict[str, Any]:
             versions = [(v.version, v.current_stage, v.description, v.run_id, v.tags, v.status)
                         for v in registry.search_model_versions(f"name='{model.name}'")]
             snap["models"][model.name] = (model.description, model.tags, model.aliases, sorted(versions))
+        snap["logged_models"] = _logged_models(client)
         return snap
     finally:
         client.close()
+
+
+def _logged_models(client: Client) -> dict[str, Any]:
+    """Every logged model (all fields but where its files are) with its files' bytes."""
+    from fitscribe.backends import get_artifact_store
+
+    found = {}
+    ids = [e.experiment_id for e in client.search_experiments(view_type=3)]
+    for model in client.store.search_logged_models(ids):
+        root = Path(get_artifact_store(model.artifact_location).local_path(""))
+        files = {p.relative_to(root).as_posix(): p.read_bytes() for p in root.rglob("*") if p.is_file()}
+        fields = {k: v for k, v in vars(model).items() if k not in ("artifact_location", "experiment_id")}
+        found[model.model_id] = {**fields, "experiment": client.get_experiment(model.experiment_id).name,
+                                 "files": files}
+    return found
 
 
 @pytest.mark.parametrize("dest_kind", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
@@ -483,7 +499,59 @@ def test_a_bundle_round_trip_is_exact(mlflow_sqlite: tuple[Path, dict[str, Any]]
     mine, theirs = _snapshot(first, tmp_path / "dl1"), _snapshot(second, tmp_path / "dl2")
     assert len(mine["runs"]) == 3 and all(fields[9] for fields in mine["runs"].values())  # histories read
     assert sum(len(fields[11]) for fields in mine["runs"].values()) == 6  # artifact files read
-    assert mine == theirs  # every field, every metric point bit for bit, every artifact byte, the registry
+    assert [sorted(m["files"]) for m in mine["logged_models"].values()] == [["MLmodel", "sub/w.bin"]]
+    assert mine == theirs  # every field, every metric point bit for bit, every artifact byte, the registry,
+    # the logged model and its files
+
+
+def _check_logged_model_on(server_store: Path, artifacts: Path, dump: dict[str, Any]) -> None:
+    """The logged model is in the server's store with its fields, its files in its artifact destination."""
+    from fitscribe.backends import get_tracking_store
+    from fitscribe.uri import file_uri_to_path
+
+    (expected,) = dump["logged_models"]
+    store = get_tracking_store(str(server_store))
+    try:
+        got = store.get_logged_model(expected["id"])
+        assert (got.name, got.status, got.source_run_id, got.model_type, got.tags, got.params,
+                got.creation_timestamp, store.get_experiment(got.experiment_id).name) == (
+            expected["name"], "LOGGED_MODEL_" + expected["status"], expected["run"], expected["type"],
+            expected["tags"], expected["params"], expected["created"], expected["exp"])
+    finally:
+        store.close()
+    assert got.artifact_location.startswith("mlflow-artifacts:/")
+    copy = artifacts / got.artifact_location.removeprefix("mlflow-artifacts:/")
+    source = Path(file_uri_to_path(expected["artifact_uri"]))
+    files = sorted(p.relative_to(source).as_posix() for p in source.rglob("*") if p.is_file())
+    assert files == ["MLmodel", "sub/w.bin"]
+    assert {rel: (copy / rel).read_bytes() for rel in files} == {rel: (source / rel).read_bytes() for rel in files}
+
+
+def test_import_to_a_server_sends_everything_once(mlflow_sqlite: tuple[Path, dict[str, Any]], tmp_path: Path,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    """``import mlflow SOURCE --to http://...``: into a real ``fitscribe server`` process, through its
+    import endpoint; compared with MLflow's own reading; importing again sends nothing."""
+    from test_offline_push import _CliServer
+
+    db, dump = mlflow_sqlite
+    server = _CliServer(str(tmp_path / "server-store"), tmp_path / "server-artifacts")
+    client = Client(server.url)
+    try:
+        assert main(["import", "mlflow", f"sqlite:///{db}", "--to", server.url]) == 0
+        out = capsys.readouterr().out
+        assert "Sent 3 of 3 run(s)" in out and "DIFFERS" not in out, out
+        _check_experiments(client, dump)
+        _check_runs(client, dump)
+        _check_registry(client)
+        _check_logged_model_on(tmp_path / "server-store", tmp_path / "server-artifacts", dump)
+        assert main(["import", "mlflow", f"sqlite:///{db}", "--to", server.url]) == 0  # again: nothing sent
+        again = capsys.readouterr().out
+        assert "Nothing new" in again and "DIFFERS" not in again, again
+        ids = [e.experiment_id for e in client.search_experiments(view_type="ALL")]
+        assert len(client.search_runs(ids, run_view_type="ALL")) == 3
+    finally:
+        client.close()
+        server.stop()
 
 
 def test_old_mlruns_layouts_are_read(tmp_path: Path) -> None:
