@@ -143,3 +143,19 @@ def test_a_schema_version_1_bundle_still_imports(tmp_path: Path, capsys: pytest.
     out = capsys.readouterr().out
     assert "1 run(s)" in out and "0 logged model(s)" in out and "DIFFERS" not in out
     assert _experiments(tmp_path / "dst")["empty"] == ("active", {"owner": "ana", "purpose": "later"})
+
+
+def test_a_value_changed_inside_a_bundle_is_found_by_the_verification(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    made = make_store(tmp_path / "src", tmp_path)
+    folder = tmp_path / "bundle"
+    assert main(["export", "--tracking-uri", str(tmp_path / "src"), "-o", str(folder)]) == 0
+    metrics = folder / "metrics.jsonl"
+    text = metrics.read_text()
+    assert text.count("0.25") == 1
+    metrics.write_text(text.replace("0.25", "0.75"))  # same length: the index still points at each line
+    assert main(["import", "bundle", str(folder), "--to", str(tmp_path / "dst")]) == 1
+    out = capsys.readouterr().out
+    assert [line.split() for line in out.splitlines() if line.startswith("metric values")] == [
+        ["metric", "values", "1", "0", "DIFFERS"]]
+    assert f"DIFFERS: {made['run']}" in out

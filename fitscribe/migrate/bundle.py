@@ -15,7 +15,10 @@ Format (``schema_version`` 2; version 1, without logged models, is still read), 
   in order of step then timestamp; non-finite values are the strings ``"NaN"``, ``"Infinity"``,
   ``"-Infinity"`` (JSON has no such numbers); floats are written with Python's shortest exact repr.
 - ``series.jsonl``: an index: ``run_id``, ``key``, ``points``, ``offset`` (byte offset of the line in
-  ``metrics.jsonl``), so counts and single series are read without reading every point.
+  ``metrics.jsonl``), so counts and single series are read without reading every point; since
+  version 2 also ``hash``, the series' point hash (``point_hash.series_hash``), which the
+  verification of an import compares with the destination's points (computed from the series
+  when a bundle lacks it).
 - ``models.jsonl``: registered models with ``tags``, ``aliases`` and ``versions``.
 - ``logged_models.jsonl`` (version 2): MLflow 3 logged models, one per line: ``model_id``,
   ``experiment_id`` (an experiment of the bundle), ``name``, ``artifact_location`` (where the
@@ -40,6 +43,7 @@ from typing import Any, Iterator, Sequence
 from fitscribe._time import now_ms
 from fitscribe.errors import ConfigError
 
+from .point_hash import by_key, hashes_of_series, series_hash
 from .source import (HasLoggedModels, RemoteArtifacts, Series, Source, SourceDataset, SourceExperiment,
                      SourceLoggedModel, SourceModel, SourceRun, SourceVersion)
 
@@ -162,7 +166,8 @@ def _write_metrics(source: Source, path: str, run_ids: set[str]) -> int:
             offset = data.tell()
             line = {"run_id": run_id, "key": key, "steps": steps, "timestamps": timestamps, "values": _encode(values)}
             data.write(json.dumps(line, separators=(",", ":")).encode() + b"\n")
-            index.write(json.dumps({"run_id": run_id, "key": key, "points": len(values), "offset": offset}) + "\n")
+            index.write(json.dumps({"run_id": run_id, "key": key, "points": len(values), "offset": offset,
+                                    "hash": series_hash(values, timestamps, steps)}) + "\n")
             total += len(values)
     return total
 
@@ -255,6 +260,19 @@ class BundleSource:
                 f.seek(int(found["offset"]))
                 line = json.loads(f.readline())
                 yield (line["run_id"], line["key"], _decode(line["values"]), line["timestamps"], line["steps"])
+
+    def key_hashes(self) -> dict[str, int]:
+        """Return the point hash of each metric key over all runs (from the index)."""
+        return by_key(self._series_hashes())
+
+    def series_hashes(self, key: str) -> dict[str, int]:
+        """Return run id -> the point hash of that run's series of ``key``."""
+        return {run_id: h for (run_id, k), h in self._series_hashes().items() if k == key}
+
+    def _series_hashes(self) -> dict[tuple[str, str], int]:
+        if all(type(s.get("hash")) is int for s in self._index.values()):
+            return {series: s["hash"] for series, s in self._index.items()}
+        return hashes_of_series(self.metric_series(list(self._index)))  # a bundle written before hashes
 
     def models(self) -> list[SourceModel]:
         """Return the registered models."""

@@ -130,7 +130,7 @@ def verify(source: Source, dest: BulkImporter, runs: list[SourceRun] | None = No
     logged = source.logged_models() if isinstance(source, HasLoggedModels) else []
     run_ids = {r.run_id for r in runs}
     held = describe(dest, [r.run_id for r in runs], [e.name for e in experiments], [m.name for m in models],
-                    [m.model_id for m in logged])
+                    [m.model_id for m in logged], read_all=True)
     series_of: dict[str, dict[str, int]] = {}
     for (run_id, key), n in counts.items():
         series_of.setdefault(run_id, {})[key] = n
