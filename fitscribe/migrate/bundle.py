@@ -1,7 +1,10 @@
 """Portable bundles: an open folder (or ``.tar``) format that ``fitscribe export`` writes and
 ``fitscribe import bundle`` reads, with the same importer and idempotence as the MLflow import.
 
-Format (``schema_version`` 2; version 1, without logged models, is still read), all text UTF-8 JSON:
+Format (``schema_version`` 2; version 1, without logged models, is still read), all text UTF-8 JSON.
+A bundle holding no logged model is written as version 1 (the only other difference, the index's
+``hash``, is one more key older readers pass over), so it still imports into an older fitscribe
+(``fitscribe push`` to an older server):
 
 - ``manifest.json``: ``{"format": "fitscribe-bundle", "schema_version": 2, "created_ms", "source",
   "counts": {...}}``.
@@ -140,13 +143,15 @@ def write_selection(source: Source, path: str, chosen: Selection) -> dict[str, i
     _write_lines(os.path.join(path, "runs.jsonl"), (asdict(r) for r in chosen.runs))
     points = _write_metrics(source, path, {r.run_id for r in chosen.runs})
     _write_lines(os.path.join(path, "models.jsonl"), (asdict(m) for m in chosen.models))
-    _write_lines(os.path.join(path, "logged_models.jsonl"), (asdict(m) for m in chosen.logged_models))
+    if chosen.logged_models:
+        _write_lines(os.path.join(path, "logged_models.jsonl"), (asdict(m) for m in chosen.logged_models))
     files = _copy_artifacts(source, chosen.runs, os.path.join(path, "artifacts"))
     files += _copy_logged_model_files(source, chosen.logged_models, os.path.join(path, "logged_models"))
     counts = {"experiments": len(chosen.experiments), "runs": len(chosen.runs), "metric_points": points,
               "models": len(chosen.models), "logged_models": len(chosen.logged_models), "artifact_files": files}
     with open(os.path.join(path, "manifest.json"), "w", encoding="utf-8") as f:
-        json.dump({"format": "fitscribe-bundle", "schema_version": SCHEMA_VERSION, "created_ms": now_ms(),
+        json.dump({"format": "fitscribe-bundle", "schema_version": SCHEMA_VERSION if chosen.logged_models else 1,
+                   "created_ms": now_ms(),
                    "source": source.description, "counts": counts}, f, indent=2)
     return counts
 

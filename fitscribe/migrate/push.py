@@ -447,7 +447,8 @@ def _send_all(pusher: _Pusher, todo: list[SourceRun], rest: Selection, result: P
             bar.update(len(batch.runs))
             bar.set_postfix_str(f"{result.bytes_sent / 2**20:.1f} MiB sent", refresh=False)
             if bar.silent:
-                pusher.out(f"Sent {result.runs_sent}/{len(todo)} run(s), {result.bytes_sent / 2**20:.2f} MiB.")
+                others = f", {result.others_sent} other change(s)" if result.others_sent else ""
+                pusher.out(f"Sent {result.runs_sent}/{len(todo)} run(s){others}, {result.bytes_sent / 2**20:.2f} MiB.")
             if kill_after and result.requests >= kill_after:
                 os.kill(os.getpid(), getattr(signal, "SIGKILL", signal.SIGTERM))
 
