@@ -85,11 +85,20 @@ class TrackingStore:
     def create_experiment(
         self, name: str, artifact_location: str | None = None, tags: dict[str, str] | None = None
     ) -> str:
-        """Create an experiment and return its id."""
+        """Create an experiment and return its id.
+
+        Raises:
+            AlreadyExistsError: An experiment (active or deleted) has this name.
+            InvalidValueError: The name or a tag is invalid.
+        """
         raise _required(self, "create_experiment")
 
     def get_experiment(self, experiment_id: str) -> Experiment:
-        """Return the experiment with this id, active or deleted."""
+        """Return the experiment with this id, active or deleted.
+
+        Raises:
+            ExperimentNotFound: No experiment has this id.
+        """
         raise _required(self, "get_experiment")
 
     def get_experiment_by_name(self, name: str) -> Experiment | None:
@@ -115,7 +124,13 @@ class TrackingStore:
         lifecycle_stage: str | None = None,
         tags: dict[str, str] | None = None,
     ) -> None:
-        """Rename, delete/restore (lifecycle_stage) or set tags on an experiment."""
+        """Rename, delete/restore (lifecycle_stage) or set tags on an experiment.
+
+        Raises:
+            ExperimentNotFound: No experiment has this id.
+            AlreadyExistsError: ``new_name`` is taken.
+            InvalidStateError: The Default experiment (id 0) cannot be deleted.
+        """
         raise _required(self, "update_experiment")
 
     def create_run(
@@ -126,11 +141,20 @@ class TrackingStore:
         tags: Sequence[RunTag] = (),
         run_name: str | None = None,
     ) -> Run:
-        """Create a RUNNING run and return it."""
+        """Create a RUNNING run and return it.
+
+        Raises:
+            ExperimentNotFound: No experiment has this id.
+            InvalidStateError: The experiment is deleted.
+        """
         raise _required(self, "create_run")
 
     def get_run(self, run_id: str) -> Run:
-        """Return the run with its latest metrics, params, tags and inputs."""
+        """Return the run with its latest metrics, params, tags and inputs.
+
+        Raises:
+            RunNotFound: No run has this id.
+        """
         raise _required(self, "get_run")
 
     def update_run_info(
@@ -142,7 +166,11 @@ class TrackingStore:
         run_name: str | None = None,
         lifecycle_stage: str | None = None,
     ) -> RunInfo:
-        """Change a run's status, end time, name or lifecycle stage."""
+        """Change a run's status, end time, name or lifecycle stage.
+
+        Raises:
+            RunNotFound: No run has this id.
+        """
         raise _required(self, "update_run_info")
 
     def log_batch(
@@ -152,7 +180,13 @@ class TrackingStore:
         params: Sequence[Param] = (),
         tags: Sequence[RunTag] = (),
     ) -> None:
-        """Record metrics, params and tags in one transaction (all or nothing)."""
+        """Record metrics, params and tags in one transaction (all or nothing).
+
+        Raises:
+            RunNotFound: No run has this id.
+            InvalidStateError: The run is deleted.
+            InvalidValueError: A key or value is invalid, or a param would change value.
+        """
         raise _required(self, "log_batch")
 
     def log_metric(self, run_id: str, metric: Metric) -> None:
@@ -160,7 +194,11 @@ class TrackingStore:
         raise _required(self, "log_metric")
 
     def delete_tag(self, run_id: str, key: str) -> None:
-        """Remove a tag from a run."""
+        """Remove a tag from a run.
+
+        Raises:
+            NotFoundError: The run has no tag with this key.
+        """
         raise _required(self, "delete_tag")
 
     def log_inputs(self, run_id: str, datasets: Sequence[DatasetInput]) -> None:
@@ -186,7 +224,11 @@ class TrackingStore:
         order_by: Sequence[str] | None = None,
         page_token: str | None = None,
     ) -> PagedList[Run]:
-        """Return one page of runs matching the filter, sorted by ``order_by``."""
+        """Return one page of runs matching the filter, sorted by ``order_by``.
+
+        Raises:
+            InvalidValueError: The filter or order_by is malformed (the message shows where).
+        """
         raise _required(self, "search_runs")
 
     def deleted_run_ids(self, older_than_ms: int | None = None) -> list[str]:
@@ -194,7 +236,12 @@ class TrackingStore:
         raise _required(self, "deleted_run_ids")
 
     def purge_run(self, run_id: str) -> None:
-        """Erase a deleted run and everything it recorded, for good."""
+        """Erase a deleted run and everything it recorded, for good.
+
+        Raises:
+            RunNotFound: No run has this id.
+            InvalidStateError: The run is not deleted (delete it first).
+        """
         raise _required(self, "purge_run")
 
     # -- optional capabilities: the fallbacks -------------------------------------------------
@@ -229,6 +276,9 @@ class TrackingStore:
 
         The fallback says None: counting would page through every run (the web UI then shows a
         capped count such as "1000+").
+
+        Raises:
+            InvalidValueError: The filter is malformed (the message shows where).
         """
         return None
 
@@ -252,6 +302,8 @@ class TrackingStore:
         """Erase a deleted experiment whose runs are purged, for good (its name becomes free).
 
         Raises:
+            ExperimentNotFound: No experiment has this id.
+            InvalidStateError: The experiment is not deleted, or still has runs.
             InvalidValueError: Always, in the fallback: the store cannot purge experiments.
         """
         from fitscribe.errors import InvalidValueError
@@ -477,7 +529,9 @@ class ModelRegistryStore(Protocol):
 
     A tracking store offers one as its ``registry`` attribute. Version numbers start at 1 and are
     never reused; ``version`` arguments accept an int or a numeric string. Missing models raise
-    ``ModelNotFound``, missing versions and aliases ``ModelVersionNotFound``. Times are epoch ms.
+    ``ModelNotFound``, missing versions and aliases ``ModelVersionNotFound``; an invalid name, key,
+    value, description, filter, ordering, ``max_results`` or page token ``InvalidValueError``.
+    Times are epoch ms.
     """
 
     def create_registered_model(
@@ -491,7 +545,11 @@ class ModelRegistryStore(Protocol):
         ...
 
     def rename_registered_model(self, name: str, new_name: str) -> RegisteredModel:
-        """Rename a registered model; its versions, tags and aliases follow."""
+        """Rename a registered model; its versions, tags and aliases follow.
+
+        Raises:
+            AlreadyExistsError: A registered model is already named ``new_name``.
+        """
         ...
 
     def update_registered_model(self, name: str, description: str | None) -> RegisteredModel:
@@ -517,15 +575,19 @@ class ModelRegistryStore(Protocol):
         ...
 
     def delete_registered_model_tag(self, name: str, key: str) -> None:
-        """Remove a tag from a registered model."""
+        """Remove a tag from a registered model (nothing happens if it has no such tag)."""
         ...
 
     def set_registered_model_alias(self, name: str, alias: str, version: int | str) -> None:
-        """Point an alias at a version (moving it if it exists)."""
+        """Point an alias at a version (moving it if it exists).
+
+        Raises:
+            InvalidValueError: The alias is invalid or reserved (``latest``, ``v<number>``).
+        """
         ...
 
     def delete_registered_model_alias(self, name: str, alias: str) -> None:
-        """Remove an alias."""
+        """Remove an alias (nothing happens if the model has no such alias)."""
         ...
 
     def get_model_version_by_alias(self, name: str, alias: str) -> ModelVersion:
@@ -569,7 +631,11 @@ class ModelRegistryStore(Protocol):
         ...
 
     def get_latest_versions(self, name: str, stages: Sequence[str] | None = None) -> list[ModelVersion]:
-        """Return the newest version in each stage (or in the given stages)."""
+        """Return the newest version in each stage (or in the given stages).
+
+        Raises:
+            InvalidValueError: A stage is not None, Staging, Production or Archived.
+        """
         ...
 
     def transition_model_version_stage(
@@ -577,7 +643,12 @@ class ModelRegistryStore(Protocol):
         comment: str | None = None,
     ) -> ModelVersion:
         """Move a version to a stage, optionally archiving the others in that stage; the comment
-        goes to the audit trail."""
+        goes to the audit trail.
+
+        Raises:
+            InvalidValueError: Unknown stage, or ``archive_existing_versions`` with a stage other than
+                Staging or Production.
+        """
         ...
 
     def get_model_version_history(self, name: str, version: int | str) -> list[RegistryEvent]:
@@ -593,7 +664,7 @@ class ModelRegistryStore(Protocol):
         ...
 
     def delete_model_version_tag(self, name: str, version: int | str, key: str) -> None:
-        """Remove a tag from a model version."""
+        """Remove a tag from a model version (nothing happens if it has no such tag)."""
         ...
 
 

@@ -1,12 +1,10 @@
 """MLflow 3 logged models in the SQL store: ``logged_models`` with its tags and params (revision 0007).
 
 :class:`SqlLoggedModels` gives ``SqlTrackingStore`` the logged-model capability of ``TrackingStore``.
-Each method is one transaction on the SQLAlchemy connection (``sql_write``/``sql_read``), so any
-number of processes and server replicas sharing the database see one state: an update changes the
-model's row first (which locks it until commit), and tags and params are rows written with upserts,
-so concurrent writers never lose each other's changes. Searches are compiled to one SQL query (the
-filter, ``order_by``, ``LIMIT``/``OFFSET`` page tokens) plus one query each for the page's tags and
-params. Statuses are stored as MLflow's enum numbers, as MLflow's own tables hold them.
+Each method is one transaction, so processes and server replicas sharing the database see one
+state: an update changes the model's row first (which locks it until commit), and tags and params
+are upserted rows, so concurrent writers never lose each other's changes. Statuses are stored as
+MLflow's enum numbers, as MLflow's own tables hold them.
 """
 
 from __future__ import annotations
@@ -50,7 +48,10 @@ def _not_found(model_id: str) -> NotFoundError:
 
 
 class SqlLoggedModels(StoreCore):
-    """The logged-model methods of the SQL tracking store (a base class of ``SqlTrackingStore``)."""
+    """The logged-model methods of the SQL tracking store (a base class of ``SqlTrackingStore``).
+
+    Each implements the ``TrackingStore`` method of its name, whose docstring lists its errors.
+    """
 
     if TYPE_CHECKING:
         def get_experiment(self, experiment_id: str) -> Experiment: ...
@@ -62,13 +63,7 @@ class SqlLoggedModels(StoreCore):
         artifact_location: str | None = None, creation_timestamp: int | None = None,
         last_updated_timestamp: int | None = None,
     ) -> LoggedModel:
-        """Create a logged model; see ``TrackingStore.create_logged_model``.
-
-        Raises:
-            ExperimentNotFound: No experiment has this id.
-            AlreadyExistsError: ``model_id`` is taken.
-            InvalidValueError: A value is invalid.
-        """
+        """Create a logged model (PENDING unless ``status`` says otherwise) and return it."""
         from . import tables as t
 
         experiment = self.get_experiment(experiment_id)
@@ -93,21 +88,17 @@ class SqlLoggedModels(StoreCore):
                 w.sa.execute(t.logged_models.insert().values(row))
                 self._set_pairs(w.sa, model_id, checked_tags, checked_params)
         except ConstraintViolation as exc:
-            if self._model_exists(model_id):
-                raise AlreadyExistsError(f"A logged model with ID '{model_id}' already exists.") from exc
+            with self.sql_read(flush=False) as w:
+                if _read_models(w.sa, model_id):
+                    raise AlreadyExistsError(f"A logged model with ID '{model_id}' already exists.") from exc
             raise
         return _entity(row, checked_tags, checked_params)
 
     def get_logged_model(self, model_id: str, allow_deleted: bool = False) -> LoggedModel:
-        """Return a logged model with its tags and params.
-
-        Raises:
-            NotFoundError: No model has this id (or it is deleted and ``allow_deleted`` is False).
-            InvalidValueError: The id is malformed.
-        """
+        """Return a logged model with its tags and params."""
         check_model_id(model_id)
         with self.sql_read(flush=False) as w:
-            found = _read_models(w.sa, _select_model(model_id))
+            found = _read_models(w.sa, model_id)
         if not found or (found[0].lifecycle_stage == "deleted" and not allow_deleted):
             raise _not_found(model_id)
         return found[0]
@@ -116,43 +107,32 @@ class SqlLoggedModels(StoreCore):
         self, experiment_ids: Sequence[str], filter_string: str | None = None,
         order_by: Sequence[Mapping[str, Any]] | None = None, max_results: int = 100, page_token: str | None = None,
     ) -> PagedList[LoggedModel]:
-        """Return one page of the active logged models of these experiments matching the filter.
-
-        Raises:
-            InvalidValueError: The filter, an ordering, ``max_results`` or the page token is invalid.
-        """
+        """Return one page of the active logged models of these experiments matching the filter."""
         import sqlalchemy as sa
 
-        from fitscribe.search import decode_page_token, encode_page_token, parse_registry_filter
+        from fitscribe.search import decode_page_token, parse_registry_filter
 
         from . import tables as t
         from .search import compile_filter
+        from .store import _check_max_results, _page
 
         lm = t.logged_models.c
-        if isinstance(max_results, bool) or not isinstance(max_results, int) or not 1 <= max_results <= 50000:
-            raise InvalidValueError(f"max_results must be an integer from 1 to 50000, not {max_results!r}.")
+        limit = _check_max_results(max_results)
         expr = parse_registry_filter(filter_string, LOGGED_MODEL_ATTRIBUTES)
         offset = decode_page_token(page_token)
         ids = [int(e) for e in experiment_ids if isinstance(e, str) and re.fullmatch(r"-?\d{1,9}", e)]
         query = sa.select(t.logged_models).where(lm.experiment_id.in_(ids), lm.lifecycle_stage == "active")
         if expr is not None:
             query = query.where(compile_filter(expr, _condition))
-        query = query.order_by(*_order(order_by or ())).limit(max_results + 1).offset(offset)
+        query = query.order_by(*_order(order_by or ())).limit(limit + 1).offset(offset)
         with self.sql_read(flush=False) as w:
-            found = _read_models(w.sa, query)
-        token = encode_page_token(offset + max_results) if len(found) > max_results else None
-        return PagedList(found[:max_results], token)
+            return _page(_read_models(w.sa, query), limit, offset)
 
     def update_logged_model(
         self, model_id: str, *, status: str | int | None = None, status_message: str | None = None,
         tags: Mapping[str, str] | None = None, params: Mapping[str, str] | None = None,
     ) -> LoggedModel:
-        """Set a logged model's status (and message), tags and params in one transaction; return it.
-
-        Raises:
-            NotFoundError: No active model has this id.
-            InvalidValueError: A value is invalid.
-        """
+        """Set a logged model's status (and message), tags and params in one transaction; return it."""
         values: dict[str, Any] = {}
         if status is not None:
             values["status"] = STATUSES.index(parse_status(status))
@@ -162,14 +142,10 @@ class SqlLoggedModels(StoreCore):
         with self.sql_write() as w:
             self._touch(w.sa, model_id, values)
             self._set_pairs(w.sa, model_id, checked_tags, checked_params)
-            return _read_models(w.sa, _select_model(model_id))[0]
+            return _read_models(w.sa, model_id)[0]
 
     def delete_logged_model_tag(self, model_id: str, key: str) -> None:
-        """Remove a tag from a logged model.
-
-        Raises:
-            NotFoundError: No active model has this id, or it has no such tag.
-        """
+        """Remove a tag from a logged model."""
         from . import tables as t
 
         tag = t.logged_model_tags.c
@@ -180,11 +156,7 @@ class SqlLoggedModels(StoreCore):
                 raise NotFoundError(f"No tag with key {key!r} on logged model '{model_id}'.")
 
     def delete_logged_model(self, model_id: str) -> None:
-        """Mark a logged model deleted (its files stay).
-
-        Raises:
-            NotFoundError: No active model has this id.
-        """
+        """Mark a logged model deleted (its files stay)."""
         with self.sql_write() as w:
             self._touch(w.sa, model_id, {"lifecycle_stage": "deleted"})
 
@@ -210,17 +182,6 @@ class SqlLoggedModels(StoreCore):
                 conn.execute(self.statements.upsert(table, [value]),
                              [{"model_id": model_id, key: k, value: val} for k, val in items.items()])
 
-    def _model_exists(self, model_id: str) -> bool:
-        with self.sql_read(flush=False) as w:
-            return w.sa.execute(_select_model(model_id)).first() is not None
-
-
-def _select_model(model_id: str) -> Any:
-    import sqlalchemy as sa
-
-    from . import tables as t
-
-    return sa.select(t.logged_models).where(t.logged_models.c.model_id == model_id)
 
 
 def _entity(row: Mapping[str, Any], tags: dict[str, str], params: dict[str, str]) -> LoggedModel:
@@ -234,12 +195,15 @@ def _entity(row: Mapping[str, Any], tags: dict[str, str], params: dict[str, str]
 
 
 def _read_models(conn: sa.Connection, query: Any) -> list[LoggedModel]:
-    """Run a query on ``logged_models``; return its models, in order, with their tags and params."""
+    """Run a query on ``logged_models`` (a model id: that model's row); return its models, in order,
+    with their tags and params."""
     import sqlalchemy as sa
 
     from . import tables as t
     from .connection import in_chunks
 
+    if isinstance(query, str):
+        query = sa.select(t.logged_models).where(t.logged_models.c.model_id == query)
     rows = conn.execute(query).mappings().all()
     pairs: dict[str, tuple[dict[str, str], dict[str, str]]] = {row["model_id"]: ({}, {}) for row in rows}
     for part in in_chunks(list(pairs)):

@@ -1,7 +1,5 @@
-"""Model registry reads: rows to entities (tags, aliases and latest versions fetched in bulk), and
-searches compiled from the filter grammar of :mod:`fitscribe.search`; and the audit trail
-(``registry_audit``): :func:`record_event` writes one row in the caller's transaction,
-:func:`read_events` reads a model's or a version's rows back, newest first.
+"""Model registry reads: rows to entities (tags, aliases and latest versions fetched in bulk), the
+searches, and the audit trail ``registry_audit`` (:func:`record_event`, :func:`read_events`).
 
 Registered models can be filtered on ``name``, their timestamps and ``tags.<key>``; model versions
 on ``name``, ``version_number``, ``run_id``, ``source`` (or ``source_path``), ``current_stage``,
@@ -15,49 +13,32 @@ from typing import Any, Sequence
 
 import sqlalchemy as sa
 
+from fitscribe._time import now_ms
 from fitscribe.entities import ModelVersion, RegisteredModel, RegistryEvent
 from fitscribe.errors import InvalidValueError
-from fitscribe.search import Comparison
+from fitscribe.search import MODEL_VERSION_ATTRIBUTES, REGISTERED_MODEL_ATTRIBUTES, Comparison
 
 from . import tables as t
 from .connection import in_chunks
 from .search import compare, compile_filter, keyed_exists
 
-__all__ = [
-    "read_model_versions", "read_registered_models", "registered_model_query", "model_version_query",
-    "record_event", "read_events",
-]
+__all__ = ["read_model_versions", "read_registered_models", "latest_versions_query", "search_query",
+           "record_event", "read_events"]
 
-_rm, _mv = t.registered_models.c, t.model_versions.c
-_MODEL_COLUMNS: dict[str, Any] = {
-    "name": _rm.name,
-    "creation_timestamp": _rm.creation_time,
-    "last_updated_timestamp": _rm.last_updated_time,
-}
-_VERSION_COLUMNS: dict[str, Any] = {
-    "name": _mv.name,
-    "version_number": _mv.version,
-    "run_id": _mv.run_id,
-    "source": _mv.source,
-    "current_stage": _mv.current_stage,
-    "status": _mv.status,
-    "user_id": _mv.user_id,
-    "creation_timestamp": _mv.creation_time,
-    "last_updated_timestamp": _mv.last_updated_time,
-}
+_rm, _mv, _ra = t.registered_models.c, t.model_versions.c, t.registry_audit.c
+_COLUMN_NAMES = {"version_number": "version", "creation_timestamp": "creation_time",
+                 "last_updated_timestamp": "last_updated_time"}
+"""The columns of the searchable attributes not named as the attribute."""
 
 
 # -- hydration ---------------------------------------------------------------------------------------
 def read_model_versions(conn: sa.Connection, query: sa.Select[Any]) -> list[ModelVersion]:
     """Run ``query`` (selecting ``model_versions`` rows) and return the versions with tags and aliases."""
     rows = conn.execute(query).all()
-    if not rows:
-        return []
-    keys = sorted({(r.name, r.version) for r in rows})
     tags: dict[tuple[str, int], dict[str, str]] = defaultdict(dict)
     aliases: dict[tuple[str, int], list[str]] = defaultdict(list)
     mvt, rma = t.model_version_tags.c, t.registered_model_aliases.c
-    for chunk in in_chunks(keys):
+    for chunk in in_chunks(sorted({(r.name, r.version) for r in rows})):
         for name, version, key, value in conn.execute(
             sa.select(mvt.name, mvt.version, mvt.key, mvt.value).where(sa.tuple_(mvt.name, mvt.version).in_(chunk))
         ):
@@ -69,21 +50,9 @@ def read_model_versions(conn: sa.Connection, query: sa.Select[Any]) -> list[Mode
         ):
             aliases[(name, version)].append(alias)
     return [
-        ModelVersion(
-            name=r.name,
-            version=r.version,
-            creation_timestamp=r.creation_time,
-            last_updated_timestamp=r.last_updated_time,
-            description=r.description,
-            source=r.source,
-            run_id=r.run_id,
-            status=r.status,
-            current_stage=r.current_stage,
-            tags=tags[(r.name, r.version)],
-            aliases=aliases[(r.name, r.version)],
-            user_id=r.user_id,
-            run_link=r.run_link,
-        )
+        ModelVersion(r.name, r.version, r.creation_time, r.last_updated_time, r.description, r.source, r.run_id,
+                     r.status, r.current_stage, tags[(r.name, r.version)], aliases[(r.name, r.version)], r.user_id,
+                     r.run_link)
         for r in rows
     ]
 
@@ -105,14 +74,11 @@ def read_registered_models(conn: sa.Connection, query: sa.Select[Any]) -> list[R
     """Run ``query`` (selecting ``registered_models`` rows) and return the models with their tags,
     aliases and latest version per stage."""
     rows = conn.execute(query).all()
-    if not rows:
-        return []
-    names = [r.name for r in rows]
     tags: dict[str, dict[str, str]] = defaultdict(dict)
     aliases: dict[str, dict[str, int]] = defaultdict(dict)
     latest: dict[str, list[ModelVersion]] = defaultdict(list)
     rmt, rma = t.registered_model_tags.c, t.registered_model_aliases.c
-    for chunk in in_chunks(names):
+    for chunk in in_chunks([r.name for r in rows]):
         for name, key, value in conn.execute(sa.select(rmt.name, rmt.key, rmt.value).where(rmt.name.in_(chunk))):
             tags[name][key] = value
         for name, alias, version in conn.execute(
@@ -122,88 +88,55 @@ def read_registered_models(conn: sa.Connection, query: sa.Select[Any]) -> list[R
         for version in read_model_versions(conn, latest_versions_query(chunk)):
             latest[version.name].append(version)
     return [
-        RegisteredModel(
-            name=r.name,
-            creation_timestamp=r.creation_time,
-            last_updated_timestamp=r.last_updated_time,
-            description=r.description,
-            latest_versions=latest[r.name],
-            tags=tags[r.name],
-            aliases=aliases[r.name],
-        )
+        RegisteredModel(r.name, r.creation_time, r.last_updated_time, r.description, latest[r.name], tags[r.name],
+                        aliases[r.name])
         for r in rows
     ]
 
 
 # -- search ------------------------------------------------------------------------------------------
-def registered_model_query(filter_string: str | None, order_by: Sequence[str] | None) -> sa.Select[Any]:
-    """Return the SELECT on registered models for a search (default order: name).
+def search_query(versions: bool, filter_string: str | None, order_by: Sequence[str] | None) -> sa.Select[Any]:
+    """Return the SELECT of a search of model versions (``versions``) or registered models.
+
+    The default order is by name, then newest version.
 
     Raises:
         InvalidValueError: The filter or order_by is malformed or names an unknown field.
     """
-    from fitscribe.search import REGISTERED_MODEL_ATTRIBUTES
-
-    return _query(t.registered_models, REGISTERED_MODEL_ATTRIBUTES, _model_condition, _MODEL_COLUMNS, filter_string,
-                  order_by, _rm.name.asc())
-
-
-def model_version_query(filter_string: str | None, order_by: Sequence[str] | None) -> sa.Select[Any]:
-    """Return the SELECT on model versions for a search (default order: name, then newest version).
-
-    Raises:
-        InvalidValueError: The filter or order_by is malformed or names an unknown field.
-    """
-    from fitscribe.search import MODEL_VERSION_ATTRIBUTES
-
-    return _query(t.model_versions, MODEL_VERSION_ATTRIBUTES, _version_condition, _VERSION_COLUMNS, filter_string,
-                  order_by, _mv.name.asc(), _mv.version.desc())
-
-
-def _query(table: sa.Table, attributes: Any, condition: Any, columns: dict[str, Any], filter_string: str | None,
-           order_by: Sequence[str] | None, *tiebreaks: Any) -> sa.Select[Any]:
     from fitscribe.search import parse_order_by, parse_registry_filter
 
+    attributes = MODEL_VERSION_ATTRIBUTES if versions else REGISTERED_MODEL_ATTRIBUTES
+    table = t.model_versions if versions else t.registered_models
     query = sa.select(table)
     expr = parse_registry_filter(filter_string, attributes)
     if expr is not None:
-        query = query.where(compile_filter(expr, condition))
+        query = query.where(compile_filter(expr, lambda cmp: _condition(cmp, versions)))
     seen: set[str] = set()
     orders = []
     for order in parse_order_by(order_by, attributes=attributes):
         if order.key in seen:
             raise InvalidValueError(f"order_by names {order.key!r} twice; give each field once.")
         seen.add(order.key)
-        column = columns[order.key]
+        column = table.c[_COLUMN_NAMES.get(order.key, order.key)]
         orders.append(column.asc() if order.ascending else column.desc())
+    tiebreaks = (_mv.name.asc(), _mv.version.desc()) if versions else (_rm.name.asc(),)
     return query.order_by(*orders, *tiebreaks)
 
 
-def _value(cmp: Comparison) -> Any:
-    """Numbers parse as floats; compare whole numbers as ints (version numbers, timestamps)."""
-    if isinstance(cmp.value, float) and cmp.value.is_integer():
-        return int(cmp.value)
-    return cmp.value
-
-
-def _model_condition(cmp: Comparison) -> Any:
-    if cmp.entity == "tag":
-        rmt = t.registered_model_tags
-        return keyed_exists(rmt, rmt.c.name == _rm.name, cmp)
-    return compare(_MODEL_COLUMNS[cmp.key], cmp.op, _value(cmp))
-
-
-def _version_condition(cmp: Comparison) -> Any:
-    if cmp.entity == "tag":
+def _condition(cmp: Comparison, versions: bool) -> Any:
+    if cmp.entity == "tag" and versions:
         mvt = t.model_version_tags
         return keyed_exists(mvt, sa.and_(mvt.c.name == _mv.name, mvt.c.version == _mv.version), cmp)
-    return compare(_VERSION_COLUMNS[cmp.key], cmp.op, _value(cmp))
+    if cmp.entity == "tag":
+        return keyed_exists(t.registered_model_tags, t.registered_model_tags.c.name == _rm.name, cmp)
+    value = cmp.value
+    if isinstance(value, float) and value.is_integer():  # numbers parse as floats: versions, times are ints
+        value = int(value)
+    table = t.model_versions if versions else t.registered_models
+    return compare(table.c[_COLUMN_NAMES.get(cmp.key, cmp.key)], cmp.op, value)
 
 
 # -- audit trail -------------------------------------------------------------------------------------
-_ra = t.registry_audit.c
-
-
 def record_event(conn: sa.Connection, action: str, name: str, version: int | None = None, *,
                  key: str | None = None, old: Any = None, new: Any = None, comment: str | None = None,
                  now: int | None = None) -> None:
@@ -213,7 +146,6 @@ def record_event(conn: sa.Connection, action: str, name: str, version: int | Non
     its transaction, leaves no row.
     """
     from fitscribe._actor import current_actor
-    from fitscribe._time import now_ms
 
     conn.execute(t.registry_audit.insert().values(
         timestamp=now if now is not None else now_ms(), user_id=current_actor(), action=action, name=name,

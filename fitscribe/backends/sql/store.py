@@ -1,15 +1,15 @@
 """The SQL tracking store: SQLite (embedded default), PostgreSQL and MySQL/MariaDB from one code base.
 
-Connections, transactions and the metric journal are in store_core.py. Creating and ending runs and
-logging go through its ``write()`` and ``read()`` transactions (plain ``sqlite3`` on an embedded
-store, see lite.py); the other operations use ``sql_write()``/``sql_read()`` and import SQLAlchemy
-when first called, so this module imports without it.
+Creating and ending runs and logging use store_core.py's ``write()``/``read()`` (plain ``sqlite3`` on
+an embedded store); the rest uses ``sql_write()``/``sql_read()``, importing SQLAlchemy when first
+called, so this module imports without it.
 """
 
 from __future__ import annotations
 
 import uuid
-from typing import TYPE_CHECKING, Any, Sequence
+from functools import cached_property
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 from fitscribe import validation as v
 from fitscribe._time import now_ms
@@ -35,6 +35,7 @@ from fitscribe.errors import (
     ExperimentNotFound,
     InvalidStateError,
     InvalidValueError,
+    NotFoundError,
     RunNotFound,
 )
 from fitscribe.uri import join_uri
@@ -49,6 +50,7 @@ if TYPE_CHECKING:
     from .bulk_import import BulkImporter
     from .metric_arrays import MetricArrays
     from .registry import SqlModelRegistry
+    from .run_query import RunQuery
     from .writer import Writer
 
 __all__ = ["SqlTrackingStore", "create_store"]
@@ -70,28 +72,20 @@ def create_store(uri: str, artifact_uri: str | None = None, **_: Any) -> "SqlTra
 class SqlTrackingStore(SqlLoggedModels, StoreCore, TrackingStore):
     """A :class:`~fitscribe.backends.base.TrackingStore` on a SQL database.
 
-    The constructor does no I/O; the database is opened (and created if new) on first use.
-
-    Args:
-        uri: The tracking URI.
-        artifact_uri: Artifact root for new experiments (default: ``artifacts/`` beside an embedded
-            database, else ``$FITSCRIBE_ARTIFACT_URI`` or ``./fitruns/artifacts``).
+    The constructor (:class:`.store_core.StoreCore`'s, which documents its arguments) does no I/O; the
+    database is opened (and created if new) on first use. Each method implements the
+    ``TrackingStore`` method of its name, whose docstring lists its errors.
     """
 
     accepts_request_ids = True
     """``log_batch`` takes a ``request_id``, so the server can apply each client request once."""
 
-    _registry: SqlModelRegistry | None = None
-
-    @property
+    @cached_property
     def registry(self) -> "SqlModelRegistry":
         """The model registry in this database: registered models, versions, tags and aliases."""
-        with self._lock:
-            if self._registry is None:
-                from .registry import SqlModelRegistry
+        from .registry import SqlModelRegistry
 
-                self._registry = SqlModelRegistry(self)
-        return self._registry
+        return SqlModelRegistry(self)
 
     def _metric_key(self, key: Any) -> str:
         if key in self._valid_keys:
@@ -106,12 +100,7 @@ class SqlTrackingStore(SqlLoggedModels, StoreCore, TrackingStore):
     def create_experiment(
         self, name: str, artifact_location: str | None = None, tags: dict[str, str] | None = None
     ) -> str:
-        """Create an experiment and return its id.
-
-        Raises:
-            AlreadyExistsError: An experiment (active or deleted) has this name.
-            InvalidValueError: The name or a tag is invalid.
-        """
+        """Create an experiment and return its id."""
         name = v.check_experiment_name(name)
         checked_tags = {v.check_key(k, "tag key"): v.check_tag_value(k, val, experiment=True)
                         for k, val in (tags or {}).items()}
@@ -148,11 +137,7 @@ class SqlTrackingStore(SqlLoggedModels, StoreCore, TrackingStore):
         return number
 
     def get_experiment(self, experiment_id: str) -> Experiment:
-        """Return the experiment with this id, active or deleted.
-
-        Raises:
-            ExperimentNotFound: No experiment has this id.
-        """
+        """Return the experiment with this id, active or deleted."""
         exp_id = self._experiment_id(experiment_id)
         with self.read() as w:
             found = w.experiment(experiment_id=exp_id)
@@ -194,12 +179,7 @@ class SqlTrackingStore(SqlLoggedModels, StoreCore, TrackingStore):
         lifecycle_stage: str | None = None,
         tags: dict[str, str] | None = None,
     ) -> None:
-        """Rename, delete/restore or tag an experiment.
-
-        Raises:
-            ExperimentNotFound: No experiment has this id.
-            AlreadyExistsError: ``new_name`` is taken.
-        """
+        """Rename, delete/restore (with its runs) or tag an experiment."""
         from . import tables as t
 
         exp = self.get_experiment(experiment_id)
@@ -236,13 +216,7 @@ class SqlTrackingStore(SqlLoggedModels, StoreCore, TrackingStore):
                 t.experiment_tags.c.experiment_id == exp_id, t.experiment_tags.c.key == key))
 
     def purge_experiment(self, experiment_id: str) -> None:
-        """Erase a deleted experiment with no runs left (purge them first) and its tags and datasets;
-        its name becomes free again.
-
-        Raises:
-            ExperimentNotFound: No experiment has this id.
-            InvalidStateError: The experiment is not deleted, or still has runs.
-        """
+        """Erase a deleted experiment with no runs left, with its tags and datasets."""
         from . import tables as t
         from .run_query import RunQuery
 
@@ -268,12 +242,7 @@ class SqlTrackingStore(SqlLoggedModels, StoreCore, TrackingStore):
         tags: Sequence[RunTag] = (),
         run_name: str | None = None,
     ) -> Run:
-        """Create a RUNNING run in an active experiment and return it.
-
-        Raises:
-            ExperimentNotFound: No experiment has this id.
-            InvalidStateError: The experiment is deleted.
-        """
+        """Create a RUNNING run in an active experiment and return it."""
         exp_id = self._experiment_id(experiment_id)
         run_name = v.check_run_name(run_name)
         tag_list = [RunTag(v.check_key(tg.key, "tag key"), v.check_tag_value(tg.key, tg.value)) for tg in tags]
@@ -298,11 +267,7 @@ class SqlTrackingStore(SqlLoggedModels, StoreCore, TrackingStore):
         return Run(info, RunData(tags={tg.key: tg.value for tg in tag_list}))
 
     def get_run(self, run_id: str) -> Run:
-        """Return the run with its latest metrics, params, tags and inputs.
-
-        Raises:
-            RunNotFound: No run has this id.
-        """
+        """Return the run with its latest metrics, params, tags and inputs."""
         import sqlalchemy as sa
 
         from . import tables as t
@@ -324,11 +289,7 @@ class SqlTrackingStore(SqlLoggedModels, StoreCore, TrackingStore):
         run_name: str | None = None,
         lifecycle_stage: str | None = None,
     ) -> RunInfo:
-        """Change a run's status, end time, name or lifecycle stage; return the new info.
-
-        Raises:
-            RunNotFound: No run has this id.
-        """
+        """Change a run's status, end time, name or lifecycle stage; return the new info."""
         values: dict[str, Any] = {}
         if status is not None:
             values["status"] = RunStatus.parse(status).value
@@ -366,11 +327,6 @@ class SqlTrackingStore(SqlLoggedModels, StoreCore, TrackingStore):
         Args:
             request_id: The client's id for this batch: a batch whose id was applied already is
                 not applied again (a retried request; see request_ids.py).
-
-        Raises:
-            RunNotFound: No run has this id.
-            InvalidStateError: The run is deleted.
-            InvalidValueError: A key or value is invalid, or a param would change value.
         """
         if type(metrics) is not list and type(metrics) is not tuple:
             metrics = list(metrics)
@@ -378,26 +334,13 @@ class SqlTrackingStore(SqlLoggedModels, StoreCore, TrackingStore):
             self._journal_metrics(run_id, metrics)
             return
         v.check_run_id(run_id)
-        columns = self._metric_columns(metrics)
+        columns = metric_columns(metrics, self._valid_keys, self._metric_key)
         params = [Param(v.check_key(p.key, "param key"), v.check_param_value(p.key, p.value)) for p in params]
         tags = [RunTag(v.check_key(tg.key, "tag key"), v.check_tag_value(tg.key, tg.value)) for tg in tags]
-        if request_id is not None:
-            self._log_batch_once(run_id, params, tags, columns, request_id)
+        if request_id is None:
+            with self.write() as w:
+                self._apply_batch(w, run_id, params, tags, columns)
             return
-        with self.write() as w:
-            self._apply_batch(w, run_id, params, tags, columns)
-
-    def _apply_batch(self, w: Writer, run_id: str, params: Sequence[Param], tags: Sequence[RunTag],
-                     columns: tuple[Sequence[Any], ...]) -> None:
-        """log_batch's statements, in the caller's transaction."""
-        self._check_stage(w.run_stage(run_id), run_id)
-        w.params(run_id, params)
-        w.tags(run_id, tags)
-        w.metric_points([(run_id, *columns)])
-
-    def _log_batch_once(self, run_id: str, params: Sequence[Param], tags: Sequence[RunTag],
-                        columns: tuple[Sequence[Any], ...], request_id: str) -> None:
-        """log_batch's transaction, applied once per request id (see request_ids.py)."""
         from . import request_ids
 
         try:
@@ -411,6 +354,14 @@ class SqlTrackingStore(SqlLoggedModels, StoreCore, TrackingStore):
                 if not request_ids.applied(w.sa, request_id):
                     raise  # else: the same request, applied meanwhile by another server process
 
+    def _apply_batch(self, w: Writer, run_id: str, params: Sequence[Param], tags: Sequence[RunTag],
+                     columns: tuple[Sequence[Any], ...]) -> None:
+        """log_batch's statements, in the caller's transaction."""
+        self._check_stage(w.run_stage(run_id), run_id)
+        w.params(run_id, params)
+        w.tags(run_id, tags)
+        w.metric_points([(run_id, *columns)])
+
     def log_metric(self, run_id: str, metric: Metric) -> None:
         """Record one metric point; it is durable (survives a crash of this process) on return."""
         if self._journal_folder:
@@ -420,20 +371,12 @@ class SqlTrackingStore(SqlLoggedModels, StoreCore, TrackingStore):
 
     def _journal_metrics(self, run_id: str, metrics: Sequence[Metric]) -> None:
         """Validate metric points and append them to this process's journal (see journal.py)."""
-        columns = self._metric_columns(metrics)
+        columns = metric_columns(metrics, self._valid_keys, self._metric_key)
         self._check_active_run(run_id)
         self._journal_for_write().append(run_id, *columns)
 
-    def _metric_columns(self, metrics: Sequence[Metric]) -> tuple[Sequence[Any], ...]:
-        """Validate metric points into columns ``(keys, values, timestamps, steps)`` (chunks.py)."""
-        return metric_columns(metrics, self._valid_keys, self._metric_key)
-
     def delete_tag(self, run_id: str, key: str) -> None:
-        """Remove a tag from a run.
-
-        Raises:
-            NotFoundError: The run has no tag with this key.
-        """
+        """Remove a tag from a run."""
         from . import tables as t
 
         v.check_run_id(run_id)
@@ -441,25 +384,11 @@ class SqlTrackingStore(SqlLoggedModels, StoreCore, TrackingStore):
             self._require_run(w, run_id)
             result = w.sa.execute(t.tags.delete().where(t.tags.c.run_uuid == run_id, t.tags.c.key == key))
             if result.rowcount == 0:
-                from fitscribe.errors import NotFoundError
-
                 raise NotFoundError(f"The run {run_id} has no tag {key!r}.")
 
-    def record_logged_model(self, run_id: str, entry: dict[str, Any]) -> None:
-        """Append a logged model to the run's ``mlflow.log-model.history`` tag, atomically.
-
-        One transaction locks the run (so concurrent appends take turns and none is lost), reads
-        the tag and writes it back with the entry appended, trimmed as ``model_history.append_entry``
-        says.
-
-        Args:
-            entry: The model's description (its MLmodel fields; see ``model_history.check_entry``).
-
-        Raises:
-            RunNotFound: No run has this id.
-            InvalidStateError: The run is deleted.
-            InvalidValueError: The entry is invalid, or too long to fit the tag.
-        """
+    def record_logged_model(self, run_id: str, entry: Mapping[str, Any]) -> None:
+        """Append a logged model to the run's history tag in one transaction that locks the run, so
+        concurrent appends take turns and none is lost."""
         v.check_run_id(run_id)
         entry = check_entry(entry)
         with self.write() as w:
@@ -472,7 +401,6 @@ class SqlTrackingStore(SqlLoggedModels, StoreCore, TrackingStore):
         import sqlalchemy as sa
 
         from . import tables as t
-
         from .inputs import write_inputs
 
         v.check_run_id(run_id)
@@ -498,9 +426,7 @@ class SqlTrackingStore(SqlLoggedModels, StoreCore, TrackingStore):
         with self.read() as w:
             self._require_run(w, run_id, active=False)
             points = w.metric_history(run_id, key, max_results, offset)
-        if max_results is not None and len(points) > max_results:
-            return _page(points, max_results, offset)
-        return PagedList(points, None)
+        return PagedList(points, None) if max_results is None else _page(points, max_results, offset)
 
     def search_runs(
         self,
@@ -511,20 +437,14 @@ class SqlTrackingStore(SqlLoggedModels, StoreCore, TrackingStore):
         order_by: Sequence[str] | None = None,
         page_token: str | None = None,
     ) -> PagedList[Run]:
-        """Return one page of runs of the given experiments matching the filter.
-
-        Raises:
-            InvalidValueError: The filter or order_by is malformed (the message shows where).
-        """
-        from fitscribe.search import decode_page_token, parse_order_by
+        """Return one page of runs of the given experiments matching the filter."""
+        from fitscribe.search import decode_page_token
 
         from .reads import read_runs
-        from .run_query import RunQuery
 
         limit = _check_max_results(max_results)
         offset = decode_page_token(page_token)
-        query = RunQuery(self._run_conditions(experiment_ids, filter_string, run_view_type),
-                         parse_order_by(order_by) if order_by else [], self.dialect)
+        query = self._run_query(experiment_ids, filter_string, run_view_type, order_by)
         with self.sql_read() as w:
             found = query.page(w.sa, read_runs, limit + 1, offset)
         return _page(found, limit, offset)
@@ -535,14 +455,8 @@ class SqlTrackingStore(SqlLoggedModels, StoreCore, TrackingStore):
         filter_string: str | None = None,
         run_view_type: ViewType = ViewType.ACTIVE_ONLY,
     ) -> int:
-        """Return how many runs of the given experiments match the filter (as ``search_runs`` would list).
-
-        Raises:
-            InvalidValueError: The filter is malformed (the message shows where).
-        """
-        from .run_query import RunQuery
-
-        query = RunQuery(self._run_conditions(experiment_ids, filter_string, run_view_type), [], self.dialect)
+        """Return how many runs of the given experiments match the filter (as ``search_runs`` would list)."""
+        query = self._run_query(experiment_ids, filter_string, run_view_type)
         with self.sql_read() as w:
             return query.count(w.sa)
 
@@ -555,8 +469,7 @@ class SqlTrackingStore(SqlLoggedModels, StoreCore, TrackingStore):
     def metric_arrays(
         self, run_ids: Sequence[str], key: str, min_step: int | None = None, max_step: int | None = None
     ) -> dict[str, "MetricArrays"]:
-        """Return metric histories as arrays, decoded column-wise from the packed chunks (see
-        :func:`.metric_arrays.read_metric_arrays`; only the chunks overlapping a step range are read)."""
+        """Return metric histories as arrays (only the chunks overlapping a step range are read)."""
         from .metric_arrays import read_metric_arrays
 
         return read_metric_arrays(self, run_ids, key, min_step, max_step)
@@ -566,19 +479,21 @@ class SqlTrackingStore(SqlLoggedModels, StoreCore, TrackingStore):
         with self.read() as w:
             return w.run_start_times(run_ids)
 
-    def _run_conditions(self, experiment_ids: Sequence[str], filter_string: str | None,
-                        run_view_type: ViewType) -> list[Any]:
-        """Return the WHERE terms on ``runs`` for experiments, a lifecycle view and a filter."""
-        from fitscribe.search import parse_filter
+    def _run_query(self, experiment_ids: Sequence[str], filter_string: str | None, run_view_type: ViewType,
+                   order_by: Sequence[str] | None = None) -> RunQuery:
+        """Return the query on ``runs`` of some experiments, a lifecycle view, a filter and an order."""
+        from fitscribe.search import parse_filter, parse_order_by
 
         from . import tables as t
+        from .run_query import RunQuery
         from .search import filter_clause
 
         condition = filter_clause(parse_filter(filter_string))
         exp_ids = [self._experiment_id(e) for e in experiment_ids]
         view = ViewType.parse(run_view_type)
         where = [t.runs.c.experiment_id.in_(exp_ids), t.runs.c.lifecycle_stage.in_(view.stages())]
-        return where if condition is None else [*where, condition]
+        orders = parse_order_by(order_by) if order_by else []
+        return RunQuery(where if condition is None else [*where, condition], orders, self.dialect)
 
     # -- garbage collection ----------------------------------------------------------------------
     def deleted_run_ids(self, older_than_ms: int | None = None) -> list[str]:
@@ -594,11 +509,7 @@ class SqlTrackingStore(SqlLoggedModels, StoreCore, TrackingStore):
             return [r[0] for r in w.sa.execute(query)]
 
     def purge_run(self, run_id: str) -> None:
-        """Erase a deleted run and all it recorded.
-
-        Raises:
-            InvalidStateError: The run is not deleted (delete it first).
-        """
+        """Erase a deleted run and all it recorded."""
         from . import tables as t
 
         v.check_run_id(run_id)
