@@ -152,7 +152,11 @@ _ENTITY_PREFIXES = {
 _CANONICAL_PREFIXES = {
     "metrics.": "metric", "params.": "param", "tags.": "tag", "attributes.": "attribute", "datasets.": "dataset"
 }
-_PREFIX_HINT = "metrics., params., tags., attributes. or datasets."
+# How each kind of field is written, for messages naming the fields a filter accepts.
+_FIELD_FORMS = {
+    "metric": "metrics.<key>", "param": "params.<key>", "tag": "tags.<key>", "attribute": "attributes.<name>",
+    "dataset": "datasets.<field>",
+}
 _ORDERED = ("<", "<=", ">", ">=")
 _NULL_OPS = ("IS NULL", "IS NOT NULL")
 _STRING_OPS = ("=", "!=", "LIKE", "ILIKE", "IN", "NOT IN") + _NULL_OPS
@@ -352,7 +356,9 @@ class _Parser:
         found = self.attributes.get(name) or self.attributes.get(name.lower())
         if found is None:
             known = ", ".join(sorted({canonical for canonical, _ in self.attributes.values()}))
-            raise self.fail(token, f"unknown attribute {name!r}; attributes are {known}, other fields need a prefix such as {_PREFIX_HINT}")
+            others = self.entities - {"attribute"}
+            hint = f"; other fields are written {_field_forms(others)}" if others else ""
+            raise self.fail(token, f"unknown attribute {name!r}; attributes are {known}{hint}")
         return "attribute", found[0], found[1], None
 
     def operator(self, start: _Token) -> str:
@@ -392,8 +398,11 @@ class _Parser:
                 raise self.fail(token, f"{field} needs a finite number, got {token.text}")
             return number
         if token.kind != "string":
-            shown = token.text or "nothing"
-            raise self.fail(token, f"{field} expects a quoted string, got {shown}; {_describe(entity, key, kind)} is a string, so write {field} '{shown}'")
+            if token.kind in ("name", "number") and token.text.upper() not in _KEYWORDS:  # an unquoted word
+                found, example = token.text, token.text
+            else:
+                found, example = (repr(token.text) if token.text else "the end of the filter"), "value"
+            raise self.fail(token, f"{field} expects a quoted string, got {found}; {_describe(entity, key, kind)} is a string, so write {field} '{example}'")
         return token.text
 
     def string_list(self, field: str) -> tuple[str, ...]:
@@ -404,13 +413,20 @@ class _Parser:
         while True:
             token = self.take()
             if token.kind != "string":
-                raise self.fail(token, f"{field} expects quoted strings in its list, found {token.text or 'nothing'!r}")
+                found = repr(token.text) if token.text else "the end of the filter"
+                raise self.fail(token, f"{field} expects quoted strings in its list, found {found}")
             items.append(token.text)
             closing = self.take()
             if closing.kind == ")":
                 return tuple(items)
             if closing.kind != ",":
                 raise self.fail(closing, f"expected ',' or ')' in the list of {field}")
+
+
+def _field_forms(entities: set[str]) -> str:
+    """Return how the given kinds of field are written, e.g. ``tags.<key> or attributes.<name>``."""
+    forms = [form for entity, form in _FIELD_FORMS.items() if entity in entities]
+    return forms[0] if len(forms) == 1 else f"{', '.join(forms[:-1])} or {forms[-1]}"
 
 
 def _describe(entity: str, key: str, kind: str) -> str:

@@ -341,7 +341,7 @@ FILTER_ERRORS = [
     ("foo.bar = 'x'",
      "Invalid search filter at position 0: unknown field type 'foo' in 'foo.bar'; start a field with metrics., params., tags., attributes., datasets..\n    foo.bar = 'x'\n    ^"),
     ("nosuch = 'x'",
-     "Invalid search filter at position 0: unknown attribute 'nosuch'; attributes are artifact_uri, end_time, run_id, run_name, start_time, status, user_id, other fields need a prefix such as metrics., params., tags., attributes. or datasets..\n    nosuch = 'x'\n    ^"),
+     "Invalid search filter at position 0: unknown attribute 'nosuch'; attributes are artifact_uri, end_time, run_id, run_name, start_time, status, user_id; other fields are written metrics.<key>, params.<key>, tags.<key> or datasets.<field>.\n    nosuch = 'x'\n    ^"),
     ('metrics.acc = 1 extra',
      "Invalid search filter at position 16: expected AND, OR or the end of the filter, found 'extra'.\n    metrics.acc = 1 extra\n                    ^"),
     ('metrics.acc = 1 AND',
@@ -363,7 +363,7 @@ FILTER_ERRORS = [
     ("params.model-x = 'a'",
      'Invalid search filter at position 12: cannot read "-x = \'a\'" (quote keys with special characters in backticks: params.`model-x`).\n    params.model-x = \'a\'\n                ^'),
     ('params.model = ',
-     "Invalid search filter at position 15: params.model = expects a quoted string, got nothing; the param 'model' is a string, so write params.model = 'nothing'.\n    params.model = \n                   ^"),
+     "Invalid search filter at position 15: params.model = expects a quoted string, got the end of the filter; the param 'model' is a string, so write params.model = 'value'.\n    params.model = \n                   ^"),
     ('metrics.acc = ',
      "Invalid search filter at position 14: metrics.acc = expects a number, got nothing; the metric 'acc' is compared with numbers, e.g. metrics.acc = 0.5.\n    metrics.acc = \n                  ^"),
     ("tags.a = 'x' $",
@@ -371,7 +371,7 @@ FILTER_ERRORS = [
     ('metrics.acc < = 1',
      "Invalid search filter at position 14: metrics.acc < expects a number, got =; the metric 'acc' is compared with numbers, e.g. metrics.acc < 0.5.\n    metrics.acc < = 1\n                  ^"),
     ("`nosuch` = 'x'",
-     "Invalid search filter at position 0: unknown attribute 'nosuch'; attributes are artifact_uri, end_time, run_id, run_name, start_time, status, user_id, other fields need a prefix such as metrics., params., tags., attributes. or datasets..\n    `nosuch` = 'x'\n    ^"),
+     "Invalid search filter at position 0: unknown attribute 'nosuch'; attributes are artifact_uri, end_time, run_id, run_name, start_time, status, user_id; other fields are written metrics.<key>, params.<key>, tags.<key> or datasets.<field>.\n    `nosuch` = 'x'\n    ^"),
     ('"Status" < \'x\'',
      'Invalid search filter at position 0: \'"Status" <\': < cannot be used on the attribute status (string); use one of =, !=, LIKE, ILIKE, IN, NOT IN, IS NULL, IS NOT NULL.\n    "Status" < \'x\'\n    ^'),
     ("params.model IN ('a',)",
@@ -393,7 +393,7 @@ FILTER_ERRORS += [  # the context shown around the position: short filters whole
     ("run_name = 1",
      "Invalid search filter at position 11: run_name = expects a quoted string, got 1; the attribute run_name (string) is a string, so write run_name = '1'.\n    run_name = 1\n               ^"),
     ("params.model IN ('a', ",
-     "Invalid search filter at position 22: params.model IN expects quoted strings in its list, found 'nothing'.\n    params.model IN ('a', \n                          ^"),
+     "Invalid search filter at position 22: params.model IN expects quoted strings in its list, found the end of the filter.\n    params.model IN ('a', \n                          ^"),
     ("params.a.b-x = 'y'",
      'Invalid search filter at position 10: cannot read "-x = \'y\'" (quote keys with special characters in backticks: params.`a.b-x`).\n    params.a.b-x = \'y\'\n              ^'),
     (" OR ".join(["params.a = '1'"] * 201),
@@ -407,7 +407,7 @@ EXPERIMENT_FILTER_ERRORS = [
     ('metrics.acc > 1',
      "Invalid search filter at position 0: unknown field type 'metrics' in 'metrics.acc'; start a field with tags., attributes..\n    metrics.acc > 1\n    ^"),
     ("run_name = 'x'",
-     "Invalid search filter at position 0: unknown attribute 'run_name'; attributes are creation_time, experiment_id, last_update_time, name, other fields need a prefix such as metrics., params., tags., attributes. or datasets..\n    run_name = 'x'\n    ^"),
+     "Invalid search filter at position 0: unknown attribute 'run_name'; attributes are creation_time, experiment_id, last_update_time, name; other fields are written tags.<key>.\n    run_name = 'x'\n    ^"),
     ('   ',
      "The experiment filter is only whitespace; pass '' or None to match all."),
 ]
@@ -454,3 +454,40 @@ def test_nesting_depth_is_counted_again_after_closed_parentheses() -> None:
     parse_filter(closed + " AND " + "(" * MAX_FILTER_DEPTH + term + ")" * MAX_FILTER_DEPTH)
     with pytest.raises(InvalidValueError, match="nested more than"):
         parse_filter(closed + " AND " + "(" * (MAX_FILTER_DEPTH + 1) + term + ")" * (MAX_FILTER_DEPTH + 1))
+
+
+CLIENT_MESSAGES = [  # (experiments?, filter, what the message must advise, what it must not)
+    (True, "run_name = 'x'", "other fields are written tags.<key>.", "metrics."),
+    (True, "tags.team = 'nlp' AND status = 'x'", "attributes are creation_time, experiment_id, last_update_time, name;",
+     "datasets."),
+    (False, "nosuch = 'x'", "other fields are written metrics.<key>, params.<key>, tags.<key> or datasets.<field>.",
+     "attributes."),
+    (False, "params.model = ", "got the end of the filter; the param 'model' is a string, so write params.model = 'value'.",
+     "'nothing'"),
+    (False, "tags.team = )", "got ')'; the tag 'team' is a string, so write tags.team = 'value'.", "= ')'"),
+    (False, "params.model = AND metrics.acc > 1", "got 'AND'; the param 'model' is a string, so write params.model = 'value'.",
+     "= 'AND'"),
+    (False, "params.model = rf", "got rf; the param 'model' is a string, so write params.model = 'rf'.", "'value'"),
+    (False, "params.model IN ('a', ", "params.model IN expects quoted strings in its list, found the end of the filter.",
+     "nothing"),
+]
+
+
+@pytest.mark.parametrize("experiments, text, advice, wrong", CLIENT_MESSAGES)
+def test_filter_messages_advise_what_the_user_can_write(tmp_path: Any, experiments: bool, text: str, advice: str,
+                                                        wrong: str) -> None:
+    """Through the Client: an experiment filter is not told about run-only fields, and a missing
+    string value is not advised as the word 'nothing'."""
+    from fitscribe import Client
+
+    client = Client(str(tmp_path / "store"))
+    try:
+        with pytest.raises(InvalidValueError) as raised:
+            if experiments:
+                client.search_experiments(filter_string=text)
+            else:
+                client.search_runs([client.create_experiment("messages")], filter_string=text)
+    finally:
+        client.close()
+    message = str(raised.value)
+    assert advice in message and wrong not in message.split("\n")[0], message
