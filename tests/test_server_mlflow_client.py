@@ -1,15 +1,16 @@
 """The OFFICIAL mlflow client (3.x, in its own virtualenv) against ``fitscribe server``.
 
 One subprocess of MLflow's python (``.venv-mlflow``, built by ``scripts/mlflow_venv.sh``; or
-``FITSCRIBE_MLFLOW_PYTHON``) runs :data:`CLIENT_SCRIPT` with ``MLFLOW_TRACKING_URI`` pointing at a
-server on 127.0.0.1 (port 0, a thread of this process) backed by SQLite, with artifact serving on.
-The script writes what MLflow saw to a JSON file; the tests then read everything back with
-``fitscribe.Client`` on the same SQLite store and assert exact equality. Without MLflow's python the
+``FITSCRIBE_MLFLOW_PYTHON``) runs :data:`CLIENT_SCRIPT` against two servers on 127.0.0.1 in turn
+(port 0, threads of this process), one backed by SQLite and one by PostgreSQL, with artifact serving
+on. The script writes what MLflow saw to a JSON file per server; the tests then read everything back
+with ``fitscribe.Client`` on the same store and assert exact equality. Without MLflow's python the
 tests are skipped locally, with the reason, and fail in CI (``CI`` set).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -37,8 +38,7 @@ CLIENT_SCRIPT = textwrap.dedent('''
     from mlflow import MlflowClient
     from mlflow.exceptions import MlflowException
 
-    out, T0 = {}, int(sys.argv[2])
-    client = MlflowClient()
+    T0 = int(sys.argv[1])
 
     def code_of(call):
         try:
@@ -47,79 +47,87 @@ CLIENT_SCRIPT = textwrap.dedent('''
             return exc.error_code
         return "no error"
 
-    exp_id = mlflow.create_experiment("mlflow-client", tags={"team": "vision"})
-    mlflow.set_experiment("mlflow-client")
-    with mlflow.start_run(run_name="main") as run:
-        run_id = run.info.run_id
-        mlflow.log_params({"lr": 0.01, "layers": 3, "optimizer": "adam"})
-        mlflow.log_param("note", None)
-        for i in range(50):
-            client.log_metric(run_id, "loss", 1.0 / (i + 1), timestamp=T0 + i, step=i)
-        mlflow.log_metric("nan_metric", float("nan"), step=0, timestamp=T0)
-        mlflow.log_metric("inf_metric", float("inf"), step=0, timestamp=T0)
-        mlflow.set_tags({"stage": "dev", "owner": "ann"})
-        mlflow.set_tag("doomed", "x")
-        client.delete_tag(run_id, "doomed")
-        folder = tempfile.mkdtemp()
-        with open(os.path.join(folder, "hello.txt"), "w") as f:
-            f.write("hello from mlflow\\n")
-        mlflow.log_artifact(os.path.join(folder, "hello.txt"), artifact_path="notes")
-        mlflow.log_dict({"a": 1}, "config/params.json")
-        import pandas as pd
-        df = pd.DataFrame({"x": [1.0, 2.0, 3.0], "y": [0, 1, 0]})
-        mlflow.log_input(mlflow.data.from_pandas(df, name="train-df"), context="training")
-        from sklearn.linear_model import LogisticRegression
-        X = df[["x"]].to_numpy()
-        model = LogisticRegression().fit(X, df["y"])
-        # requirements given: MLflow would infer them by loading the model in a new python (10-40 s)
-        info = mlflow.sklearn.log_model(model, name="model", pip_requirements=["scikit-learn"])
-        out["model_id"] = info.model_id
-    out.update(experiment_id=exp_id, run_id=run_id, run_name="main")
-    out["history"] = [[m.step, m.timestamp, m.value] for m in client.get_metric_history(run_id, "loss")]
-    got = client.get_run(run_id)
-    out["mlflow_params"] = got.data.params
-    out["mlflow_tags"] = {k: v for k, v in got.data.tags.items()}
-    out["mlflow_metrics"] = {k: (None if math.isnan(v) else v) for k, v in got.data.metrics.items()}
-    out["status"] = got.info.status
-    out["artifact_uri"] = got.info.artifact_uri
-    out["root_listing"] = sorted(f.path for f in client.list_artifacts(run_id))
-    out["notes_listing"] = sorted(f.path for f in client.list_artifacts(run_id, "notes"))
-    local = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path="notes/hello.txt")
-    out["downloaded"] = open(local).read()
-    out["loaded_runs_uri"] = mlflow.pyfunc.load_model(f"runs:/{run_id}/model").predict(X).tolist()
-    out["loaded_models_uri"] = mlflow.sklearn.load_model(f"models:/{info.model_id}").predict(X).tolist()
-    out["predicted"] = model.predict(X).tolist()
+    def scenario(client, result):
+        """Everything MLflow does against one server; what it saw goes to the file ``result``."""
+        out = {}
+        exp_id = mlflow.create_experiment("mlflow-client", tags={"team": "vision"})
+        mlflow.set_experiment("mlflow-client")
+        with mlflow.start_run(run_name="main") as run:
+            run_id = run.info.run_id
+            mlflow.log_params({"lr": 0.01, "layers": 3, "optimizer": "adam"})
+            mlflow.log_param("note", None)
+            for i in range(50):
+                client.log_metric(run_id, "loss", 1.0 / (i + 1), timestamp=T0 + i, step=i)
+            mlflow.log_metric("nan_metric", float("nan"), step=0, timestamp=T0)
+            mlflow.log_metric("inf_metric", float("inf"), step=0, timestamp=T0)
+            mlflow.set_tags({"stage": "dev", "owner": "ann"})
+            mlflow.set_tag("doomed", "x")
+            client.delete_tag(run_id, "doomed")
+            folder = tempfile.mkdtemp()
+            with open(os.path.join(folder, "hello.txt"), "w") as f:
+                f.write("hello from mlflow\\n")
+            mlflow.log_artifact(os.path.join(folder, "hello.txt"), artifact_path="notes")
+            mlflow.log_dict({"a": 1}, "config/params.json")
+            import pandas as pd
+            df = pd.DataFrame({"x": [1.0, 2.0, 3.0], "y": [0, 1, 0]})
+            mlflow.log_input(mlflow.data.from_pandas(df, name="train-df"), context="training")
+            from sklearn.linear_model import LogisticRegression
+            X = df[["x"]].to_numpy()
+            model = LogisticRegression().fit(X, df["y"])
+            # MLflow's default format (skops); requirements given, or MLflow would infer them by loading
+            # the model again in a new python (10-40 s)
+            info = mlflow.sklearn.log_model(model, name="model", pip_requirements=["scikit-learn"])
+            out["model_id"] = info.model_id
+        out.update(experiment_id=exp_id, run_id=run_id, run_name="main")
+        out["history"] = [[m.step, m.timestamp, m.value] for m in client.get_metric_history(run_id, "loss")]
+        got = client.get_run(run_id)
+        out["mlflow_params"] = got.data.params
+        out["mlflow_tags"] = {k: v for k, v in got.data.tags.items()}
+        out["mlflow_metrics"] = {k: (None if math.isnan(v) else v) for k, v in got.data.metrics.items()}
+        out["status"] = got.info.status
+        out["artifact_uri"] = got.info.artifact_uri
+        out["root_listing"] = sorted(f.path for f in client.list_artifacts(run_id))
+        out["notes_listing"] = sorted(f.path for f in client.list_artifacts(run_id, "notes"))
+        local = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path="notes/hello.txt")
+        out["downloaded"] = open(local).read()
+        out["loaded_runs_uri"] = mlflow.pyfunc.load_model(f"runs:/{run_id}/model").predict(X).tolist()
+        out["loaded_models_uri"] = mlflow.sklearn.load_model(f"models:/{info.model_id}").predict(X).tolist()
+        out["predicted"] = model.predict(X).tolist()
 
-    # several runs for search_runs with a filter and an order_by
-    for name, kind, acc in [("s1", "a", 0.9), ("s2", "b", 0.95), ("s3", "a", 0.7), ("s4", "a", 0.3)]:
-        with mlflow.start_run(run_name=name):
-            mlflow.log_param("kind", kind)
-            mlflow.log_metric("acc", acc)
-    found = client.search_runs([exp_id], "metrics.acc > 0.5 and params.kind = 'a'", order_by=["metrics.acc DESC"])
-    out["search_names"] = [r.info.run_name for r in found]
-    frame = mlflow.search_runs([exp_id], filter_string="params.kind = 'a'", order_by=["metrics.acc ASC"])
-    out["search_frame_names"] = frame["tags.mlflow.runName"].tolist()
-    page = client.search_runs([exp_id], order_by=["attributes.start_time ASC"], max_results=2)
-    out["paged_names"] = [[r.info.run_name for r in page]]
-    while page.token:
-        page = client.search_runs([exp_id], order_by=["attributes.start_time ASC"], max_results=2, page_token=page.token)
-        out["paged_names"].append([r.info.run_name for r in page])
-    out["experiments"] = sorted(e.name for e in client.search_experiments(filter_string="name LIKE 'mlflow-%'"))
-    client.set_experiment_tag(exp_id, "reviewed", "yes")
-    other = client.create_experiment("to-rename")
-    client.rename_experiment(other, "renamed")
-    client.delete_experiment(other)
-    client.restore_experiment(other)
-    out["renamed"] = client.get_experiment(other).name
+        # several runs for search_runs with a filter and an order_by
+        for name, kind, acc in [("s1", "a", 0.9), ("s2", "b", 0.95), ("s3", "a", 0.7), ("s4", "a", 0.3)]:
+            with mlflow.start_run(run_name=name):
+                mlflow.log_param("kind", kind)
+                mlflow.log_metric("acc", acc)
+        found = client.search_runs([exp_id], "metrics.acc > 0.5 and params.kind = 'a'", order_by=["metrics.acc DESC"])
+        out["search_names"] = [r.info.run_name for r in found]
+        frame = mlflow.search_runs([exp_id], filter_string="params.kind = 'a'", order_by=["metrics.acc ASC"])
+        out["search_frame_names"] = frame["tags.mlflow.runName"].tolist()
+        page = client.search_runs([exp_id], order_by=["attributes.start_time ASC"], max_results=2)
+        out["paged_names"] = [[r.info.run_name for r in page]]
+        while page.token:
+            page = client.search_runs([exp_id], order_by=["attributes.start_time ASC"], max_results=2, page_token=page.token)
+            out["paged_names"].append([r.info.run_name for r in page])
+        out["experiments"] = sorted(e.name for e in client.search_experiments(filter_string="name LIKE 'mlflow-%'"))
+        client.set_experiment_tag(exp_id, "reviewed", "yes")
+        other = client.create_experiment("to-rename")
+        client.rename_experiment(other, "renamed")
+        client.delete_experiment(other)
+        client.restore_experiment(other)
+        out["renamed"] = client.get_experiment(other).name
 
-    out["errors"] = {
-        "missing_run": code_of(lambda: client.get_run("0" * 32)),
-        "duplicate_experiment": code_of(lambda: client.create_experiment("mlflow-client")),
-        "changed_param": code_of(lambda: client.log_param(run_id, "lr", "0.5")),
-        "bad_key": code_of(lambda: client.log_metric(run_id, "bad$key", 1.0)),
-        "missing_experiment": code_of(lambda: client.get_experiment("987654")),
-    }
-    json.dump(out, open(sys.argv[1], "w"))
+        out["errors"] = {
+            "missing_run": code_of(lambda: client.get_run("0" * 32)),
+            "duplicate_experiment": code_of(lambda: client.create_experiment("mlflow-client")),
+            "changed_param": code_of(lambda: client.log_param(run_id, "lr", "0.5")),
+            "bad_key": code_of(lambda: client.log_metric(run_id, "bad$key", 1.0)),
+            "missing_experiment": code_of(lambda: client.get_experiment("987654")),
+        }
+        json.dump(out, open(result, "w"))
+
+    for uri, result in zip(sys.argv[2::2], sys.argv[3::2]):  # one process, each server in turn
+        mlflow.set_tracking_uri(uri)
+        scenario(MlflowClient(uri), result)
 ''')
 
 
@@ -132,44 +140,78 @@ class Session:
     seen: dict[str, Any]
 
 
-@pytest.fixture(scope="module", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def session(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Session]:
-    """Serve a fresh store (a SQLite file, or a new PostgreSQL database) with local artifacts, run
-    the MLflow client script against it once, keep what it saw."""
+def _selected_backends(request: pytest.FixtureRequest) -> set[str]:
+    """The backends of this module's selected tests (``-m "not postgres"`` leaves PostgreSQL out)."""
+    kinds = set()
+    for item in request.session.items:
+        callspec = getattr(item, "callspec", None)
+        if getattr(item, "module", None) is request.module and callspec is not None and "session" in callspec.params:
+            kinds.add(callspec.params["session"])
+    return kinds
+
+
+@pytest.fixture(scope="module")
+def _served(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Session]]:
+    """Serve a fresh SQLite store and a new PostgreSQL database (when their tests are selected and the
+    server is there), each with local artifacts; ONE MLflow process, whose imports cost seconds, runs
+    the client script against each server in turn. Yields what each saw, by backend."""
     python = mlflow_python()
     root = tmp_path_factory.mktemp("mlflow-client")
-    artifacts = str(root / "artifacts")
-    if request.param == "sqlite":
-        yield from _session(python, root, str(root / "store"), artifacts)
-        return
+    wanted = _selected_backends(request)
+    with contextlib.ExitStack() as stack:
+        stores = {"sqlite": str(root / "sqlite-store")} if "sqlite" in wanted else {}
+        if "postgresql" in wanted:
+            try:
+                admin = request.getfixturevalue("_pg_admin")
+            except pytest.skip.Exception:  # no server here: the postgresql tests skip in `session`
+                admin = None
+            if admin is not None:
+                stores["postgresql"] = stack.enter_context(_new_pg_database(admin))
+        servers = {kind: stack.enter_context(ThreadedServer(create_app(store, str(root / f"{kind}-artifacts"))))
+                   for kind, store in stores.items()}
+        _run_client_script(python, root, {kind: server.url for kind, server in servers.items()})
+        sessions = {}
+        for kind, store in stores.items():
+            client = stack.enter_context(contextlib.closing(fitscribe.Client(store)))
+            seen = json.loads((root / f"{kind}.json").read_text())
+            sessions[kind] = Session(store, client, str(root / f"{kind}-artifacts"), servers[kind].url, seen)
+        yield sessions
+
+
+@pytest.fixture(scope="module", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def session(request: pytest.FixtureRequest, _served: dict[str, Session]) -> Session:
+    """What MLflow's client did against a server on a SQLite file, or on a PostgreSQL database."""
+    if request.param == "postgresql":
+        request.getfixturevalue("_pg_admin")  # skips locally (fails in CI) without the server
+    return _served[request.param]
+
+
+@contextlib.contextmanager
+def _new_pg_database(admin: Any) -> Iterator[str]:
+    """A new, empty PostgreSQL database's URI; dropped afterwards."""
     import sqlalchemy as sa
 
-    admin: sa.Engine = request.getfixturevalue("_pg_admin")
     name = f"fs_mlflow_{uuid.uuid4().hex[:12]}"
     with admin.connect() as conn:
         conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
     try:
-        yield from _session(python, root, f"postgresql://postgres@127.0.0.1:5432/{name}", artifacts)
+        yield f"postgresql://postgres@127.0.0.1:5432/{name}"
     finally:
         with admin.connect() as conn:
             conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
-def _session(python: str, root: Path, store: str, artifacts: str) -> Iterator[Session]:
-    script, result = root / "client.py", root / "result.json"
+def _run_client_script(python: str, root: Path, urls: dict[str, str]) -> None:
+    """Run :data:`CLIENT_SCRIPT` once against every server of ``urls``; each result goes to ``<kind>.json``."""
+    script = root / "client.py"
     script.write_text(CLIENT_SCRIPT)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "FITSCRIBE_"))}
-    with ThreadedServer(create_app(store, artifacts)) as server:
-        env.update(MLFLOW_TRACKING_URI=server.url, MLFLOW_DISABLE_TELEMETRY="true", DO_NOT_TRACK="true",
-                   MLFLOW_HTTP_REQUEST_MAX_RETRIES="0", MLFLOW_HTTP_REQUEST_TIMEOUT="60")
-        job = subprocess.run([python, str(script), str(result), str(T0)], cwd=root, env=env,
-                             capture_output=True, text=True, timeout=600)
-        assert job.returncode == 0, f"MLflow's client failed against the server:\n{job.stdout}\n{job.stderr}"
-        client = fitscribe.Client(store)
-        try:
-            yield Session(store, client, artifacts, server.url, json.loads(result.read_text()))
-        finally:
-            client.close()
+    env.update(MLFLOW_DISABLE_TELEMETRY="true", DO_NOT_TRACK="true", MLFLOW_HTTP_REQUEST_MAX_RETRIES="0",
+               MLFLOW_HTTP_REQUEST_TIMEOUT="60")
+    pairs = [arg for kind, url in urls.items() for arg in (url, str(root / f"{kind}.json"))]
+    job = subprocess.run([python, str(script), str(T0), *pairs], cwd=root, env=env, capture_output=True,
+                         text=True, timeout=600)
+    assert job.returncode == 0, f"MLflow's client failed against the server:\n{job.stdout}\n{job.stderr}"
 
 
 def test_fitscribe_reads_back_the_experiment(session: Session) -> None:

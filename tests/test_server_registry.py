@@ -229,12 +229,15 @@ MLFLOW_SCRIPT = textwrap.dedent('''
     X, y = [[0.0], [1.0], [2.0], [3.0]], [0, 0, 1, 1]
     model = LogisticRegression().fit(X, y)
     out = {}
-    reqs = ["scikit-learn"]  # given: MLflow would infer them by loading the model in a new python (10-40 s)
+    # Requirements given (MLflow would infer them by loading the model in a new python) and cloudpickle,
+    # not MLflow's default skops, whose load check imports every scikit-learn module and torch (4-5 s CPU);
+    # test_server_mlflow_client logs one in the default format.
+    kw = {"pip_requirements": ["scikit-learn"], "serialization_format": "cloudpickle"}
     with mlflow.start_run() as run:
-        info = mlflow.sklearn.log_model(model, name="model", registered_model_name="m", pip_requirements=reqs)
+        info = mlflow.sklearn.log_model(model, name="model", registered_model_name="m", **kw)
     out["run_id"] = run.info.run_id
     out["registered_version"] = info.registered_model_version
-    mlflow.sklearn.log_model(model, name="again", registered_model_name="m", pip_requirements=reqs)  # version 2
+    mlflow.sklearn.log_model(model, name="again", registered_model_name="m", **kw)  # the name exists: version 2
     client = MlflowClient()
     client.set_registered_model_alias("m", "champion", "1")
     out["by_version"] = mlflow.sklearn.load_model("models:/m/1").predict(X).tolist()
