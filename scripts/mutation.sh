@@ -19,15 +19,19 @@
 #   MUTATION_TIMEOUT=<x>      timeout multiplier (default 5.0, pyproject); a mutant that hangs costs
 #                             x times its tests' time, so 1.5 saves hours on a loaded machine
 #   PYTHON=<python>           interpreter with mutmut and the dev extra (default .venv/bin/python)
+#   MUTATION_CHILDREN=1       child processes of the tests (subprocess of sys.executable, fork,
+#                             multiprocessing) run the mutant too, and the functions only they call
+#                             count for the test (scripts/mutation_children.py says how); for test
+#                             files whose crash and fork cases run in children (the journal's)
 #
 # Output: the score (killed / total mutants reached by the tests) and the diff of each survivor.
 # Kill a survivor with a test, or explain why it is equivalent. Caveats: only the pytest process
 # runs the mutant (a subprocess imports the installed package; pointing it at the mutants breaks,
 # as the mutated code needs mutmut's configuration), and mutmut runs, for each mutant, only the tests
 # that called the mutated function in that process (threads included). So a survivor that only a
-# subprocess-based test would catch is a blind spot, not proof: check it with
-#   cd "$MUTATION_KEEP/mutants" && MUTANT_UNDER_TEST=<name> python -m pytest -x <test files>
-# (then the subprocesses see the mutant too only if PYTHONPATH=$PWD and mutmut finds its config).
+# subprocess-based test would catch is a blind spot, not proof, unless MUTATION_CHILDREN=1 (a child
+# that drops PYTHONPATH from its environment stays blind). Check one by hand with
+#   cd "$MUTATION_KEEP/mutants" && MUTANT_UNDER_TEST=<name> python -m pytest -x -p mutation_children <test files>
 set -euo pipefail
 
 repo="${MUTATION_REPO:-$(cd "$(dirname "$0")/.." && pwd)}"
@@ -57,6 +61,11 @@ fi
 for module in "${modules[@]}"; do
     [[ -f "$work/$module" ]] || { echo "no such module: $module" >&2; exit 2; }
 done
+if [[ -n "${MUTATION_CHILDREN:-}" ]]; then  # the pytest plugin, and the hook every child Python imports
+    mkdir -p "$work/mutants"
+    cp "$repo/scripts/mutation_children.py" "$work/mutants/mutation_children.py"
+    cp "$repo/scripts/mutation_children.py" "$work/mutants/sitecustomize.py"
+fi
 
 # TOML arrays for the per-run keys (the fixed ones live in pyproject's [tool.mutmut]).
 toml_list() { "$python" -c 'import json,sys; print(json.dumps(sys.argv[1:]))' "$@"; }
@@ -70,6 +79,8 @@ header = "[tool.mutmut]\n"
 extra = f"only_mutate = {only}\npytest_add_cli_args_test_selection = {selection}\n"
 if not resume:
     text = text.replace(header, header + extra) if header in text else text + "\n" + header + extra
+if os.environ.get("MUTATION_CHILDREN") and '"mutation_children"' not in text:
+    text = text.replace("pytest_add_cli_args = [", 'pytest_add_cli_args = ["-p", "mutation_children", ', 1)
 if os.environ.get("MUTATION_TIMEOUT"):
     text = re.sub(r"(?m)^timeout_multiplier = .*$", f"timeout_multiplier = {float(os.environ['MUTATION_TIMEOUT'])}", text)
 open(path, "w", encoding="utf-8").write(text)

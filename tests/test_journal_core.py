@@ -147,7 +147,7 @@ def test_back_pressure_stays_on_after_a_write_error(tmp_path: Path) -> None:
     finally:
         locker.execute("ROLLBACK")
         locker.close()
-    journal.flush(timeout=30)
+    journal.flush()
     journal.close()
     assert [row[0] for row in writer.execute("SELECT step FROM points ORDER BY step")] == list(range(accepted))
     writer.close()

@@ -4,6 +4,9 @@ close. Written to kill the mutants that survived the older journal tests (issue 
 
 from __future__ import annotations
 
+import os
+import sqlite3
+import threading
 import time
 from pathlib import Path
 
@@ -59,3 +62,63 @@ def test_logging_after_close_is_refused_or_reopens(tmp_path: Path) -> None:
         store.flush()
         expected = 2.0
     assert fitscribe.Client(str(tmp_path / "store")).get_run(run_id).data.metrics == {"m": expected}
+
+
+def _journals_table_away(store: Path, away: bool) -> None:
+    """Rename the database's journal bookkeeping table away (every copy from a journal then fails
+    at once: the points stay queued, the copying thread keeps retrying) or back."""
+    names = ("journals", "journals_away") if away else ("journals_away", "journals")
+    with sqlite3.connect(store / "tracking.db", isolation_level=None) as conn:
+        conn.execute(f"ALTER TABLE {names[0]} RENAME TO {names[1]}")
+    conn.close()
+
+
+def test_a_forked_child_reads_while_its_parent_still_holds_points_the_database_refused(tmp_path: Path) -> None:
+    """The parent's queued points are the parent's to copy: the child's reads neither wait for them
+    nor fail because of them."""
+    store = tmp_path / "store"
+    client = fitscribe.Client(str(store))
+    run_id = client.create_run("0").info.run_id
+    client.log_metric(run_id, "m", 1.0, step=0)
+    client.flush()
+    _journals_table_away(store, True)
+    client.log_metric(run_id, "m", 2.0, step=1)  # queued: the database refuses every copy now
+    pid = os.fork()
+    if pid == 0:  # the child
+        code = 3
+        try:
+            code = 0 if client.get_run(run_id).data.metrics == {"m": 1.0} else 2
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    _journals_table_away(store, False)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert client.get_run(run_id).data.metrics == {"m": 2.0}  # the parent's point arrives
+    client.close()
+
+
+def test_a_caller_waiting_for_room_logs_once_the_database_takes_points_again(tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    client = fitscribe.Client(str(store))
+    run_id = client.create_run("0").info.run_id
+    client.log_metric(run_id, "m", 0.0, step=0)
+    client.flush()
+    journal = client.store._journal_for_write()
+    journal.max_pending_points = 50
+    locker = sqlite3.connect(store / "tracking.db", isolation_level=None, check_same_thread=False)
+    locker.execute("BEGIN IMMEDIATE")  # another writer holds the database: nothing drains
+    try:
+        for step in range(1, 51):
+            client.log_metric(run_id, "m", float(step), step=step)
+        assert journal.pending_points == 50  # full: the next caller waits
+        release = threading.Timer(0.3, locker.execute, ("ROLLBACK",))
+        release.start()
+        client.log_metric(run_id, "m", 51.0, step=51)  # waits until the database takes the queue
+        release.join()
+    finally:
+        if locker.in_transaction:
+            locker.execute("ROLLBACK")
+        locker.close()
+    client.flush()
+    assert [p.step for p in client.get_metric_history(run_id, "m")] == list(range(52))
+    client.close()

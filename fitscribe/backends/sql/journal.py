@@ -60,19 +60,18 @@ _LIVE: dict[str, "MetricJournal"] = {}  # this process's open journals by id: se
 journals_supported = locks_supported
 
 
-def flush_database(folder: str, timeout: float | None = None) -> None:
+def flush_database(folder: str) -> None:
     """Return once every point appended to any open journal of this database in this process is in it.
 
     Args:
         folder: The database's journal folder (:func:`journal_folder`).
-        timeout: Seconds each journal waits at most (default: its ``flush_timeout``).
 
     Raises:
         BackendError: A journal's points did not reach the database in time (they stay in it).
     """
     for journal in list(_LIVE.values()):
         if journal.folder == folder and not journal._closed:
-            journal.flush(timeout)
+            journal.flush()
 
 
 def journal_folder(database_file: str) -> str:
@@ -93,7 +92,7 @@ class MetricJournal:
         pending_points: Points appended and not yet in the database.
         max_pending_points: Points kept in memory for the database at most (back-pressure above).
         block_timeout: Seconds a caller waits for room before its append fails.
-        flush_timeout: Seconds ``flush()`` (and so ``close()``) waits for the database by default.
+        flush_timeout: Seconds ``flush()`` (and so ``close()``) waits for the database.
     """
 
     def __init__(self, folder: str, apply: Apply) -> None:
@@ -217,28 +216,25 @@ class MetricJournal:
             if release:
                 self._file.release(delete=False)
 
-    def flush(self, timeout: float | None = None) -> None:
-        """Return once every point appended so far is in the database.
-
-        Args:
-            timeout: Seconds to wait at most (default: ``flush_timeout``).
+    def flush(self) -> None:
+        """Return once every point appended so far is in the database, waiting ``flush_timeout`` at most.
 
         Raises:
             BackendError: The database could not take the points in time (they stay in the journal
                 and are replayed when the store is next opened).
         """
-        timeout = self.flush_timeout if timeout is None else timeout
         with self._lock:
             target = self._appended
             if self._applied >= target:
                 return
             self._hurry.set()
             self._wake.set()
-            wait_for_room(self._changed, lambda: self._applied < target and self._thread.is_alive(), timeout)
+            wait_for_room(self._changed, lambda: self._applied < target and self._thread.is_alive(),
+                          self.flush_timeout)
             if self._applied < target:
                 cause = f": {self._error}" if self._error else ""
                 raise BackendError(
-                    f"Metric points could not be written to the database in {timeout:.0f} s{cause}. "
+                    f"Metric points could not be written to the database in {self.flush_timeout:.0f} s{cause}. "
                     f"They are kept in {self.path} and replayed when the store is opened again."
                 ) from self._error
 
