@@ -625,3 +625,7 @@ def test_the_point_hash_is_the_same_in_sqlite_numpy_and_python() -> None:
     assert series_hash([1.0], [5], [1]) != series_hash([1.0000000000000002], [5], [1])
     assert series_hash([1.0, 2.0], [5, 5], [1, 2]) != series_hash([2.0, 1.0], [5, 5], [1, 2])  # values swapped
     assert np.asarray(by_sql).max() < P
+    from fitscribe.migrate.point_hash import column_hashes  # many series at once (bundles' index), empty ones too
+
+    parts = [tuple(c[a:b] for c in columns) for a, b in ((0, 0), (0, 7), (7, 7), (7, 200), (200, len(rows)), (0, 0))]
+    assert column_hashes(parts) == [series_hash(*part) for part in parts] and column_hashes(parts)[0] == 0

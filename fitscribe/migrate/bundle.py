@@ -46,7 +46,7 @@ from typing import Any, Iterator, Sequence
 from fitscribe._time import now_ms
 from fitscribe.errors import ConfigError
 
-from .point_hash import by_key, hashes_of_series, series_hash
+from .point_hash import by_key, column_hashes, hashes_of_series
 from .source import (HasLoggedModels, RemoteArtifacts, Series, Source, SourceDataset, SourceExperiment,
                      SourceLoggedModel, SourceModel, SourceRun, SourceVersion)
 
@@ -165,16 +165,28 @@ def _write_lines(path: str, items: Any) -> None:
 def _write_metrics(source: Source, path: str, run_ids: set[str]) -> int:
     wanted = [series for series in source.metric_counts() if series[0] in run_ids]
     total = 0
+    pending: list[tuple[dict[str, Any], tuple[list[float], list[int], list[int]]]] = []
     with open(os.path.join(path, "metrics.jsonl"), "wb") as data, \
             open(os.path.join(path, "series.jsonl"), "w", encoding="utf-8") as index:
         for run_id, key, values, timestamps, steps in source.metric_series(wanted):
             offset = data.tell()
             line = {"run_id": run_id, "key": key, "steps": steps, "timestamps": timestamps, "values": _encode(values)}
             data.write(json.dumps(line, separators=(",", ":")).encode() + b"\n")
-            index.write(json.dumps({"run_id": run_id, "key": key, "points": len(values), "offset": offset,
-                                    "hash": series_hash(values, timestamps, steps)}) + "\n")
+            pending.append(({"run_id": run_id, "key": key, "points": len(values), "offset": offset},
+                            (values, timestamps, steps)))
             total += len(values)
+            if len(pending) >= 2000:
+                _write_index(index, pending)
+        _write_index(index, pending)
     return total
+
+
+def _write_index(index: Any, pending: list[tuple[dict[str, Any], tuple[list[float], list[int], list[int]]]]) -> None:
+    """Write the index lines of the pending series, each with its point hash (hashed together), and
+    empty the list."""
+    for (entry, _), h in zip(pending, column_hashes([columns for _, columns in pending])):
+        index.write(json.dumps({**entry, "hash": h}) + "\n")
+    pending.clear()
 
 
 def _copy_artifacts(source: Source, runs: list[SourceRun], folder: str) -> int:

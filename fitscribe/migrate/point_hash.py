@@ -28,7 +28,7 @@ import sys
 from typing import Any, Iterable, Sequence
 
 __all__ = ["P", "SQLITE_POINT", "series_hash", "point_hashes", "add_hashes", "hashes_of_series", "by_key",
-           "chunk_hashes"]
+           "chunk_hashes", "column_hashes"]
 
 P = 2147483647
 _K0, _K1, _K2, _K3, _K4, _K5, _K6 = 40503, 95755609, 39083849, 160658331, 111389769, 63568359, 26805481
@@ -62,6 +62,27 @@ def series_hash(values: Sequence[float], timestamps: Sequence[int], steps: Seque
     total = point_hashes(np.asarray(values, dtype=np.float64), np.asarray(timestamps, dtype=np.int64),
                          np.asarray(steps, dtype=np.int64)).sum()
     return int(total) % P
+
+
+def column_hashes(series: Sequence[tuple[Sequence[float], Sequence[int], Sequence[int]]]) -> list[int]:
+    """Return the hash of each series given as ``(values, timestamps, steps)`` columns, as
+    :func:`series_hash` does one by one, in one numpy pass over all of them (many short series)."""
+    try:
+        import numpy as np
+    except ImportError:
+        return [series_hash(*columns) for columns in series]
+    from itertools import chain
+
+    sizes = [len(columns[0]) for columns in series]
+    if not sum(sizes):
+        return [0] * len(series)
+    values = np.fromiter(chain.from_iterable(c[0] for c in series), dtype=np.float64, count=sum(sizes))
+    timestamps = np.fromiter(chain.from_iterable(c[1] for c in series), dtype=np.int64, count=sum(sizes))
+    steps = np.fromiter(chain.from_iterable(c[2] for c in series), dtype=np.int64, count=sum(sizes))
+    points = point_hashes(values, timestamps, steps)
+    starts = np.cumsum([0] + sizes[:-1])
+    sums = iter(np.add.reduceat(points, starts[np.asarray(sizes) > 0]))  # empty series have no segment
+    return [int(next(sums)) % P if size else 0 for size in sizes]
 
 
 def point_hashes(values: Any, timestamps: Any, steps: Any) -> Any:
