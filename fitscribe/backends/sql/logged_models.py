@@ -108,23 +108,14 @@ class SqlLoggedModels(StoreCore):
         order_by: Sequence[Mapping[str, Any]] | None = None, max_results: int = 100, page_token: str | None = None,
     ) -> PagedList[LoggedModel]:
         """Return one page of the active logged models of these experiments matching the filter."""
-        import sqlalchemy as sa
-
         from fitscribe.search import decode_page_token, parse_registry_filter
 
-        from . import tables as t
-        from .search import compile_filter
         from .store import _check_max_results, _page
 
-        lm = t.logged_models.c
         limit = _check_max_results(max_results)
         expr = parse_registry_filter(filter_string, LOGGED_MODEL_ATTRIBUTES)
         offset = decode_page_token(page_token)
-        ids = [int(e) for e in experiment_ids if isinstance(e, str) and re.fullmatch(r"-?\d{1,9}", e)]
-        query = sa.select(t.logged_models).where(lm.experiment_id.in_(ids), lm.lifecycle_stage == "active")
-        if expr is not None:
-            query = query.where(compile_filter(expr, _condition))
-        query = query.order_by(*_order(order_by or ())).limit(limit + 1).offset(offset)
+        query = _search_query(experiment_ids, expr, order_by or ()).limit(limit + 1).offset(offset)
         with self.sql_read(flush=False) as w:
             return _page(_read_models(w.sa, query), limit, offset)
 
@@ -183,7 +174,6 @@ class SqlLoggedModels(StoreCore):
                              [{"model_id": model_id, key: k, value: val} for k, val in items.items()])
 
 
-
 def _entity(row: Mapping[str, Any], tags: dict[str, str], params: dict[str, str]) -> LoggedModel:
     return LoggedModel(
         model_id=row["model_id"], experiment_id=str(row["experiment_id"]), name=row["name"],
@@ -237,14 +227,19 @@ def _condition(cmp: Comparison) -> Any:
     return compare(lm.status, cmp.op, STATUSES.index(parse_status(cmp.value)))
 
 
-def _order(order_by: Sequence[Mapping[str, Any]]) -> list[Any]:
-    """ORDER BY terms for MLflow's ``[{"field_name": ..., "ascending": ...}]``: missing values last,
-    then newest first, then by id."""
+def _search_query(experiment_ids: Sequence[str], expr: Any, order_by: Sequence[Mapping[str, Any]]) -> Any:
+    """The SELECT of the active models of these experiments matching ``expr``, in the order of MLflow's
+    ``[{"field_name": ..., "ascending": ...}]`` (missing values last), then newest first, then by id."""
     import sqlalchemy as sa
 
     from . import tables as t
+    from .search import compile_filter
 
     lm = t.logged_models.c
+    ids = [int(e) for e in experiment_ids if isinstance(e, str) and re.fullmatch(r"-?\d{1,9}", e)]
+    query = sa.select(t.logged_models).where(lm.experiment_id.in_(ids), lm.lifecycle_stage == "active")
+    if expr is not None:
+        query = query.where(compile_filter(expr, _condition))
     terms: list[Any] = []
     for clause in order_by:
         name = clause.get("field_name") if isinstance(clause, Mapping) else None
@@ -254,4 +249,4 @@ def _order(order_by: Sequence[Mapping[str, Any]]) -> list[Any]:
         column = lm[LOGGED_MODEL_ATTRIBUTES[name][0]]
         terms += [sa.case((column.is_(None), 1), else_=0),
                   column.asc() if clause.get("ascending", True) is not False else column.desc()]
-    return [*terms, lm.creation_timestamp_ms.desc(), lm.model_id.asc()]
+    return query.order_by(*terms, lm.creation_timestamp_ms.desc(), lm.model_id.asc())

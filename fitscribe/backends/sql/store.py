@@ -45,8 +45,6 @@ from .logged_models import SqlLoggedModels
 from .store_core import StoreCore
 
 if TYPE_CHECKING:
-    import sqlalchemy as sa
-
     from .bulk_import import BulkImporter
     from .metric_arrays import MetricArrays
     from .registry import SqlModelRegistry
