@@ -10,10 +10,12 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
+
 import fitscribe
 from fitscribe.backends import get_tracking_store
 from fitscribe.entities import Metric
-from fitscribe.errors import BackendError
+from fitscribe.errors import BackendError, FitscribeWarning
 
 
 def test_a_read_sees_the_points_queued_in_every_store_of_the_database(tmp_path: Path) -> None:
@@ -121,4 +123,40 @@ def test_a_caller_waiting_for_room_logs_once_the_database_takes_points_again(tmp
         locker.close()
     client.flush()
     assert [p.step for p in client.get_metric_history(run_id, "m")] == list(range(52))
+    client.close()
+
+
+def _journal_files(store: Path) -> list[Path]:
+    return sorted((store / "journal").rglob("*.log"))
+
+
+def test_a_journal_that_close_gave_up_on_is_let_go_when_its_last_copy_ends(tmp_path: Path) -> None:
+    """close() waits a bounded time; the copy still running then finishes on its own, and the file
+    is released (not held until the process ends), so the next open cleans it up."""
+    store = tmp_path / "store"
+    client = fitscribe.Client(str(store))
+    run_id = client.create_run("0").info.run_id
+    client.log_metric(run_id, "m", 0.0, step=0)
+    client.flush()
+    journal = client.store._journal_for_write()
+    journal.flush_timeout = 0.3
+    locker = sqlite3.connect(store / "tracking.db", isolation_level=None)
+    locker.execute("BEGIN IMMEDIATE")  # another writer holds the database
+    try:
+        for step in range(1, 11):
+            client.log_metric(run_id, "m", float(step), step=step)
+        with pytest.warns(FitscribeWarning, match="kept in"):
+            journal.close()  # gives up waiting; its thread still waits for the database
+        assert len(_journal_files(store)) == 1
+    finally:
+        locker.execute("ROLLBACK")
+        locker.close()
+    deadline = time.monotonic() + 30
+    while _journal_files(store) and time.monotonic() < deadline:  # until the thread's copy ended
+        time.sleep(0.05)
+        reader = fitscribe.Client(str(store))
+        reader.get_run(run_id)  # opening the database replays (here: deletes) an orphaned journal
+        reader.close()
+    assert _journal_files(store) == []
+    assert [p.step for p in fitscribe.Client(str(store)).get_metric_history(run_id, "m")] == list(range(11))
     client.close()
