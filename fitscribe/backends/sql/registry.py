@@ -254,10 +254,7 @@ class SqlModelRegistry:
                 conn.execute(table.delete().where(table.c.name == name))
 
     def search_registered_models(
-        self,
-        filter_string: str | None = None,
-        max_results: int = 100,
-        order_by: Sequence[str] | None = None,
+        self, filter_string: str | None = None, max_results: int = 100, order_by: Sequence[str] | None = None,
         page_token: str | None = None,
     ) -> PagedList[RegisteredModel]:
         """Return one page of registered models, e.g. ``filter_string="name LIKE 'churn%'"``."""
@@ -310,15 +307,8 @@ class SqlModelRegistry:
 
     # -- model versions ----------------------------------------------------------------------------
     def create_model_version(
-        self,
-        name: str,
-        source: str,
-        run_id: str | None = None,
-        tags: dict[str, str] | None = None,
-        description: str | None = None,
-        *,
-        run_link: str | None = None,
-        user_id: str | None = None,
+        self, name: str, source: str, run_id: str | None = None, tags: dict[str, str] | None = None,
+        description: str | None = None, *, run_link: str | None = None, user_id: str | None = None,
     ) -> ModelVersion:
         """Add the next version (1, 2, ...) to a registered model and return it, status READY."""
         name = v.check_model_name(name)
@@ -373,10 +363,7 @@ class SqlModelRegistry:
             conn.execute(t.registered_models.update().where(_rm.name == name).values(last_updated_time=now_ms()))
 
     def search_model_versions(
-        self,
-        filter_string: str | None = None,
-        max_results: int = 10000,
-        order_by: Sequence[str] | None = None,
+        self, filter_string: str | None = None, max_results: int = 10000, order_by: Sequence[str] | None = None,
         page_token: str | None = None,
     ) -> PagedList[ModelVersion]:
         """Return one page of model versions, e.g. ``filter_string="name = 'churn' AND run_id = '...'"``."""

@@ -151,12 +151,8 @@ class SqlTrackingStore(SqlLoggedModels, StoreCore, TrackingStore):
             return w.experiment(name=name)
 
     def search_experiments(
-        self,
-        view_type: ViewType = ViewType.ACTIVE_ONLY,
-        max_results: int = 1000,
-        filter_string: str | None = None,
-        order_by: Sequence[str] | None = None,
-        page_token: str | None = None,
+        self, view_type: ViewType = ViewType.ACTIVE_ONLY, max_results: int = 1000, filter_string: str | None = None,
+        order_by: Sequence[str] | None = None, page_token: str | None = None,
     ) -> PagedList[Experiment]:
         """Return one page of experiments (filter on ``name`` and ``tags.<key>``)."""
         from .reads import read_experiments
@@ -170,11 +166,7 @@ class SqlTrackingStore(SqlLoggedModels, StoreCore, TrackingStore):
         return _page(found, limit, offset)
 
     def update_experiment(
-        self,
-        experiment_id: str,
-        *,
-        new_name: str | None = None,
-        lifecycle_stage: str | None = None,
+        self, experiment_id: str, *, new_name: str | None = None, lifecycle_stage: str | None = None,
         tags: dict[str, str] | None = None,
     ) -> None:
         """Rename, delete/restore (with its runs) or tag an experiment."""
@@ -233,11 +225,7 @@ class SqlTrackingStore(SqlLoggedModels, StoreCore, TrackingStore):
 
     # -- runs ------------------------------------------------------------------------------------
     def create_run(
-        self,
-        experiment_id: str,
-        user_id: str,
-        start_time: int,
-        tags: Sequence[RunTag] = (),
+        self, experiment_id: str, user_id: str, start_time: int, tags: Sequence[RunTag] = (),
         run_name: str | None = None,
     ) -> Run:
         """Create a RUNNING run in an active experiment and return it."""
@@ -279,13 +267,8 @@ class SqlTrackingStore(SqlLoggedModels, StoreCore, TrackingStore):
         return found[0]
 
     def update_run_info(
-        self,
-        run_id: str,
-        *,
-        status: RunStatus | None = None,
-        end_time: int | None = None,
-        run_name: str | None = None,
-        lifecycle_stage: str | None = None,
+        self, run_id: str, *, status: RunStatus | None = None, end_time: int | None = None,
+        run_name: str | None = None, lifecycle_stage: str | None = None,
     ) -> RunInfo:
         """Change a run's status, end time, name or lifecycle stage; return the new info."""
         values: dict[str, Any] = {}
@@ -312,13 +295,8 @@ class SqlTrackingStore(SqlLoggedModels, StoreCore, TrackingStore):
 
     # -- logging ---------------------------------------------------------------------------------
     def log_batch(
-        self,
-        run_id: str,
-        metrics: Sequence[Metric] = (),
-        params: Sequence[Param] = (),
-        tags: Sequence[RunTag] = (),
-        *,
-        request_id: str | None = None,
+        self, run_id: str, metrics: Sequence[Metric] = (), params: Sequence[Param] = (), tags: Sequence[RunTag] = (),
+        *, request_id: str | None = None,
     ) -> None:
         """Record metrics, params and tags in one transaction: all of them, or none.
 
@@ -409,11 +387,7 @@ class SqlTrackingStore(SqlLoggedModels, StoreCore, TrackingStore):
 
     # -- reads -----------------------------------------------------------------------------------
     def get_metric_history(
-        self,
-        run_id: str,
-        key: str,
-        max_results: int | None = None,
-        page_token: str | None = None,
+        self, run_id: str, key: str, max_results: int | None = None, page_token: str | None = None,
     ) -> PagedList[Metric]:
         """Return the points of one metric ordered by step, then timestamp (then logging order)."""
         from fitscribe.search import decode_page_token
@@ -427,13 +401,9 @@ class SqlTrackingStore(SqlLoggedModels, StoreCore, TrackingStore):
         return PagedList(points, None) if max_results is None else _page(points, max_results, offset)
 
     def search_runs(
-        self,
-        experiment_ids: Sequence[str],
-        filter_string: str | None = None,
-        run_view_type: ViewType = ViewType.ACTIVE_ONLY,
-        max_results: int = 1000,
-        order_by: Sequence[str] | None = None,
-        page_token: str | None = None,
+        self, experiment_ids: Sequence[str], filter_string: str | None = None,
+        run_view_type: ViewType = ViewType.ACTIVE_ONLY, max_results: int = 1000,
+        order_by: Sequence[str] | None = None, page_token: str | None = None,
     ) -> PagedList[Run]:
         """Return one page of runs of the given experiments matching the filter."""
         from fitscribe.search import decode_page_token
@@ -448,9 +418,7 @@ class SqlTrackingStore(SqlLoggedModels, StoreCore, TrackingStore):
         return _page(found, limit, offset)
 
     def count_runs(
-        self,
-        experiment_ids: Sequence[str],
-        filter_string: str | None = None,
+        self, experiment_ids: Sequence[str], filter_string: str | None = None,
         run_view_type: ViewType = ViewType.ACTIVE_ONLY,
     ) -> int:
         """Return how many runs of the given experiments match the filter (as ``search_runs`` would list)."""
