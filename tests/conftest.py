@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import os
 import uuid
-from typing import Iterator
+from typing import Any, Iterator
 
 import pytest
-from _require import unavailable
+from _require import require_module, unavailable
 
 PG_ADMIN_URL = os.environ.get("FITSCRIBE_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 MYSQL_ADMIN_URL = os.environ.get("FITSCRIBE_TEST_MYSQL", "mysql+pymysql://root@127.0.0.1:3306/test")
@@ -43,6 +43,19 @@ def _clean_fitscribe_state(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: py
     fitscribe.fluent.reset()
     yield
     fitscribe.fluent.reset()
+
+
+@pytest.fixture(scope="session")
+def moto_server() -> Iterator[Any]:
+    """moto's S3 server (``fitscribe.testing.s3_server.MotoS3Server``, a child process on loopback),
+    started by the first test that needs it and shared by the session's S3 tests, each with buckets
+    of its own: one start (seconds, moto's imports) instead of one per module."""
+    require_module("boto3", reason="the s3 extra (boto3) is not installed")
+    require_module("moto", reason="moto[server] (dev extra) is not installed")
+    from fitscribe.testing.s3_server import MotoS3Server
+
+    with MotoS3Server() as server:
+        yield server
 
 
 def _server_unavailable(kind: str, exc: Exception) -> None:

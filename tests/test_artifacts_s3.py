@@ -1,7 +1,7 @@
 """The ``s3://`` artifact store against a real S3-protocol server (moto, in a child process on loopback).
 
-Real boto3 talks HTTP to moto; nothing is mocked. The server is started once per session; each test
-gets its own bucket. Memory is measured with tracemalloc in this process, which moto is not part of.
+Real boto3 talks HTTP to moto; nothing is mocked. The server is started once per session (conftest's
+``moto_server``); each test gets its own bucket. Memory is measured with tracemalloc in this process, which moto is not part of.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import sys
 import tracemalloc
 import uuid
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 from _require import require_module
@@ -30,13 +30,6 @@ require_module("moto", reason="moto[server] (dev extra) is not installed")
 from fitscribe.testing.s3_server import FAKE_CREDENTIALS, MotoS3Server  # noqa: E402
 
 MiB = 1024 * 1024
-
-
-@pytest.fixture(scope="session")
-def moto_server() -> Iterator[MotoS3Server]:
-    """moto's S3 server, once for the session."""
-    with MotoS3Server() as server:
-        yield server
 
 
 @pytest.fixture

@@ -57,27 +57,27 @@ def _wait_healthy(url: str) -> None:
 
 
 @pytest.fixture
-def replicas(postgresql_uri: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
-    """The URLs of two servers sharing one PostgreSQL database and one S3 bucket."""
-    with MotoS3Server() as moto:
-        bucket = f"fs-{uuid.uuid4().hex[:12]}"
-        moto.create_bucket(bucket)
-        aws = {**FAKE_CREDENTIALS, "MLFLOW_S3_ENDPOINT_URL": moto.endpoint_url,
-               "AWS_CONFIG_FILE": str(tmp_path / "none"), "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "none")}
-        for name, value in aws.items():
-            monkeypatch.setenv(name, value)
-        get_tracking_store(postgresql_uri).close()  # nothing is created yet: the first use makes the schema
-        started = [_start(postgresql_uri, f"s3://{bucket}/dest", dict(os.environ)) for _ in range(2)]  # at once
-        try:
-            urls = [_address(proc) for proc in started]
-            for url in urls:
-                _wait_healthy(url)
-            yield urls
-        finally:
-            for proc in started:
-                proc.terminate()
-            for proc in started:
-                proc.communicate(timeout=30)
+def replicas(postgresql_uri: str, moto_server: MotoS3Server, tmp_path: Path,
+             monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
+    """The URLs of two servers sharing one PostgreSQL database and one S3 bucket (in the session's moto)."""
+    bucket = f"fs-{uuid.uuid4().hex[:12]}"
+    moto_server.create_bucket(bucket)
+    aws = {**FAKE_CREDENTIALS, "MLFLOW_S3_ENDPOINT_URL": moto_server.endpoint_url,
+           "AWS_CONFIG_FILE": str(tmp_path / "none"), "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "none")}
+    for name, value in aws.items():
+        monkeypatch.setenv(name, value)
+    get_tracking_store(postgresql_uri).close()  # nothing is created yet: the first use makes the schema
+    started = [_start(postgresql_uri, f"s3://{bucket}/dest", dict(os.environ)) for _ in range(2)]  # at once
+    try:
+        urls = [_address(proc) for proc in started]
+        for url in urls:
+            _wait_healthy(url)
+        yield urls
+    finally:
+        for proc in started:
+            proc.terminate()
+        for proc in started:
+            proc.communicate(timeout=30)
 
 
 def _log_model(store: Any, experiment_id: str, run_id: str, name: str, folder: Path) -> str:

@@ -17,7 +17,6 @@ from typing import Any, Callable, Iterator
 
 import httpx
 import pytest
-from _require import require_module
 
 from fitscribe import Client
 from fitscribe.errors import ExperimentNotFound
@@ -52,16 +51,6 @@ class Server:
         prefix = f"dest/{relative}/"
         answer = self.s3.list_objects_v2(Bucket=self.bucket, Prefix=prefix)
         return sorted(entry["Key"].removeprefix(prefix) for entry in answer.get("Contents", ()))
-
-
-@pytest.fixture(scope="module")
-def moto_server() -> Iterator[Any]:
-    require_module("boto3", reason="the s3 extra (boto3) is not installed")
-    require_module("moto", reason="moto[server] (dev extra) is not installed")
-    from fitscribe.testing.s3_server import MotoS3Server
-
-    with MotoS3Server() as server:
-        yield server
 
 
 @pytest.fixture(params=["s3", "local"])
