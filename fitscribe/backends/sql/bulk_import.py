@@ -1,11 +1,8 @@
 """Writing imported history into a SQL store in large transactions (the importer's destination side).
 
 :class:`BulkImporter` is what ``fitscribe.migrate`` calls: it reads the destination's state in a few
-queries (experiments, runs, params, tags, the point count of every metric series) and writes
-batches of runs, their params, tags, dataset inputs and metric points in one transaction per batch,
-with SQLAlchemy Core on the store's engine. Metric points go through the same packing as every other
-write (rows.metric_rows: chunks plus latest/min/max), so imported histories read exactly as logged
-ones. A batch is atomic: an import killed midway leaves whole runs, and re-running it completes.
+queries and writes batches of runs with their params, tags, inputs and metric points (packed as
+every write is, rows.py) in one transaction each, so an import killed midway leaves whole runs.
 """
 
 from __future__ import annotations
@@ -13,12 +10,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from itertools import groupby
 from operator import itemgetter
-from typing import TYPE_CHECKING, Any, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Iterator, Sequence
 
 import sqlalchemy as sa
 
 from . import tables as t
 from .chunks import decode_chunks
+from .connection import in_chunks
 from .inputs import write_inputs
 from .rows import RUN_COLUMNS, series_rows
 
@@ -74,13 +72,9 @@ class BulkImporter:
         self.store = store
 
     def state(self, run_ids: Sequence[str] | None = None) -> DestinationState:
-        """Read what the destination holds, in a handful of queries.
-
-        Args:
-            run_ids: Read runs, params, tags and point counts of these runs only (experiments are
-                always read whole): what a server importing a small bundle compares, at a cost that
-                does not grow with everything it holds. Default: every run.
-        """
+        """Read what the destination holds, in a handful of queries: every experiment, and the runs,
+        params, tags and point counts of ``run_ids`` only if given (a small bundle's import then
+        costs the same however much the store holds)."""
         with self.store.sql_read() as w:
             conn = w.sa
             e = t.experiments.c
@@ -141,8 +135,7 @@ class BulkImporter:
             else:
                 new_id = int(conn.execute(t.experiments.insert().values(**values)).inserted_primary_key[0])
             if not artifact_location:
-                conn.execute(t.experiments.update().where(t.experiments.c.experiment_id == new_id)
-                             .values(artifact_location=join_uri(self.store.artifact_root, str(new_id))))
+                w.set_artifact_location(new_id, join_uri(self.store.artifact_root, str(new_id)))
         return new_id
 
     def update_experiment(self, experiment_id: int, lifecycle_stage: str | None, tags: dict[str, str]) -> None:
@@ -151,8 +144,7 @@ class BulkImporter:
             if lifecycle_stage is not None:
                 w.sa.execute(t.experiments.update().where(t.experiments.c.experiment_id == experiment_id)
                              .values(lifecycle_stage=lifecycle_stage))
-            if tags:
-                w.conn.run_many("upsert_experiment_tag", [(experiment_id, k, v) for k, v in tags.items()])
+            w.experiment_tags(experiment_id, tags)
 
     def write(self, batch: RunBatch) -> None:
         """Write one batch in one transaction (all of it or, if interrupted, none of it)."""
@@ -163,16 +155,13 @@ class BulkImporter:
                 conn.execute(t.runs.insert(), [dict(zip(columns, row)) for row in batch.new_runs])
             for run_id, values in batch.updates.items():
                 conn.execute(t.runs.update().where(t.runs.c.run_uuid == run_id).values(**values))
-            if batch.params:
-                w.conn.run_many("insert_param", batch.params)
-            if batch.tags:
-                w.conn.run_many("upsert_tag", batch.tags)
+            w.conn.run_many("insert_param", batch.params)  # each does nothing for no rows
+            w.conn.run_many("upsert_tag", batch.tags)
             for experiment_id, run_id, items in batch.inputs:
                 write_inputs(conn, experiment_id, run_id, items)
-            if batch.points:
-                chunk_rows, latest = series_rows(batch.points)
-                w.conn.run_many("insert_chunk", chunk_rows)
-                w.conn.run_many("upsert_latest", latest)
+            chunk_rows, latest = series_rows(batch.points)
+            w.conn.run_many("insert_chunk", chunk_rows)
+            w.conn.run_many("upsert_latest", latest)
 
     def series(self, run_id: str, key: str) -> tuple[list[float], list[int], list[int]]:
         """Return the stored points of one series as (values, timestamps, steps), by step then timestamp."""
@@ -255,14 +244,11 @@ class BulkImporter:
             w.sa.execute(mv.update().where(mv.c.name == name, mv.c.version == version).values(**values))
 
 
-def _rows(conn: sa.Connection, query: Any, column: Any, run_ids: Sequence[str] | None) -> Iterator[Any]:
-    """Run ``query``, or, given run ids, run it for 500 of them at a time (``column IN (...)``)."""
+def _rows(conn: sa.Connection, query: Any, column: Any, run_ids: Sequence[str] | None) -> Iterable[Any]:
+    """Run ``query``, or, given run ids, run it on parts of them (``column IN (...)``)."""
     if run_ids is None:
-        yield from conn.execute(query)
-        return
-    ids = list(run_ids)
-    for start in range(0, len(ids), 500):
-        yield from conn.execute(query.where(column.in_(ids[start:start + 500])))
+        return conn.execute(query)
+    return [row for part in in_chunks(list(run_ids)) for row in conn.execute(query.where(column.in_(part)))]
 
 
 def _key_values(conn: sa.Connection, table: sa.Table, run_ids: Sequence[str] | None = None) -> dict[str, dict[str, str]]:

@@ -1,25 +1,20 @@
 """Metric history as packed chunks: one ``metric_chunks`` row per series and write, holding arrays.
 
-A write (a journal flush, or a direct ``log_batch``) stores the points of each (run, key) series it
-carries as one row with three arrays in logging order: ``step_blob`` and ``timestamp_blob`` are
-little-endian signed 64-bit integers, ``value_blob`` little-endian IEEE 754 doubles (so NaN, -0.0
-and +-inf come back bit for bit on every database). A series of more than ``MAX_POINTS_PER_CHUNK``
-points in one write is split. Reading a history fetches a handful of rows and decodes them in C
-(``array``), instead of one B-tree insert and one fetched row per point.
-
-Order: the points of a history are returned by step, then timestamp, then logging order (chunk
-id, then position in the chunk); a stable sort gives exactly that, and is skipped when the
-concatenated chunks are already ordered (the usual case: steps logged in increasing order).
+A row holds one (run, key) series' points in logging order as little-endian arrays: int64 steps and
+timestamps, IEEE 754 doubles (NaN, -0.0 and +-inf come back bit for bit on every database); a
+series of more than ``MAX_POINTS_PER_CHUNK`` points is split. A history read fetches a few rows and
+decodes them in C (``array``) instead of one B-tree insert and one row per point. Histories come by
+step, then timestamp, then logging order: a stable sort, skipped when already ordered (the usual case).
 
 Points travel between the store, the journal and the writer as *batches* in columns:
-``(run_id, keys, values, timestamps, steps)``, four equally long sequences (``metric_columns``
-validates logged Metric objects into them).
+``(run_id, keys, values, timestamps, steps)`` (``metric_columns`` validates Metric objects into them).
 """
 
 from __future__ import annotations
 
 import sys
 from array import array
+from functools import partial
 from itertools import groupby, islice
 from operator import itemgetter, le, lt
 from typing import Any, Callable, Iterable, Sequence
@@ -43,10 +38,9 @@ def metric_columns(
 ) -> tuple[Sequence[Any], ...]:
     """Validate metric points into columns ``(keys, values, timestamps, steps)``.
 
-    Points whose keys are in ``known_keys`` (checked before), with float values and int steps and
-    timestamps in range, are checked in C over whole columns; anything else takes the per-point
-    checks (``key_of`` for keys, validation.py for the rest: they convert numpy numbers and ints,
-    and name the first bad value).
+    Known keys with float values and int steps and timestamps in range are checked in C over whole
+    columns; anything else point by point (``key_of`` for keys, validation.py for the rest, which
+    converts numpy numbers and names the first bad value).
     """
     if len(metrics) == 1:  # log_metric
         key, value, timestamp, step = _checked_point(metrics[0], key_of)
@@ -110,29 +104,19 @@ def unpack(typecode: str, blob: Any) -> list[Any]:
     return unpacked.tolist()
 
 
-def pack_ints(values: Sequence[int]) -> bytes:
-    """Return signed 64-bit integers packed little-endian."""
-    return pack("q", values)
-
-
-def pack_floats(values: Sequence[float]) -> bytes:
-    """Return doubles packed little-endian (NaN and infinities included, bit for bit)."""
-    return pack("d", values)
-
-
-def unpack_ints(blob: Any) -> list[int]:
-    """Return the integers packed by :func:`pack_ints`."""
-    return unpack("q", blob)
-
-
-def unpack_floats(blob: Any) -> list[float]:
-    """Return the doubles packed by :func:`pack_floats`."""
-    return unpack("d", blob)
+pack_ints = partial(pack, "q")
+"""Return signed 64-bit integers packed little-endian."""
+pack_floats = partial(pack, "d")
+"""Return doubles packed little-endian (NaN and infinities included, bit for bit)."""
+unpack_ints = partial(unpack, "q")
+"""Return the integers packed by :func:`pack_ints`."""
+unpack_floats = partial(unpack, "d")
+"""Return the doubles packed by :func:`pack_floats`."""
 
 
 def decode_chunks(rows: Iterable[Sequence[Any]]) -> tuple[list[float], list[int], list[int]]:
-    """Return the points of a series' ``(step_blob, timestamp_blob, value_blob)`` rows, in logging
-    order, as (values, timestamps, steps) ordered by :func:`order_points`."""
+    """Return a series' ``(step_blob, timestamp_blob, value_blob)`` rows (in logging order) as
+    (values, timestamps, steps) ordered by :func:`order_points`."""
     values: list[float] = []
     timestamps: list[int] = []
     steps: list[int] = []

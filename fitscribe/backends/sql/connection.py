@@ -1,16 +1,8 @@
 """The one connection layer the writer runs on: named statements (statements.py) executed with
-plain tuples, by the standard library's ``sqlite3`` or by SQLAlchemy.
-
-- :class:`SqliteConnection` runs the SQL compiled ahead into ``sqlite_sql.py`` on a ``sqlite3``
-  connection: the embedded store's hot path, which never imports SQLAlchemy.
-- :class:`SaConnection` runs the same statements on a SQLAlchemy connection: the constructs on
-  PostgreSQL and MySQL/MariaDB, the precompiled SQL on SQLite (no per-row processing). It also
-  gives the SQLAlchemy connection itself (``.sa``) to code that builds queries.
-
-Both have ``rows`` (a query's rows), ``run`` (one statement; the rows changed), ``run_many`` (one
-executemany), ``insert`` (the new row's key), ``table_names`` and ``create_tables``. A sequence
-among the parameters fills an ``IN`` list; :func:`in_chunks` cuts long lists into parts of
-``IN_CHUNK`` so every database accepts them.
+plain tuples. :class:`SqliteConnection` runs the SQL compiled ahead into ``sqlite_sql.py`` on
+``sqlite3`` (the embedded hot path, no SQLAlchemy); :class:`SaConnection` runs the same statements on
+SQLAlchemy (the precompiled SQL on SQLite: no per-row processing) and gives its connection (``.sa``)
+to code that builds queries. A sequence parameter fills an ``IN`` list (:func:`in_chunks`).
 """
 
 from __future__ import annotations

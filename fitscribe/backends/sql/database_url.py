@@ -44,10 +44,7 @@ class DatabaseURL:
 
 
 def parse_database_uri(uri: str) -> DatabaseURL:
-    """Turn a tracking URI into a SQLAlchemy URL.
-
-    A folder path or ``file:`` URI means ``<folder>/tracking.db``; ``postgresql://`` and ``mysql://``
-    get the psycopg and PyMySQL drivers unless a ``+driver`` is given.
+    """Turn a tracking URI into a SQLAlchemy URL (see the module docstring).
 
     Raises:
         ConfigError: The URI is not a database URI.

@@ -1,10 +1,8 @@
 """SQLAlchemy engines for the SQL store: SQLite tuning, schema creation and upgrades.
 
-A new, empty database is created from ``tables.metadata`` and stamped with the current Alembic
-revision (fast: no Alembic import). A database at an older revision is refused with the upgrade
-command; ``upgrade_schema`` (``fitscribe db upgrade``) runs the Alembic migrations. Embedded SQLite
-stores are normally created by lite.py from ``sqlite_sql.py``, which :func:`write_sqlite_sql`
-generates from the same tables. Tracking URIs are parsed in database_url.py (re-exported here).
+A new database is created from ``tables.metadata`` and stamped with the current Alembic revision
+(no Alembic import); ``upgrade_schema`` (``fitscribe db upgrade``) runs the migrations. Embedded
+stores are created by lite.py from ``sqlite_sql.py``, which :func:`write_sqlite_sql` generates.
 """
 
 from __future__ import annotations
@@ -29,30 +27,21 @@ from .writer import Writer
 __all__ = ["DatabaseURL", "parse_database_uri", "make_engine", "ensure_schema", "upgrade_schema"]
 
 
-
 def make_engine(db: DatabaseURL) -> sa.Engine:
     """Create the engine; for SQLite, enable WAL, a busy timeout and case-sensitive LIKE.
 
     Raises:
         BackendError: The embedded folder cannot be created.
     """
-    if db.folder and db.url.startswith("sqlite"):
+    if not db.url.startswith("sqlite"):
+        return sa.create_engine(db.url, pool_pre_ping=True, pool_recycle=3600)
+    if db.folder:
         try:
             os.makedirs(db.folder, exist_ok=True)
         except OSError as exc:
             raise BackendError(f"Cannot create the store folder {db.folder!r}: {exc}") from exc
-    kwargs: dict[str, Any] = {}
-    if db.url.startswith("sqlite"):
-        kwargs["connect_args"] = {"timeout": BUSY_TIMEOUT_MS / 1000, "check_same_thread": False}
-    else:
-        kwargs.update(pool_pre_ping=True, pool_recycle=3600)
-    engine = sa.create_engine(db.url, **kwargs)
-    if engine.dialect.name == "sqlite":
-        _tune_sqlite(engine)
-    return engine
+    engine = sa.create_engine(db.url, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000, "check_same_thread": False})
 
-
-def _tune_sqlite(engine: sa.Engine) -> None:
     @event.listens_for(engine, "connect")
     def on_connect(dbapi_conn: Any, _record: Any) -> None:
         dbapi_conn.isolation_level = None  # we issue BEGIN ourselves (IMMEDIATE for writes)
@@ -62,6 +51,8 @@ def _tune_sqlite(engine: sa.Engine) -> None:
     def on_begin(conn: sa.Connection) -> None:
         mode = conn.get_execution_options().get("sqlite_begin", "DEFERRED")
         conn.exec_driver_sql(f"BEGIN {mode}")
+
+    return engine
 
 
 def _writer(conn: sa.Connection) -> Writer:
@@ -78,12 +69,8 @@ def _check_sqlite_file(engine: sa.Engine, uri: str) -> None:
 
 
 def ensure_schema(engine: sa.Engine, uri: str, default_artifact_root: str) -> None:
-    """Create the schema in an empty database, or check an existing one's revision.
-
-    Args:
-        engine: The store's engine.
-        uri: The tracking URI, for messages.
-        default_artifact_root: Artifact root of the ``Default`` experiment (id 0) made in a new store.
+    """Create the schema in an empty database (the ``Default`` experiment's artifacts under
+    ``default_artifact_root``), or check an existing one's revision; ``uri`` is for messages.
 
     Raises:
         ForeignStoreError: The database is not fitscribe's (an MLflow database...); it is left unchanged.
@@ -106,11 +93,10 @@ _SCHEMA_LOCK_KEY = 0x6669747363726962  # "fitscrib": PostgreSQL's advisory lock 
 
 @contextlib.contextmanager
 def _schema_lock(conn: sa.Connection) -> Iterator[None]:
-    """Let one process at a time open the schema, so that servers started at once on an empty
-    database do not both create the tables (PostgreSQL: a duplicate pg_type row; MySQL: "table
-    exists"). SQLite's IMMEDIATE transaction already serialises it; PostgreSQL takes a transaction
-    advisory lock in the caller; MySQL/MariaDB's DDL commits at once, so a named session lock is
-    held around the whole transaction instead."""
+    """Let one process at a time open the schema, so servers started at once on an empty database
+    do not both create the tables. SQLite's IMMEDIATE transaction and PostgreSQL's advisory lock
+    (taken by the caller) serialise it; MySQL/MariaDB's DDL commits at once, so a named session lock
+    is held around the whole transaction instead."""
     if conn.dialect.name not in ("mysql", "mariadb"):
         yield
         return
@@ -127,8 +113,7 @@ def upgrade_schema(engine: sa.Engine, revision: str = "head") -> tuple[str | Non
     """Run the Alembic migrations up to ``revision``; return (revision before, revision after).
 
     Raises:
-        ForeignStoreError: The database is not fitscribe's (tables without fitscribe's revision
-            stamp: an MLflow database...); it is left unchanged.
+        ForeignStoreError: The database is not fitscribe's (an MLflow database...); it is left unchanged.
     """
     from alembic import command
     from alembic.config import Config

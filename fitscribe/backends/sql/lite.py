@@ -1,17 +1,10 @@
 """The embedded store's connections on the standard library's ``sqlite3``, without SQLAlchemy.
 
-Opening an embedded (SQLite) store, finding or creating an experiment and creating, ending and
-logging to runs are what a training script does; importing SQLAlchemy alone costs more than all of
-that together. So :class:`LiteDatabase` opens the file with the same settings as the SQLAlchemy
-engine (WAL, ``synchronous=NORMAL``, a minute's busy timeout, foreign keys, case-sensitive LIKE),
-one connection per thread (closed when the thread ends), and hands out transactions as the one
-writer (writer.py) on :class:`~.connection.SqliteConnection`, which runs the statements compiled
-ahead into ``sqlite_sql.py``. A new database gets its schema the same way (stamped with the Alembic
-revision, so ``fitscribe db upgrade`` works on it later); a database at another revision is refused
-with the upgrade command, one that is not fitscribe's before anything is written (backends/foreign.py).
-
-Everything else (searches, reads of whole runs, experiment updates, the registry) goes through
-SQLAlchemy, imported on first use. Each write is one ``BEGIN IMMEDIATE`` transaction committed before return.
+Opening an embedded store and creating, ending and logging to runs is what a training script does;
+importing SQLAlchemy alone costs more than all of that. :class:`LiteDatabase` opens the file with the
+SQLAlchemy engine's settings (:data:`PRAGMAS`), one connection per thread (closed when the thread
+ends), and runs the one writer (writer.py) on the SQL compiled ahead into ``sqlite_sql.py``; a new
+database gets its schema the same way. Everything else goes through SQLAlchemy (store_core.py).
 """
 
 from __future__ import annotations
@@ -75,6 +68,7 @@ def apply_pragmas(conn: Any) -> None:
     finally:
         cursor.close()
 
+
 class LiteDatabase:
     """One SQLite file opened with ``sqlite3``: a connection per thread, transactions, the schema.
 
@@ -101,16 +95,15 @@ class LiteDatabase:
         held: _Held | None = getattr(self._local, "held", None)
         if held is not None and held.conn is not None and held.pid == os.getpid():
             return held
+        held = None
         try:
             conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None,
                                    check_same_thread=False)
-        except sqlite3.Error as exc:
-            raise BackendError(f"Cannot open the tracking store {redact(self.uri)!r}: {exc}") from exc
-        held = _Held(conn)
-        try:
+            held = _Held(conn)
             apply_pragmas(conn)
         except sqlite3.Error as exc:
-            held.close()
+            if held is not None:
+                held.close()
             raise BackendError(f"Cannot open the tracking store {redact(self.uri)!r}: {exc}") from exc
         with self._lock:
             self._held.add(held)
@@ -118,9 +111,8 @@ class LiteDatabase:
         return held
 
     def after_fork_in_child(self) -> None:
-        """Close the child's copies of the parent's connections at once (closing a copy leaves the
-        parent's own alone; a copy kept open would share SQLite's per-process lock bookkeeping with
-        the child's new connections); the child opens its own on first use."""
+        """Close the child's copies of the parent's connections (kept open, they would share SQLite's
+        per-process lock bookkeeping with the child's own, opened on first use)."""
         self._lock = threading.Lock()  # another thread may have held it at the fork
         if split_at_fork():  # another thread was still inside a call on one of them: touch none
             keep_forever(list(self._held))
@@ -159,22 +151,15 @@ class LiteDatabase:
     @contextmanager
     @gated
     def read(self) -> Iterator[Writer]:
-        """Yield the writer on this thread's connection for reads (each statement sees the latest commits).
-
-        Raises:
-            BackendError: The database failed.
-        """
+        """Yield the writer on this thread's connection for reads (raises ``BackendError``)."""
         try:
             yield self._held_here().writer
         except sqlite3.Error as exc:
             raise BackendError(f"The tracking store {redact(self.uri)!r} failed: {exc}") from exc
 
     def open(self, default_artifact_root: str, expected: str = q.REVISION) -> None:
-        """Create the schema in a new database, or check an existing one's revision.
-
-        Args:
-            default_artifact_root: Artifact root of the ``Default`` experiment (id 0) of a new store.
-            expected: The revision this fitscribe needs.
+        """Create the schema in a new database (the ``Default`` experiment's artifacts under
+        ``default_artifact_root``), or check that an existing one is at revision ``expected``.
 
         Raises:
             ForeignStoreError: The file is not fitscribe's (an MLflow database...); it is left unchanged.
@@ -203,9 +188,7 @@ class LiteDatabase:
 
 class _Held:
     """One thread's connection and writer; the connection is closed when the holder goes (its
-    thread ended, or the store closed, or, in a forked child, the parent's holders are dropped:
-    SQLite's state for the file is per process, and a child that kept its copies open would share
-    the parent's lock bookkeeping)."""
+    thread ended, the store closed, or, in a forked child, the parent's holders are dropped)."""
 
     __slots__ = ("conn", "pid", "writer", "__weakref__")
     gate = GATE  # kept by the class: close() may run as late as interpreter shutdown

@@ -1,16 +1,10 @@
-"""Idempotent log-batch requests: the ids of applied requests, recorded in their own transaction.
+"""Idempotent log-batch requests: the ids of applied requests, recorded in the batch's transaction.
 
-A client that loses the answer to a log-batch request (a timeout, a dropped connection, a server
-killed after committing) cannot tell whether the batch was stored, so it sends it again. When the
-request carries an id (fitscribe's REST store sends ``X-Fitscribe-Request-Id``), the store records
-the id in the same transaction as the batch; a repeat finds it and is answered with success without
-being applied again. The ids live in the database, so any replica of a server answers the repeat
-correctly. Requests without an id (the mlflow client) are applied as before.
-
-Ids are kept for ``RETENTION_MS`` (3 days): about one request in ``PRUNE_ONE_IN`` also deletes the
-older ones (chosen by a hash of its id, so no state is kept between requests). A batch sent, cut off
-and replayed more than 3 days later could be applied twice; only a batch whose answer was lost is
-ever at risk.
+A client that lost the answer to a log-batch request sends it again. When the request carries an id
+(fitscribe's REST store sends ``X-Fitscribe-Request-Id``), a repeat finds it in the database (so any
+replica answers it) and is answered with success without being applied again; requests without an
+id (the mlflow client) are applied each time. Ids are kept for ``RETENTION_MS`` (3 days): about one
+request in ``PRUNE_ONE_IN`` (by a hash of its id: no state between requests) deletes older ones.
 """
 
 from __future__ import annotations

@@ -1,17 +1,13 @@
 """Pages and counts of ``search_runs`` results, planned so large experiments stay fast.
 
 Sorting by one metric's last value, a param or a tag reads the runs having a value first: a join
-on the key's table ordered by the value, with the LIMIT. For metrics ``ix_latest_metrics_key_value``
-serves that in index order without reading every run; params and tags have no value index (long
-TEXT values), so those are sorted whole, still cheaper than a subquery per run. The runs lacking a
-value for the key (and NaN metrics, stored as NULL) come after those, newest first, in both
-directions; they are read by a second query only when a page reaches them. The order is exactly
-that of :func:`fitscribe.backends.sql.search.order_by_clauses` (value, then ``start_time DESC``,
-then ``run_uuid``), so offset page tokens stay valid whichever plan serves a page.
-
-MySQL/MariaDB also read the default order (and ``start_time``) bounded by the page's last start
-time (see :meth:`RunQuery._sorted_ids`). Other orderings (other attributes, ``min()``/``max()`` of a
-metric except on PostgreSQL, several keys) are one query with those ORDER BY terms.
+on the key's table ordered by the value, with the LIMIT (metrics in ``ix_latest_metrics_key_value``
+order; params and tags, long TEXT without an index, sorted whole: still cheaper than a subquery per
+run). The runs lacking a value (and NaN metrics, stored as NULL) follow, newest first, read by a
+second query only when a page reaches them. The order is exactly that of
+:func:`~.search.order_by_clauses`, so offset page tokens stay valid whichever plan serves a page.
+MySQL/MariaDB also bound the default order by the page's last start time (:meth:`RunQuery._sorted_ids`).
+Other orderings are one query with those ORDER BY terms.
 """
 
 from __future__ import annotations
@@ -55,17 +51,11 @@ class RunQuery:
         return int(conn.execute(sa.select(sa.func.count()).select_from(t.runs).where(*self.where)).scalar_one())
 
     def page(self, conn: sa.Connection, fetch: Fetch, limit: int, offset: int) -> list[Run]:
-        """Return up to ``limit`` runs from position ``offset`` of the sorted results.
-
-        Args:
-            conn: An open connection.
-            fetch: Hydrates runs from a query selecting ``runs`` rows, keeping its order.
-            limit: Most runs to return (callers ask one more than a page to know if another follows).
-            offset: Runs of the sorted results to skip.
-        """
+        """Return up to ``limit`` runs from position ``offset`` of the sorted results, hydrated by ``fetch``."""
         keyed = self._keyed_sort()
         if keyed is None:
-            if self._mysql and self.keyed and (not self.orders or self._by_start_time()):
+            by_start_time = len(self.orders) == 1 and (self.orders[0].entity, self.orders[0].key) == ("attribute", "start_time")
+            if self._mysql and self.keyed and (not self.orders or by_start_time):
                 ascending = bool(self.orders) and self.orders[0].ascending
                 query = sa.select(t.runs.c.run_uuid).where(*self.where)
                 ids = self._sorted_ids(conn, query, t.runs.c.start_time, ascending, limit, offset, bound=True)
@@ -97,9 +87,6 @@ class RunQuery:
     def _mysql(self) -> bool:
         return self.dialect in ("mysql", "mariadb")
 
-    def _by_start_time(self) -> bool:
-        return len(self.orders) == 1 and self.orders[0].entity == "attribute" and self.orders[0].key == "start_time"
-
     def _sorted_ids(self, conn: sa.Connection, query: "sa.Select[Any]", lead: Any, ascending: bool,
                     limit: int, offset: int, bound: bool, joined: bool = False) -> list[str]:
         """Return run ids of ``query`` ordered by ``lead`` (never NULL here), then the default tie-breaks.
@@ -118,7 +105,7 @@ class RunQuery:
             last = conn.execute(first.order_by(term).limit(1).offset(offset + limit - 1)).first()
             if last is not None:
                 ordered = ordered.where(lead <= last[0] if ascending else lead >= last[0])
-        return _ids(conn, ordered.limit(limit).offset(offset))
+        return [row[0] for row in conn.execute(ordered.limit(limit).offset(offset))]
 
     def _keyed_sort(self) -> tuple[sa.Table, str, str, bool] | None:
         """Return (table, value column name, key, ascending) when sorting by one metric, param or tag."""
@@ -133,10 +120,6 @@ class RunQuery:
         if order.entity in ("param", "tag"):
             return (t.params if order.entity == "param" else t.tags), "value", order.key, order.ascending
         return None
-
-
-def _ids(conn: sa.Connection, query: "sa.Select[Any]") -> list[str]:
-    return [row[0] for row in conn.execute(query)]
 
 
 def _hydrate(conn: sa.Connection, fetch: Fetch, ids: list[str]) -> list[Run]:

@@ -1,7 +1,6 @@
 """Compile parsed run and experiment filters and orderings (:mod:`fitscribe.search`) to SQLAlchemy.
 
-Experiments can be filtered on ``name``, ``experiment_id``, ``creation_time``, ``last_update_time``
-and ``tags.<key>`` (:func:`experiment_query`); runs as below. Every user value becomes a bound parameter. Metrics, params and tags are tested with correlated
+Every user value becomes a bound parameter. Metrics, params and tags are tested with correlated
 ``EXISTS`` subqueries on their primary keys ``(run_uuid, key)``, so a run lacking the key never
 matches (except ``IS NULL``), as in MLflow. Metric tests read ``latest_metrics``; NaN is stored as
 NULL there (so only ``!=`` matches it) and infinities as +-max double (so ordering stays right).
@@ -9,6 +8,7 @@ NULL there (so only ``!=`` matches it) and infinities as +-max double (so orderi
 
 from __future__ import annotations
 
+import operator
 from typing import Any, Callable, Sequence
 
 import sqlalchemy as sa
@@ -31,35 +31,23 @@ _RUN_COLUMNS: dict[str, sa.Column[Any]] = {
     "start_time": t.runs.c.start_time,
     "end_time": t.runs.c.end_time,
 }
+_OPERATORS: dict[str, Callable[[Any, Any], Any]] = {
+    "=": operator.eq, "!=": operator.ne, "<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge,
+    "LIKE": lambda column, value: column.like(value),
+    "ILIKE": lambda column, value: column.ilike(value),
+    "IN": lambda column, value: column.in_(list(value)),
+    "NOT IN": lambda column, value: column.not_in(list(value)),
+    "IS NULL": lambda column, _: column.is_(None),
+    "IS NOT NULL": lambda column, _: column.is_not(None),
+}
 
 
 def compare(column: Any, op: str, value: Any) -> Any:
     """Return ``column <op> value`` as a SQL expression (LIKE is case-sensitive on every database)."""
-    if op == "=":
-        return column == value
-    if op == "!=":
-        return column != value
-    if op == "<":
-        return column < value
-    if op == "<=":
-        return column <= value
-    if op == ">":
-        return column > value
-    if op == ">=":
-        return column >= value
-    if op == "LIKE":
-        return column.like(value)
-    if op == "ILIKE":
-        return column.ilike(value)
-    if op == "IN":
-        return column.in_(list(value))
-    if op == "NOT IN":
-        return column.not_in(list(value))
-    if op == "IS NULL":
-        return column.is_(None)
-    if op == "IS NOT NULL":
-        return column.is_not(None)
-    raise InvalidValueError(f"The comparison {op!r} is not supported.")
+    build = _OPERATORS.get(op)
+    if build is None:
+        raise InvalidValueError(f"The comparison {op!r} is not supported.")
+    return build(column, value)
 
 
 def filter_clause(expr: Expr | None) -> Any:
@@ -141,11 +129,7 @@ def _sort_expression(order: OrderBy) -> Any:
         return sa.select(column).where(lm.run_uuid == t.runs.c.run_uuid, lm.key == order.key).scalar_subquery()
     if order.entity in ("param", "tag"):
         table = t.params if order.entity == "param" else t.tags
-        return (
-            sa.select(table.c.value)
-            .where(table.c.run_uuid == t.runs.c.run_uuid, table.c.key == order.key)
-            .scalar_subquery()
-        )
+        return sa.select(table.c.value).where(table.c.run_uuid == t.runs.c.run_uuid, table.c.key == order.key).scalar_subquery()
     raise InvalidValueError(f"Runs cannot be sorted by {order.entity} {order.key!r}.")
 
 

@@ -30,11 +30,7 @@ def _key(name: str) -> Any:
 
 
 class Statements:
-    """The named statements for one dialect, built once.
-
-    Args:
-        dialect: ``sqlite``, ``postgresql``, ``mysql`` or ``mariadb``.
-    """
+    """The named statements for one dialect (``sqlite``, ``postgresql``, ``mysql``, ``mariadb``), built once."""
 
     def __init__(self, dialect: str) -> None:
         self.dialect = dialect

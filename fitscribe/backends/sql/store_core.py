@@ -1,19 +1,11 @@
 """Connections, transactions and the metric journal of the SQL tracking store (store.py builds on it).
 
-The database is opened on first use. Every transaction hands out the one writer (writer.py):
-
-- ``write()`` / ``read()``: creating and ending runs, logging, the metric journal, the checks
-  they make. On an embedded SQLite file this runs on the standard library's ``sqlite3`` (lite.py),
-  so a script that opens a store and logs never imports SQLAlchemy; elsewhere on SQLAlchemy.
-- ``sql_write()`` / ``sql_read()``: everything else (searches, whole runs, experiment updates,
-  the model registry), on a SQLAlchemy connection (``Writer.sa``) for queries built with
-  SQLAlchemy Core, imported when first needed. ``sql_read()`` first flushes this process's
-  metric journal, so a process always reads what it logged.
-
-Every write is one transaction, committed before the method returns, so a process killed at any
-moment loses nothing it had logged. On SQLite, writes take the lock at BEGIN (``BEGIN IMMEDIATE``)
-and wait up to a minute for it, so many processes can log into one file without "database is
-locked" errors. A constraint the database enforces raises ``ConstraintViolation``.
+The database is opened on first use; every transaction hands out the one writer (writer.py).
+``write()``/``read()`` serve logging and runs, on ``sqlite3`` for an embedded file (lite.py: a
+script that only logs never imports SQLAlchemy); ``sql_write()``/``sql_read()`` everything else, on
+SQLAlchemy (``Writer.sa``), and ``sql_read()`` first flushes this process's metric journal. Every
+write is one transaction committed before the method returns; SQLite writes take the lock at BEGIN
+(``BEGIN IMMEDIATE``) and wait up to a minute for it, so many processes can log into one file.
 """
 
 from __future__ import annotations
@@ -49,9 +41,8 @@ _ACTIVE_RUN_RECHECK_S = 5.0
 
 
 class StoreCore:
-    """Opens the database on first use and hands out transactions; owns the metric journal.
-
-    The constructor does no I/O.
+    """Opens the database on first use (the constructor does no I/O) and hands out transactions;
+    owns the metric journal.
 
     Args:
         uri: The tracking URI.
@@ -145,38 +136,23 @@ class StoreCore:
 
     # -- transactions ----------------------------------------------------------------------------
     def write(self) -> ContextManager[Writer]:
-        """A write transaction for logging and runs: ``sqlite3`` on an embedded store, else SQLAlchemy.
-
-        Raises:
-            ConstraintViolation: A database constraint refused a write.
-            BackendError: The database failed.
-        """
+        """A write transaction for logging and runs (raises ``ConstraintViolation``, ``BackendError``)."""
         self._open()
         return self._lite.write() if self._lite is not None else self.sql_write()
 
     def read(self) -> ContextManager[Writer]:
-        """A connection for the hot paths' checks and for reads by named statement: ``sqlite3`` on
-        an embedded store, else SQLAlchemy. It does not flush the metric journal: call
-        :meth:`flush` first when the points logged by this process must be seen."""
+        """A connection for the hot paths' checks and reads by named statement; call :meth:`flush`
+        first when the points logged by this process must be seen."""
         self._open()
         return self._lite.read() if self._lite is not None else self.sql_read(flush=False)
 
     def sql_write(self) -> ContextManager[Writer]:
-        """A write transaction on a SQLAlchemy connection (``Writer.sa``).
-
-        Raises:
-            ConstraintViolation: A database constraint refused a write.
-            BackendError: The database failed.
-        """
+        """A write transaction on SQLAlchemy (raises ``ConstraintViolation``, ``BackendError``)."""
         return self._sql(write=True)
 
     def sql_read(self, flush: bool = True) -> ContextManager[Writer]:
-        """A SQLAlchemy connection for reads (``Writer.sa``), after flushing this process's metric
-        journal unless ``flush`` is False.
-
-        Raises:
-            BackendError: The database failed.
-        """
+        """A SQLAlchemy connection for reads, after flushing this process's metric journal unless
+        ``flush`` is False (raises ``BackendError``)."""
         if flush:
             self.flush()
         return self._sql(write=False)
@@ -218,9 +194,8 @@ class StoreCore:
             _dispose(self._engine)
 
     def flush(self) -> None:
-        """Return once every point logged by this process is in the database: through this store's
-        journal and through those of other stores of the same database in this process (the
-        fluent API's store and a ``Client``'s are two stores, with a journal each).
+        """Return once every point logged by this process is in the database, through the journals
+        of every store of this database in this process (the fluent API's and a ``Client``'s).
 
         Raises:
             BackendError: The database did not take the points in time (they stay in the journal).
@@ -321,12 +296,8 @@ class StoreCore:
 
 
 def _dispose(engine: sa.Engine) -> None:
-    """Close the engine's pooled connections, and those other threads still use as they come back.
-
-    ``Engine.dispose`` alone leaves a connection checked out at that moment (a server request, a
-    background thread) to the old pool, whose reference cycle the garbage collector frees later,
-    the connection still open (psycopg warns, in whatever runs then).
-    """
+    """Close the engine's pooled connections, and those other threads still use as they come back
+    (``Engine.dispose`` alone leaves them to the old pool, freed open by a later GC: psycopg warns)."""
     from sqlalchemy import event
 
     old = engine.pool

@@ -1,18 +1,11 @@
 """The SQL schema, as SQLAlchemy Core tables shared by SQLite, PostgreSQL and MySQL/MariaDB.
 
-Alembic revisions in ``migrations/versions`` create and evolve these tables; this module is the
-current shape, used to build queries. A change here needs a new revision, and regenerating
-``sqlite_sql.py`` (the prebuilt SQLite DDL new embedded stores are made from; see engine.py).
-
-Metric histories are stored as packed arrays per series (``metric_chunks``, see chunks.py), so NaN
-and +-inf survive bit for bit. The latest value per metric (``latest_metrics``, used by search) is
-stored as a float plus a ``special`` code so NaN and +-inf survive on every database exactly (MySQL
-stores neither): ``special`` is 0 for a finite value, 1 for NaN (value NULL),
-2 for +inf and 3 for -inf (value clamped to +-max double so comparisons and sorting still work).
-
-The model registry's tables hang off ``registered_models.name`` with ``ON UPDATE CASCADE``, so
-renaming a model is one UPDATE; ``next_version`` is the number its next version gets (versions are
-never reused), and incrementing it first serialises concurrent version creation on the model's row.
+This is the current shape of what the Alembic revisions in ``migrations/versions`` create: a change
+needs a new revision and a regenerated ``sqlite_sql.py`` (engine.py). ``latest_metrics`` stores a
+float plus a ``special`` code (rows.py) so NaN and +-inf survive on every database (MySQL stores
+neither). The registry's tables hang off ``registered_models.name`` with ``ON UPDATE CASCADE``, so a
+rename is one UPDATE; incrementing ``next_version`` (numbers are never reused) first serialises
+concurrent version creation.
 """
 
 from __future__ import annotations
@@ -73,10 +66,10 @@ def _experiment_id(**options: object) -> sa.Column[object]:
     return _owner("experiment_id", sa.Integer, "experiments.experiment_id", **options)
 
 
-def _key_values(name: str, *owner: sa.SchemaItem) -> sa.Table:
+def _key_values(name: str, *owner: sa.SchemaItem, prefix: str = "", key_length: int = 250) -> sa.Table:
     """A table of key/value pairs (tags, params) of the owner, one value per key."""
-    return sa.Table(name, metadata, *owner, sa.Column("key", Str(250), primary_key=True),
-                    sa.Column("value", LongText, nullable=False))
+    return sa.Table(name, metadata, *owner, sa.Column(f"{prefix}key", Str(key_length), primary_key=True),
+                    sa.Column(f"{prefix}value", LongText, nullable=False))
 
 
 experiments = sa.Table(
@@ -274,9 +267,7 @@ logged_models = sa.Table(
     "logged_models",
     metadata,
     sa.Column("model_id", Str(36), primary_key=True),
-    sa.Column(
-        "experiment_id", sa.Integer, sa.ForeignKey("experiments.experiment_id", ondelete="CASCADE"), nullable=False
-    ),
+    _experiment_id(nullable=False),
     sa.Column("name", Str(500), nullable=False),
     sa.Column("artifact_location", LongText, nullable=False),
     sa.Column("creation_timestamp_ms", sa.BigInteger, nullable=False),
@@ -289,18 +280,7 @@ logged_models = sa.Table(
     sa.Index("ix_logged_models_experiment_id_creation_timestamp_ms", "experiment_id", "creation_timestamp_ms"),
 )
 
-logged_model_tags = sa.Table(
-    "logged_model_tags",
-    metadata,
-    sa.Column("model_id", Str(36), sa.ForeignKey("logged_models.model_id", ondelete="CASCADE"), primary_key=True),
-    sa.Column("tag_key", Str(255), primary_key=True),
-    sa.Column("tag_value", LongText, nullable=False),
-)
-
-logged_model_params = sa.Table(
-    "logged_model_params",
-    metadata,
-    sa.Column("model_id", Str(36), sa.ForeignKey("logged_models.model_id", ondelete="CASCADE"), primary_key=True),
-    sa.Column("param_key", Str(255), primary_key=True),
-    sa.Column("param_value", LongText, nullable=False),
-)
+logged_model_tags = _key_values("logged_model_tags", _owner("model_id", Str(36), "logged_models.model_id", primary_key=True),
+                                prefix="tag_", key_length=255)
+logged_model_params = _key_values("logged_model_params", _owner("model_id", Str(36), "logged_models.model_id",
+                                                                primary_key=True), prefix="param_", key_length=255)

@@ -28,11 +28,7 @@ _RETURNING = {"sqlite": sqlite3.sqlite_version_info >= (3, 35), "postgresql": Tr
 
 
 class Writer:
-    """The store's statements on one connection in a transaction.
-
-    Args:
-        conn: The connection (connection.py).
-    """
+    """The store's statements on one connection (connection.py) in a transaction."""
 
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
