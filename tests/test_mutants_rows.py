@@ -12,7 +12,7 @@ import pytest
 
 import fitscribe
 from fitscribe.entities import Metric, Param, RunStatus, RunTag
-from fitscribe.errors import InvalidValueError, NotFoundError
+from fitscribe.errors import InvalidStateError, InvalidValueError, NotFoundError
 
 MAX_DOUBLE = 1.7976931348623157e308
 CHUNK = 16384  # points per stored row (chunks.MAX_POINTS_PER_CHUNK)
@@ -132,18 +132,23 @@ def _step_ranges_open_on_one_side(client: fitscribe.Client) -> None:
 
 
 def _history_pages(client: fitscribe.Client) -> None:
+    """Pages of a history hold exactly their points; a page token without max_results reads to the end."""
     run_id = client.create_run("0").info.run_id
     client.log_batch(run_id, metrics=[Metric("m", float(i), 1, i) for i in range(7)])
-    seen: list[int] = []
+    history = client.store.get_metric_history
+    pages: list[list[int]] = []
     token = None
     for _ in range(10):
-        page = client.store.get_metric_history(run_id, "m", max_results=3, page_token=token)
-        assert len(page) <= 3
-        seen += [m.step for m in page]
+        page = history(run_id, "m", max_results=3, page_token=token)
+        pages.append([m.step for m in page])
         token = page.token
         if not token:
             break
-    assert seen == list(range(7))
+    assert pages == [[0, 1, 2], [3, 4, 5], [6]]
+    rest = history(run_id, "m", page_token=history(run_id, "m", max_results=2).token)
+    assert ([m.step for m in rest], rest.token) == ([2, 3, 4, 5, 6], None)
+    whole = history(run_id, "m", max_results=7)
+    assert (len(whole), whole.token) == (7, None)
 
 
 def _params_are_write_once(client: fitscribe.Client) -> None:
@@ -211,6 +216,11 @@ def _experiments_and_start_times(client: fitscribe.Client) -> None:
     ids = [client.create_run(exp_id, start_time=1000 + i).info.run_id for i in range(3)]
     found = client.store.run_start_times([*ids, "f" * 32])
     assert found == {ids[0]: 1000, ids[1]: 1001, ids[2]: 1002}
+    run = client.create_run(exp_id).info  # its artifacts go under its experiment's location
+    assert run.artifact_uri.startswith(exp.artifact_location) and run.artifact_uri.endswith(f"{run.run_id}/artifacts")
+    client.delete_experiment(exp_id)
+    with pytest.raises(InvalidStateError, match=r"The experiment 'e' \(id \d+\) is deleted"):
+        client.create_run(exp_id)
 
 
 def test_the_write_rules_read_back(store_uri: str) -> None:
