@@ -169,3 +169,30 @@ def test_logged_models_travel_in_a_bundle_carried_by_hand(
     assert (_logged(str(server["store"]), ids, _server_files(server["artifacts"]))
             == _logged(str(tmp_path / "offline"), ids, _local_files))
     assert "Nothing new" in _push(capsys, str(bundle), server["url"])
+
+
+def test_versions_whose_runs_go_in_later_requests_point_at_the_servers_copy(
+        server: dict[str, Any], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A model with more versions than one request carries runs (20), each version's source a path
+    under its run's artifacts (as MLflow 2 wrote them): every source is pointed at the server's copy."""
+    src = tmp_path / "fitruns"
+    local = Client(str(src))
+    experiment = local.create_experiment("many versions")
+    local.create_registered_model("spread")
+    for i in range(25):
+        run = local.create_run(experiment, run_name=f"r{i}")
+        local.log_text(run.info.run_id, f"weights {i}", "model/w.txt")
+        local.set_terminated(run.info.run_id)
+        local.create_model_version("spread", f"{run.info.artifact_uri}/model", run_id=run.info.run_id)
+    local.set_registered_model_alias("spread", "last", 25)
+    local.close()
+    assert "Sent 25 of 25 run(s)" in _push(capsys, str(src), server["url"])
+    client = Client(server["url"])
+    try:
+        versions = [client.get_model_version("spread", n) for n in range(1, 26)]
+        assert {v.source.split(":", 1)[0] for v in versions} == {"mlflow-artifacts"}, [v.source for v in versions]
+        assert all(v.source.endswith(f"/{v.run_id}/artifacts/model") for v in versions), [v.source for v in versions]
+        assert client.get_registered_model("spread").aliases == {"last": 25}
+    finally:
+        client.close()
+    assert "Nothing new" in _push(capsys, str(src), server["url"])

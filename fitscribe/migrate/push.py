@@ -160,6 +160,7 @@ class _Pusher:
         for (run_id, key), n in self.source.metric_counts().items():
             self.series.setdefault(run_id, {})[key] = n
         self.manifests: dict[str, dict[str, int]] = {}
+        self.held_versions: dict[str, set[int]] = {}  # model name -> version numbers the server holds
 
     def select(self, experiments: Sequence[str], run_ids: Sequence[str]) -> Selection:
         """Return what to push: the chosen experiments (all, with those holding no run, unless runs are
@@ -216,11 +217,11 @@ class _Pusher:
             elif theirs.get("artifacts") is not None and _differ(self.manifest(run), theirs["artifacts"]):
                 wanted.add(run.run_id)
         known = {r.run_id for r in self.source.runs()}
-        stored_models = held.get("models", {})
+        stored_models = self.held_versions = {name: set(numbers) for name, numbers in held.get("models", {}).items()}
         from .registry import DELETED_STAGE, model_pending
 
         for model in chosen.models:
-            have = set(stored_models.get(model.name, []))
+            have = stored_models.get(model.name, set())
             wanted.update(v.run_id for v in model.versions
                           if v.current_stage != DELETED_STAGE and v.version not in have and v.run_id in known)
         registry = held.get("registry")
@@ -258,9 +259,10 @@ class _Pusher:
         by_id = {e.experiment_id: e for e in self.source.experiments()}
         sent_models: set[str] = set()
         sent_experiments: set[str] = set()
+        known = {r.run_id for r in self.source.runs()}
         for group in _groups(todo, lambda run: sum(self.manifest(run).values())):
             ids = {r.run_id for r in group}
-            models = [m for m in self.source.models() if any(v.run_id in ids for v in m.versions)]
+            models = [self._part(m, ids, known) for m in self.source.models() if any(v.run_id in ids for v in m.versions)]
             sent_models.update(m.name for m in models)
             experiments = _experiments_of(group, by_id)
             sent_experiments.update(e.experiment_id for e in experiments)
@@ -274,6 +276,20 @@ class _Pusher:
             exps = {e.experiment_id: e for e in (others if index == 0 else [])}
             exps.update((e.experiment_id, e) for e in _experiments_of(logged, by_id))
             yield Selection(list(exps.values()), [], models if index == 0 else [], logged)
+
+    def _part(self, model: SourceModel, run_ids: set[str], known: set[str]) -> SourceModel:
+        """Return ``model`` with the versions a bundle of these runs may create: those the server holds,
+        those of these runs, those of no run here; a version whose run goes in a later bundle waits
+        for it, so its source is pointed at the server's copy of that run's artifacts."""
+        from dataclasses import replace
+
+        from .registry import DELETED_STAGE
+
+        have = self.held_versions.get(model.name, set())
+        versions = [v for v in model.versions if v.version in have or v.run_id in run_ids or v.run_id not in known
+                    or v.current_stage == DELETED_STAGE]
+        numbers = {v.version for v in versions}
+        return replace(model, versions=versions, aliases={a: n for a, n in model.aliases.items() if n in numbers})
 
     def send(self, chosen: Selection, folder: str) -> tuple[dict[str, Any], int]:
         """Write one bundle of ``chosen`` and post it; return the server's report and the bytes sent."""
