@@ -71,14 +71,11 @@ def column_hashes(series: Sequence[tuple[Sequence[float], Sequence[int], Sequenc
         import numpy as np
     except ImportError:
         return [series_hash(*columns) for columns in series]
-    from itertools import chain
-
     sizes = [len(columns[0]) for columns in series]
     if not sum(sizes):
         return [0] * len(series)
-    values = np.fromiter(chain.from_iterable(c[0] for c in series), dtype=np.float64, count=sum(sizes))
-    timestamps = np.fromiter(chain.from_iterable(c[1] for c in series), dtype=np.int64, count=sum(sizes))
-    steps = np.fromiter(chain.from_iterable(c[2] for c in series), dtype=np.int64, count=sum(sizes))
+    values, timestamps, steps = (np.concatenate([np.asarray(c[i], dtype=dtype) for c in series])
+                                 for i, dtype in ((0, np.float64), (1, np.int64), (2, np.int64)))
     points = point_hashes(values, timestamps, steps)
     starts = np.cumsum([0] + sizes[:-1])
     sums = iter(np.add.reduceat(points, starts[np.asarray(sizes) > 0]))  # empty series have no segment
