@@ -249,26 +249,38 @@ def _cli(*args: str, **kwargs: Any) -> subprocess.CompletedProcess[str]:
 
 
 class _Process:
-    """A server command in a subprocess; the port is read from its announcement."""
+    """A server command in a subprocess; the port is read from its announcement.
+
+    A thread reads its output line by line (a select() on the pipe would miss lines already in
+    the file object's buffer, e.g. an announcement that arrived together with a warning)."""
 
     def __init__(self, argv: list[str], env: dict[str, str] | None = None) -> None:
+        import queue
+
         self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
         self.output: list[str] = []
+        self._lines: "queue.Queue[str | None]" = queue.Queue()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.output.append(line)
+            self._lines.put(line)
+        self._lines.put(None)
 
     def wait_for_url(self, pattern: str, timeout: float = 90) -> str:
-        import selectors
+        import queue
 
-        sel = selectors.DefaultSelector()
-        assert self.proc.stdout is not None
-        sel.register(self.proc.stdout, selectors.EVENT_READ)
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if not sel.select(timeout=max(0.0, deadline - time.monotonic())):
+        while True:
+            try:
+                line = self._lines.get(timeout=max(0.0, deadline - time.monotonic()))
+            except queue.Empty:
                 break
-            line = self.proc.stdout.readline()
-            if not line:
+            if line is None:
                 break
-            self.output.append(line)
             match = re.search(pattern, line)
             if match:
                 return match.group(1)
@@ -285,8 +297,8 @@ class _Process:
     def close(self) -> str:
         """Stop the process and return what it printed."""
         self.stop()
+        self._reader.join(10)
         if self.proc.stdout is not None and not self.proc.stdout.closed:
-            self.output.append(self.proc.stdout.read())
             self.proc.stdout.close()
         return "".join(self.output)
 
@@ -637,3 +649,55 @@ def test_float_rows_of_many_requests_are_predicted_in_one_call(sklearn_model: di
     assert json.loads(results[0]) == {"predictions": model.predict(parts[0]).tolist()}
     assert isinstance(results[1], Exception) and "could not predict" in str(results[1])
     assert json.loads(results[2]) == {"predictions": model.predict(parts[2]).tolist()}
+
+
+def test_invocations_wait_for_the_warm_up_and_ping_does_not(sklearn_model: dict[str, Any]) -> None:
+    """``models serve`` answers /ping once the model is loaded, while modules deferred during the
+    load still run (the warm-up); a prediction asked meanwhile waits for the warm-up, then answers."""
+    import warnings
+
+    from fitscribe.flavors.pyfunc import load_model
+    from fitscribe.serving.app import create_scoring_app
+
+    release, started = threading.Event(), threading.Event()
+
+    def warm_up() -> None:
+        started.set()
+        release.wait(60)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        app = create_scoring_app(load_model(sklearn_model["folder"]), warm_up=warm_up)
+    expected = sklearn_model["model"].predict(pd.DataFrame(ROWS, columns=COLUMNS)).tolist()
+    answers: list[httpx.Response] = []
+    with ScoringServer(app) as server:
+        assert started.wait(30), "the warm-up starts with the server"
+        assert httpx.get(server.url + "/ping", timeout=30).status_code == 200
+        asking = threading.Thread(target=lambda: answers.append(_post(server.url, SPLIT)))
+        asking.start()
+        asking.join(0.5)
+        assert not answers, "a prediction is not answered before the warm-up has finished"
+        release.set()
+        asking.join(60)
+        assert answers and answers[0].status_code == 200 and answers[0].json() == {"predictions": expected}
+        assert _post(server.url, SPLIT).json() == {"predictions": expected}
+
+
+def test_models_serve_answers_right_after_ping_for_every_flavor(flavor_folders: dict[str, str]) -> None:
+    """``fitscribe models serve`` (one worker, pandas deferred while loading): the first request
+    sent as soon as /ping answers gets the same answer as the in-process scoring app."""
+    processes = {flavor: _Process([sys.executable, "-m", "fitscribe", "models", "serve", "-m", folder, "--port", "0"],
+                                  env={**os.environ, "PYTHONPATH": os.path.dirname(os.path.abspath(__file__))})
+                 for flavor, folder in flavor_folders.items()}
+    try:
+        for flavor, process in processes.items():
+            url = process.wait_for_url(r"at (http://\S+)/invocations")
+            _wait_ready(url, process=process)
+            body, content_type = SAME_REQUESTS[flavor][0]
+            first = _post(url, body, content_type)
+            with _serve(flavor_folders[flavor]) as ours:
+                expected = _post(ours.url, body, content_type)
+            assert (first.status_code, first.json()) == (200, expected.json()), (flavor, first.text)
+    finally:
+        for process in processes.values():
+            process.close()

@@ -139,11 +139,12 @@ def _url(scope: Scope, path: str) -> str:
     return f"{url}?{query.decode('latin-1')}" if query else url
 
 
-async def _lifespan(receive: Receive, send: Send) -> None:
-    """Answer uvicorn's startup and shutdown messages (nothing to open or close)."""
+async def _lifespan(receive: Receive, send: Send, on_startup: Callable[[], None]) -> None:
+    """Answer uvicorn's startup and shutdown messages (``on_startup`` runs at startup; nothing to close)."""
     while True:
         message = await receive()
         if message["type"] == "lifespan.startup":
+            on_startup()
             await send({"type": "lifespan.startup.complete"})
         elif message["type"] == "lifespan.shutdown":
             await send({"type": "lifespan.shutdown.complete"})
@@ -158,18 +159,38 @@ class ScoringApp:
     """
 
     def __init__(self, model: "PyFuncModel", *, max_request_mb: float = DEFAULT_MAX_REQUEST_MB,
-                 timeout: float = DEFAULT_TIMEOUT_S, batching: bool = True) -> None:
+                 timeout: float = DEFAULT_TIMEOUT_S, batching: bool = True,
+                 warm_up: Callable[[], None] | None = None) -> None:
         from fitscribe import __version__
 
         self.state = SimpleNamespace(model=model)
         self.scorer = _Scorer(model, int(max_request_mb * 1024 * 1024), timeout)
         self.batcher = Batcher(self.scorer, batching=batching)
         self._version = __version__.encode()
+        self._warm_up = warm_up
+        self._warming: asyncio.Future[None] | None = None
+
+    def _start_warm_up(self) -> None:
+        """Start ``warm_up`` on a worker thread (at the server's startup; /invocations waits for it)."""
+        if self._warm_up is not None:
+            self._warming = asyncio.get_running_loop().run_in_executor(None, self._warm_up)
+            self._warm_up = None
+
+    async def _warmed(self) -> None:
+        """Wait until the warm-up has finished (at once after that; its error is logged, not raised)."""
+        warming = self._warming
+        if warming is None:
+            return
+        try:
+            await asyncio.shield(warming)
+        except Exception as exc:  # e.g. a deferred module that fails to import: the prediction will say so
+            _LOG.warning("warming up the scoring server failed: %s: %s", type(exc).__name__, exc)
+        self._warming = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Serve one ASGI connection scope (``http`` or ``lifespan``)."""
         if scope["type"] == "lifespan":
-            await _lifespan(receive, send)
+            await _lifespan(receive, send, self._start_warm_up)
             return
         if scope["type"] != "http":
             return  # no websockets here (uvicorn runs with ws="none")
@@ -202,6 +223,8 @@ class ScoringApp:
     async def invocations(self, scope: Scope, receive: Receive) -> Answer:
         """Answer ``POST /invocations``: predictions, or MLflow's error body with a 4xx (504 past the timeout)."""
         scorer = self.scorer
+        if self._warming is not None:
+            await self._warmed()
         try:
             kind = content_kind(_header(scope, b"content-type"))
             body = await scorer.read_body(receive, _header(scope, b"content-length"))
@@ -215,7 +238,8 @@ class ScoringApp:
 
 
 def create_scoring_app(model: "PyFuncModel", *, max_request_mb: float = DEFAULT_MAX_REQUEST_MB,
-                       timeout: float = DEFAULT_TIMEOUT_S, batching: bool = True) -> ScoringApp:
+                       timeout: float = DEFAULT_TIMEOUT_S, batching: bool = True,
+                       warm_up: Callable[[], None] | None = None) -> ScoringApp:
     """Build the scoring server for one loaded model.
 
     Args:
@@ -224,8 +248,11 @@ def create_scoring_app(model: "PyFuncModel", *, max_request_mb: float = DEFAULT_
         timeout: Seconds a prediction may take before the request answers 504.
         batching: Predict the rows of requests that queue up during a prediction together
             (scikit-learn and XGBoost DataFrame input; see :mod:`fitscribe.serving.batching`).
+        warm_up: Run on a worker thread when the server starts (after the lifespan startup, as
+            ``/ping`` answers); ``/invocations`` requests wait until it has returned. ``serve``
+            passes :func:`fitscribe.serving.deferred.finish` when the model's load deferred modules.
 
     Returns:
         An ASGI application; serve it with uvicorn (``fitscribe models serve`` does).
     """
-    return ScoringApp(model, max_request_mb=max_request_mb, timeout=timeout, batching=batching)
+    return ScoringApp(model, max_request_mb=max_request_mb, timeout=timeout, batching=batching, warm_up=warm_up)
