@@ -435,26 +435,22 @@ def _close(a: Any, b: Any) -> bool:
 
 @pytest.mark.slow
 def test_answers_match_mlflow_models_serve(flavor_folders: dict[str, str]) -> None:
-    """The same model folder served by ``mlflow models serve --env-manager local`` and by fitscribe."""
+    """The same model folders served by MLflow's scoring server and by fitscribe, the same requests.
+
+    MLflow's side is the app ``mlflow models serve --env-manager local`` runs, built the same way
+    for every folder in one process (tests/_serving_mlflow.py: MLflow imported once, not ten times).
+    """
     from _mlflow_support import mlflow_python
 
-    mlflow_bin = os.path.dirname(mlflow_python())
-    env = {**os.environ, "PATH": mlflow_bin + os.pathsep + os.environ.get("PATH", ""),
-           # fitscribe and this module: the PythonModel is pickled by reference to both
-           "PYTHONPATH": os.pathsep.join([os.path.dirname(os.path.dirname(os.path.abspath(fitscribe.__file__))),
-                                          os.path.dirname(os.path.abspath(__file__))])}
-    servers = {}
+    here = os.path.dirname(os.path.abspath(__file__))
+    env = {**os.environ,  # fitscribe and this folder: the PythonModel is pickled by reference to both
+           "PYTHONPATH": os.pathsep.join([os.path.dirname(os.path.dirname(os.path.abspath(fitscribe.__file__))), here])}
+    mlflow = _Process([mlflow_python(), os.path.join(here, "_serving_mlflow.py"),
+                       *(f"{flavor}={folder}" for flavor, folder in flavor_folders.items())], env=env)
     try:
+        urls = json.loads(mlflow.wait_for_url(r"^ready (\{.*\})$", timeout=300))
         for flavor, folder in flavor_folders.items():
-            port = _free_port()
-            servers[flavor] = (_Process([os.path.join(mlflow_bin, "mlflow"), "models", "serve", "-m", folder,
-                                         "--env-manager", "local", "-p", str(port)], env=env), f"http://127.0.0.1:{port}")
-        for flavor, folder in flavor_folders.items():
-            process, theirs = servers[flavor]
-            try:
-                _wait_ready(theirs, timeout=120, process=process)
-            except AssertionError:
-                raise AssertionError(f"mlflow models serve ({flavor}) did not start:\n{process.close()}") from None
+            theirs = urls[flavor]
             with _serve(folder) as ours:
                 for body, content_type in SAME_REQUESTS[flavor]:
                     a, b = _post(ours.url, body, content_type), _post(theirs, body, content_type)
@@ -464,8 +460,7 @@ def test_answers_match_mlflow_models_serve(flavor_folders: dict[str, str]) -> No
                     else:
                         assert a.json()["error_code"] == b.json()["error_code"], (flavor, body, a.text, b.text)
     finally:
-        for process, _ in servers.values():
-            process.close()
+        mlflow.close()
 
 
 @pytest.mark.slow
