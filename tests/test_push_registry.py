@@ -196,3 +196,26 @@ def test_versions_whose_runs_go_in_later_requests_point_at_the_servers_copy(
     finally:
         client.close()
     assert "Nothing new" in _push(capsys, str(src), server["url"])
+
+
+def test_a_value_changed_on_the_server_is_found_by_the_push_verification(
+        server: dict[str, Any], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import sqlite3
+    import struct
+
+    from fitscribe.config import DB_FILENAME
+
+    made = make_store(tmp_path / "fitruns", tmp_path, model="checked")
+    out = _push(capsys, str(tmp_path / "fitruns"), server["url"])
+    assert [line.split()[-3:] for line in out.splitlines() if line.startswith("metric values")] == [["1", "1", "ok"]]
+    db = sqlite3.connect(server["store"] / DB_FILENAME)  # one stored value changed behind the server's back
+    with db:
+        (blob,) = db.execute("SELECT value_blob FROM metric_chunks WHERE run_uuid = ?", (made["run"],)).fetchone()
+        changed = struct.pack("<d", 0.123) + bytes(blob)[8:]
+        db.execute("UPDATE metric_chunks SET value_blob = ? WHERE run_uuid = ?", (changed, made["run"]))
+    db.close()
+    assert main(["push", str(tmp_path / "fitruns"), server["url"]]) == 1
+    again = capsys.readouterr().out
+    assert [line.split()[-3:] for line in again.splitlines() if line.startswith("metric values")] == [
+        ["1", "0", "DIFFERS"]]
+    assert f"DIFFERS: {made['run']}" in again

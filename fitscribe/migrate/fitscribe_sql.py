@@ -31,6 +31,7 @@ class FitscribeSource:
         self.bulk = bulk
         self.description = redact(bulk.store.uri)
         self._state = bulk.state()
+        self._hashes: dict[tuple[str, str], int] | None = None
 
     def experiments(self) -> list[SourceExperiment]:
         """Return every experiment with its tags."""
@@ -91,6 +92,23 @@ class FitscribeSource:
     def logged_model_folder(self, model: SourceLoggedModel) -> str | None:
         """Return the local folder of a logged model's files, or None (not on this machine)."""
         return local_folder(model.artifact_location)
+
+    def key_hashes(self) -> dict[str, int]:
+        """Return the point hash (``point_hash.py``) of each metric key over all runs."""
+        from .point_hash import by_key
+
+        return by_key(self._series_hashes())
+
+    def series_hashes(self, key: str) -> dict[str, int]:
+        """Return run id -> the point hash of that run's series of ``key``."""
+        return {run_id: h for (run_id, k), h in self._series_hashes().items() if k == key}
+
+    def _series_hashes(self) -> dict[tuple[str, str], int]:
+        from .verify import destination_hashes
+
+        if self._hashes is None:
+            self._hashes = destination_hashes(self.bulk, set(self._state.runs))
+        return self._hashes
 
     def artifact_folder(self, run: SourceRun) -> str | None:
         """Return the local folder of a run's artifacts, or None (not on this machine)."""

@@ -4,7 +4,8 @@
 closing verification of a local import reads, so ``fitscribe push`` and ``fitscribe import`` decide
 and verify by the same rules (``verify.rows``)::
 
-    {"runs": {run_id: {"digest", "params", "tags", "points", "artifacts": {path: size} | null}},
+    {"runs": {run_id: {"digest", "params", "tags", "points", "artifacts": {path: size} | null,
+               "values": {key: point hash} (when asked)}},
      "experiments": {name: id},
      "experiment_states": {name: {"lifecycle_stage", "tags"}},
      "models": {name: [version numbers]},
@@ -56,7 +57,8 @@ def stored_digest(row: dict[str, Any], params: dict[str, str], tags: dict[str, s
 
 
 def describe(bulk: BulkImporter, run_ids: Sequence[str], experiments: Sequence[str], models: Sequence[str],
-             logged_models: Sequence[str] = (), files: Files | None = None, read_all: bool = False) -> dict[str, Any]:
+             logged_models: Sequence[str] = (), files: Files | None = None, read_all: bool = False,
+             values: bool = False) -> dict[str, Any]:
     """Return what ``bulk``'s store holds of these runs, experiments (names), registered models (names)
     and logged models (ids), in the shape of the module docstring.
 
@@ -70,6 +72,8 @@ def describe(bulk: BulkImporter, run_ids: Sequence[str], experiments: Sequence[s
             them; without it, ``artifacts`` and ``files`` are None.
         read_all: Read every run's state in a few whole-table queries rather than these runs' by
             ``IN`` lists (quicker when they are most of the store: the verification of an import).
+        values: Add each run's ``values``: metric key -> the point hash of its series
+            (``point_hash.py``), read from these runs' stored chunks.
     """
     held = bulk.state() if read_all else bulk.state(run_ids)
     series: dict[str, dict[str, int]] = {}
@@ -85,6 +89,13 @@ def describe(bulk: BulkImporter, run_ids: Sequence[str], experiments: Sequence[s
         params, tags, mine = held.params.get(run_id, {}), held.tags.get(run_id, {}), series.get(run_id, {})
         runs[run_id] = {"digest": stored_digest(row, params, tags, mine), "params": len(params), "tags": len(tags),
                         "points": sum(mine.values()), "artifacts": files(row["artifact_uri"]) if files else None}
+    if values:
+        from .verify import destination_hashes
+
+        for (run_id, key), h in destination_hashes(bulk, set(runs), scoped=True).items():
+            runs[run_id].setdefault("values", {})[key] = h
+        for entry in runs.values():
+            entry.setdefault("values", {})
     names = set(experiments)
     found = {name: i for i, (name, _, _) in held.experiments.items() if name in names}
     stored_models = bulk.models() if models else {}

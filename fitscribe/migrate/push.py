@@ -19,7 +19,9 @@ MLflow's protocol cannot create a run with a given id:
    params, status or files) goes in bundles without runs, decided by the importer's own rules
    (``registry.model_pending``...). What a request brought stays, so an interrupted push completes
    when run again, sending only the rest; a second push sends nothing;
-3. **verify**: a second compare, shown as the importer's verification table (``verify.rows``).
+3. **verify**: a second compare, shown as the importer's verification table (``verify.rows``), with
+   the point hash of every series on both sides when the source hashes them (fitscribe stores,
+   bundles, MLflow stores), so a value that differs is found even where the counts agree.
 
 Deletions: soft deletions (the lifecycle stage of an experiment, run or logged model) travel like any
 other field. A registered model or version deleted here, or an alias or tag removed, is not removed
@@ -198,12 +200,24 @@ class _Pusher:
             self.manifests[run.run_id] = _listing(self.source.artifact_folder(run))
         return self.manifests[run.run_id]
 
-    def compare(self, chosen: Selection) -> dict[str, Any]:
-        """Ask the server what it holds of the chosen runs, experiments, models and logged models."""
+    def compare(self, chosen: Selection, values: bool = False) -> dict[str, Any]:
+        """Ask the server what it holds of the chosen runs, experiments, models and logged models (with
+        ``values``, also the point hash of each run's series)."""
         body = {"run_ids": [r.run_id for r in chosen.runs], "models": [m.name for m in chosen.models],
                 "experiments": sorted({e.name for e in chosen.experiments}),
-                "logged_models": [m.model_id for m in chosen.logged_models]}
+                "logged_models": [m.model_id for m in chosen.logged_models], "values": values}
         return self._post_json(COMPARE_PATH, body)
+
+    def values(self, runs: list[SourceRun]) -> dict[tuple[str, str], int] | None:
+        """Return the point hash of each series of these runs, or None if the source does not hash them."""
+        from .source import HasMetricHashes
+
+        if not isinstance(self.source.source, HasMetricHashes):
+            return None
+        wanted = {r.run_id for r in runs}
+        keys = sorted({key for run_id in wanted for key in self.series.get(run_id, {})})
+        return {(run_id, key): h for key in keys
+                for run_id, h in self.source.source.series_hashes(key).items() if run_id in wanted}
 
     def pending(self, chosen: Selection, held: dict[str, Any]) -> tuple[list[SourceRun], Selection]:
         """Return the runs the server lacks or holds differently (with the runs of model versions it
@@ -433,7 +447,7 @@ def push(source: Source, url: str, *, experiments: Sequence[str] = (), run_ids: 
             result.points_added = sum(sum(pusher.series.get(r.run_id, {}).values()) for r in todo)
             return result
         _send_all(pusher, todo, rest, result)
-        result.verification = _verify(pusher, chosen, pusher.compare(chosen))
+        result.verification = _verify(pusher, chosen, pusher.compare(chosen, values=True))
         result.seconds = time.monotonic() - started
         return result
     finally:
@@ -474,7 +488,7 @@ def _verify(pusher: _Pusher, chosen: Selection, held: dict[str, Any]) -> Verific
     the local source against the server."""
     result = Verification()
     rows(result, chosen.experiments, chosen.runs, pusher.series, chosen.models, chosen.logged_models, held,
-         {r.run_id: pusher.manifest(r) for r in chosen.runs})
+         {r.run_id: pusher.manifest(r) for r in chosen.runs}, pusher.values(chosen.runs))
     return result
 
 

@@ -54,7 +54,8 @@ class Verification:
 
 def rows(result: Verification, experiments: list[SourceExperiment], runs: list[SourceRun],
          series_of: dict[str, dict[str, int]], models: list[SourceModel], logged: list[SourceLoggedModel],
-         held: dict[str, Any], manifests: dict[str, dict[str, int]] | None = None) -> None:
+         held: dict[str, Any], manifests: dict[str, dict[str, int]] | None = None,
+         values: dict[tuple[str, str], int] | None = None) -> None:
     """Add the rows comparing the source's entities with what the destination holds (``held.describe``'s
     answer) and check every run's digest. An experiment, registered model or logged model counts as
     held when the destination has it with nothing an import would still change (tags, stage, aliases...).
@@ -68,6 +69,8 @@ def rows(result: Verification, experiments: list[SourceExperiment], runs: list[S
         logged: The source's logged models concerned.
         held: What the destination holds of them.
         manifests: Run id -> artifact file -> size, in the source; adds the ``artifact files`` row.
+        values: (run id, key) -> point hash, in the source; with the destination's (``held``'s runs'
+            ``values``) adds the ``metric values`` row and marks the runs whose points differ.
     """
     from .plan import experiment_changes
     from .registry import DELETED_STAGE, model_pending
@@ -93,10 +96,27 @@ def rows(result: Verification, experiments: list[SourceExperiment], runs: list[S
     versions = held.get("models", {})
     result.rows.append(("model versions", len(live), sum(1 for name, n in live if n in versions.get(name, []))))
     result.rows.append(("logged models", len(logged), _held_logged_models(logged, held)))
+    differ = _values_row(result, runs, values, stored) if values is not None else set()
     for run in runs:
         result.runs_checked += 1
-        if stored.get(run.run_id, {}).get("digest") != source_digest(run, series_of.get(run.run_id, {})):
+        if (stored.get(run.run_id, {}).get("digest") != source_digest(run, series_of.get(run.run_id, {}))
+                or run.run_id in differ):
             result.mismatched_runs.append(run.run_id)
+
+
+def _values_row(result: Verification, runs: list[SourceRun], values: dict[tuple[str, str], int],
+                stored: dict[str, Any]) -> set[str]:
+    """Add the ``metric values`` row (series in the source, series whose point hash the destination
+    shares) from ``held``'s per-run ``values``; return the runs that differ. None without them (an
+    older server): no row."""
+    wanted = {r.run_id for r in runs}
+    if not all("values" in stored[r] for r in wanted if r in stored):
+        return set()
+    mine = {series: h for series, h in values.items() if series[0] in wanted}
+    differ = {run_id for (run_id, key), h in mine.items() if stored.get(run_id, {}).get("values", {}).get(key) != h}
+    same = sum(1 for (run_id, key), h in mine.items() if stored.get(run_id, {}).get("values", {}).get(key) == h)
+    result.rows.append(("metric values", len(mine), same))
+    return differ
 
 
 def _held_models(models: list[SourceModel], held: dict[str, Any], pending: Any) -> int:
@@ -169,8 +189,15 @@ def _compare_values(source: HasMetricHashes, dest: BulkImporter, run_ids: set[st
     return bad
 
 
-def destination_hashes(dest: BulkImporter, run_ids: set[str]) -> dict[tuple[str, str], int]:
-    """Return the point hash of every stored series of these runs, from the stored arrays (1,000 chunks a fetch)."""
+def destination_hashes(dest: BulkImporter, run_ids: set[str], scoped: bool = False) -> dict[tuple[str, str], int]:
+    """Return the point hash of every stored series of these runs, from the stored arrays (1,000 chunks a fetch).
+
+    Args:
+        dest: The store's bulk reader.
+        run_ids: The runs wanted.
+        scoped: Read these runs' chunks only (500 runs a query), not every chunk of the store:
+            for a few runs of a large store (a server answering a push).
+    """
     import sqlalchemy as sa
 
     from fitscribe.backends.sql import tables as t
@@ -180,10 +207,13 @@ def destination_hashes(dest: BulkImporter, run_ids: set[str]) -> dict[tuple[str,
     c = t.metric_chunks.c
     found: dict[tuple[str, str], int] = {}
     query = sa.select(c.run_uuid, c.key, c.step_blob, c.timestamp_blob, c.value_blob)
+    ids = sorted(run_ids)
+    queries = [query.where(c.run_uuid.in_(ids[i:i + 500])) for i in range(0, len(ids), 500)] if scoped else [query]
     with dest.store.sql_read() as w:
-        rows = w.sa.execution_options(stream_results=True).execute(query)
-        while batch := rows.fetchmany(1000):
-            part = [r for r in batch if r[0] in run_ids]
-            for row, h in zip(part, chunk_hashes(part)):
-                found[(row[0], row[1])] = (found.get((row[0], row[1]), 0) + h) % P
+        for one in queries:
+            rows = w.sa.execution_options(stream_results=True).execute(one)
+            while batch := rows.fetchmany(1000):
+                part = [r for r in batch if r[0] in run_ids]
+                for row, h in zip(part, chunk_hashes(part)):
+                    found[(row[0], row[1])] = (found.get((row[0], row[1]), 0) + h) % P
     return found

@@ -4,8 +4,9 @@ MLflow's REST API cannot create a run with a given id, so ``fitscribe push`` and
 ... --to http://server`` (``fitscribe.migrate.push``) use two endpoints of their own:
 
 - ``POST /api/2.0/fitscribe/import/compare``, JSON ``{"run_ids": [...], "experiments": [names],
-  "models": [names], "logged_models": [ids]}``: what this server holds of them (runs, experiments
-  with their stage and tags, registered models with their versions, aliases and tags, logged models
+  "models": [names], "logged_models": [ids], "values": bool}``: what this server holds of them (runs,
+  with their series' point hashes if ``values``; experiments
+  with their stage and tags; registered models with their versions, aliases and tags; logged models
   with their files; the shape is ``fitscribe.migrate.held``'s; what it lacks is absent);
 - ``POST /api/2.0/fitscribe/import``, body an uncompressed ``.tar`` bundle (``fitscribe export``'s
   format; ``Content-Type: application/x-tar``): checked whole (``migrate/bundle_check.py``; a
@@ -118,8 +119,11 @@ def compare(state: ServerState, body: Any) -> dict[str, Any]:
         raise InvalidValueError("The body must be a JSON object with 'run_ids', 'experiments' and 'models'.")
     run_ids, names, model_names, logged = (_strings(body, n) for n in ("run_ids", "experiments", "models",
                                                                        "logged_models"))
+    values = body.get("values", False)
+    if not isinstance(values, bool):
+        raise InvalidValueError("'values' must be true or false.")
     return describe(_bulk(state), run_ids, names, model_names, logged,
-                    files=lambda uri: _artifact_files(state, uri))
+                    files=lambda uri: _artifact_files(state, uri), values=values)
 
 
 def _artifact_files(state: ServerState, uri: str) -> dict[str, int] | None:
