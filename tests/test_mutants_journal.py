@@ -130,6 +130,18 @@ def _journal_files(store: Path) -> list[Path]:
     return sorted((store / "journal").rglob("*.log"))
 
 
+def _wait_until_replayed(store: Path, run_id: str) -> None:
+    """Open the store until the kept journal is gone: its thread's last copy ends on its own, then
+    an open replays (or deletes) the released file."""
+    deadline = time.monotonic() + 30
+    while _journal_files(store) and time.monotonic() < deadline:
+        time.sleep(0.05)
+        reader = fitscribe.Client(str(store))
+        reader.get_run(run_id)
+        reader.close()
+    assert _journal_files(store) == []
+
+
 def test_a_journal_that_close_gave_up_on_is_let_go_when_its_last_copy_ends(tmp_path: Path) -> None:
     """close() waits a bounded time; the copy still running then finishes on its own, and the file
     is released (not held until the process ends), so the next open cleans it up."""
@@ -151,12 +163,51 @@ def test_a_journal_that_close_gave_up_on_is_let_go_when_its_last_copy_ends(tmp_p
     finally:
         locker.execute("ROLLBACK")
         locker.close()
-    deadline = time.monotonic() + 30
-    while _journal_files(store) and time.monotonic() < deadline:  # until the thread's copy ended
-        time.sleep(0.05)
-        reader = fitscribe.Client(str(store))
-        reader.get_run(run_id)  # opening the database replays (here: deletes) an orphaned journal
-        reader.close()
-    assert _journal_files(store) == []
+    _wait_until_replayed(store, run_id)
     assert [p.step for p in fitscribe.Client(str(store)).get_metric_history(run_id, "m")] == list(range(11))
+    client.close()
+
+
+def test_a_full_queue_refuses_with_the_whole_story_and_a_closed_journal_refuses_its_waiters(tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    client = fitscribe.Client(str(store))
+    run_id = client.create_run("0").info.run_id
+    client.log_metric(run_id, "m", 0.0, step=0)
+    client.flush()
+    journal = client.store._journal_for_write()
+    journal.max_pending_points, journal.block_timeout, journal.flush_timeout = 20, 0.2, 0.3
+    locker = sqlite3.connect(store / "tracking.db", isolation_level=None)
+    locker.execute("BEGIN IMMEDIATE")  # another writer holds the database: nothing drains
+    try:
+        for step in range(1, 21):
+            client.log_metric(run_id, "m", float(step), step=step)
+        with pytest.raises(BackendError) as full:
+            client.log_metric(run_id, "m", 21.0, step=21)
+        assert str(full.value) == (
+            f"The database has taken no metric points for 0 s (it is busy or locked), and 20 points wait in the "
+            f"metric journal {journal.path}, which keeps them: they are copied once the database answers, or "
+            "replayed when the store is opened again. The points of this call were not logged.")
+        journal.block_timeout = 60.0
+        errors: list[BaseException] = []
+
+        def waiter() -> None:
+            try:
+                client.log_metric(run_id, "m", 22.0, step=22)
+            except BaseException as exc:  # noqa: BLE001 - reported below
+                errors.append(exc)
+
+        thread = threading.Thread(target=waiter)
+        thread.start()
+        with pytest.warns(FitscribeWarning, match="kept in"):
+            journal.close()  # the waiter, waiting for room or not yet arrived, is refused
+        thread.join(30)
+        assert not thread.is_alive()
+        assert [str(e) for e in errors] == ["The metric journal is closed; the store was closed while logging."]
+    finally:
+        locker.execute("ROLLBACK")
+        locker.close()
+    _wait_until_replayed(store, run_id)  # before closing the store its thread may still be using
+    client.close()
+    client = fitscribe.Client(str(store))  # the 20 accepted points arrived, the refused ones not
+    assert [p.step for p in client.get_metric_history(run_id, "m")] == list(range(21))
     client.close()
