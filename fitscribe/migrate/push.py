@@ -447,7 +447,12 @@ def push(source: Source, url: str, *, experiments: Sequence[str] = (), run_ids: 
             result.points_added = sum(sum(pusher.series.get(r.run_id, {}).values()) for r in todo)
             return result
         _send_all(pusher, todo, rest, result)
-        result.verification = _verify(pusher, chosen, pusher.compare(chosen, values=True))
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(1, thread_name_prefix="push-hashes") as pool:  # hashed here while the server hashes
+            values = pool.submit(pusher.values, chosen.runs)
+            held = pusher.compare(chosen, values=True)
+            result.verification = _verify(pusher, chosen, held, values.result())
         result.seconds = time.monotonic() - started
         return result
     finally:
@@ -483,12 +488,13 @@ def _send_all(pusher: _Pusher, todo: list[SourceRun], rest: Selection, result: P
                 os.kill(os.getpid(), getattr(signal, "SIGKILL", signal.SIGTERM))
 
 
-def _verify(pusher: _Pusher, chosen: Selection, held: dict[str, Any]) -> Verification:
+def _verify(pusher: _Pusher, chosen: Selection, held: dict[str, Any],
+            values: dict[tuple[str, str], int] | None) -> Verification:
     """Build the closing table (``verify.rows``): counts per entity, artifact files and run digests,
     the local source against the server."""
     result = Verification()
     rows(result, chosen.experiments, chosen.runs, pusher.series, chosen.models, chosen.logged_models, held,
-         {r.run_id: pusher.manifest(r) for r in chosen.runs}, pusher.values(chosen.runs))
+         {r.run_id: pusher.manifest(r) for r in chosen.runs}, values)
     return result
 
 
