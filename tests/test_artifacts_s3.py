@@ -446,9 +446,9 @@ def test_server_proxies_artifacts_to_s3(backend: str, request: pytest.FixtureReq
     from fitscribe.server import create_app
     from fitscribe.server.run import ThreadedServer
 
-    from _mlflow_support import mlflow_python
+    from _mlflow_support import mlflow_python, run_mlflow
 
-    python = mlflow_python()
+    mlflow_python()  # skips (fails in CI) without MLflow's python
     tracking = str(tmp_path / "store") if backend == "sqlite" else request.getfixturevalue("postgresql_uri")
     table = tmp_path / "table.csv"
     table.write_text("a,b\n1,2\n")
@@ -464,8 +464,7 @@ def test_server_proxies_artifacts_to_s3(backend: str, request: pytest.FixtureReq
                    MLFLOW_HTTP_REQUEST_MAX_RETRIES="0")
         result = tmp_path / "seen.json"
         model = "model" if backend == "sqlite" else "-"
-        job = subprocess.run([python, "-c", MLFLOW_SCRIPT, str(result), run_id, model], cwd=tmp_path, env=env,
-                             capture_output=True, text=True, timeout=300)
+        job = run_mlflow(["-c", MLFLOW_SCRIPT, str(result), run_id, model], cwd=tmp_path, env=env, timeout=300)
         assert job.returncode == 0, f"MLflow's client failed:\n{job.stdout}\n{job.stderr}"
         seen = json.loads(result.read_text())
         theirs = client.download_artifacts(seen["run_id"], "notes/hello.txt", str(tmp_path / "dl"))

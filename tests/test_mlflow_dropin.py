@@ -411,9 +411,9 @@ _MLFLOW_ONLY = {  # MLflow 3 features fitscribe does not have (tracing destinati
 
 @pytest.fixture(scope="module")
 def mlflow_signatures() -> dict[str, list[list[str]]]:
-    from _mlflow_support import mlflow_python
+    from _mlflow_support import run_mlflow
 
-    result = subprocess.run([mlflow_python(), "-c", _SIGNATURE_PROBE], capture_output=True, text=True, timeout=300)
+    result = run_mlflow(["-c", _SIGNATURE_PROBE], cwd=os.getcwd(), env=dict(os.environ), timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
     return json.loads(result.stdout.strip().splitlines()[-1])
 

@@ -30,7 +30,7 @@ from typing import Any, Callable, Iterator
 import numpy as np
 import pytest
 
-from _mlflow_support import mlflow_python
+from _mlflow_support import mlflow_python, run_mlflow
 from fitscribe.flavors.model import UnverifiedModelWarning
 
 # These tests load model folders they have just saved; tests/test_model_integrity.py checks the
@@ -362,10 +362,7 @@ def _run_job(ix: Interop, python: str) -> None:
     plan.write_text(json.dumps({"tasks": ix.tasks}), encoding="utf-8")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("FITSCRIBE_", "MLFLOW_"))}
     env.update(MLFLOW_DISABLE_TELEMETRY="true", DO_NOT_TRACK="true", MLFLOW_TRACKING_URI=(ix.root / "mlruns").as_uri())
-    proc = subprocess.run(
-        [python, str(JOB_SCRIPT), str(plan), str(result)],
-        cwd=ix.root, env=env, capture_output=True, text=True, timeout=600,
-    )
+    proc = run_mlflow([str(JOB_SCRIPT), str(plan), str(result)], cwd=ix.root, env=env, timeout=600)
     ix.job_output = f"exit {proc.returncode}\nstdout:\n{proc.stdout[-4000:]}\nstderr:\n{proc.stderr[-8000:]}"
     if proc.returncode == 0 and result.exists():
         ix.results = json.loads(result.read_text(encoding="utf-8"))

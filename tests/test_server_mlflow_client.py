@@ -14,7 +14,6 @@ import contextlib
 import json
 import math
 import os
-import subprocess
 import textwrap
 import uuid
 from dataclasses import dataclass
@@ -23,7 +22,7 @@ from typing import Any, Iterator
 
 import pytest
 
-from _mlflow_support import mlflow_python
+from _mlflow_support import mlflow_python, run_mlflow
 
 import fitscribe
 from fitscribe.server import create_app
@@ -155,7 +154,7 @@ def _served(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
     """Serve a fresh SQLite store and a new PostgreSQL database (when their tests are selected and the
     server is there), each with local artifacts; ONE MLflow process, whose imports cost seconds, runs
     the client script against each server in turn. Yields what each saw, by backend."""
-    python = mlflow_python()
+    mlflow_python()  # skips (fails in CI) without MLflow's python
     root = tmp_path_factory.mktemp("mlflow-client")
     wanted = _selected_backends(request)
     with contextlib.ExitStack() as stack:
@@ -169,7 +168,7 @@ def _served(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
                 stores["postgresql"] = stack.enter_context(_new_pg_database(admin))
         servers = {kind: stack.enter_context(ThreadedServer(create_app(store, str(root / f"{kind}-artifacts"))))
                    for kind, store in stores.items()}
-        _run_client_script(python, root, {kind: server.url for kind, server in servers.items()})
+        _run_client_script(root, {kind: server.url for kind, server in servers.items()})
         sessions = {}
         for kind, store in stores.items():
             client = stack.enter_context(contextlib.closing(fitscribe.Client(store)))
@@ -201,7 +200,7 @@ def _new_pg_database(admin: Any) -> Iterator[str]:
             conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
-def _run_client_script(python: str, root: Path, urls: dict[str, str]) -> None:
+def _run_client_script(root: Path, urls: dict[str, str]) -> None:
     """Run :data:`CLIENT_SCRIPT` once against every server of ``urls``; each result goes to ``<kind>.json``."""
     script = root / "client.py"
     script.write_text(CLIENT_SCRIPT)
@@ -209,8 +208,7 @@ def _run_client_script(python: str, root: Path, urls: dict[str, str]) -> None:
     env.update(MLFLOW_DISABLE_TELEMETRY="true", DO_NOT_TRACK="true", MLFLOW_HTTP_REQUEST_MAX_RETRIES="0",
                MLFLOW_HTTP_REQUEST_TIMEOUT="60")
     pairs = [arg for kind, url in urls.items() for arg in (url, str(root / f"{kind}.json"))]
-    job = subprocess.run([python, str(script), str(T0), *pairs], cwd=root, env=env, capture_output=True,
-                         text=True, timeout=600)
+    job = run_mlflow([str(script), str(T0), *pairs], cwd=root, env=env, timeout=600)
     assert job.returncode == 0, f"MLflow's client failed against the server:\n{job.stdout}\n{job.stderr}"
 
 

@@ -14,7 +14,6 @@ import json
 import logging
 import os
 import re
-import subprocess
 import textwrap
 from dataclasses import dataclass
 from pathlib import Path
@@ -563,9 +562,8 @@ MLFLOW_SCRIPT = textwrap.dedent('''
 
 
 def test_mlflow_client_with_token_and_with_basic_auth(secured: Secured, tmp_path: Path) -> None:
-    from _mlflow_support import mlflow_python
+    from _mlflow_support import run_mlflow
 
-    python = mlflow_python()
     scenarios = {
         "token": {"MLFLOW_TRACKING_TOKEN": secured.writer_token},
         "basic": {"MLFLOW_TRACKING_USERNAME": "writer", "MLFLOW_TRACKING_PASSWORD": WRITER_PW},
@@ -578,8 +576,8 @@ def test_mlflow_client_with_token_and_with_basic_auth(secured: Secured, tmp_path
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "FITSCRIBE_"))}
     env.update(MLFLOW_TRACKING_URI=secured.url, MLFLOW_DISABLE_TELEMETRY="true", DO_NOT_TRACK="true",
                MLFLOW_HTTP_REQUEST_MAX_RETRIES="0", MLFLOW_HTTP_REQUEST_TIMEOUT="60")
-    job = subprocess.run([python, str(tmp_path / "client.py"), str(tmp_path / "scenarios.json"), str(tmp_path / "out.json")],
-                         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    job = run_mlflow([str(tmp_path / "client.py"), str(tmp_path / "scenarios.json"), str(tmp_path / "out.json")],
+                     cwd=tmp_path, env=env, timeout=300)
     assert job.returncode == 0, f"MLflow's client failed:\n{job.stdout}\n{job.stderr}"
     seen = json.loads((tmp_path / "out.json").read_text())
     reader = fitscribe.Client(str(secured.root / "store"))
