@@ -211,3 +211,20 @@ def test_a_full_queue_refuses_with_the_whole_story_and_a_closed_journal_refuses_
     client = fitscribe.Client(str(store))  # the 20 accepted points arrived, the refused ones not
     assert [p.step for p in client.get_metric_history(run_id, "m")] == list(range(21))
     client.close()
+
+
+def test_every_orphaned_rest_journal_is_adopted_past_another_ones_position_file(tmp_path: Path) -> None:
+    """Two processes died with unsent REST journals; the first had recorded a position (its
+    ``.pos`` file sorts between the two journals). A new store adopts and sends both."""
+    from fitscribe.backends.rest.journal import RestJournal
+
+    folder = Path(RestJournal("http://127.0.0.1:9", root=str(tmp_path)).folder)
+    folder.mkdir(parents=True)
+    (folder / "0001-11-a.jsonl").write_text('{"run_id": "a", "metrics": []}\n{"run_id": "a2", "metrics": []}\n')
+    (folder / "0001-11-a.jsonl.pos").write_text("31")
+    (folder / "0002-12-b.jsonl").write_text('{"run_id": "b", "metrics": []}\n')
+    journal = RestJournal("http://127.0.0.1:9", root=str(tmp_path))
+    assert journal.adopt_orphans() == 2
+    sent: list[str] = []
+    journal.replay(lambda body: sent.append(body["run_id"]), lambda exc: False, lambda body, exc: None)
+    assert sent == ["a2", "b"] and sorted(os.listdir(folder)) == []
