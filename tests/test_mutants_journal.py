@@ -228,3 +228,27 @@ def test_every_orphaned_rest_journal_is_adopted_past_another_ones_position_file(
     sent: list[str] = []
     journal.replay(lambda body: sent.append(body["run_id"]), lambda exc: False, lambda body, exc: None)
     assert sent == ["a2", "b"] and sorted(os.listdir(folder)) == []
+
+
+def test_replaying_an_orphaned_journal_leaves_the_process_s_own_files_alone(tmp_path: Path) -> None:
+    """An orphan's descriptor is released twice on the way (deleted, then the finally): the second
+    release must not close some other descriptor of the process (here: its stdout)."""
+    import subprocess
+    import sys
+
+    store = tmp_path / "store"
+    killed = subprocess.run([sys.executable, "-c", f"""if True:
+        import os, signal, fitscribe
+        client = fitscribe.Client({str(store)!r})
+        run_id = client.create_run("0").info.run_id
+        print(run_id, flush=True)
+        client.log_metric(run_id, "m", 1.0, step=0)
+        os.kill(os.getpid(), signal.SIGKILL)"""], capture_output=True, text=True, timeout=120)
+    run_id = killed.stdout.strip()
+    assert killed.returncode == -9 and len(_journal_files(store)) == 1, killed.stderr
+    reader = subprocess.run([sys.executable, "-c", f"""if True:
+        import fitscribe
+        metrics = fitscribe.Client({str(store)!r}).get_run({run_id!r}).data.metrics
+        print(metrics, flush=True)"""], capture_output=True, text=True, timeout=120)
+    assert (reader.returncode, reader.stdout) == (0, "{'m': 1.0}\n"), reader.stderr
+    assert _journal_files(store) == []
