@@ -160,6 +160,7 @@ def test_a_journal_that_close_gave_up_on_is_let_go_when_its_last_copy_ends(tmp_p
         with pytest.warns(FitscribeWarning, match="kept in"):
             journal.close()  # gives up waiting; its thread still waits for the database
         assert len(_journal_files(store)) == 1
+        assert os.stat(journal.path).st_mode & 0o111 == 0  # a data file: nobody may execute it
     finally:
         locker.execute("ROLLBACK")
         locker.close()
