@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -258,7 +259,7 @@ def test_every_option_of_mlflows_shared_commands_is_accepted(command: str, mlflo
 @pytest.fixture(scope="module")
 def mlflow_options() -> dict[str, list[str]]:
     """The option strings of MLflow's CLI commands, read from the real MLflow's click tree."""
-    from _mlflow_support import mlflow_python
+    from _mlflow_support import run_mlflow
 
     probe = (
         "import json, mlflow.cli as c\n"
@@ -270,6 +271,6 @@ def mlflow_options() -> dict[str, list[str]]:
         "walk(c.cli, [])\n"
         "print(json.dumps(out))\n"
     )
-    result = subprocess.run([mlflow_python(), "-c", probe], capture_output=True, text=True, timeout=300)
+    result = run_mlflow(["-c", probe], cwd=os.getcwd(), env=dict(os.environ), timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
     return json.loads(result.stdout.strip().splitlines()[-1])

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import inspect
 import json
+import os
 import re
 import subprocess
 import sys
@@ -34,9 +35,9 @@ print(json.dumps({n: [(p.name, p.kind.name) for p in inspect.signature(getattr(m
 
 
 def test_client_table_and_image_signatures_are_mlflows() -> None:
-    from _mlflow_support import mlflow_python
+    from _mlflow_support import run_mlflow
 
-    result = subprocess.run([mlflow_python(), "-c", _CLIENT_PROBE], capture_output=True, text=True, timeout=300)
+    result = run_mlflow(["-c", _CLIENT_PROBE], cwd=os.getcwd(), env=dict(os.environ), timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
     for name, theirs in json.loads(result.stdout.strip().splitlines()[-1]).items():
         ours = [(p.name, p.kind.name) for p in inspect.signature(getattr(fitscribe.Client, name)).parameters.values()]

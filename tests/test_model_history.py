@@ -343,14 +343,12 @@ _MLFLOW_SCRIPT = textwrap.dedent("""
 
 
 def test_mlflow_clients_record_logged_models(served: tuple[str, PathRecorder], tmp_path: Path) -> None:
-    from _mlflow_support import mlflow_python
+    from _mlflow_support import run_mlflow
 
-    python = mlflow_python()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "FITSCRIBE_"))}
     env.update(MLFLOW_TRACKING_URI=served[0], MLFLOW_DISABLE_TELEMETRY="true", DO_NOT_TRACK="true",
                MLFLOW_HTTP_REQUEST_MAX_RETRIES="0")
-    job = subprocess.run([python, "-c", _MLFLOW_SCRIPT], cwd=tmp_path, env=env, capture_output=True, text=True,
-                         timeout=300)
+    job = run_mlflow(["-c", _MLFLOW_SCRIPT], cwd=tmp_path, env=env, timeout=300)
     assert job.returncode == 0, job.stderr
     answer = json.loads(job.stdout.strip().splitlines()[-1])
     assert answer["paths"] == ["first", "second"]
