@@ -253,3 +253,21 @@ def test_replaying_an_orphaned_journal_leaves_the_process_s_own_files_alone(tmp_
         print(metrics, flush=True)"""], capture_output=True, text=True, timeout=120)
     assert (reader.returncode, reader.stdout) == (0, "{'m': 1.0}\n"), reader.stderr
     assert _journal_files(store) == []
+
+
+def test_a_journal_ending_in_zeros_is_replayed_up_to_them(tmp_path: Path) -> None:
+    """After a power loss a file system may leave a file's last block zero-filled."""
+    from fitscribe.backends.sql.journal import _encode
+
+    store = tmp_path / "store"
+    client = fitscribe.Client(str(store))
+    run_id = client.create_run("0").info.run_id
+    client.close()
+    folder = store / "journal" / "tracking.db"
+    folder.mkdir(parents=True, exist_ok=True)
+    records = b"".join(_encode(run_id, ["m"], [float(i)], [1], [i]) for i in range(3))
+    (folder / "999999-dead.log").write_bytes(records + bytes(64))
+    client = fitscribe.Client(str(store))
+    assert [p.step for p in client.get_metric_history(run_id, "m")] == [0, 1, 2]
+    assert _journal_files(store) == []
+    client.close()
