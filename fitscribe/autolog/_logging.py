@@ -53,15 +53,15 @@ def log_params(call: "TrainingCall", params: Mapping[str, Any]) -> None:
             call.skip(f"param {key!r}", f"the run already has {key}={existing[key]!r}; new value {value!r} not logged")
         elif key not in existing:
             fresh[key] = value
-    _batched(call, "param", [Param(k, v) for k, v in fresh.items()], "params")
-    call.record("params", *fresh)
+    logged = _batched(call, "param", [Param(k, v) for k, v in fresh.items()], "params")
+    call.record("params", *(p.key for p in logged))
 
 
 def set_tags(call: "TrainingCall", tags: Mapping[str, Any]) -> None:
     """Set tags on the run, each on its own."""
     checked = _checked(call, "tag", tags, MAX_TAG_VALUE_LENGTH)
-    _batched(call, "tag", [RunTag(k, v) for k, v in checked.items()], "tags")
-    call.record("tags", *checked)
+    logged = _batched(call, "tag", [RunTag(k, v) for k, v in checked.items()], "tags")
+    call.record("tags", *(t.key for t in logged))
 
 
 def log_metrics(call: "TrainingCall", metrics: Mapping[str, Any], step: int = 0) -> None:
@@ -78,22 +78,27 @@ def log_metrics(call: "TrainingCall", metrics: Mapping[str, Any], step: int = 0)
             call.skip(f"metric {key!r}", "booleans are not logged as metrics")
             continue
         points.append(Metric(str(key), number, now, step))
-    _batched(call, "metric", points, "metrics")
-    call.record("metrics", *(p.key for p in points))
+    logged = _batched(call, "metric", points, "metrics")
+    call.record("metrics", *(p.key for p in logged))
 
 
-def _batched(call: "TrainingCall", kind: str, items: list[Any], field: str) -> None:
+def _batched(call: "TrainingCall", kind: str, items: list[Any], field: str) -> list[Any]:
+    """Log ``items`` in batches; retry a refused batch item by item. Return the items logged."""
     assert call.run_id is not None
+    logged: list[Any] = []
     for start in range(0, len(items), _BATCH):
         chunk = items[start : start + _BATCH]
         try:
             call.client.log_batch(call.run_id, **{field: chunk})
+            logged += chunk
         except FitscribeError:
             for item in chunk:  # one bad item must not drop the rest
                 try:
                     call.client.log_batch(call.run_id, **{field: [item]})
+                    logged.append(item)
                 except FitscribeError as exc:
                     call.skip(f"{kind} {item.key!r}", str(exc))
+    return logged
 
 
 def head_rows(data: Any, n: int = 5) -> Any:
@@ -148,7 +153,8 @@ def _schema(data: Any) -> str | None:
 def log_dataset(call: "TrainingCall", data: Any, target: Any = None, context: str = "train", name: str = "dataset") -> None:
     """Record X (and y) as a dataset input of the run, with a digest and schema."""
     assert call.run_id is not None
-    rows = getattr(data, "shape", (len(data) if hasattr(data, "__len__") else 0,))[0]
+    shape = getattr(data, "shape", None)  # a sparse matrix has a shape and refuses len()
+    rows = shape[0] if shape else (len(data) if hasattr(data, "__len__") else 0)
     dataset = Dataset(
         name=name, digest=dataset_digest(data, target), source_type="code", source="",
         schema=_schema(data), profile=f'{{"num_rows": {int(rows)}}}',
