@@ -8,6 +8,7 @@ unless a ``+driver`` is given.
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 
 from fitscribe.config import ARTIFACTS_DIRNAME, DB_FILENAME
 from fitscribe.errors import ConfigError, MissingDependencyError
@@ -23,12 +24,12 @@ _DRIVERS = {
 }
 
 
+@dataclass(frozen=True)
 class DatabaseURL:
     """A tracking URI resolved to a SQLAlchemy URL, plus the embedded folder if there is one."""
 
-    def __init__(self, url: str, folder: str | None) -> None:
-        self.url = url
-        self.folder = folder
+    url: str
+    folder: str | None
 
     @property
     def default_artifact_root(self) -> str | None:

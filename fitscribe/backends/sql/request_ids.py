@@ -33,9 +33,8 @@ def check_request_id(request_id: str) -> str:
         InvalidValueError: The id is malformed.
     """
     if not isinstance(request_id, str) or not _VALID.fullmatch(request_id):
-        shown = repr(request_id)[:80]
         raise InvalidValueError(
-            f"Invalid request id {shown}: use 8 to 64 letters, digits, '_', '.', ':' or '-' (e.g. a uuid4 hex)."
+            f"Invalid request id {repr(request_id)[:80]}: use 8 to 64 letters, digits, '_', '.', ':' or '-' (e.g. a uuid4 hex)."
         )
     return request_id
 

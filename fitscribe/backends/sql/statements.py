@@ -7,6 +7,7 @@ Each has a name and a fixed order of parameters, so callers pass plain tuples an
 
 from __future__ import annotations
 
+import importlib
 from typing import Any, Callable
 
 import sqlalchemy as sa
@@ -39,13 +40,8 @@ class Statements:
 
     def insert(self, table: sa.Table) -> Any:
         """Return this dialect's INSERT for ``table`` (it has the upsert clauses)."""
-        if self.dialect == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert
-        elif self.dialect in _MYSQL:
-            from sqlalchemy.dialects.mysql import insert
-        else:
-            from sqlalchemy.dialects.sqlite import insert
-        return insert(table)
+        module = "postgresql" if self.dialect == "postgresql" else "mysql" if self.dialect in _MYSQL else "sqlite"
+        return importlib.import_module(f"sqlalchemy.dialects.{module}").insert(table)
 
     def upsert(self, table: sa.Table, update_cols: list[str]) -> Any:
         """Return an INSERT that replaces ``update_cols`` when the primary key exists (built once per table)."""
@@ -121,9 +117,8 @@ def _update(table: sa.Table, columns: tuple[str, ...], where: str) -> Statement:
 
 def _update_run(returning: bool) -> Statement:
     """UPDATE a run's name, status and end time, each only when its ``set_<column>`` parameter is
-    true (then to ``new_<column>``, which may be NULL); ``returning``: with the run's new row.
-    (``lifecycle_stage`` is indexed: it has a statement of its own, so ending a run leaves the
-    index alone.)"""
+    true (to ``new_<column>``, maybe NULL); ``returning``: with the new row. (``lifecycle_stage`` is
+    indexed: a statement of its own, so ending a run leaves the index alone.)"""
     r = t.runs
     values = {c: sa.case((sa.bindparam(f"set_{c}", type_=sa.Boolean), _key(f"new_{c}")), else_=r.c[c])
               for c in _UPDATABLE_RUN}

@@ -53,10 +53,8 @@ class StoreCore:
     def __init__(self, uri: str, artifact_uri: str | None = None) -> None:
         self.uri = uri
         self._db: DatabaseURL = parse_database_uri(uri)
-        root = artifact_uri or (
-            path_to_file_uri(self._db.default_artifact_root) if self._db.default_artifact_root else None
-        )
-        self.artifact_root = resolve_artifact_root(uri, root)
+        default = self._db.default_artifact_root
+        self.artifact_root = resolve_artifact_root(uri, artifact_uri or (path_to_file_uri(default) if default else None))
         self._lock = threading.RLock()
         self._opened = False
         self._engine: sa.Engine | None = None
