@@ -13,7 +13,7 @@ The SQL differs by database: ``NULLS LAST`` on SQLite and PostgreSQL, a ``CASE W
 term on MariaDB (the two forms order rows alike on any database: both rank by null-ness first,
 then by the value, and NULLs tie with each other); and by plan: one metric, param or tag is read
 by a join on the key's table, the rest (several keys, ``end_time``, ``min()``/``max()`` except on
-PostgreSQL) by one ORDER BY. Each ordering is read whole and page by page (two runs a page), so
+PostgreSQL) by one ORDER BY. Each ordering is read whole and page by page (three runs a page), so
 both plans and the page boundary between runs with a value and runs without one are covered.
 """
 
@@ -142,7 +142,7 @@ def _wrong_orders(store: Any) -> list[tuple[list[str], str, str, str]]:
         whole = "".join(names[r.info.run_id] for r in store.search_runs([exp], None, max_results=50, order_by=order_by))
         paged, token = "", None
         for _ in range(len(RUNS)):
-            page = store.search_runs([exp], None, max_results=2, order_by=order_by, page_token=token)
+            page = store.search_runs([exp], None, max_results=3, order_by=order_by, page_token=token)
             paged += "".join(names[r.info.run_id] for r in page)
             token = page.token
             if token is None:
