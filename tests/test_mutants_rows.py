@@ -146,7 +146,7 @@ def _history_pages(client: fitscribe.Client) -> None:
             break
     assert pages == [[0, 1, 2], [3, 4, 5], [6]]
     rest = history(run_id, "m", page_token=history(run_id, "m", max_results=2).token)
-    assert ([m.step for m in rest], rest.token) == ([2, 3, 4, 5, 6], None)
+    assert ([m.step for m in rest], rest.token, {m.key for m in rest}) == ([2, 3, 4, 5, 6], None, {"m"})
     whole = history(run_id, "m", max_results=7)
     assert (len(whole), whole.token) == (7, None)
 
