@@ -204,6 +204,9 @@ def test_a_full_queue_refuses_with_the_whole_story_and_a_closed_journal_refuses_
         thread.join(30)
         assert not thread.is_alive()
         assert [str(e) for e in errors] == ["The metric journal is closed; the store was closed while logging."]
+        with pytest.raises(BackendError) as late:  # a caller arriving after the close, the queue still full
+            client.log_metric(run_id, "m", 23.0, step=23)
+        assert str(late.value) == "The metric journal is closed; the store was closed while logging."
     finally:
         locker.execute("ROLLBACK")
         locker.close()
