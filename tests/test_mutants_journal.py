@@ -274,3 +274,25 @@ def test_a_journal_ending_in_zeros_is_replayed_up_to_them(tmp_path: Path) -> Non
     assert [p.step for p in client.get_metric_history(run_id, "m")] == [0, 1, 2]
     assert _journal_files(store) == []
     client.close()
+
+
+def test_a_read_waits_only_for_its_own_database_s_journals(tmp_path: Path) -> None:
+    """Another database of the process is locked with points waiting: reading this one neither
+    waits for them nor fails because of them."""
+    here, there = fitscribe.Client(str(tmp_path / "here")), fitscribe.Client(str(tmp_path / "there"))
+    run_here, run_there = here.create_run("0").info.run_id, there.create_run("0").info.run_id
+    there.log_metric(run_there, "m", 0.0, step=0)
+    there.flush()
+    there.store._journal_for_write().flush_timeout = 0.2
+    locker = sqlite3.connect(tmp_path / "there" / "tracking.db", isolation_level=None)
+    locker.execute("BEGIN IMMEDIATE")  # the other database's points cannot be copied now
+    try:
+        there.log_metric(run_there, "m", 1.0, step=1)
+        here.log_metric(run_here, "m", 2.0, step=0)
+        assert here.get_run(run_here).data.metrics == {"m": 2.0}
+    finally:
+        locker.execute("ROLLBACK")
+        locker.close()
+    assert there.get_run(run_there).data.metrics == {"m": 1.0}
+    here.close()
+    there.close()
