@@ -46,8 +46,8 @@ from typing import Any, Iterator, Sequence
 from fitscribe._time import now_ms
 from fitscribe.errors import ConfigError
 
-from .point_hash import by_key, column_hashes, hashes_of_series
-from .source import (HasLoggedModels, RemoteArtifacts, Series, Source, SourceDataset, SourceExperiment,
+from .point_hash import column_hashes, hashes_of_series
+from .source import (HasLoggedModels, SeriesHashes, RemoteArtifacts, Series, Source, SourceDataset, SourceExperiment,
                      SourceLoggedModel, SourceModel, SourceRun, SourceVersion)
 
 __all__ = ["SCHEMA_VERSION", "READABLE_VERSIONS", "Selection", "select", "write_bundle", "write_selection",
@@ -222,7 +222,7 @@ def _read_lines(path: str) -> Iterator[dict[str, Any]]:
                     yield json.loads(line)
 
 
-class BundleSource:
+class BundleSource(SeriesHashes):
     """A bundle read as an import source.
 
     Args:
@@ -278,18 +278,11 @@ class BundleSource:
                 line = json.loads(f.readline())
                 yield (line["run_id"], line["key"], _decode(line["values"]), line["timestamps"], line["steps"])
 
-    def key_hashes(self) -> dict[str, int]:
-        """Return the point hash of each metric key over all runs (from the index)."""
-        return by_key(self._series_hashes())
-
-    def series_hashes(self, key: str) -> dict[str, int]:
-        """Return run id -> the point hash of that run's series of ``key``."""
-        return {run_id: h for (run_id, k), h in self._series_hashes().items() if k == key}
-
-    def _series_hashes(self) -> dict[tuple[str, str], int]:
+    def _all_series_hashes(self) -> dict[tuple[str, str], int]:
+        """Return (run id, key) -> point hash, from the index (hashed here for a bundle written before hashes)."""
         if all(type(s.get("hash")) is int for s in self._index.values()):
             return {series: s["hash"] for series, s in self._index.items()}
-        return hashes_of_series(self.metric_series(list(self._index)))  # a bundle written before hashes
+        return hashes_of_series(self.metric_series(list(self._index)))
 
     def models(self) -> list[SourceModel]:
         """Return the registered models."""

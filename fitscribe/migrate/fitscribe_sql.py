@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Iterator, Sequence
 from fitscribe.uri import redact
 
 from .mlflow_sql import local_folder
-from .source import Series, SourceDataset, SourceExperiment, SourceLoggedModel, SourceModel, SourceRun, SourceVersion
+from .source import Series, SeriesHashes, SourceDataset, SourceExperiment, SourceLoggedModel, SourceModel, SourceRun, SourceVersion
 
 if TYPE_CHECKING:
     from fitscribe.backends.sql.bulk_import import BulkImporter
@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 __all__ = ["FitscribeSource"]
 
 
-class FitscribeSource:
+class FitscribeSource(SeriesHashes):
     """Read a fitscribe SQL store (never written).
 
     Args:
@@ -31,7 +31,6 @@ class FitscribeSource:
         self.bulk = bulk
         self.description = redact(bulk.store.uri)
         self._state = bulk.state()
-        self._hashes: dict[tuple[str, str], int] | None = None
 
     def experiments(self) -> list[SourceExperiment]:
         """Return every experiment with its tags."""
@@ -93,22 +92,11 @@ class FitscribeSource:
         """Return the local folder of a logged model's files, or None (not on this machine)."""
         return local_folder(model.artifact_location)
 
-    def key_hashes(self) -> dict[str, int]:
-        """Return the point hash (``point_hash.py``) of each metric key over all runs."""
-        from .point_hash import by_key
-
-        return by_key(self._series_hashes())
-
-    def series_hashes(self, key: str) -> dict[str, int]:
-        """Return run id -> the point hash of that run's series of ``key``."""
-        return {run_id: h for (run_id, k), h in self._series_hashes().items() if k == key}
-
-    def _series_hashes(self) -> dict[tuple[str, str], int]:
+    def _all_series_hashes(self) -> dict[tuple[str, str], int]:
+        """Return (run id, key) -> point hash of these runs' series, read from their chunks."""
         from .verify import destination_hashes
 
-        if self._hashes is None:
-            self._hashes = destination_hashes(self.bulk, set(self._state.runs))
-        return self._hashes
+        return destination_hashes(self.bulk, set(self._state.runs))
 
     def artifact_folder(self, run: SourceRun) -> str | None:
         """Return the local folder of a run's artifacts, or None (not on this machine)."""

@@ -19,7 +19,7 @@ from fitscribe.entities.logged_model import STATUSES
 from fitscribe.uri import file_uri_to_path
 
 from .mlflow_sql import local_folder
-from .source import Series, SourceDataset, SourceExperiment, SourceLoggedModel, SourceModel, SourceRun, SourceVersion
+from .source import Series, SeriesHashes, SourceDataset, SourceExperiment, SourceLoggedModel, SourceModel, SourceRun, SourceVersion
 
 __all__ = ["MlrunsSource", "is_mlruns_folder"]
 
@@ -70,7 +70,7 @@ def _read_values(folder: str) -> dict[str, str]:
     return values
 
 
-class MlrunsSource:
+class MlrunsSource(SeriesHashes):
     """An MLflow ``mlruns`` folder, read and never written.
 
     Args:
@@ -86,7 +86,6 @@ class MlrunsSource:
         if not os.path.isdir(self.root):
             raise NotFoundError(f"No mlruns folder at {self.root!r}.")
         self._run_folders: dict[str, str] = {}
-        self._hashes: dict[tuple[str, str], int] | None = None
 
     def _experiment_folders(self) -> list[str]:
         folders = []
@@ -177,22 +176,11 @@ class MlrunsSource:
             points = sorted(_points(path), key=lambda p: (p[2], p[0]))
             yield (run_id, key, [p[1] for p in points], [p[0] for p in points], [p[2] for p in points])
 
-    def key_hashes(self) -> dict[str, int]:
-        """Return the hash (point_hash.py) of every point of each key over all runs."""
-        from .point_hash import by_key
-
-        return by_key(self._series_hashes())
-
-    def series_hashes(self, key: str) -> dict[str, int]:
-        """Return run id -> the hash of its series of ``key``."""
-        return {run_id: h for (run_id, k), h in self._series_hashes().items() if k == key}
-
-    def _series_hashes(self) -> dict[tuple[str, str], int]:
+    def _all_series_hashes(self) -> dict[tuple[str, str], int]:
+        """Return (run id, key) -> point hash of every series in the folder."""
         from .point_hash import hashes_of_series
 
-        if self._hashes is None:
-            self._hashes = hashes_of_series(self.metric_series(sorted(self.metric_counts())))
-        return self._hashes
+        return hashes_of_series(self.metric_series(sorted(self.metric_counts())))
 
     def models(self) -> list[SourceModel]:
         """Return the registered models (``<root>/models``) with versions, tags and aliases."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Iterator, Protocol, Sequence, runtime_checkable
 
 from fitscribe.entities.logged_model import LoggedModel
@@ -190,3 +191,26 @@ class HasMetricHashes(Protocol):
 
     def series_hashes(self, key: str) -> dict[str, int]:
         """Return run id -> the hash of that run's series of ``key``."""
+
+
+class SeriesHashes:
+    """:class:`HasMetricHashes` for a source that can hash all its series at once: the map is computed
+    on first use and kept, so the verification's per-key questions read it again instead of hashing again."""
+
+    def _all_series_hashes(self) -> dict[tuple[str, str], int]:
+        """Return (run id, key) -> the point hash (``point_hash.py``) of that series."""
+        raise NotImplementedError
+
+    @cached_property
+    def _series_hash_map(self) -> dict[tuple[str, str], int]:
+        return self._all_series_hashes()
+
+    def key_hashes(self) -> dict[str, int]:
+        """Return the hash of every point of each metric key, over all runs."""
+        from .point_hash import by_key
+
+        return by_key(self._series_hash_map)
+
+    def series_hashes(self, key: str) -> dict[str, int]:
+        """Return run id -> the hash of that run's series of ``key``."""
+        return {run_id: h for (run_id, k), h in self._series_hash_map.items() if k == key}
