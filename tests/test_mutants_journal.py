@@ -9,6 +9,7 @@ import sqlite3
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -66,6 +67,16 @@ def test_logging_after_close_is_refused_or_reopens(tmp_path: Path) -> None:
     assert fitscribe.Client(str(tmp_path / "store")).get_run(run_id).data.metrics == {"m": expected}
 
 
+def _a_run_with_a_journal(tmp_path: Path) -> tuple[Path, fitscribe.Client, str, Any]:
+    """A store folder, its client, a run with one stored point, and the store's metric journal."""
+    store = tmp_path / "store"
+    client = fitscribe.Client(str(store))
+    run_id = client.create_run("0").info.run_id
+    client.log_metric(run_id, "m", 0.0, step=0)
+    client.flush()
+    return store, client, run_id, client.store._journal_for_write()
+
+
 def _journals_table_away(store: Path, away: bool) -> None:
     """Rename the database's journal bookkeeping table away (every copy from a journal then fails
     at once: the points stay queued, the copying thread keeps retrying) or back."""
@@ -100,12 +111,7 @@ def test_a_forked_child_reads_while_its_parent_still_holds_points_the_database_r
 
 
 def test_a_caller_waiting_for_room_logs_once_the_database_takes_points_again(tmp_path: Path) -> None:
-    store = tmp_path / "store"
-    client = fitscribe.Client(str(store))
-    run_id = client.create_run("0").info.run_id
-    client.log_metric(run_id, "m", 0.0, step=0)
-    client.flush()
-    journal = client.store._journal_for_write()
+    store, client, run_id, journal = _a_run_with_a_journal(tmp_path)
     journal.max_pending_points = 50
     locker = sqlite3.connect(store / "tracking.db", isolation_level=None, check_same_thread=False)
     locker.execute("BEGIN IMMEDIATE")  # another writer holds the database: nothing drains
@@ -145,12 +151,7 @@ def _wait_until_replayed(store: Path, run_id: str) -> None:
 def test_a_journal_that_close_gave_up_on_is_let_go_when_its_last_copy_ends(tmp_path: Path) -> None:
     """close() waits a bounded time; the copy still running then finishes on its own, and the file
     is released (not held until the process ends), so the next open cleans it up."""
-    store = tmp_path / "store"
-    client = fitscribe.Client(str(store))
-    run_id = client.create_run("0").info.run_id
-    client.log_metric(run_id, "m", 0.0, step=0)
-    client.flush()
-    journal = client.store._journal_for_write()
+    store, client, run_id, journal = _a_run_with_a_journal(tmp_path)
     journal.flush_timeout = 0.3
     locker = sqlite3.connect(store / "tracking.db", isolation_level=None)
     locker.execute("BEGIN IMMEDIATE")  # another writer holds the database
@@ -170,12 +171,7 @@ def test_a_journal_that_close_gave_up_on_is_let_go_when_its_last_copy_ends(tmp_p
 
 
 def test_a_full_queue_refuses_with_the_whole_story_and_a_closed_journal_refuses_its_waiters(tmp_path: Path) -> None:
-    store = tmp_path / "store"
-    client = fitscribe.Client(str(store))
-    run_id = client.create_run("0").info.run_id
-    client.log_metric(run_id, "m", 0.0, step=0)
-    client.flush()
-    journal = client.store._journal_for_write()
+    store, client, run_id, journal = _a_run_with_a_journal(tmp_path)
     journal.max_pending_points, journal.block_timeout, journal.flush_timeout = 20, 0.2, 0.3
     locker = sqlite3.connect(store / "tracking.db", isolation_level=None)
     locker.execute("BEGIN IMMEDIATE")  # another writer holds the database: nothing drains
